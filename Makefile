@@ -1,0 +1,29 @@
+# The two commands of the README are `make demo` and `make test`.
+.PHONY: demo test up down status unit e2e lint fmt
+
+demo:            ## start the test bed and show it (the main job)
+	hack/demo.sh
+
+test:            ## every test: fmt, clippy, unit, e2e against a fresh test bed
+	hack/test.sh
+
+up:              ## start the test bed (.testbed/default)
+	e2e/testbed/testbed.sh up
+
+down:            ## stop the test bed and remove its state
+	e2e/testbed/testbed.sh down
+
+status:
+	e2e/testbed/testbed.sh status
+
+unit:
+	cargo test --workspace --exclude e2e && cargo test -p e2e --lib
+
+e2e:             ## e2e tests against an already running .testbed/test
+	PUBLICDATA_TESTBED_DIR=$(CURDIR)/.testbed/test cargo test -p e2e --tests
+
+lint:
+	cargo fmt --all --check && cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all

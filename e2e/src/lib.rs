@@ -1,0 +1,216 @@
+//! The shared harness of the end-to-end tests.
+//!
+//! The tests run against the local test bed that `e2e/testbed/testbed.sh up`
+//! starts: real etcd, kube-apiserver, kube-controller-manager and OpenBao
+//! processes, and the real kubectl. The harness reads the env file the script
+//! writes. When the test bed is not there the tests fail with a hint: they are
+//! never skipped.
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+/// Where the tests look for the test bed when `PUBLICDATA_TESTBED_DIR` is unset.
+const DEFAULT_DIR: &str = ".testbed/test";
+
+/// A running test bed, as described by its env file.
+#[derive(Debug, Clone)]
+pub struct TestBed {
+    pub dir: PathBuf,
+    pub kubeconfig: PathBuf,
+    pub api_server: String,
+    pub bao_addr: String,
+    pub bao_token: String,
+    /// `PATH` with the test bed's kubectl and bao first.
+    path: String,
+    env: HashMap<String, String>,
+}
+
+impl TestBed {
+    /// Reads the env file of the running test bed, or fails with a hint.
+    pub fn from_env() -> Result<Self> {
+        let dir = match std::env::var_os("PUBLICDATA_TESTBED_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(DEFAULT_DIR),
+        };
+        let env_file = dir.join("testbed.env");
+        let text = std::fs::read_to_string(&env_file).with_context(|| {
+            format!(
+                "the test bed is not up ({} is missing): run `make test`, or \
+                 `PUBLICDATA_TESTBED_DIR={} e2e/testbed/testbed.sh up` first",
+                env_file.display(),
+                dir.display()
+            )
+        })?;
+        let env = parse_env_file(&text);
+        let get = |key: &str| {
+            env.get(key)
+                .cloned()
+                .with_context(|| format!("{} has no {key}", env_file.display()))
+        };
+        let inherited = std::env::var("PATH").unwrap_or_default();
+        let path = get("PATH")?.replace("$PATH", &inherited);
+        Ok(Self {
+            kubeconfig: PathBuf::from(get("KUBECONFIG")?),
+            api_server: get("KUBE_APISERVER")?,
+            bao_addr: get("BAO_ADDR")?,
+            bao_token: get("BAO_TOKEN")?,
+            path,
+            dir,
+            env,
+        })
+    }
+
+    /// A value from the env file.
+    pub fn var(&self, key: &str) -> Option<&str> {
+        self.env.get(key).map(String::as_str)
+    }
+
+    /// A client for the cluster admin.
+    pub async fn client(&self) -> Result<kube::Client> {
+        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)?;
+        let config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+        Ok(kube::Client::try_from(config)?)
+    }
+
+    /// A `kubectl` command against the test bed, as the cluster admin.
+    pub fn kubectl(&self) -> Command {
+        let mut cmd = Command::new("kubectl");
+        cmd.env("PATH", &self.path)
+            .env("KUBECONFIG", &self.kubeconfig);
+        cmd
+    }
+
+    /// A `bao` command against the test bed's OpenBao, with the root token.
+    pub fn bao(&self) -> Command {
+        let mut cmd = Command::new("bao");
+        cmd.env("PATH", &self.path)
+            .env("BAO_ADDR", &self.bao_addr)
+            .env("BAO_TOKEN", &self.bao_token);
+        cmd
+    }
+
+    /// A vaultrs client for OpenBao, with the root token.
+    pub fn vault_root(&self) -> Result<vaultrs::client::VaultClient> {
+        self.vault_with_token(&self.bao_token)
+    }
+
+    /// A vaultrs client for OpenBao with the given token.
+    pub fn vault_with_token(&self, token: &str) -> Result<vaultrs::client::VaultClient> {
+        let settings = vaultrs::client::VaultClientSettingsBuilder::default()
+            .address(&self.bao_addr)
+            .token(token)
+            .build()?;
+        Ok(vaultrs::client::VaultClient::new(settings)?)
+    }
+}
+
+/// Runs a command and returns its output, whatever its exit status.
+pub fn run(cmd: &mut Command) -> Result<Output> {
+    cmd.output()
+        .with_context(|| format!("could not run {cmd:?}"))
+}
+
+/// Runs a command that must succeed; returns its stdout.
+pub fn run_ok(cmd: &mut Command) -> Result<String> {
+    let out = run(cmd)?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs a command that must fail; returns its stderr.
+pub fn run_err(cmd: &mut Command) -> Result<String> {
+    let out = run(cmd)?;
+    if out.status.success() {
+        bail!(
+            "{cmd:?} succeeded but should have failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// A name no other test (or earlier run) uses: `prefix-<suffix>`.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{:x}{n}", nanos % 0xfffff)
+}
+
+/// Polls `check` until it returns `Some`, or fails after `timeout` saying what
+/// it waited for.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let start = Instant::now();
+    let mut last_err = None;
+    loop {
+        match check().await {
+            Ok(Some(value)) => return Ok(value),
+            Ok(None) => {}
+            Err(e) => last_err = Some(e),
+        }
+        if start.elapsed() > timeout {
+            match last_err {
+                Some(e) => {
+                    bail!("timed out after {timeout:?} waiting for {what}; last error: {e:#}")
+                }
+                None => bail!("timed out after {timeout:?} waiting for {what}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Parses `export KEY="value"` lines (the format testbed.sh writes).
+fn parse_env_file(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter_map(|line| line.trim().strip_prefix("export "))
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_file_lines_are_parsed() {
+        let env = parse_env_file(
+            "# comment\nexport KUBECONFIG=\"/tmp/x/kubeconfig\"\nexport PATH=\"/a:/b:$PATH\"\n",
+        );
+        assert_eq!(
+            env.get("KUBECONFIG").map(String::as_str),
+            Some("/tmp/x/kubeconfig")
+        );
+        assert_eq!(env.get("PATH").map(String::as_str), Some("/a:/b:$PATH"));
+        assert_eq!(env.len(), 2);
+    }
+
+    #[test]
+    fn unique_names_differ() {
+        assert_ne!(unique("ns"), unique("ns"));
+    }
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The one command that runs every test: formatting and lints, unit tests, then
+# the e2e tests against a test bed it starts itself (.testbed/test) and stops
+# at the end. `make test` and .ci/run call this. Set KEEP_TESTBED=1 to leave the
+# test bed running afterwards (the next run reuses it).
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+
+section() { printf '\n== %s\n' "$*"; }
+
+section "format"
+cargo fmt --all --check
+
+section "lint"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+section "unit tests"
+cargo test --workspace --locked --exclude e2e
+cargo test --locked -p e2e --lib
+
+section "test bed"
+export PUBLICDATA_TESTBED_DIR="$repo/.testbed/test"
+if [[ "${KEEP_TESTBED:-0}" != 1 ]]; then
+  trap 'e2e/testbed/testbed.sh down' EXIT
+fi
+e2e/testbed/testbed.sh up >/dev/null
+
+section "e2e tests"
+cargo test --locked -p e2e --tests
