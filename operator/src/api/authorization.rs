@@ -1,0 +1,403 @@
+//! `OperatorAuthorization`: one authorized operating unit (a tenant), its
+//! terms (R-4), its validity (R-5, R-6), its members (R-16) and the state the
+//! bureau sets (R-8, R-27, R-28).
+
+use jiff::civil::Date;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::condition::conditions_schema;
+
+/// One authorized operating unit: who it is, what it may use, for how long,
+/// who works for it, and the state the bureau keeps it in. Its name is the
+/// tenant id: it names the tenant's namespaces (`<name>-dev`, `<name>-prod`).
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "publicdata.io",
+    version = "v1alpha1",
+    kind = "OperatorAuthorization",
+    plural = "operatorauthorizations",
+    shortname = "oa",
+    category = "publicdata",
+    status = "OperatorAuthorizationStatus",
+    printcolumn(name = "Unit", type_ = "string", json_path = ".spec.unit.name"),
+    printcolumn(name = "State", type_ = "string", json_path = ".spec.state"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Expires", type_ = "string", json_path = ".spec.validity.notAfter"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("self.metadata.name.size() <= 40 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')")
+        .message("metadata.name is the tenant id: a DNS label of at most 40 characters, since it names the tenant's namespaces")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct OperatorAuthorizationSpec {
+    /// The authorized operating unit (R-4).
+    pub unit: Unit,
+    /// The data domains the authorization covers (R-4).
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    #[schemars(length(min = 1))]
+    pub domains: Vec<DataDomain>,
+    /// The validity window: at most 5 years (R-5).
+    pub validity: Validity,
+    /// The unit's data security officer (数据安全负责人, R-4).
+    pub security_officer: Person,
+    /// The authorization agreement this object records (R-4).
+    pub agreement: Agreement,
+    /// The people who process data for the unit. Only members whose training is
+    /// completed and whose confidentiality agreement is in force get any access (R-16).
+    #[serde(default)]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["user".into()]))]
+    pub members: Vec<Member>,
+    /// The environments of the tenant domain. Default: both `dev` and `prod`.
+    #[serde(default = "default_environments")]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    #[schemars(length(min = 1))]
+    pub environments: Vec<Environment>,
+    /// Compute and storage quotas per environment. Unset values take safe defaults.
+    #[serde(default)]
+    pub quotas: Quotas,
+    /// The state the bureau keeps the authorization in. Only the bureau changes it;
+    /// manifests kept in Git should leave it unset (default `Active`).
+    /// `Revoked` and `Terminated` are final.
+    #[serde(default)]
+    #[x_kube(validation = Rule::new("!(oldSelf in ['Revoked', 'Terminated']) || self == oldSelf")
+        .message("Revoked and Terminated are terminal: the state cannot change again"))]
+    pub state: State,
+}
+
+fn default_environments() -> Vec<Environment> {
+    vec![Environment::Dev, Environment::Prod]
+}
+
+/// The authorized operating unit (授权运营单位).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Unit {
+    /// The unit's registered name.
+    #[schemars(length(min = 1, max = 200))]
+    pub name: String,
+    /// Unified social credit code (统一社会信用代码, GB 32100-2015): 18 characters,
+    /// the last one a check character. It identifies the unit and cannot change.
+    /// The API server checks the format; the operator checks the check character
+    /// (a CEL checksum exceeds the API server's cost budget) and refuses to
+    /// provision with condition Ready=False, reason InvalidSpec.
+    #[schemars(
+        length(min = 18, max = 18),
+        regex(pattern = r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$")
+    )]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("the unified social credit code identifies the unit and cannot change"))]
+    pub credit_code: String,
+}
+
+const CREDIT_CODE_ALPHABET: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+const CREDIT_CODE_WEIGHTS: [usize; 17] = [
+    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+];
+
+/// The check character for the first 17 characters of a unified social credit
+/// code, or `None` when one of them is outside the code's alphabet.
+pub fn credit_code_check_char(first17: &str) -> Option<char> {
+    if first17.len() != 17 {
+        return None;
+    }
+    let mut sum = 0;
+    for (c, w) in first17.bytes().zip(CREDIT_CODE_WEIGHTS) {
+        sum += CREDIT_CODE_ALPHABET.iter().position(|&a| a == c)? * w;
+    }
+    CREDIT_CODE_ALPHABET
+        .get((31 - sum % 31) % 31)
+        .map(|&b| char::from(b))
+}
+
+/// Whether a unified social credit code is well formed, check character included.
+pub fn credit_code_is_valid(code: &str) -> bool {
+    code.len() == 18
+        && code.is_char_boundary(17)
+        && code[2..8].bytes().all(|b| b.is_ascii_digit())
+        && credit_code_check_char(&code[..17]).is_some_and(|c| code.ends_with(c))
+}
+
+/// The validity window. Dates are calendar days in UTC: the authorization is in
+/// force from the start of `notBefore` through the end of `notAfter`. (CEL sees
+/// `format: date` strings as timestamps; the 5-year rule compares YYYYMMDD
+/// numbers, so leap days need no special case.)
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("self.notBefore < self.notAfter").message("validity.notBefore must be before validity.notAfter"),
+    validation = Rule::new("self.notAfter.getFullYear() * 10000 + self.notAfter.getMonth() * 100 + self.notAfter.getDayOfMonth() < (self.notBefore.getFullYear() + 5) * 10000 + self.notBefore.getMonth() * 100 + self.notBefore.getDayOfMonth()")
+        .message("the validity is at most 5 years (R-5): notAfter must be before the fifth anniversary of notBefore")
+)]
+pub struct Validity {
+    /// First day in force (YYYY-MM-DD).
+    #[schemars(with = "String", extend("format" = "date", "maxLength" = 10, "minLength" = 10))]
+    pub not_before: Date,
+    /// Last day in force (YYYY-MM-DD). Renewal is due from six months before it (R-6).
+    #[schemars(with = "String", extend("format" = "date", "maxLength" = 10, "minLength" = 10))]
+    pub not_after: Date,
+}
+
+/// A named person.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Person {
+    #[schemars(length(min = 1, max = 100))]
+    pub name: String,
+    /// How to reach them (phone or e-mail).
+    #[schemars(length(max = 200))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+}
+
+/// The authorization agreement (授权运营协议).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Agreement {
+    /// The agreement's reference number.
+    #[schemars(length(min = 1, max = 200))]
+    pub reference: String,
+    /// When it was signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>", extend("format" = "date"))]
+    pub signed: Option<Date>,
+}
+
+/// A person who processes data for the unit (R-16).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    /// The username the platform's identity provider gives this person: what
+    /// Kubernetes RBAC sees (R-11).
+    #[schemars(length(min = 1, max = 253))]
+    pub user: String,
+    /// Real name (实名).
+    #[schemars(length(min = 1, max = 100))]
+    pub real_name: String,
+    /// The real-name registration reference (not the identity number itself).
+    #[schemars(length(min = 1, max = 100))]
+    pub real_name_id: String,
+    /// What the member does: `Developer` works in dev and sees prod status;
+    /// `Viewer` only sees.
+    #[serde(default)]
+    pub role: MemberRole,
+    /// When the member completed the security training. Without it, no access.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>", extend("format" = "date"))]
+    pub training_completed: Option<Date>,
+    /// Until when the member's confidentiality agreement is in force (inclusive).
+    /// Without it, or after it, no access.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>", extend("format" = "date"))]
+    pub confidentiality_until: Option<Date>,
+}
+
+/// What a member may do.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MemberRole {
+    #[default]
+    Developer,
+    Viewer,
+}
+
+/// An environment of the tenant domain.
+#[derive(
+    JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    /// Development: masked, sampled data only; members edit workloads.
+    Dev,
+    /// Production: raw data, reached by workloads only; members see status and logs.
+    Prod,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dev => "dev",
+            Self::Prod => "prod",
+        }
+    }
+}
+
+/// The state the bureau keeps an authorization in.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum State {
+    /// In force (within its validity).
+    #[default]
+    Active,
+    /// Suspended by the bureau: the domain is closed until the bureau resumes it (R-27).
+    Suspended,
+    /// Revoked by the bureau: access ends, data is wiped, logs are kept (R-28). Final.
+    Revoked,
+    /// Ended early by the unit itself, with data disposal (R-8). Final.
+    Terminated,
+}
+
+/// Data domains (R-4).
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataDomain {
+    Environment,
+    Energy,
+    Agriculture,
+    Finance,
+    Transport,
+    Health,
+    Employment,
+    SocialSecurity,
+    CultureTourism,
+    Education,
+    Science,
+    Weather,
+    EnterpriseRegistration,
+    Other,
+}
+
+/// Quotas per environment.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Quotas {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dev: Option<EnvironmentQuota>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prod: Option<EnvironmentQuota>,
+}
+
+/// Limits of one environment; each unset value takes the environment's default.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvironmentQuota {
+    /// Total CPU requests (default dev 2, prod 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<Quantity>,
+    /// Total memory requests (default dev 4Gi, prod 8Gi).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Quantity>,
+    /// Number of pods (default dev 10, prod 20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub pods: Option<i32>,
+    /// Total requested storage (default dev 10Gi, prod 50Gi).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<Quantity>,
+}
+
+/// What the operator observed and did.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OperatorAuthorizationStatus {
+    /// Where the authorization is in its lifecycle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// The generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready, Provisioned, VaultConfigured, MembersEligible, RenewalDue.
+    #[serde(default)]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+    /// The namespaces of the tenant domain.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    /// Each member's access, and why.
+    #[serde(default)]
+    pub members: Vec<MemberStatus>,
+    /// What the operator configured in OpenBao/Vault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<VaultStatus>,
+}
+
+/// Lifecycle phases.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Accepted, not yet in force (before `notBefore`) or not yet provisioned.
+    Pending,
+    /// Provisioned and in force.
+    Active,
+    /// Frozen by the bureau.
+    Suspended,
+    /// Being frozen, archived and wiped.
+    Offboarding,
+    /// Offboarded after revocation. Final.
+    Revoked,
+    /// Offboarded after voluntary termination. Final.
+    Terminated,
+    /// Offboarded after the validity ended without renewal. Final.
+    Expired,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::Active => "Active",
+            Self::Suspended => "Suspended",
+            Self::Offboarding => "Offboarding",
+            Self::Revoked => "Revoked",
+            Self::Terminated => "Terminated",
+            Self::Expired => "Expired",
+        }
+    }
+}
+
+/// A member's access.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberStatus {
+    pub user: String,
+    /// Whether the member has any access.
+    pub access: bool,
+    /// Why (or why not).
+    pub reason: String,
+}
+
+/// What the operator configured in OpenBao/Vault for the tenant.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultStatus {
+    /// The tenant's KV v2 mount.
+    pub mount: String,
+    /// Kubernetes-auth roles, one per environment.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Policies, one per environment.
+    #[serde(default)]
+    pub policies: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credit_code_check_character_follows_gb_32100() {
+        // A published example code: 91350100M000100Y43.
+        assert_eq!(credit_code_check_char("91350100M000100Y4"), Some('3'));
+        assert!(credit_code_is_valid("91350100M000100Y43"));
+        assert!(!credit_code_is_valid("91350100M000100Y44"));
+        assert!(!credit_code_is_valid("91350100M000100Y4"));
+        // I, O, S, V, Z are not in the alphabet.
+        assert_eq!(credit_code_check_char("91350100M00010OY4"), None);
+    }
+
+    #[test]
+    fn spec_defaults_fill_state_environments_and_quotas() {
+        let spec: OperatorAuthorizationSpec = serde_yaml::from_str(
+            r#"
+unit: {name: Example Data Co., creditCode: 91350100M000100Y43}
+domains: [Transport]
+validity: {notBefore: "2026-01-01", notAfter: "2030-12-31"}
+securityOfficer: {name: Li Lei}
+agreement: {reference: AG-2026-001}
+"#,
+        )
+        .unwrap();
+        assert_eq!(spec.state, State::Active);
+        assert_eq!(spec.environments, [Environment::Dev, Environment::Prod]);
+        assert_eq!(spec.quotas, Quotas::default());
+        assert!(spec.members.is_empty());
+    }
+}

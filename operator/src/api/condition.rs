@@ -1,0 +1,204 @@
+//! `status.conditions` in the shape of `metav1.Condition`, and the rule that
+//! `lastTransitionTime` moves only when a condition's status changes.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use schemars::Schema;
+use schemars::generate::SchemaGenerator;
+use serde_json::json;
+
+/// Condition types, one constant each.
+pub mod types {
+    /// Everything the authorization asks for is in place and in force.
+    pub const READY: &str = "Ready";
+    /// Namespaces, isolation policies, quotas and RBAC are applied.
+    pub const PROVISIONED: &str = "Provisioned";
+    /// OpenBao mount, policies and Kubernetes-auth roles are applied.
+    pub const VAULT_CONFIGURED: &str = "VaultConfigured";
+    /// The validity ends within six months.
+    pub const RENEWAL_DUE: &str = "RenewalDue";
+    /// Every listed member is eligible for access.
+    pub const MEMBERS_ELIGIBLE: &str = "MembersEligible";
+}
+
+/// Condition reasons, one constant each.
+pub mod reasons {
+    pub const PROVISIONED: &str = "Provisioned";
+    pub const APPLY_FAILED: &str = "ApplyFailed";
+    pub const VAULT_CONFIGURED: &str = "VaultConfigured";
+    pub const VAULT_FAILED: &str = "VaultFailed";
+    pub const NOT_STARTED: &str = "ValidityNotStarted";
+    pub const WITHIN_VALIDITY: &str = "WithinValidity";
+    pub const RENEWAL_WINDOW: &str = "RenewalWindowOpen";
+    pub const EXPIRED: &str = "Expired";
+    pub const SUSPENDED: &str = "Suspended";
+    pub const ENDED: &str = "AuthorizationEnded";
+    pub const ALL_ELIGIBLE: &str = "AllMembersEligible";
+    pub const SOME_INELIGIBLE: &str = "SomeMembersIneligible";
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    pub const AWAITING: &str = "Awaiting";
+}
+
+/// `"True"` or `"False"`.
+pub fn status_str(ok: bool) -> &'static str {
+    if ok { "True" } else { "False" }
+}
+
+/// A condition as the controller wants it, before it is merged with the
+/// existing one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desired {
+    pub type_: &'static str,
+    pub ok: bool,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Desired {
+    pub fn new(
+        type_: &'static str,
+        ok: bool,
+        reason: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            type_,
+            ok,
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// Merges the desired conditions into the existing ones: a condition keeps
+/// its `lastTransitionTime` unless its status changes; conditions of other
+/// types are kept as they are. The result is sorted by type, so an unchanged
+/// input gives an identical output.
+pub fn merge(
+    existing: &[Condition],
+    desired: &[Desired],
+    generation: Option<i64>,
+    now: &Time,
+) -> Vec<Condition> {
+    let mut out: Vec<Condition> = existing
+        .iter()
+        .filter(|c| !desired.iter().any(|d| d.type_ == c.type_))
+        .cloned()
+        .collect();
+    for d in desired {
+        let status = status_str(d.ok).to_string();
+        let previous = existing.iter().find(|c| c.type_ == d.type_);
+        let last_transition_time = match previous {
+            Some(p) if p.status == status => p.last_transition_time.clone(),
+            _ => now.clone(),
+        };
+        out.push(Condition {
+            type_: d.type_.to_string(),
+            status,
+            reason: d.reason.to_string(),
+            message: d.message.clone(),
+            observed_generation: generation,
+            last_transition_time,
+        });
+    }
+    out.sort_by(|a, b| a.type_.cmp(&b.type_));
+    out
+}
+
+/// The schema of a `conditions` list: a list-map keyed on `type`, so
+/// server-side apply merges conditions by type.
+pub fn conditions_schema(_: &mut SchemaGenerator) -> Schema {
+    let schema = json!({
+        "type": "array",
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+        "items": {
+            "type": "object",
+            "required": ["type", "status", "lastTransitionTime", "reason", "message"],
+            "properties": {
+                "type": {"type": "string", "maxLength": 316},
+                "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
+                "reason": {"type": "string", "maxLength": 1024},
+                "message": {"type": "string", "maxLength": 32768},
+                "observedGeneration": {"type": "integer", "format": "int64", "minimum": 0},
+                "lastTransitionTime": {"type": "string", "format": "date-time"}
+            }
+        }
+    });
+    // The literal is an object, so this cannot fail; a failure would yield a
+    // permissive schema rather than a panic.
+    Schema::try_from(schema).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn time(s: &str) -> Time {
+        Time(s.parse().unwrap())
+    }
+
+    #[test]
+    fn transition_time_moves_only_when_status_changes() {
+        let t0 = time("2026-01-01T00:00:00Z");
+        let t1 = time("2026-01-02T00:00:00Z");
+        let first = merge(
+            &[],
+            &[Desired::new(types::READY, false, reasons::AWAITING, "wait")],
+            Some(1),
+            &t0,
+        );
+        assert_eq!(first[0].last_transition_time, t0);
+        // Same status, new message: time kept.
+        let second = merge(
+            &first,
+            &[Desired::new(
+                types::READY,
+                false,
+                reasons::APPLY_FAILED,
+                "boom",
+            )],
+            Some(2),
+            &t1,
+        );
+        assert_eq!(second[0].last_transition_time, t0);
+        assert_eq!(second[0].message, "boom");
+        assert_eq!(second[0].observed_generation, Some(2));
+        // Status flips: time moves.
+        let third = merge(
+            &second,
+            &[Desired::new(types::READY, true, reasons::PROVISIONED, "ok")],
+            Some(2),
+            &t1,
+        );
+        assert_eq!(third[0].last_transition_time, t1);
+        assert_eq!(third[0].status, "True");
+    }
+
+    #[test]
+    fn other_conditions_are_kept_and_order_is_stable() {
+        let t0 = time("2026-01-01T00:00:00Z");
+        let a = merge(
+            &[],
+            &[
+                Desired::new(types::READY, true, reasons::PROVISIONED, ""),
+                Desired::new(types::PROVISIONED, true, reasons::PROVISIONED, ""),
+            ],
+            Some(1),
+            &t0,
+        );
+        let b = merge(
+            &a,
+            &[Desired::new(
+                types::RENEWAL_DUE,
+                false,
+                reasons::WITHIN_VALIDITY,
+                "",
+            )],
+            Some(1),
+            &t0,
+        );
+        let kinds: Vec<_> = b.iter().map(|c| c.type_.as_str()).collect();
+        assert_eq!(kinds, ["Provisioned", "Ready", "RenewalDue"]);
+        assert_eq!(merge(&b, &[], Some(1), &t0), b);
+    }
+}

@@ -1,0 +1,35 @@
+//! The custom resources of `publicdata.io/v1alpha1`, one file per kind.
+
+// `printcolumn(name = .., type_ = ..)` repeats keys by design; clippy reads
+// the repeats as duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
+pub mod authorization;
+pub mod condition;
+pub mod dataset;
+
+pub use authorization::{
+    OperatorAuthorization, OperatorAuthorizationSpec, OperatorAuthorizationStatus,
+};
+pub use dataset::{PublicDataset, PublicDatasetSpec};
+
+/// The API group of every kind here.
+pub const GROUP: &str = "publicdata.io";
+
+/// Labels and annotations the operator puts on what it makes. Everything the
+/// operator made is found by these labels, never by ownerReferences.
+pub mod labels {
+    /// Marks an object as made and kept by this operator.
+    pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+    /// The value of [`MANAGED_BY`].
+    pub const MANAGER: &str = "publicdata-operator";
+    /// The authorization (tenant) an object belongs to.
+    pub const TENANT: &str = "publicdata.io/tenant";
+    /// `dev` or `prod`.
+    pub const ENVIRONMENT: &str = "publicdata.io/environment";
+    /// Set on a tenant's namespaces when its authorization disappeared without
+    /// an offboarding: the domain is kept, flagged, never wiped.
+    pub const ORPHANED: &str = "publicdata.io/orphaned";
+    /// When the domain was orphaned (annotation).
+    pub const ORPHANED_AT: &str = "publicdata.io/orphaned-at";
+}

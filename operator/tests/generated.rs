@@ -1,0 +1,62 @@
+//! Generated files stay in sync with the types, and every example parses.
+
+use std::path::{Path, PathBuf};
+
+use publicdata_operator::api::{OperatorAuthorization, PublicDataset};
+use serde::Deserialize;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[test]
+fn crds_in_the_repo_match_the_types() {
+    for (file, crd) in publicdata_operator::crdgen::all() {
+        let path = repo().join("crds").join(file);
+        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        let generated = publicdata_operator::crdgen::to_yaml(&crd).unwrap();
+        assert!(
+            on_disk == generated,
+            "{} is out of date with operator/src/api: run `cargo run --bin crdgen`",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn every_example_deserializes_into_its_kind() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(repo().join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let value = serde_yaml::Value::deserialize(doc).unwrap();
+            let kind = value["kind"].as_str().unwrap_or_default().to_string();
+            let result = match kind.as_str() {
+                "OperatorAuthorization" => {
+                    serde_yaml::from_value::<OperatorAuthorization>(value).map(|_| ())
+                }
+                "PublicDataset" => serde_yaml::from_value::<PublicDataset>(value).map(|_| ()),
+                other => panic!("{}: unknown kind {other:?}", path.display()),
+            };
+            result.unwrap_or_else(|e| panic!("{}: {kind} does not parse: {e}", path.display()));
+            seen += 1;
+        }
+    }
+    assert!(
+        seen >= 2,
+        "examples/ should hold a catalog and an authorization"
+    );
+}
+
+#[test]
+fn example_credit_codes_carry_a_valid_check_character() {
+    let text = std::fs::read_to_string(repo().join("examples/authorization.yaml")).unwrap();
+    let oa: OperatorAuthorization = serde_yaml::from_str(&text).unwrap();
+    assert!(
+        publicdata_operator::api::authorization::credit_code_is_valid(&oa.spec.unit.credit_code)
+    );
+}
