@@ -1,24 +1,49 @@
 #!/usr/bin/env bash
-# The main job, in one command: build or find the test bed's binaries, start
-# the local control plane and OpenBao, and show how to reach them.
+# The main job, in one command: start the local control plane and OpenBao
+# (building them once), build and run the operator against them, apply
+# examples/, and show what a user wants to see.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
+export PUBLICDATA_TESTBED_DIR="${PUBLICDATA_TESTBED_DIR:-$repo/.testbed/default}"
 
+start=$SECONDS
 e2e/testbed/testbed.sh up >/dev/null
 # shellcheck disable=SC1091
-source "${PUBLICDATA_TESTBED_DIR:-$repo/.testbed/default}/testbed.env"
+source "$PUBLICDATA_TESTBED_DIR/testbed.env"
+cargo build --locked -q -p publicdata-operator
+e2e/testbed/testbed.sh operator stop
+e2e/testbed/testbed.sh operator start "$repo/target/debug/publicdata-operator"
+
+echo "== kubectl apply --server-side -f examples/"
+kubectl apply --server-side -f examples/
+kubectl wait --for condition=Ready --timeout=90s -f examples/authorization.yaml >/dev/null
 
 echo
-echo "== the control plane"
-kubectl version
-kubectl get --raw '/readyz?verbose' | tail -n 3
-kubectl get namespaces
+echo "== the authorizations"
+kubectl get operatorauthorizations
 echo
-echo "== OpenBao"
-bao status
-bao auth list
+echo "== the dataset catalog"
+kubectl get publicdatasets
 echo
-echo "The test bed is up. To use it in your shell:"
-echo "  source ${PUBLICDATA_TESTBED_DIR}/testbed.env"
-echo "Stop it with: make down"
+echo "== the tenant domain: namespaces, isolation, quotas, RBAC"
+kubectl get namespaces -l publicdata.io/tenant=harbor-analytics -L publicdata.io/environment,pod-security.kubernetes.io/enforce
+for ns in harbor-analytics-dev harbor-analytics-prod; do
+  echo "-- $ns"
+  kubectl -n "$ns" get networkpolicies,resourcequotas,limitranges,serviceaccounts,roles,rolebindings
+done
+echo
+echo "== members (R-16): who got access, and why"
+kubectl get oa harbor-analytics -o jsonpath='{range .status.members[*]}{.user}{"\t"}{.access}{"\t"}{.reason}{"\n"}{end}'
+echo
+echo "== OpenBao: the tenant's KV area, policies and Kubernetes-auth roles"
+bao secrets list | grep -E '^(Path|tenants/)'
+bao list auth/kubernetes/role
+bao policy read tenant-harbor-analytics-dev
+echo
+echo "== events"
+kubectl get events -n default --field-selector involvedObject.kind=OperatorAuthorization,involvedObject.name=harbor-analytics
+echo
+echo "Done in $((SECONDS - start))s. To use the test bed in your shell:"
+echo "  source $PUBLICDATA_TESTBED_DIR/testbed.env"
+echo "Operator log: $PUBLICDATA_TESTBED_DIR/logs/operator.log. Stop everything with: make down"

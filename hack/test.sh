@@ -15,7 +15,7 @@ cargo fmt --all --check
 section "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-section "unit tests"
+section "unit tests (and generated CRDs in sync with the types)"
 cargo test --workspace --locked --exclude e2e
 cargo test --locked -p e2e --lib
 
@@ -26,5 +26,12 @@ if [[ "${KEEP_TESTBED:-0}" != 1 ]]; then
 fi
 e2e/testbed/testbed.sh up >/dev/null
 
+section "operator"
+cargo build --locked -p publicdata-operator
+e2e/testbed/testbed.sh operator stop
+e2e/testbed/testbed.sh operator start "$repo/target/debug/publicdata-operator"
+
 section "e2e tests"
-cargo test --locked -p e2e --tests
+cargo test --locked -p e2e --test testbed --test authorization
+# Removes a CRD, which deletes every authorization on the test bed: alone, last.
+cargo test --locked -p e2e --test crd_reinstall

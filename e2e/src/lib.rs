@@ -114,6 +114,66 @@ impl TestBed {
     }
 }
 
+impl TestBed {
+    /// Fails unless the operator runs against this test bed (`hack/test.sh`
+    /// starts it with `testbed.sh operator start`).
+    pub fn require_operator(&self) -> Result<()> {
+        let pids = std::fs::read_to_string(self.dir.join("pids")).unwrap_or_default();
+        let pid = pids
+            .lines()
+            .filter_map(|l| l.strip_prefix("operator "))
+            .next_back()
+            .context("the operator is not running: start it with `e2e/testbed/testbed.sh operator start target/debug/publicdata-operator`")?;
+        if !Path::new(&format!("/proc/{}", pid.trim())).exists() {
+            bail!(
+                "the operator (pid {pid}) has exited; see {}",
+                self.dir.join("logs/operator.log").display()
+            );
+        }
+        Ok(())
+    }
+
+    /// Applies a manifest with `kubectl apply --server-side`, as a user would.
+    pub fn apply(&self, manifest: &serde_json::Value) -> Result<String> {
+        let file = self.dir.join(format!("{}.json", unique("manifest")));
+        std::fs::write(&file, serde_json::to_vec_pretty(manifest)?)?;
+        let out = run_ok(
+            self.kubectl()
+                .args(["apply", "--server-side", "-f"])
+                .arg(&file),
+        );
+        std::fs::remove_file(&file)?;
+        out
+    }
+}
+
+/// The example authorization from `examples/authorization.yaml`, renamed, with
+/// the given members: `(user, trained)`.
+pub fn authorization(name: &str, members: &[(&str, bool)]) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(repo().join("examples/authorization.yaml"))?;
+    let mut oa: serde_json::Value = serde_yaml::from_str(&text)?;
+    oa["metadata"]["name"] = name.into();
+    oa["spec"]["members"] = members
+        .iter()
+        .map(|(user, trained)| {
+            let mut m = serde_json::json!({
+                "user": user, "realName": user, "realNameId": format!("RN-{user}"),
+                "role": "Developer", "confidentialityUntil": "2030-12-31",
+            });
+            if *trained {
+                m["trainingCompleted"] = "2026-01-10".into();
+            }
+            m
+        })
+        .collect();
+    Ok(oa)
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
 /// Runs a command and returns its output, whatever its exit status.
 pub fn run(cmd: &mut Command) -> Result<Output> {
     cmd.output()

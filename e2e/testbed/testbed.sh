@@ -7,6 +7,9 @@
 #   testbed.sh down    stop exactly the processes `up` started (by pid) and remove the state
 #   testbed.sh status  say what runs, and where
 #   testbed.sh env     print the env file (source it to use kubectl and bao)
+#   testbed.sh operator start BINARY | operator stop
+#                      run the operator against the test bed (CRDs, admission
+#                      policies and its least-privilege OpenBao token set up first)
 #
 # State (certificates, data, logs, pids, kubeconfig, env file) lives in
 # $PUBLICDATA_TESTBED_DIR, by default <repo>/.testbed/default. Several test beds can
@@ -36,11 +39,14 @@ start() {
   echo "$name $!" >>"$state/pids"
 }
 
-# A pid belongs to us only if the process still runs the binary we started
-# with this state directory on its command line: a reused pid is never killed.
+# A pid belongs to us only if the process still runs with this state
+# directory on its command line or in its environment (the operator gets
+# PUBLICDATA_TESTBED_DIR): a reused pid is never killed.
 ours() {
   local pid="$1"
-  [[ -r "/proc/$pid/cmdline" ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$state/"
+  [[ -r "/proc/$pid/cmdline" ]] || return 1
+  tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$state/" && return 0
+  tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -qxF -- "PUBLICDATA_TESTBED_DIR=$state"
 }
 
 stop_all() {
@@ -91,7 +97,11 @@ free_port() {
 running() {
   [[ -f "$state/pids" ]] || return 1
   local name pid
-  while read -r name pid; do ours "$pid" || return 1; done <"$state/pids"
+  # The control plane and OpenBao; the operator comes and goes on its own.
+  while read -r name pid; do
+    [[ "$name" == operator ]] && continue
+    ours "$pid" || return 1
+  done <"$state/pids"
 }
 
 # --- certificates ------------------------------------------------------------
@@ -298,6 +308,55 @@ configure_openbao_k8s_auth() {
     disable_local_ca_jwt=true >/dev/null
 }
 
+# The operator, run against this test bed: CRDs and admission policies
+# applied, an OpenBao token with only the operator's policy, logs to
+# logs/operator.log, its pid in pids (so `down` stops it too).
+operator_start() {
+  local bin="${1:?usage: testbed.sh operator start BINARY}"
+  running || die "the test bed is not up ($state)"
+  # shellcheck disable=SC1091
+  source "$state/testbed.env"
+  if operator_pid >/dev/null; then log "operator already running (pid $(operator_pid))"; return 0; fi
+  kubectl apply --server-side --force-conflicts -f "$repo/crds/" >/dev/null
+  kubectl wait --for condition=established --timeout=60s -f "$repo/crds/" >/dev/null
+  kubectl apply --server-side --force-conflicts -f "$repo/charts/publicdata-operator/files/admission-policies.yaml" >/dev/null
+  bao policy write publicdata-operator "$repo/charts/publicdata-operator/files/openbao-operator-policy.hcl" >/dev/null
+  if [[ ! -s "$state/operator.token" ]]; then
+    bao token create -policy=publicdata-operator -no-default-policy -orphan -period=24h -field=token >"$state/operator.token"
+    chmod 600 "$state/operator.token"
+  fi
+  PUBLICDATA_TESTBED_DIR="$state" KUBECONFIG="$state/kubeconfig" VAULT_ADDR="$BAO_ADDR" \
+    VAULT_TOKEN="$(cat "$state/operator.token")" RUST_LOG="${RUST_LOG:-info,kube=warn,vaultrs=off,rustify=off}" \
+    setsid "$bin" >>"$state/logs/operator.log" 2>&1 </dev/null &
+  echo "operator $!" >>"$state/pids"
+  sleep 0.5
+  if ! kill -0 "$!" 2>/dev/null; then
+    tail -n 30 "$state/logs/operator.log" >&2
+    die "the operator exited at start"
+  fi
+  log "operator running (pid $!), log: $state/logs/operator.log"
+}
+
+operator_pid() {
+  [[ -f "$state/pids" ]] || return 1
+  local pid; pid="$(awk '$1=="operator" {print $2}' "$state/pids" | tail -n1)"
+  [[ -n "$pid" ]] && ours "$pid" && echo "$pid"
+}
+
+operator_stop() {
+  local pid
+  if pid="$(operator_pid)"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do ours "$pid" || break; sleep 0.1; done
+    ours "$pid" && kill -KILL "$pid" 2>/dev/null
+    log "operator stopped ($pid)"
+  fi
+  if [[ -f "$state/pids" ]]; then
+    grep -v '^operator ' "$state/pids" >"$state/pids.tmp" || true
+    mv "$state/pids.tmp" "$state/pids"
+  fi
+}
+
 down() {
   if [[ ! -d "$state" ]]; then log "nothing to stop in $state"; return 0; fi
   stop_all
@@ -321,5 +380,11 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   env) cat "$state/testbed.env" ;;
-  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+  operator)
+    case "${2:-}" in
+      start) operator_start "${3:-}" ;;
+      stop) operator_stop ;;
+      *) echo "usage: $0 operator start BINARY | operator stop" >&2; exit 2 ;;
+    esac ;;
+  *) echo "usage: $0 up|down|status|env|operator start BINARY|operator stop" >&2; exit 2 ;;
 esac

@@ -3,5 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod controllers;
 pub mod crdgen;
 pub mod lifecycle;
+pub mod vault;

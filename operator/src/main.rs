@@ -1,15 +1,82 @@
-//! The publicdata operator. For now a placeholder that reports its version;
-//! the reconcilers arrive with the OperatorAuthorization work.
+//! The publicdata operator: wires the client, the secrets backend and the
+//! controllers together.
 #![forbid(unsafe_code)]
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use anyhow::{Context as _, bail};
 use clap::Parser;
+use kube::api::{Api, ListParams};
+use kube::runtime::events::Reporter;
+use publicdata_operator::api::OperatorAuthorization;
+use publicdata_operator::controllers::authorization::{self, Context, Settings};
+use publicdata_operator::vault::OpenBao;
 
 /// Kubernetes operator for public data authorized operation.
 #[derive(Parser, Debug)]
 #[command(version, about)]
-struct Args {}
+struct Args {
+    /// OpenBao/Vault address.
+    #[arg(long, env = "VAULT_ADDR")]
+    vault_addr: String,
+    /// OpenBao/Vault token of the operator (its policy: charts/publicdata-operator/files/openbao-operator-policy.hcl).
+    #[arg(long, env = "VAULT_TOKEN", hide_env_values = true)]
+    vault_token: String,
+    /// Mount path of OpenBao's Kubernetes auth method.
+    #[arg(long, env = "VAULT_K8S_AUTH_MOUNT", default_value = "kubernetes")]
+    vault_k8s_auth_mount: String,
+    /// Audience workload tokens must carry to log in to OpenBao.
+    #[arg(long, env = "VAULT_AUDIENCE", default_value = "openbao")]
+    vault_audience: String,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    log_format: String,
+}
 
-fn main() {
-    let _args = Args::parse();
-    println!("publicdata-operator {}", env!("CARGO_PKG_VERSION"));
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,kube=warn,vaultrs=off,rustify=off")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+    if args.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API")?;
+    // The operator does not install its own CRDs: check they are there.
+    let api: Api<OperatorAuthorization> = Api::all(client.clone());
+    if let Err(e) = api.list(&ListParams::default().limit(1)).await {
+        bail!(
+            "cannot list OperatorAuthorizations ({e}); are the CRDs installed? kubectl apply --server-side -f crds/"
+        );
+    }
+    let vault = OpenBao::new(
+        &args.vault_addr,
+        &args.vault_token,
+        &args.vault_k8s_auth_mount,
+    )?;
+    let ctx = Arc::new(Context {
+        client,
+        vault: Arc::new(vault),
+        settings: Settings {
+            vault_audience: args.vault_audience,
+        },
+        reporter: Reporter {
+            controller: "publicdata-operator".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        },
+        writes: AtomicU64::new(0),
+    });
+    tracing::info!("publicdata-operator {} starting", env!("CARGO_PKG_VERSION"));
+    authorization::run(ctx).await;
+    Ok(())
 }

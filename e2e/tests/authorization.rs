@@ -1,0 +1,513 @@
+//! OperatorAuthorization against the real API server, OpenBao and the running
+//! operator: provisioning, isolation tried as an attacker would, CEL and
+//! admission rules.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use e2e::{TestBed, authorization, eventually, run, run_err, run_ok, unique};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::RoleBinding;
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use publicdata_operator::api::OperatorAuthorization;
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn wait_ready(api: &Api<OperatorAuthorization>, name: &str) -> Result<OperatorAuthorization> {
+    eventually(
+        &format!("authorization {name} to be Ready"),
+        WAIT,
+        || async {
+            let oa = api.get(name).await?;
+            let ready = oa
+                .status
+                .as_ref()
+                .map(|s| {
+                    s.conditions
+                        .iter()
+                        .any(|c| c.type_ == "Ready" && c.status == "True")
+                })
+                .unwrap_or(false);
+            Ok(ready.then_some(oa))
+        },
+    )
+    .await
+}
+
+/// Creates a tenant with one trained and one untrained member; returns
+/// (tenant, trained user, untrained user).
+async fn tenant(
+    bed: &TestBed,
+    api: &Api<OperatorAuthorization>,
+) -> Result<(String, String, String)> {
+    let name = unique("t");
+    let trained = unique("alice");
+    let untrained = unique("bob");
+    bed.apply(&authorization(
+        &name,
+        &[(&trained, true), (&untrained, false)],
+    )?)?;
+    wait_ready(api, &name).await?;
+    Ok((name, trained, untrained))
+}
+
+fn can_i(bed: &TestBed, user: &str, args: &[&str]) -> Result<bool> {
+    let out = run(bed
+        .kubectl()
+        .args(["auth", "can-i"])
+        .args(args)
+        .args(["--as", user]))?;
+    Ok(out.status.success())
+}
+
+/// `examples/` applied as a user would: the authorization becomes Ready and
+/// `kubectl get` answers the obvious questions; a second reconcile of the
+/// unchanged authorization writes nothing.
+#[tokio::test]
+async fn example_authorization_becomes_ready_and_reconciling_again_writes_nothing() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let client = bed.client().await?;
+    run_ok(
+        bed.kubectl()
+            .args(["apply", "--server-side", "-f"])
+            .arg(e2e::repo().join("examples")),
+    )?;
+    let api: Api<OperatorAuthorization> = Api::all(client.clone());
+    let oa = wait_ready(&api, "harbor-analytics").await?;
+    let status = oa.status.clone().context("no status")?;
+    ensure!(status.namespaces == ["harbor-analytics-dev", "harbor-analytics-prod"]);
+    ensure!(status.phase.map(|p| p.as_str()) == Some("Active"));
+    let li = status
+        .members
+        .iter()
+        .find(|m| m.user == "li.ming")
+        .context("li.ming in status")?;
+    ensure!(
+        !li.access && li.reason.contains("training"),
+        "status says why: {li:?}"
+    );
+
+    let table = run_ok(bed.kubectl().args(["get", "oa", "harbor-analytics"]))?;
+    for column in [
+        "UNIT",
+        "STATE",
+        "PHASE",
+        "READY",
+        "EXPIRES",
+        "Harbor Analytics",
+        "Active",
+        "True",
+        "2030-12-31",
+    ] {
+        ensure!(
+            table.contains(column),
+            "`kubectl get oa` lacks {column}: {table}"
+        );
+    }
+    let roles = run_ok(bed.bao().args(["list", "auth/kubernetes/role"]))?;
+    ensure!(
+        roles.contains("tenant-harbor-analytics-dev")
+            && roles.contains("tenant-harbor-analytics-prod")
+    );
+
+    // Reconcile again (an annotation change triggers it, the spec is
+    // unchanged): nothing the operator owns gets a new resourceVersion.
+    let versions = |client: kube::Client| async move {
+        let mut v = BTreeMap::new();
+        for ns in ["harbor-analytics-dev", "harbor-analytics-prod"] {
+            let n = Api::<Namespace>::all(client.clone()).get(ns).await?;
+            v.insert(format!("ns/{ns}"), n.resource_version());
+            for np in Api::<NetworkPolicy>::namespaced(client.clone(), ns)
+                .list(&ListParams::default())
+                .await?
+            {
+                v.insert(format!("np/{ns}/{}", np.name_any()), np.resource_version());
+            }
+            for rb in Api::<RoleBinding>::namespaced(client.clone(), ns)
+                .list(&ListParams::default())
+                .await?
+            {
+                v.insert(format!("rb/{ns}/{}", rb.name_any()), rb.resource_version());
+            }
+        }
+        let oa = Api::<OperatorAuthorization>::all(client)
+            .get("harbor-analytics")
+            .await?;
+        v.insert("status".into(), Some(serde_json::to_string(&oa.status)?));
+        anyhow::Ok(v)
+    };
+    let before = versions(client.clone()).await?;
+    let poke = json!({"metadata": {"annotations": {"e2e/poke": unique("p")}}});
+    api.patch(
+        "harbor-analytics",
+        &PatchParams::default(),
+        &Patch::Merge(&poke),
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = versions(client).await?;
+    ensure!(
+        before == after,
+        "a reconcile of an unchanged authorization changed something:\n{before:#?}\n{after:#?}"
+    );
+    Ok(())
+}
+
+/// Isolation, tried as an attacker would with `kubectl --as`.
+#[tokio::test]
+async fn members_get_exactly_their_access_and_nothing_elsewhere() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let api: Api<OperatorAuthorization> = Api::all(bed.client().await?);
+    let (t, alice, bob) = tenant(&bed, &api).await?;
+    let (other, _, _) = tenant(&bed, &api).await?;
+    let dev = format!("{t}-dev");
+    let prod = format!("{t}-prod");
+
+    // A trained member creates a Deployment in dev.
+    run_ok(bed.kubectl().args([
+        "-n",
+        &dev,
+        "create",
+        "deployment",
+        "web",
+        "--image=registry.invalid/web:1",
+        "--as",
+        &alice,
+    ]))?;
+    // In prod: sees workloads and logs; no Secrets, exec, attach, port-forward, create.
+    ensure!(can_i(&bed, &alice, &["list", "pods", "-n", &prod])?);
+    ensure!(can_i(&bed, &alice, &["get", "pods/log", "-n", &prod])?);
+    for (verb, resource) in [
+        ("get", "secrets"),
+        ("list", "secrets"),
+        ("create", "pods/exec"),
+        ("create", "pods/attach"),
+        ("create", "pods/portforward"),
+        ("create", "deployments"),
+        ("delete", "networkpolicies"),
+    ] {
+        ensure!(
+            !can_i(&bed, &alice, &[verb, resource, "-n", &prod])?,
+            "{alice} may {verb} {resource} in prod"
+        );
+    }
+    let denied = run_err(
+        bed.kubectl()
+            .args(["-n", &prod, "get", "secrets", "--as", &alice]),
+    )?;
+    ensure!(denied.contains("Forbidden"), "{denied}");
+    // No member may touch isolation, quotas or RBAC, even in dev.
+    for (verb, resource) in [
+        ("delete", "networkpolicies"),
+        ("update", "resourcequotas"),
+        ("create", "rolebindings"),
+        ("get", "secrets"),
+    ] {
+        ensure!(
+            !can_i(&bed, &alice, &[verb, resource, "-n", &dev])?,
+            "{alice} may {verb} {resource} in dev"
+        );
+    }
+    // Another tenant's namespaces, and cluster-scoped resources: nothing.
+    for ns in [format!("{other}-dev"), format!("{other}-prod")] {
+        for (verb, resource) in [
+            ("list", "pods"),
+            ("create", "deployments"),
+            ("get", "configmaps"),
+        ] {
+            ensure!(
+                !can_i(&bed, &alice, &[verb, resource, "-n", &ns])?,
+                "{alice} may {verb} {resource} in {ns}"
+            );
+        }
+    }
+    for (verb, resource) in [
+        ("list", "namespaces"),
+        ("list", "operatorauthorizations"),
+        ("create", "namespaces"),
+        ("list", "nodes"),
+    ] {
+        ensure!(
+            !can_i(&bed, &alice, &[verb, resource])?,
+            "{alice} may {verb} {resource} cluster-wide"
+        );
+    }
+    let denied = run_err(bed.kubectl().args(["get", "oa", &t, "--as", &alice]))?;
+    ensure!(denied.contains("Forbidden"), "{denied}");
+    // An untrained member gets nothing anywhere.
+    for ns in [&dev, &prod] {
+        for (verb, resource) in [
+            ("list", "pods"),
+            ("create", "deployments"),
+            ("get", "pods/log"),
+        ] {
+            ensure!(
+                !can_i(&bed, &bob, &[verb, resource, "-n", ns])?,
+                "untrained {bob} may {verb} {resource} in {ns}"
+            );
+        }
+    }
+    // The bureau's auditors read everything in the domain.
+    let out = run(bed.kubectl().args([
+        "auth",
+        "can-i",
+        "get",
+        "secrets",
+        "-n",
+        &prod,
+        "--as",
+        "auditor",
+        "--as-group",
+        "publicdata:bureau",
+    ]))?;
+    ensure!(
+        out.status.success(),
+        "the bureau should read everything in a tenant namespace"
+    );
+    Ok(())
+}
+
+/// OpenBao: the dev workload token gets the dev policy only.
+#[tokio::test]
+async fn workload_tokens_reach_only_their_own_environment_in_openbao() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let api: Api<OperatorAuthorization> = Api::all(bed.client().await?);
+    let (t, _, _) = tenant(&bed, &api).await?;
+    let (other, _, _) = tenant(&bed, &api).await?;
+    let token = |ns: &str| -> Result<String> {
+        Ok(run_ok(bed.kubectl().args([
+            "-n",
+            ns,
+            "create",
+            "token",
+            "workload",
+            "--audience",
+            "openbao",
+            "--duration",
+            "10m",
+        ]))?
+        .trim()
+        .to_string())
+    };
+    let root = bed.vault_root()?;
+    let mount = format!("tenants/{t}");
+    let dev_role = format!("tenant-{t}-dev");
+    let dev_token = token(&format!("{t}-dev"))?;
+
+    let login =
+        vaultrs::auth::kubernetes::login(&root, "kubernetes", &dev_role, &dev_token).await?;
+    ensure!(login.policies.contains(&dev_role), "{:?}", login.policies);
+    ensure!(
+        !login.policies.iter().any(|p| p.ends_with("-prod")),
+        "{:?}",
+        login.policies
+    );
+    let dev = bed.vault_with_token(&login.client_token)?;
+    let data = BTreeMap::from([("k", "v")]);
+    vaultrs::kv2::set(&dev, &mount, "dev/scratch", &data).await?;
+    let back: BTreeMap<String, String> = vaultrs::kv2::read(&dev, &mount, "dev/scratch").await?;
+    ensure!(back.get("k").map(String::as_str) == Some("v"));
+
+    // The prod half of the area, written by root, is out of reach.
+    vaultrs::kv2::set(&root, &mount, "prod/raw", &data).await?;
+    match vaultrs::kv2::read::<BTreeMap<String, String>>(&dev, &mount, "prod/raw").await {
+        Err(vaultrs::error::ClientError::APIError { code: 403, .. }) => {}
+        other => bail!("a dev token must not read prod: {other:?}"),
+    }
+    // The dev token cannot log in as prod; another tenant's token cannot log in here.
+    for (role, jwt, why) in [
+        (
+            format!("tenant-{t}-prod"),
+            dev_token.clone(),
+            "dev token as prod",
+        ),
+        (
+            dev_role.clone(),
+            token(&format!("{other}-dev"))?,
+            "another tenant's token",
+        ),
+    ] {
+        match vaultrs::auth::kubernetes::login(&root, "kubernetes", &role, &jwt).await {
+            Err(vaultrs::error::ClientError::APIError { code: 403, .. }) => {}
+            other => bail!("{why} must be refused: {other:?}"),
+        }
+    }
+    // A token without the OpenBao audience is refused too.
+    let wrong_audience =
+        run_ok(
+            bed.kubectl()
+                .args(["-n", &format!("{t}-dev"), "create", "token", "workload"]),
+        )?;
+    ensure!(
+        vaultrs::auth::kubernetes::login(&root, "kubernetes", &dev_role, wrong_audience.trim())
+            .await
+            .is_err()
+    );
+    Ok(())
+}
+
+/// The API server itself rejects what the schema can say is wrong.
+#[tokio::test]
+async fn api_server_rejects_invalid_authorizations() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    let api: Api<OperatorAuthorization> = Api::all(bed.client().await?);
+    let create = |mut v: serde_json::Value, f: &dyn Fn(&mut serde_json::Value)| {
+        f(&mut v);
+        v
+    };
+    let cases: Vec<(&str, serde_json::Value, &str)> = vec![
+        (
+            "a 6-year validity",
+            create(authorization(&unique("six"), &[])?, &|v| {
+                v["spec"]["validity"] = json!({"notBefore": "2026-01-01", "notAfter": "2031-12-31"})
+            }),
+            "at most 5 years",
+        ),
+        (
+            "notAfter before notBefore",
+            create(authorization(&unique("backwards"), &[])?, &|v| {
+                v["spec"]["validity"] = json!({"notBefore": "2027-01-01", "notAfter": "2026-01-01"})
+            }),
+            "notBefore must be before",
+        ),
+        (
+            "a malformed credit code",
+            create(authorization(&unique("code"), &[])?, &|v| {
+                v["spec"]["unit"]["creditCode"] = "91330100MA2H3K5L7".into()
+            }),
+            "creditCode",
+        ),
+        (
+            "letters I/O in the credit code",
+            create(authorization(&unique("code"), &[])?, &|v| {
+                v["spec"]["unit"]["creditCode"] = "9133O100MA2H3K5L7U".into()
+            }),
+            "should match",
+        ),
+    ];
+    for (what, manifest, expected) in cases {
+        let oa: OperatorAuthorization = serde_json::from_value(manifest)?;
+        match api.create(&PostParams::default(), &oa).await {
+            Err(kube::Error::Api(s)) if s.code == 422 && s.message.contains(expected) => {}
+            other => bail!("{what} must be rejected with {expected:?}, got {other:?}"),
+        }
+    }
+
+    // Changing the credit code, and leaving a final state.
+    let name = unique("immutable");
+    let oa: OperatorAuthorization = serde_json::from_value(authorization(&name, &[])?)?;
+    api.create(&PostParams::default(), &oa).await?;
+    let change = json!({"spec": {"unit": {"creditCode": "91350100M000100Y43"}}});
+    match api
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&change))
+        .await
+    {
+        Err(kube::Error::Api(s)) if s.message.contains("cannot change") => {}
+        other => bail!("a change of the credit code must be rejected, got {other:?}"),
+    }
+    api.patch(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"state": "Revoked"}})),
+    )
+    .await?;
+    match api
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"state": "Active"}})),
+        )
+        .await
+    {
+        Err(kube::Error::Api(s)) if s.message.contains("terminal") => {}
+        other => bail!("Revoked -> Active must be rejected, got {other:?}"),
+    }
+    Ok(())
+}
+
+/// A wrong check character passes the schema (CEL cannot afford the checksum)
+/// but the operator refuses to provision and says why.
+#[tokio::test]
+async fn wrong_credit_code_check_character_is_refused_by_the_operator() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let client = bed.client().await?;
+    let api: Api<OperatorAuthorization> = Api::all(client.clone());
+    let name = unique("checksum");
+    let mut manifest = authorization(&name, &[])?;
+    manifest["spec"]["unit"]["creditCode"] = "91330100MA2H3K5L7A".into();
+    bed.apply(&manifest)?;
+    let reason = eventually("the InvalidSpec condition", WAIT, || async {
+        let oa = api.get(&name).await?;
+        Ok(oa.status.and_then(|s| {
+            s.conditions
+                .into_iter()
+                .find(|c| c.type_ == "Ready" && c.reason == "InvalidSpec")
+        }))
+    })
+    .await?;
+    ensure!(
+        reason.message.contains("check character"),
+        "{}",
+        reason.message
+    );
+    let ns = Api::<Namespace>::all(client)
+        .get_opt(&format!("{name}-dev"))
+        .await?;
+    ensure!(
+        ns.is_none(),
+        "nothing may be provisioned for an invalid spec"
+    );
+    Ok(())
+}
+
+/// Deleting an Active authorization is refused by the admission policy.
+#[tokio::test]
+async fn deleting_an_active_authorization_is_refused() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let client = bed.client().await?;
+    let api: Api<OperatorAuthorization> = Api::all(client.clone());
+    let (t, _, _) = tenant(&bed, &api).await?;
+    let stderr = run_err(bed.kubectl().args(["delete", "oa", &t, "--wait=false"]))?;
+    ensure!(
+        stderr.contains("publicdata-authorization-deletion") && stderr.contains("not offboarded"),
+        "{stderr}"
+    );
+    ensure!(api.get(&t).await?.metadata.deletion_timestamp.is_none());
+    // Deleting a tenant namespace by hand: the operator puts it back, isolated.
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let dev = format!("{t}-dev");
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &dev);
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "keep"}}))?,
+    )
+    .await?;
+    namespaces.delete(&dev, &DeleteParams::default()).await?;
+    eventually(
+        "the namespace to be recreated with its deny-all policy",
+        Duration::from_secs(90),
+        || async {
+            let ns = namespaces.get_opt(&dev).await?;
+            let live = ns
+                .map(|n| n.metadata.deletion_timestamp.is_none())
+                .unwrap_or(false);
+            if !live {
+                return Ok(None);
+            }
+            let np = Api::<NetworkPolicy>::namespaced(client.clone(), &dev)
+                .get_opt("default-deny-all")
+                .await?;
+            Ok(np.map(|_| ()))
+        },
+    )
+    .await
+}

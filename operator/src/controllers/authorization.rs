@@ -1,0 +1,678 @@
+//! The OperatorAuthorization reconciler: fetch facts, decide (pure), build
+//! (pure), apply with server-side apply, configure the secrets backend, write
+//! status only when it changed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use tracing::{info, instrument, warn};
+
+use crate::api::authorization::{
+    MemberStatus, OperatorAuthorization, OperatorAuthorizationStatus, Phase, VaultStatus,
+    credit_code_is_valid,
+};
+use crate::api::condition::{self, Desired, reasons, types};
+use crate::api::labels;
+use crate::controllers::tenant::{self, EnvironmentObjects};
+use crate::lifecycle::{self, Action as Step, Facts};
+use crate::vault::{self, SecretsBackend};
+
+/// The field manager of everything the operator applies.
+pub const FIELD_MANAGER: &str = "publicdata-operator";
+/// The finalizer that lets the operator orphan (never wipe) a domain whose
+/// authorization is deleted before it was offboarded.
+pub const FINALIZER: &str = "publicdata.io/domain-protection";
+/// How often an unchanged authorization is looked at again (drift in OpenBao
+/// is not watched).
+const RESYNC: Duration = Duration::from_secs(300);
+
+/// Settings of the reconciler.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The audience workload tokens must carry to log in to OpenBao.
+    pub vault_audience: String,
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: Client,
+    pub vault: Arc<dyn SecretsBackend>,
+    pub settings: Settings,
+    pub reporter: Reporter,
+    /// Write requests sent (server-side applies, status patches, backend writes):
+    /// the benchmark reads it.
+    pub writes: AtomicU64,
+}
+
+/// Errors of the reconciler, named after the operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("applying {kind} {name}: {source}")]
+    Apply {
+        kind: &'static str,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("configuring OpenBao: {0}")]
+    Vault(#[source] vault::Error),
+    #[error("writing status: {0}")]
+    WriteStatus(#[source] kube::Error),
+    #[error("marking the domain orphaned: {0}")]
+    MarkOrphaned(#[source] kube::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+}
+
+impl Error {
+    /// A low-cardinality label for metrics and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Apply { .. } => "apply",
+            Self::Vault(e) => e.label(),
+            Self::WriteStatus(_) => "write_status",
+            Self::MarkOrphaned(_) => "mark_orphaned",
+            Self::Finalizer(_) => "finalizer",
+        }
+    }
+}
+
+/// Whether the Ready condition already says `reason` (so an event about it
+/// was published when it first did).
+fn ready_reason_is(status: &OperatorAuthorizationStatus, reason: &str) -> bool {
+    status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == types::READY && c.reason == reason)
+}
+
+fn today() -> Date {
+    jiff::Timestamp::now().to_zoned(TimeZone::UTC).date()
+}
+
+/// Reconciles one authorization.
+#[instrument(skip_all, fields(authorization = %oa.name_any()))]
+pub async fn reconcile(oa: Arc<OperatorAuthorization>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let api: Api<OperatorAuthorization> = Api::all(ctx.client.clone());
+    finalizer(&api, FINALIZER, oa, |event| async {
+        match event {
+            Finalizer::Apply(oa) => apply(&oa, &ctx).await,
+            Finalizer::Cleanup(oa) => orphan(&oa, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+/// Applies the authorization: the decision of the lifecycle, then the domain.
+async fn apply(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Error> {
+    let today = today();
+    let status = oa.status.clone().unwrap_or_default();
+
+    // The check character of the credit code (the API server checks the format).
+    if !credit_code_is_valid(&oa.spec.unit.credit_code) {
+        let message = format!(
+            "unit.creditCode {} has a wrong check character (GB 32100-2015); nothing is provisioned until it is corrected",
+            oa.spec.unit.credit_code
+        );
+        let conditions = vec![Desired::new(
+            types::READY,
+            false,
+            reasons::INVALID_SPEC,
+            message.clone(),
+        )];
+        if !ready_reason_is(&status, reasons::INVALID_SPEC) {
+            publish(
+                ctx,
+                oa,
+                EventType::Warning,
+                reasons::INVALID_SPEC,
+                "Validate",
+                &message,
+            )
+            .await;
+        }
+        write_status(ctx, oa, &status, Phase::Pending, conditions, |_| {}).await?;
+        return Ok(Action::await_change());
+    }
+
+    let provisioned = status.phase == Some(Phase::Active)
+        || status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == types::PROVISIONED && c.status == "True");
+    let decision = lifecycle::decide(&Facts {
+        state: oa.spec.state,
+        validity: oa.spec.validity.clone(),
+        today,
+        phase: status.phase,
+        provisioned,
+        offboarded: false,
+    });
+
+    let renewal = if decision.renewal_due {
+        Desired::new(
+            types::RENEWAL_DUE,
+            true,
+            reasons::RENEWAL_WINDOW,
+            format!(
+                "the authorization ends on {}; renewal was due from {} (R-6)",
+                oa.spec.validity.not_after,
+                lifecycle::renewal_due_from(&oa.spec.validity)
+            ),
+        )
+    } else {
+        Desired::new(
+            types::RENEWAL_DUE,
+            false,
+            reasons::WITHIN_VALIDITY,
+            format!(
+                "renewal is due from {}",
+                lifecycle::renewal_due_from(&oa.spec.validity)
+            ),
+        )
+    };
+
+    match decision.action {
+        Step::Provision => provision(oa, ctx, today, &status, renewal, decision.next_change).await,
+        Step::Nothing => {
+            let message = format!(
+                "the authorization is in force from {}",
+                oa.spec.validity.not_before
+            );
+            let conditions = vec![
+                Desired::new(types::READY, false, reasons::NOT_STARTED, message),
+                renewal,
+            ];
+            write_status(ctx, oa, &status, decision.phase, conditions, |_| {}).await?;
+            Ok(requeue_until(decision.next_change, today))
+        }
+        Step::Freeze | Step::Offboard { .. } => {
+            // Freezing and offboarding arrive with their own work item; until
+            // then the operator says so and changes nothing in the domain.
+            let reason = if decision.action == Step::Freeze {
+                reasons::SUSPENDED
+            } else {
+                reasons::ENDED
+            };
+            let message = format!(
+                "state {:?}: freeze/offboarding is not implemented by this operator version; the domain is left as it is",
+                oa.spec.state
+            );
+            if !ready_reason_is(&status, reason) {
+                publish(ctx, oa, EventType::Warning, reason, "Lifecycle", &message).await;
+            }
+            let conditions = vec![Desired::new(types::READY, false, reason, message), renewal];
+            write_status(ctx, oa, &status, decision.phase, conditions, |_| {}).await?;
+            Ok(Action::requeue(RESYNC))
+        }
+    }
+}
+
+async fn provision(
+    oa: &OperatorAuthorization,
+    ctx: &Context,
+    today: Date,
+    status: &OperatorAuthorizationStatus,
+    renewal: Desired,
+    next_change: Option<Date>,
+) -> Result<Action, Error> {
+    let tenant = oa.name_any();
+    let envs = tenant::build(oa, today);
+    let members: Vec<MemberStatus> = oa
+        .spec
+        .members
+        .iter()
+        .map(|m| tenant::eligibility(m, today))
+        .collect();
+    let denied: Vec<String> = members
+        .iter()
+        .filter(|m| !m.access)
+        .map(|m| format!("{}: {}", m.user, m.reason))
+        .collect();
+    let members_condition = if denied.is_empty() {
+        Desired::new(
+            types::MEMBERS_ELIGIBLE,
+            true,
+            reasons::ALL_ELIGIBLE,
+            "every member is trained and under a confidentiality agreement",
+        )
+    } else {
+        Desired::new(
+            types::MEMBERS_ELIGIBLE,
+            false,
+            reasons::SOME_INELIGIBLE,
+            format!("no access for {}", denied.join("; ")),
+        )
+    };
+
+    // Kubernetes side.
+    let mut namespaces = Vec::new();
+    let mut k8s_result = Ok(());
+    for env in &envs {
+        namespaces.push(tenant::namespace_name(&tenant, env.env));
+        if let Err(e) = apply_environment(ctx, env).await {
+            k8s_result = Err(e);
+            break;
+        }
+    }
+    let provisioned = match &k8s_result {
+        Ok(()) => Desired::new(
+            types::PROVISIONED,
+            true,
+            reasons::PROVISIONED,
+            format!(
+                "namespaces {} isolated, with quotas and RBAC",
+                namespaces.join(", ")
+            ),
+        ),
+        Err(e) => Desired::new(
+            types::PROVISIONED,
+            false,
+            reasons::APPLY_FAILED,
+            e.to_string(),
+        ),
+    };
+
+    // Secrets backend.
+    let desired_vault = vault::build(&tenant, &oa.spec.environments, &ctx.settings.vault_audience);
+    let vault_result = vault::apply(ctx.vault.as_ref(), &desired_vault).await;
+    let vault_condition = match &vault_result {
+        Ok(writes) => {
+            ctx.writes.fetch_add(*writes as u64, Ordering::Relaxed);
+            Desired::new(
+                types::VAULT_CONFIGURED,
+                true,
+                reasons::VAULT_CONFIGURED,
+                format!(
+                    "mount {}, roles {}",
+                    desired_vault.mount,
+                    desired_vault
+                        .roles
+                        .iter()
+                        .map(|r| r.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        }
+        Err(e) => Desired::new(
+            types::VAULT_CONFIGURED,
+            false,
+            reasons::VAULT_FAILED,
+            e.to_string(),
+        ),
+    };
+
+    let ready_now = k8s_result.is_ok() && vault_result.is_ok();
+    let ready = if ready_now {
+        Desired::new(
+            types::READY,
+            true,
+            reasons::PROVISIONED,
+            "the tenant domain is provisioned and in force",
+        )
+    } else {
+        let why = [&provisioned, &vault_condition]
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| c.message.clone())
+            .collect::<Vec<_>>();
+        Desired::new(
+            types::READY,
+            false,
+            if k8s_result.is_err() {
+                reasons::APPLY_FAILED
+            } else {
+                reasons::VAULT_FAILED
+            },
+            why.join("; "),
+        )
+    };
+    let was_ready = status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == types::READY && c.status == "True");
+    let phase = if ready_now || status.phase == Some(Phase::Active) {
+        Phase::Active
+    } else {
+        Phase::Pending
+    };
+    let vault_status = VaultStatus {
+        mount: desired_vault.mount.clone(),
+        roles: desired_vault.roles.iter().map(|r| r.name.clone()).collect(),
+        policies: desired_vault
+            .policies
+            .iter()
+            .map(|p| p.name.clone())
+            .collect(),
+    };
+    write_status(
+        ctx,
+        oa,
+        status,
+        phase,
+        vec![
+            ready.clone(),
+            provisioned,
+            vault_condition,
+            members_condition,
+            renewal,
+        ],
+        |s| {
+            s.namespaces = namespaces.clone();
+            s.members = members.clone();
+            s.vault = Some(vault_status.clone());
+        },
+    )
+    .await?;
+
+    if ready_now && !was_ready {
+        publish(
+            ctx,
+            oa,
+            EventType::Normal,
+            reasons::PROVISIONED,
+            "Provision",
+            &format!("tenant domain ready: {}", namespaces.join(", ")),
+        )
+        .await;
+        info!(tenant = %tenant, "tenant domain ready");
+    }
+    k8s_result?;
+    vault_result.map_err(Error::Vault)?;
+    let member_change = tenant::next_eligibility_change(&oa.spec.members, today);
+    let next = [next_change, member_change].into_iter().flatten().min();
+    Ok(requeue_until(next, today))
+}
+
+/// Requeue at the next day the facts change by themselves, or after RESYNC.
+fn requeue_until(next: Option<Date>, today: Date) -> Action {
+    let until = next
+        .and_then(|d| today.until(d).ok())
+        .and_then(|span| span.total(jiff::Unit::Second).ok())
+        .map(|s| Duration::from_secs(s.max(1.0) as u64));
+    Action::requeue(until.map_or(RESYNC, |u| u.min(RESYNC)))
+}
+
+/// Server-side apply of one object the operator alone owns. `force` takes
+/// the fields back if someone edited isolation by hand.
+async fn ssa<K>(ctx: &Context, api: Api<K>, obj: &K, kind: &'static str) -> Result<K, Error>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    let name = obj.meta().name.clone().unwrap_or_default();
+    let applied = api
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(obj),
+        )
+        .await
+        .map_err(|source| Error::Apply {
+            kind,
+            name: name.clone(),
+            source,
+        })?;
+    ctx.writes.fetch_add(1, Ordering::Relaxed);
+    Ok(applied)
+}
+
+async fn apply_environment(ctx: &Context, env: &EnvironmentObjects) -> Result<(), Error> {
+    let c = &ctx.client;
+    let ns = env.namespace.metadata.name.clone().unwrap_or_default();
+    let namespaces = Api::<Namespace>::all(c.clone());
+    let applied = ssa(ctx, namespaces.clone(), &env.namespace, "Namespace").await?;
+    // A domain orphaned by a deleted authorization is adopted again.
+    if applied.labels().contains_key(labels::ORPHANED) {
+        let patch = json!({"metadata": {"labels": {labels::ORPHANED: null}, "annotations": {labels::ORPHANED_AT: null}}});
+        namespaces
+            .patch(&ns, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|source| Error::Apply {
+                kind: "Namespace",
+                name: ns.clone(),
+                source,
+            })?;
+        info!(namespace = %ns, "adopted an orphaned tenant namespace");
+    }
+    // Isolation first: the deny-all policy exists before anything else is allowed.
+    for np in &env.network_policies {
+        ssa(
+            ctx,
+            Api::<NetworkPolicy>::namespaced(c.clone(), &ns),
+            np,
+            "NetworkPolicy",
+        )
+        .await?;
+    }
+    ssa(
+        ctx,
+        Api::<ResourceQuota>::namespaced(c.clone(), &ns),
+        &env.resource_quota,
+        "ResourceQuota",
+    )
+    .await?;
+    ssa(
+        ctx,
+        Api::<LimitRange>::namespaced(c.clone(), &ns),
+        &env.limit_range,
+        "LimitRange",
+    )
+    .await?;
+    ssa(
+        ctx,
+        Api::<ServiceAccount>::namespaced(c.clone(), &ns),
+        &env.service_account,
+        "ServiceAccount",
+    )
+    .await?;
+    for role in &env.roles {
+        ssa(ctx, Api::<Role>::namespaced(c.clone(), &ns), role, "Role").await?;
+    }
+    for rb in &env.role_bindings {
+        ssa(
+            ctx,
+            Api::<RoleBinding>::namespaced(c.clone(), &ns),
+            rb,
+            "RoleBinding",
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Writes the status when it differs from what is there (so an unchanged
+/// authorization causes no write).
+async fn write_status(
+    ctx: &Context,
+    oa: &OperatorAuthorization,
+    current: &OperatorAuthorizationStatus,
+    phase: Phase,
+    conditions: Vec<Desired>,
+    fill: impl FnOnce(&mut OperatorAuthorizationStatus),
+) -> Result<(), Error> {
+    let now = Time(jiff::Timestamp::now());
+    let mut next = current.clone();
+    next.phase = Some(phase);
+    next.observed_generation = oa.metadata.generation;
+    next.conditions = condition::merge(
+        &current.conditions,
+        &conditions,
+        oa.metadata.generation,
+        &now,
+    );
+    fill(&mut next);
+    if &next == current {
+        return Ok(());
+    }
+    let api: Api<OperatorAuthorization> = Api::all(ctx.client.clone());
+    let patch = json!({
+        "apiVersion": "publicdata.io/v1alpha1",
+        "kind": "OperatorAuthorization",
+        "status": next,
+    });
+    api.patch_status(
+        &oa.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(Error::WriteStatus)?;
+    ctx.writes.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The authorization is being deleted. If it was not offboarded, its domain
+/// is orphaned: namespaces and OpenBao data stay, flagged, and are never
+/// wiped as a side effect of a deletion (a removed CRD deletes every CR).
+async fn orphan(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Error> {
+    let tenant = oa.name_any();
+    let phase = oa.status.as_ref().and_then(|s| s.phase);
+    if matches!(
+        phase,
+        Some(Phase::Revoked | Phase::Terminated | Phase::Expired)
+    ) {
+        return Ok(Action::await_change());
+    }
+    let api: Api<Namespace> = Api::all(ctx.client.clone());
+    let selector = format!(
+        "{}={},{}={}",
+        labels::TENANT,
+        tenant,
+        labels::MANAGED_BY,
+        labels::MANAGER
+    );
+    let now = jiff::Timestamp::now().to_string();
+    let namespaces = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(Error::MarkOrphaned)?;
+    // Already orphaned (a retry after the finalizer's removal failed): say nothing twice.
+    if !namespaces.items.is_empty()
+        && namespaces
+            .items
+            .iter()
+            .all(|ns| ns.labels().contains_key(labels::ORPHANED))
+    {
+        return Ok(Action::await_change());
+    }
+    for ns in namespaces {
+        let patch = json!({"metadata": {
+            "labels": {labels::ORPHANED: "true"},
+            "annotations": {labels::ORPHANED_AT: now},
+        }});
+        api.patch(
+            &ns.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(Error::MarkOrphaned)?;
+    }
+    let message = format!(
+        "authorization {tenant} deleted before offboarding: its domain is kept and labelled {}=true, never wiped; \
+         re-apply the authorization to adopt it again, or offboard it explicitly",
+        labels::ORPHANED
+    );
+    warn!(tenant = %tenant, "{message}");
+    publish(
+        ctx,
+        oa,
+        EventType::Warning,
+        "DomainOrphaned",
+        "Orphan",
+        &message,
+    )
+    .await;
+    Ok(Action::await_change())
+}
+
+/// Publishes an Event; a failure to publish is logged, never fatal.
+async fn publish(
+    ctx: &Context,
+    oa: &OperatorAuthorization,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: &str,
+) {
+    let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(e) = recorder.publish(&event, &oa.object_ref(&())).await {
+        warn!(error = %e, "could not publish event");
+    }
+}
+
+/// Backoff on errors: per object, growing with consecutive failures is left to
+/// the controller's scheduler; here a flat, short retry keeps freeze-like
+/// actions prompt.
+fn error_policy(_oa: Arc<OperatorAuthorization>, error: &Error, _ctx: Arc<Context>) -> Action {
+    warn!(error = %error, label = error.label(), "reconcile failed");
+    Action::requeue(Duration::from_secs(5))
+}
+
+/// Maps an object the operator made (found by its tenant label) to its authorization.
+fn to_authorization<K: Resource>(obj: K) -> Option<ObjectRef<OperatorAuthorization>> {
+    let tenant = obj.meta().labels.as_ref()?.get(labels::TENANT)?;
+    Some(ObjectRef::new(tenant))
+}
+
+/// Runs the controller until shutdown.
+pub async fn run(ctx: Arc<Context>) {
+    let client = ctx.client.clone();
+    let managed =
+        watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGER));
+    Controller::new(
+        Api::<OperatorAuthorization>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .watches(
+        Api::<Namespace>::all(client.clone()),
+        managed.clone(),
+        to_authorization,
+    )
+    .watches(
+        Api::<NetworkPolicy>::all(client.clone()),
+        managed.clone(),
+        to_authorization,
+    )
+    .watches(
+        Api::<RoleBinding>::all(client.clone()),
+        managed.clone(),
+        to_authorization,
+    )
+    .watches(Api::<Role>::all(client.clone()), managed, to_authorization)
+    .shutdown_on_signal()
+    .run(reconcile, error_policy, ctx)
+    .for_each(|result| async move {
+        if let Err(e) = result {
+            warn!(error = %e, "controller");
+        }
+    })
+    .await;
+}

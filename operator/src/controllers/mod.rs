@@ -1,0 +1,4 @@
+//! Reconcilers, one per kind, and the pure builders they apply.
+
+pub mod authorization;
+pub mod tenant;

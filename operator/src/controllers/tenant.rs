@@ -1,0 +1,670 @@
+//! Pure builders: from an authorization (and today's date) to the objects
+//! of its tenant domain. No I/O here; the controller applies what these return.
+//!
+//! Nothing built here carries an ownerReference to the authorization: a
+//! garbage-collection cascade (a deleted CR, a removed CRD) must never delete
+//! a tenant namespace or its isolation policies. Everything is found by labels.
+
+use std::collections::BTreeMap;
+
+use jiff::civil::Date;
+use k8s_openapi::api::core::v1::{
+    LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, ResourceQuota, ResourceQuotaSpec,
+    ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::{
+    NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    NetworkPolicyPort, NetworkPolicySpec,
+};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::ResourceExt;
+
+use crate::api::authorization::{
+    Environment, EnvironmentQuota, Member, MemberRole, MemberStatus, OperatorAuthorization,
+};
+use crate::api::labels;
+
+/// The group of the bureau's people: auditors read everything.
+pub const BUREAU_GROUP: &str = "publicdata:bureau";
+/// The ServiceAccount workloads run as, in each tenant namespace.
+pub const WORKLOAD_SERVICE_ACCOUNT: &str = "workload";
+/// Role for members who develop (dev only).
+pub const DEVELOPER_ROLE: &str = "tenant-developer";
+/// Role for members who only see workload status and logs.
+pub const OBSERVER_ROLE: &str = "tenant-observer";
+/// Role for the bureau's auditors.
+pub const AUDITOR_ROLE: &str = "bureau-auditor";
+
+/// The namespace of one environment of a tenant.
+pub fn namespace_name(tenant: &str, env: Environment) -> String {
+    format!("{tenant}-{}", env.as_str())
+}
+
+/// The labels of every object of a tenant environment.
+pub fn tenant_labels(tenant: &str, env: Environment) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (labels::MANAGED_BY.to_string(), labels::MANAGER.to_string()),
+        (labels::TENANT.to_string(), tenant.to_string()),
+        (labels::ENVIRONMENT.to_string(), env.as_str().to_string()),
+    ])
+}
+
+fn meta(name: &str, namespace: &str, tenant: &str, env: Environment) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: Some(namespace.to_string()),
+        labels: Some(tenant_labels(tenant, env)),
+        ..Default::default()
+    }
+}
+
+/// Whether a member may have access today, and why: training completed
+/// on or before today, and a confidentiality agreement in force through today.
+pub fn eligibility(member: &Member, today: Date) -> MemberStatus {
+    let denied = |reason: String| MemberStatus {
+        user: member.user.clone(),
+        access: false,
+        reason,
+    };
+    match (member.training_completed, member.confidentiality_until) {
+        (None, _) => denied("security training not completed".into()),
+        (Some(t), _) if t > today => denied(format!(
+            "security training recorded for a future date ({t})"
+        )),
+        (_, None) => denied("no confidentiality agreement on record".into()),
+        (_, Some(c)) if c < today => denied(format!("confidentiality agreement ended on {c}")),
+        (Some(_), Some(c)) => MemberStatus {
+            user: member.user.clone(),
+            access: true,
+            reason: format!("trained; confidentiality agreement in force until {c}"),
+        },
+    }
+}
+
+/// The first day on which some member's eligibility changes by itself (a
+/// training date reached, an agreement ended), so the controller can come back.
+pub fn next_eligibility_change(members: &[Member], today: Date) -> Option<Date> {
+    members
+        .iter()
+        .flat_map(|m| {
+            [
+                m.training_completed.filter(|t| *t > today),
+                m.confidentiality_until
+                    .and_then(|c| c.tomorrow().ok())
+                    .filter(|d| *d > today),
+            ]
+        })
+        .flatten()
+        .min()
+}
+
+/// Everything of one environment of a tenant, in the order it is applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvironmentObjects {
+    pub env: Environment,
+    pub namespace: Namespace,
+    pub service_account: ServiceAccount,
+    pub network_policies: Vec<NetworkPolicy>,
+    pub resource_quota: ResourceQuota,
+    pub limit_range: LimitRange,
+    pub roles: Vec<Role>,
+    pub role_bindings: Vec<RoleBinding>,
+}
+
+/// Builds the objects of every environment of the authorization.
+pub fn build(oa: &OperatorAuthorization, today: Date) -> Vec<EnvironmentObjects> {
+    let tenant = oa.name_any();
+    let eligible: Vec<&Member> = oa
+        .spec
+        .members
+        .iter()
+        .filter(|m| eligibility(m, today).access)
+        .collect();
+    let mut envs = oa.spec.environments.clone();
+    envs.sort();
+    envs.dedup();
+    envs.into_iter()
+        .map(|env| {
+            let ns = namespace_name(&tenant, env);
+            let quota = match env {
+                Environment::Dev => oa.spec.quotas.dev.clone(),
+                Environment::Prod => oa.spec.quotas.prod.clone(),
+            }
+            .unwrap_or_default();
+            EnvironmentObjects {
+                env,
+                namespace: namespace(&tenant, env),
+                service_account: ServiceAccount {
+                    metadata: meta(WORKLOAD_SERVICE_ACCOUNT, &ns, &tenant, env),
+                    // Workloads mount a projected token with the OpenBao audience
+                    // explicitly; nothing gets the API token by default.
+                    automount_service_account_token: Some(false),
+                    ..Default::default()
+                },
+                network_policies: network_policies(&ns, &tenant, env),
+                resource_quota: resource_quota(&ns, &tenant, env, &quota),
+                limit_range: limit_range(&ns, &tenant, env),
+                roles: roles(&ns, &tenant, env),
+                role_bindings: role_bindings(&ns, &tenant, env, &eligible),
+            }
+        })
+        .collect()
+}
+
+fn namespace(tenant: &str, env: Environment) -> Namespace {
+    let mut labels = tenant_labels(tenant, env);
+    // Pod Security `restricted`: no privileged pods, no host access.
+    for mode in ["enforce", "audit", "warn"] {
+        labels.insert(
+            format!("pod-security.kubernetes.io/{mode}"),
+            "restricted".into(),
+        );
+        labels.insert(
+            format!("pod-security.kubernetes.io/{mode}-version"),
+            "latest".into(),
+        );
+    }
+    Namespace {
+        metadata: ObjectMeta {
+            name: Some(namespace_name(tenant, env)),
+            labels: Some(labels),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// Default deny in both directions; then only same-namespace traffic and DNS.
+/// No rule names another namespace, so there is no path dev<->prod and none
+/// between tenants.
+fn network_policies(ns: &str, tenant: &str, env: Environment) -> Vec<NetworkPolicy> {
+    let all_pods = LabelSelector::default();
+    let same_namespace = NetworkPolicyPeer {
+        pod_selector: Some(all_pods.clone()),
+        ..Default::default()
+    };
+    let dns_peer = NetworkPolicyPeer {
+        namespace_selector: Some(LabelSelector {
+            match_labels: Some(BTreeMap::from([(
+                "kubernetes.io/metadata.name".into(),
+                "kube-system".into(),
+            )])),
+            ..Default::default()
+        }),
+        pod_selector: Some(LabelSelector {
+            match_labels: Some(BTreeMap::from([("k8s-app".into(), "kube-dns".into())])),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let dns_ports = ["UDP", "TCP"]
+        .into_iter()
+        .map(|protocol| NetworkPolicyPort {
+            protocol: Some(protocol.into()),
+            port: Some(IntOrString::Int(53)),
+            ..Default::default()
+        })
+        .collect();
+    vec![
+        NetworkPolicy {
+            metadata: meta("default-deny-all", ns, tenant, env),
+            spec: Some(NetworkPolicySpec {
+                pod_selector: Some(all_pods.clone()),
+                policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+                ..Default::default()
+            }),
+        },
+        NetworkPolicy {
+            metadata: meta("allow-same-namespace", ns, tenant, env),
+            spec: Some(NetworkPolicySpec {
+                pod_selector: Some(all_pods.clone()),
+                policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+                ingress: Some(vec![NetworkPolicyIngressRule {
+                    from: Some(vec![same_namespace.clone()]),
+                    ..Default::default()
+                }]),
+                egress: Some(vec![NetworkPolicyEgressRule {
+                    to: Some(vec![same_namespace]),
+                    ..Default::default()
+                }]),
+            }),
+        },
+        NetworkPolicy {
+            metadata: meta("allow-dns-egress", ns, tenant, env),
+            spec: Some(NetworkPolicySpec {
+                pod_selector: Some(all_pods),
+                policy_types: Some(vec!["Egress".into()]),
+                egress: Some(vec![NetworkPolicyEgressRule {
+                    to: Some(vec![dns_peer]),
+                    ports: Some(dns_ports),
+                }]),
+                ..Default::default()
+            }),
+        },
+    ]
+}
+
+/// Default quota of an environment.
+pub fn default_quota(env: Environment) -> (Quantity, Quantity, i32, Quantity) {
+    match env {
+        Environment::Dev => (
+            Quantity("2".into()),
+            Quantity("4Gi".into()),
+            10,
+            Quantity("10Gi".into()),
+        ),
+        Environment::Prod => (
+            Quantity("4".into()),
+            Quantity("8Gi".into()),
+            20,
+            Quantity("50Gi".into()),
+        ),
+    }
+}
+
+fn resource_quota(ns: &str, tenant: &str, env: Environment, q: &EnvironmentQuota) -> ResourceQuota {
+    let (cpu, memory, pods, storage) = default_quota(env);
+    let cpu = q.cpu.clone().unwrap_or(cpu);
+    let memory = q.memory.clone().unwrap_or(memory);
+    let hard = BTreeMap::from([
+        ("requests.cpu".to_string(), cpu.clone()),
+        ("limits.cpu".to_string(), cpu),
+        ("requests.memory".to_string(), memory.clone()),
+        ("limits.memory".to_string(), memory),
+        (
+            "pods".to_string(),
+            Quantity(q.pods.unwrap_or(pods).to_string()),
+        ),
+        (
+            "requests.storage".to_string(),
+            q.storage.clone().unwrap_or(storage),
+        ),
+        ("persistentvolumeclaims".to_string(), Quantity("10".into())),
+    ]);
+    ResourceQuota {
+        metadata: meta("tenant-quota", ns, tenant, env),
+        spec: Some(ResourceQuotaSpec {
+            hard: Some(hard),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Defaults for containers that set no requests or limits, so the quota can
+/// account for them.
+fn limit_range(ns: &str, tenant: &str, env: Environment) -> LimitRange {
+    let q = |cpu: &str, mem: &str| {
+        BTreeMap::from([
+            ("cpu".to_string(), Quantity(cpu.into())),
+            ("memory".to_string(), Quantity(mem.into())),
+        ])
+    };
+    LimitRange {
+        metadata: meta("tenant-defaults", ns, tenant, env),
+        spec: Some(LimitRangeSpec {
+            limits: vec![LimitRangeItem {
+                type_: "Container".into(),
+                default: Some(q("500m", "512Mi")),
+                default_request: Some(q("100m", "128Mi")),
+                ..Default::default()
+            }],
+        }),
+    }
+}
+
+fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
+    let strings = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    PolicyRule {
+        api_groups: Some(strings(groups)),
+        resources: Some(strings(resources)),
+        verbs: strings(verbs),
+        ..Default::default()
+    }
+}
+
+const READ: &[&str] = &["get", "list", "watch"];
+const WRITE: &[&str] = &[
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+];
+
+/// The roles of a tenant namespace. No role grants Secrets to members, in
+/// either environment: credentials come from OpenBao, to workloads.
+fn roles(ns: &str, tenant: &str, env: Environment) -> Vec<Role> {
+    let mut out = vec![
+        // See workloads, their status and their logs; no exec, attach,
+        // port-forward or Secrets.
+        Role {
+            metadata: meta(OBSERVER_ROLE, ns, tenant, env),
+            rules: Some(vec![
+                rule(
+                    &[""],
+                    &[
+                        "pods",
+                        "pods/log",
+                        "services",
+                        "events",
+                        "persistentvolumeclaims",
+                        "resourcequotas",
+                        "limitranges",
+                    ],
+                    READ,
+                ),
+                rule(
+                    &["apps"],
+                    &["deployments", "statefulsets", "replicasets"],
+                    READ,
+                ),
+                rule(&["batch"], &["jobs", "cronjobs"], READ),
+                rule(&["events.k8s.io"], &["events"], READ),
+            ]),
+        },
+        // The bureau's auditors read everything in the namespace.
+        Role {
+            metadata: meta(AUDITOR_ROLE, ns, tenant, env),
+            rules: Some(vec![rule(&["*"], &["*"], READ)]),
+        },
+    ];
+    if env == Environment::Dev {
+        // Edit workloads in dev, where data is masked and sampled.
+        out.push(Role {
+            metadata: meta(DEVELOPER_ROLE, ns, tenant, env),
+            rules: Some(vec![
+                rule(
+                    &[""],
+                    &["pods", "services", "configmaps", "persistentvolumeclaims"],
+                    WRITE,
+                ),
+                rule(
+                    &[""],
+                    &["pods/log", "events", "resourcequotas", "limitranges"],
+                    READ,
+                ),
+                rule(
+                    &[""],
+                    &["pods/exec", "pods/portforward", "pods/attach"],
+                    &["get", "create"],
+                ),
+                rule(
+                    &["apps"],
+                    &[
+                        "deployments",
+                        "statefulsets",
+                        "replicasets",
+                        "deployments/scale",
+                        "statefulsets/scale",
+                    ],
+                    WRITE,
+                ),
+                rule(&["batch"], &["jobs", "cronjobs"], WRITE),
+            ]),
+        });
+    }
+    out
+}
+
+fn binding(
+    name: &str,
+    role: &str,
+    ns: &str,
+    tenant: &str,
+    env: Environment,
+    subjects: Vec<Subject>,
+) -> RoleBinding {
+    RoleBinding {
+        metadata: meta(name, ns, tenant, env),
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "Role".into(),
+            name: role.into(),
+        },
+        subjects: Some(subjects),
+    }
+}
+
+fn user(name: &str) -> Subject {
+    Subject {
+        api_group: Some("rbac.authorization.k8s.io".into()),
+        kind: "User".into(),
+        name: name.into(),
+        namespace: None,
+    }
+}
+
+/// Bindings: eligible developers edit dev; every other eligible member
+/// observes; the bureau audits. A member who is not eligible is in no binding.
+fn role_bindings(
+    ns: &str,
+    tenant: &str,
+    env: Environment,
+    eligible: &[&Member],
+) -> Vec<RoleBinding> {
+    let users = |pred: &dyn Fn(&Member) -> bool| {
+        let mut names: Vec<String> = eligible
+            .iter()
+            .filter(|m| pred(m))
+            .map(|m| m.user.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        names.iter().map(|n| user(n)).collect::<Vec<_>>()
+    };
+    let is_dev_editor = |m: &Member| env == Environment::Dev && m.role == MemberRole::Developer;
+    let developers = users(&is_dev_editor);
+    let observers = users(&|m: &Member| !is_dev_editor(m));
+    let auditors = vec![Subject {
+        api_group: Some("rbac.authorization.k8s.io".into()),
+        kind: "Group".into(),
+        name: BUREAU_GROUP.into(),
+        namespace: None,
+    }];
+    let mut out = vec![
+        binding("members-observe", OBSERVER_ROLE, ns, tenant, env, observers),
+        binding("bureau-audit", AUDITOR_ROLE, ns, tenant, env, auditors),
+    ];
+    if env == Environment::Dev {
+        out.push(binding(
+            "members-develop",
+            DEVELOPER_ROLE,
+            ns,
+            tenant,
+            env,
+            developers,
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    fn example() -> OperatorAuthorization {
+        let text = include_str!("../../../examples/authorization.yaml");
+        serde_yaml::from_str(text).unwrap()
+    }
+
+    fn subjects(b: &RoleBinding) -> Vec<String> {
+        b.subjects
+            .iter()
+            .flatten()
+            .map(|s| format!("{}:{}", s.kind, s.name))
+            .collect()
+    }
+
+    #[test]
+    fn two_environments_with_everything_labelled_and_no_owner_reference() {
+        let envs = build(&example(), date(2026, 11, 26));
+        assert_eq!(
+            envs.iter().map(|e| e.env).collect::<Vec<_>>(),
+            [Environment::Dev, Environment::Prod]
+        );
+        for e in &envs {
+            let ns = e.namespace.metadata.name.clone().unwrap();
+            assert_eq!(ns, format!("harbor-analytics-{}", e.env.as_str()));
+            let labels = e.namespace.metadata.labels.clone().unwrap();
+            assert_eq!(labels["pod-security.kubernetes.io/enforce"], "restricted");
+            assert_eq!(labels[labels::TENANT], "harbor-analytics");
+            let metas = std::iter::once(&e.namespace.metadata)
+                .chain(std::iter::once(&e.service_account.metadata))
+                .chain(e.network_policies.iter().map(|o| &o.metadata))
+                .chain(std::iter::once(&e.resource_quota.metadata))
+                .chain(std::iter::once(&e.limit_range.metadata))
+                .chain(e.roles.iter().map(|o| &o.metadata))
+                .chain(e.role_bindings.iter().map(|o| &o.metadata));
+            for m in metas {
+                assert!(
+                    m.owner_references.is_none(),
+                    "{:?} must not be garbage-collectable",
+                    m.name
+                );
+                assert_eq!(
+                    m.labels.as_ref().unwrap()[labels::MANAGED_BY],
+                    labels::MANAGER
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn network_policies_deny_by_default_and_name_no_other_namespace() {
+        let envs = build(&example(), date(2026, 11, 26));
+        let nps = &envs[0].network_policies;
+        let deny = nps[0].spec.as_ref().unwrap();
+        assert_eq!(deny.policy_types.as_deref().unwrap(), ["Ingress", "Egress"]);
+        assert!(deny.ingress.is_none() && deny.egress.is_none());
+        let json = serde_json::to_string(nps).unwrap();
+        assert!(
+            !json.contains("harbor-analytics-prod"),
+            "dev must not name prod"
+        );
+        // The only namespace selector is kube-system, for DNS on port 53.
+        assert_eq!(json.matches("namespaceSelector").count(), 1);
+        assert!(json.contains("kube-system"));
+    }
+
+    #[test]
+    fn only_eligible_members_are_bound_and_developers_edit_only_dev() {
+        let envs = build(&example(), date(2026, 11, 26));
+        let dev = &envs[0];
+        let prod = &envs[1];
+        let by_name = |e: &EnvironmentObjects, n: &str| {
+            e.role_bindings
+                .iter()
+                .find(|b| b.metadata.name.as_deref() == Some(n))
+                .cloned()
+        };
+        // wang.fang is trained; li.ming is not.
+        assert_eq!(
+            subjects(&by_name(dev, "members-develop").unwrap()),
+            ["User:wang.fang"]
+        );
+        assert_eq!(
+            subjects(&by_name(prod, "members-observe").unwrap()),
+            ["User:wang.fang"]
+        );
+        assert!(
+            by_name(prod, "members-develop").is_none(),
+            "no developer role in prod"
+        );
+        assert_eq!(
+            subjects(&by_name(prod, "bureau-audit").unwrap()),
+            ["Group:publicdata:bureau"]
+        );
+        let all: String = envs
+            .iter()
+            .map(|e| serde_json::to_string(&e.role_bindings).unwrap())
+            .collect();
+        assert!(!all.contains("li.ming"));
+    }
+
+    #[test]
+    fn no_member_role_grants_secrets_and_prod_grants_no_exec() {
+        let envs = build(&example(), date(2026, 11, 26));
+        for e in &envs {
+            for role in e
+                .roles
+                .iter()
+                .filter(|r| r.metadata.name.as_deref() != Some(AUDITOR_ROLE))
+            {
+                for r in role.rules.iter().flatten() {
+                    let res = r.resources.clone().unwrap_or_default();
+                    assert!(
+                        !res.iter().any(|x| x == "secrets" || x == "*"),
+                        "{:?}",
+                        role.metadata.name
+                    );
+                    if e.env == Environment::Prod {
+                        assert!(!res.iter().any(|x| x.contains("exec")
+                            || x.contains("portforward")
+                            || x.contains("attach")));
+                        assert!(r.verbs.iter().all(|v| READ.contains(&v.as_str())));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn eligibility_needs_training_and_a_confidentiality_agreement_in_force() {
+        let mut m = example().spec.members[0].clone();
+        let today = date(2026, 11, 26);
+        assert!(eligibility(&m, today).access);
+        m.confidentiality_until = Some(date(2026, 11, 25));
+        let s = eligibility(&m, today);
+        assert!(
+            !s.access && s.reason.contains("ended on 2026-11-25"),
+            "{}",
+            s.reason
+        );
+        m.confidentiality_until = Some(date(2026, 11, 26));
+        assert!(
+            eligibility(&m, today).access,
+            "the last day is still in force"
+        );
+        m.training_completed = None;
+        assert!(
+            eligibility(&m, today)
+                .reason
+                .contains("training not completed")
+        );
+        m.training_completed = Some(date(2026, 12, 1));
+        assert!(!eligibility(&m, today).access);
+        assert_eq!(
+            next_eligibility_change(&[m], today),
+            Some(date(2026, 11, 27))
+        );
+    }
+
+    #[test]
+    fn quotas_take_the_spec_or_safe_defaults() {
+        let mut oa = example();
+        oa.spec.quotas = Default::default();
+        let envs = build(&oa, date(2026, 11, 26));
+        let hard = |e: &EnvironmentObjects| e.resource_quota.spec.clone().unwrap().hard.unwrap();
+        assert_eq!(hard(&envs[0])["pods"], Quantity("10".into()));
+        assert_eq!(hard(&envs[1])["requests.memory"], Quantity("8Gi".into()));
+        let envs = build(&example(), date(2026, 11, 26));
+        assert_eq!(hard(&envs[1])["requests.storage"], Quantity("50Gi".into()));
+    }
+
+    #[test]
+    fn only_listed_environments_are_built() {
+        let mut oa = example();
+        oa.spec.environments = vec![Environment::Prod];
+        let envs = build(&oa, date(2026, 11, 26));
+        assert_eq!(envs.len(), 1);
+        assert_eq!(envs[0].env, Environment::Prod);
+    }
+}

@@ -1,0 +1,232 @@
+//! The secrets backend (OpenBao or Vault): what a tenant gets there, built by
+//! pure functions, and a trait the controller talks to, with one vaultrs
+//! implementation.
+//!
+//! Per tenant: one KV v2 mount `tenants/<tenant>`, and per environment one
+//! ACL policy `tenant-<tenant>-<env>` (read/write under `<env>/` of the mount
+//! only) and one Kubernetes-auth role `tenant-<tenant>-<env>`, bound to the
+//! `workload` ServiceAccount of that environment's namespace. Nothing exists
+//! for environments the authorization does not list.
+
+mod openbao;
+
+pub use openbao::OpenBao;
+
+use async_trait::async_trait;
+
+use crate::api::authorization::Environment;
+use crate::controllers::tenant::{WORKLOAD_SERVICE_ACCOUNT, namespace_name};
+
+/// Token lifetimes of workload logins. Always set: the server default is 32 days.
+pub const TOKEN_TTL: &str = "1h";
+pub const TOKEN_MAX_TTL: &str = "4h";
+
+/// The tenant's KV v2 mount.
+pub fn mount_path(tenant: &str) -> String {
+    format!("tenants/{tenant}")
+}
+
+/// The name of an environment's policy and Kubernetes-auth role.
+pub fn env_name(tenant: &str, env: Environment) -> String {
+    format!("tenant-{tenant}-{}", env.as_str())
+}
+
+/// A Kubernetes-auth role as the operator wants it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubernetesRole {
+    pub name: String,
+    pub service_account: String,
+    pub namespace: String,
+    pub audience: String,
+    pub policies: Vec<String>,
+    pub ttl: String,
+    pub max_ttl: String,
+}
+
+/// An ACL policy as the operator wants it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub name: String,
+    pub hcl: String,
+}
+
+/// Everything of a tenant in the secrets backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantVault {
+    pub mount: String,
+    pub policies: Vec<Policy>,
+    pub roles: Vec<KubernetesRole>,
+}
+
+/// The policy of one environment: its own half of the tenant's KV area, and
+/// nothing else (the other environment's half, other tenants, the catalog).
+pub fn env_policy(tenant: &str, env: Environment) -> Policy {
+    let mount = mount_path(tenant);
+    let e = env.as_str();
+    let hcl = format!(
+        "# Managed by publicdata-operator: tenant {tenant}, environment {e}.\n\
+         path \"{mount}/data/{e}/*\" {{\n  capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\"]\n}}\n\
+         path \"{mount}/metadata/{e}/*\" {{\n  capabilities = [\"read\", \"list\", \"delete\"]\n}}\n"
+    );
+    Policy {
+        name: env_name(tenant, env),
+        hcl,
+    }
+}
+
+/// Builds what the tenant gets in the secrets backend.
+pub fn build(tenant: &str, envs: &[Environment], audience: &str) -> TenantVault {
+    let mut envs = envs.to_vec();
+    envs.sort();
+    envs.dedup();
+    TenantVault {
+        mount: mount_path(tenant),
+        policies: envs.iter().map(|e| env_policy(tenant, *e)).collect(),
+        roles: envs
+            .iter()
+            .map(|e| KubernetesRole {
+                name: env_name(tenant, *e),
+                service_account: WORKLOAD_SERVICE_ACCOUNT.into(),
+                namespace: namespace_name(tenant, *e),
+                audience: audience.into(),
+                policies: vec![env_name(tenant, *e)],
+                ttl: TOKEN_TTL.into(),
+                max_ttl: TOKEN_MAX_TTL.into(),
+            })
+            .collect(),
+    }
+}
+
+/// Whether a call changed anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Unchanged,
+    Written,
+}
+
+/// Errors of the secrets backend, named after the operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("reading mount {path}: {source}")]
+    ReadMount {
+        path: String,
+        #[source]
+        source: vaultrs::error::ClientError,
+    },
+    #[error("enabling KV v2 mount {path}: {source}")]
+    EnableMount {
+        path: String,
+        #[source]
+        source: vaultrs::error::ClientError,
+    },
+    #[error("mount {path} exists but is {found}, not KV v2")]
+    WrongMountType { path: String, found: String },
+    #[error("reading policy {name}: {source}")]
+    ReadPolicy {
+        name: String,
+        #[source]
+        source: vaultrs::error::ClientError,
+    },
+    #[error("writing policy {name}: {source}")]
+    WritePolicy {
+        name: String,
+        #[source]
+        source: vaultrs::error::ClientError,
+    },
+    #[error("reading Kubernetes-auth role {name}: {source}")]
+    ReadRole {
+        name: String,
+        #[source]
+        source: vaultrs::error::ClientError,
+    },
+    #[error("writing Kubernetes-auth role {name}: {source}")]
+    WriteRole {
+        name: String,
+        #[source]
+        source: vaultrs::error::ClientError,
+    },
+    #[error("building the client: {0}")]
+    Client(#[source] vaultrs::error::ClientError),
+    #[error("client settings: {0}")]
+    Settings(String),
+}
+
+impl Error {
+    /// A low-cardinality label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::ReadMount { .. } => "read_mount",
+            Self::EnableMount { .. } => "enable_mount",
+            Self::WrongMountType { .. } => "wrong_mount_type",
+            Self::ReadPolicy { .. } => "read_policy",
+            Self::WritePolicy { .. } => "write_policy",
+            Self::ReadRole { .. } => "read_role",
+            Self::WriteRole { .. } => "write_role",
+            Self::Client(_) | Self::Settings(_) => "client",
+        }
+    }
+}
+
+/// What the controller needs from a secrets backend. Every call is
+/// idempotent and writes only when the backend differs from what is asked.
+#[async_trait]
+pub trait SecretsBackend: Send + Sync {
+    async fn ensure_kv2_mount(&self, path: &str) -> Result<Change, Error>;
+    async fn ensure_policy(&self, policy: &Policy) -> Result<Change, Error>;
+    async fn ensure_kubernetes_role(&self, role: &KubernetesRole) -> Result<Change, Error>;
+}
+
+/// Applies a tenant's desired state; returns how many writes it took.
+pub async fn apply(backend: &dyn SecretsBackend, desired: &TenantVault) -> Result<usize, Error> {
+    let mut writes = 0;
+    let mut count = |c: Change| {
+        if c == Change::Written {
+            writes += 1;
+        }
+    };
+    count(backend.ensure_kv2_mount(&desired.mount).await?);
+    for p in &desired.policies {
+        count(backend.ensure_policy(p).await?);
+    }
+    for r in &desired.roles {
+        count(backend.ensure_kubernetes_role(r).await?);
+    }
+    Ok(writes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_environment_gets_its_own_half_of_the_tenant_area() {
+        let v = build("acme", &[Environment::Prod, Environment::Dev], "openbao");
+        assert_eq!(v.mount, "tenants/acme");
+        assert_eq!(
+            v.policies
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>(),
+            ["tenant-acme-dev", "tenant-acme-prod"]
+        );
+        let dev = &v.policies[0].hcl;
+        assert!(dev.contains("\"tenants/acme/data/dev/*\""));
+        assert!(
+            !dev.contains("prod"),
+            "dev's policy must not reach prod: {dev}"
+        );
+        let role = &v.roles[0];
+        assert_eq!(role.namespace, "acme-dev");
+        assert_eq!(role.service_account, "workload");
+        assert_eq!(role.policies, ["tenant-acme-dev"]);
+        assert_eq!(role.audience, "openbao");
+    }
+
+    #[test]
+    fn nothing_for_environments_not_listed() {
+        let v = build("acme", &[Environment::Prod], "openbao");
+        assert_eq!(v.roles.len(), 1);
+        assert_eq!(v.policies.len(), 1);
+        assert!(v.roles[0].name.ends_with("-prod"));
+    }
+}

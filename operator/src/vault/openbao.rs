@@ -1,0 +1,182 @@
+//! The vaultrs implementation of [`SecretsBackend`], for OpenBao and Vault.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use vaultrs::api::auth::kubernetes::requests::CreateKubernetesRoleRequest;
+use vaultrs::api::sys::requests::EnableEngineRequest;
+use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
+use vaultrs::error::ClientError;
+
+use super::{Change, Error, KubernetesRole, Policy, SecretsBackend};
+
+/// An OpenBao/Vault server reached with a token.
+pub struct OpenBao {
+    client: VaultClient,
+    kubernetes_mount: String,
+}
+
+impl OpenBao {
+    /// A client for `address` with `token`; Kubernetes auth is mounted at
+    /// `kubernetes_mount` (usually `kubernetes`).
+    pub fn new(address: &str, token: &str, kubernetes_mount: &str) -> Result<Self, Error> {
+        let settings = VaultClientSettingsBuilder::default()
+            .address(address)
+            .token(token)
+            .build()
+            .map_err(|e| Error::Settings(e.to_string()))?;
+        let client = VaultClient::new(settings).map_err(Error::Client)?;
+        Ok(Self {
+            client,
+            kubernetes_mount: kubernetes_mount.to_string(),
+        })
+    }
+
+    /// The underlying client.
+    pub fn client(&self) -> &VaultClient {
+        &self.client
+    }
+}
+
+fn not_found(e: &ClientError) -> bool {
+    // Vault answers 404 for a missing policy or role, 400 for a path with no mount.
+    matches!(
+        e,
+        ClientError::APIError {
+            code: 404 | 400,
+            ..
+        }
+    )
+}
+
+fn ttl_seconds(s: &str) -> u64 {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().unwrap_or(0);
+    match unit {
+        "h" => n * 3600,
+        "m" => n * 60,
+        _ => n,
+    }
+}
+
+#[async_trait]
+impl SecretsBackend for OpenBao {
+    async fn ensure_kv2_mount(&self, path: &str) -> Result<Change, Error> {
+        match vaultrs::sys::mount::get_configuration_of_a_secret_engine(&self.client, path).await {
+            Ok(m) => {
+                let version = m
+                    .options
+                    .as_ref()
+                    .and_then(|o| o.get("version"))
+                    .map(String::as_str);
+                if m.mount_type == "kv" && version == Some("2") {
+                    Ok(Change::Unchanged)
+                } else {
+                    Err(Error::WrongMountType {
+                        path: path.into(),
+                        found: format!("{} {:?}", m.mount_type, version),
+                    })
+                }
+            }
+            Err(e) if not_found(&e) => {
+                let mut opts = EnableEngineRequest::builder();
+                opts.options(HashMap::from([("version".to_string(), "2".to_string())]))
+                    .description("publicdata-operator: tenant KV area".to_string());
+                vaultrs::sys::mount::enable(&self.client, path, "kv", Some(&mut opts))
+                    .await
+                    .map_err(|source| Error::EnableMount {
+                        path: path.into(),
+                        source,
+                    })?;
+                Ok(Change::Written)
+            }
+            Err(source) => Err(Error::ReadMount {
+                path: path.into(),
+                source,
+            }),
+        }
+    }
+
+    async fn ensure_policy(&self, policy: &Policy) -> Result<Change, Error> {
+        match vaultrs::sys::policy::read(&self.client, &policy.name).await {
+            Ok(current) if current.rules == policy.hcl => return Ok(Change::Unchanged),
+            Ok(_) => {}
+            Err(e) if not_found(&e) => {}
+            Err(source) => {
+                return Err(Error::ReadPolicy {
+                    name: policy.name.clone(),
+                    source,
+                });
+            }
+        }
+        vaultrs::sys::policy::set(&self.client, &policy.name, &policy.hcl)
+            .await
+            .map_err(|source| Error::WritePolicy {
+                name: policy.name.clone(),
+                source,
+            })?;
+        Ok(Change::Written)
+    }
+
+    async fn ensure_kubernetes_role(&self, role: &KubernetesRole) -> Result<Change, Error> {
+        match vaultrs::auth::kubernetes::role::read(
+            &self.client,
+            &self.kubernetes_mount,
+            &role.name,
+        )
+        .await
+        {
+            // The read response has no `audience`; the operator is the only
+            // writer of these roles, and the audience comes from its config.
+            Ok(c)
+                if c.bound_service_account_names == [role.service_account.clone()]
+                    && c.bound_service_account_namespaces == [role.namespace.clone()]
+                    && c.token_policies == role.policies
+                    && c.token_ttl == ttl_seconds(&role.ttl)
+                    && c.token_max_ttl == ttl_seconds(&role.max_ttl) =>
+            {
+                return Ok(Change::Unchanged);
+            }
+            Ok(_) => {}
+            Err(e) if not_found(&e) => {}
+            Err(source) => {
+                return Err(Error::ReadRole {
+                    name: role.name.clone(),
+                    source,
+                });
+            }
+        }
+        let mut opts = CreateKubernetesRoleRequest::builder();
+        opts.bound_service_account_names(vec![role.service_account.clone()])
+            .bound_service_account_namespaces(vec![role.namespace.clone()])
+            .audience(role.audience.clone())
+            .token_policies(role.policies.clone())
+            .token_ttl(role.ttl.clone())
+            .token_max_ttl(role.max_ttl.clone());
+        vaultrs::auth::kubernetes::role::create(
+            &self.client,
+            &self.kubernetes_mount,
+            &role.name,
+            Some(&mut opts),
+        )
+        .await
+        .map_err(|source| Error::WriteRole {
+            name: role.name.clone(),
+            source,
+        })?;
+        Ok(Change::Written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ttl_seconds;
+
+    #[test]
+    fn ttls_are_read_as_seconds() {
+        assert_eq!(ttl_seconds("1h"), 3600);
+        assert_eq!(ttl_seconds("4h"), 14400);
+        assert_eq!(ttl_seconds("90m"), 5400);
+        assert_eq!(ttl_seconds("30"), 30);
+    }
+}
