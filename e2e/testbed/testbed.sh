@@ -325,16 +325,23 @@ operator_start() {
     bao token create -policy=publicdata-operator -no-default-policy -orphan -period=24h -field=token >"$state/operator.token"
     chmod 600 "$state/operator.token"
   fi
+  local admin_port; admin_port="$(free_port)"
+  echo "http://127.0.0.1:$admin_port" >"$state/operator.admin"
   PUBLICDATA_TESTBED_DIR="$state" KUBECONFIG="$state/kubeconfig" VAULT_ADDR="$BAO_ADDR" \
+    ADMIN_ADDR="127.0.0.1:$admin_port" \
     VAULT_TOKEN="$(cat "$state/operator.token")" RUST_LOG="${RUST_LOG:-info,kube=warn,vaultrs=off,rustify=off}" \
     setsid "$bin" >>"$state/logs/operator.log" 2>&1 </dev/null &
   echo "operator $!" >>"$state/pids"
-  sleep 0.5
-  if ! kill -0 "$!" 2>/dev/null; then
-    tail -n 30 "$state/logs/operator.log" >&2
-    die "the operator exited at start"
-  fi
-  log "operator running (pid $!), log: $state/logs/operator.log"
+  local pid=$!
+  local deadline=$((SECONDS + 60))
+  until curl -fsS "http://127.0.0.1:$admin_port/readyz" >/dev/null 2>&1; do
+    if ! kill -0 "$pid" 2>/dev/null || ((SECONDS >= deadline)); then
+      tail -n 30 "$state/logs/operator.log" >&2
+      die "the operator did not become ready"
+    fi
+    sleep 0.2
+  done
+  log "operator ready (pid $pid), metrics at http://127.0.0.1:$admin_port/metrics, log: $state/logs/operator.log"
 }
 
 operator_pid() {

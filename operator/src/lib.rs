@@ -6,4 +6,5 @@ pub mod api;
 pub mod controllers;
 pub mod crdgen;
 pub mod lifecycle;
+pub mod telemetry;
 pub mod vault;

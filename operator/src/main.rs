@@ -3,7 +3,6 @@
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
@@ -11,6 +10,7 @@ use kube::api::{Api, ListParams};
 use kube::runtime::events::Reporter;
 use publicdata_operator::api::OperatorAuthorization;
 use publicdata_operator::controllers::authorization::{self, Context, Settings};
+use publicdata_operator::telemetry::{self, Health, Metrics};
 use publicdata_operator::vault::OpenBao;
 
 /// Kubernetes operator for public data authorized operation.
@@ -29,6 +29,9 @@ struct Args {
     /// Audience workload tokens must carry to log in to OpenBao.
     #[arg(long, env = "VAULT_AUDIENCE", default_value = "openbao")]
     vault_audience: String,
+    /// Address of the admin server: /metrics, /livez, /readyz.
+    #[arg(long, env = "ADMIN_ADDR", default_value = "127.0.0.1:8080")]
+    admin_addr: std::net::SocketAddr,
     /// Log format: `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     log_format: String,
@@ -74,9 +77,21 @@ async fn main() -> anyhow::Result<()> {
             controller: "publicdata-operator".into(),
             instance: std::env::var("POD_NAME").ok(),
         },
-        writes: AtomicU64::new(0),
+        metrics: Arc::new(Metrics::default()),
+        health: Arc::new(Health::default()),
     });
+    let admin = tokio::spawn(telemetry::serve(
+        args.admin_addr,
+        ctx.metrics.clone(),
+        ctx.health.clone(),
+    ));
     tracing::info!("publicdata-operator {} starting", env!("CARGO_PKG_VERSION"));
-    authorization::run(ctx).await;
-    Ok(())
+    tokio::select! {
+        () = authorization::run(ctx) => Ok(()),
+        served = admin => match served {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(anyhow::anyhow!("admin server on {}: {e}", args.admin_addr)),
+            Err(e) => Err(anyhow::anyhow!("admin server task: {e}")),
+        },
+    }
 }

@@ -3,8 +3,8 @@
 //! status only when it changed.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use jiff::civil::Date;
@@ -33,6 +33,7 @@ use crate::api::condition::{self, Desired, reasons, types};
 use crate::api::labels;
 use crate::controllers::tenant::{self, EnvironmentObjects};
 use crate::lifecycle::{self, Action as Step, Facts};
+use crate::telemetry::{Health, Metrics};
 use crate::vault::{self, SecretsBackend};
 
 /// The field manager of everything the operator applies.
@@ -57,9 +58,8 @@ pub struct Context {
     pub vault: Arc<dyn SecretsBackend>,
     pub settings: Settings,
     pub reporter: Reporter,
-    /// Write requests sent (server-side applies, status patches, backend writes):
-    /// the benchmark reads it.
-    pub writes: AtomicU64,
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
 }
 
 /// Errors of the reconciler, named after the operation that failed.
@@ -111,15 +111,23 @@ fn today() -> Date {
 /// Reconciles one authorization.
 #[instrument(skip_all, fields(authorization = %oa.name_any()))]
 pub async fn reconcile(oa: Arc<OperatorAuthorization>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
     let api: Api<OperatorAuthorization> = Api::all(ctx.client.clone());
-    finalizer(&api, FINALIZER, oa, |event| async {
+    let result = finalizer(&api, FINALIZER, oa, |event| async {
         match event {
             Finalizer::Apply(oa) => apply(&oa, &ctx).await,
             Finalizer::Cleanup(oa) => orphan(&oa, &ctx).await,
         }
     })
     .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
+    .map_err(|e| match e {
+        kube::runtime::finalizer::Error::ApplyFailed(e)
+        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+        other => Error::Finalizer(Box::new(other)),
+    });
+    ctx.metrics
+        .observe(started.elapsed(), result.as_ref().err().map(Error::label));
+    result
 }
 
 /// Applies the authorization: the decision of the lifecycle, then the domain.
@@ -297,7 +305,7 @@ async fn provision(
     let vault_result = vault::apply(ctx.vault.as_ref(), &desired_vault).await;
     let vault_condition = match &vault_result {
         Ok(writes) => {
-            ctx.writes.fetch_add(*writes as u64, Ordering::Relaxed);
+            ctx.metrics.wrote("openbao", *writes as u64);
             Desired::new(
                 types::VAULT_CONFIGURED,
                 true,
@@ -432,7 +440,7 @@ where
             name: name.clone(),
             source,
         })?;
-    ctx.writes.fetch_add(1, Ordering::Relaxed);
+    ctx.metrics.wrote("kubernetes", 1);
     Ok(applied)
 }
 
@@ -537,7 +545,7 @@ async fn write_status(
     )
     .await
     .map_err(Error::WriteStatus)?;
-    ctx.writes.fetch_add(1, Ordering::Relaxed);
+    ctx.metrics.wrote("kubernetes", 1);
     Ok(())
 }
 
@@ -647,32 +655,57 @@ pub async fn run(ctx: Arc<Context>) {
     let client = ctx.client.clone();
     let managed =
         watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGER));
-    Controller::new(
+    let controller = Controller::new(
         Api::<OperatorAuthorization>::all(client.clone()),
         watcher::Config::default(),
-    )
-    .watches(
-        Api::<Namespace>::all(client.clone()),
-        managed.clone(),
-        to_authorization,
-    )
-    .watches(
-        Api::<NetworkPolicy>::all(client.clone()),
-        managed.clone(),
-        to_authorization,
-    )
-    .watches(
-        Api::<RoleBinding>::all(client.clone()),
-        managed.clone(),
-        to_authorization,
-    )
-    .watches(Api::<Role>::all(client.clone()), managed, to_authorization)
-    .shutdown_on_signal()
-    .run(reconcile, error_policy, ctx)
-    .for_each(|result| async move {
-        if let Err(e) = result {
-            warn!(error = %e, "controller");
+    );
+    // Ready once the authorizations are listed. The store's readiness signal
+    // wakes only its last waiter (the controller waits on it too), so poll it
+    // with a timeout instead of waiting once.
+    let store = controller.store();
+    let health = ctx.health.clone();
+    tokio::spawn(async move {
+        loop {
+            match tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready()).await {
+                Ok(Ok(())) => {
+                    health.ready.store(true, Ordering::Relaxed);
+                    info!("watches synced; ready");
+                    break;
+                }
+                Ok(Err(_)) => break,
+                Err(_) => {}
+            }
         }
-    })
-    .await;
+    });
+    controller
+        .watches(
+            Api::<Namespace>::all(client.clone()),
+            managed.clone(),
+            to_authorization,
+        )
+        .watches(
+            Api::<NetworkPolicy>::all(client.clone()),
+            managed.clone(),
+            to_authorization,
+        )
+        .watches(
+            Api::<RoleBinding>::all(client.clone()),
+            managed.clone(),
+            to_authorization,
+        )
+        .watches(Api::<Role>::all(client.clone()), managed, to_authorization)
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok(_) => {}
+                // An orphaned domain's objects still carry their tenant label:
+                // events on them map to an authorization that is gone.
+                Err(kube::runtime::controller::Error::ObjectNotFound(obj)) => {
+                    tracing::debug!(%obj, "event for an authorization that does not exist");
+                }
+                Err(e) => warn!(error = %e, "controller"),
+            }
+        })
+        .await;
 }
