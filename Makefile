@@ -1,5 +1,5 @@
 # The two commands of the README are `make demo` and `make test`.
-.PHONY: demo test up down status unit e2e lint fmt
+.PHONY: demo test up down status unit e2e lint fmt crds bench
 
 demo:            ## start the test bed and show it (the main job)
 	hack/demo.sh
@@ -27,3 +27,9 @@ lint:
 
 fmt:
 	cargo fmt --all
+
+crds:            ## regenerate crds/ from the Rust types
+	cargo run -q -p publicdata-operator --bin crdgen
+
+bench:           ## provisioning benchmark: N = 10, 100, 1000
+	hack/bench.sh

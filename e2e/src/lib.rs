@@ -133,6 +133,27 @@ impl TestBed {
         Ok(())
     }
 
+    /// The audit log of the operator running against this test bed.
+    pub fn audit_log(&self) -> PathBuf {
+        self.dir.join("audit.log")
+    }
+
+    /// The audit records of one tenant, as JSON values.
+    pub fn audit_records(&self, tenant: &str) -> Result<Vec<serde_json::Value>> {
+        let text = std::fs::read_to_string(self.audit_log())?;
+        Ok(text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|r| r["tenant"] == tenant)
+            .collect())
+    }
+
+    /// `publicdata-operator audit verify FILE`, with the binary the test bed runs.
+    pub fn verify_audit(&self, file: &Path) -> Result<Output> {
+        let bin = std::fs::read_to_string(self.dir.join("operator.bin"))?;
+        run(Command::new(bin.trim()).args(["audit", "verify"]).arg(file))
+    }
+
     /// Applies a manifest with `kubectl apply --server-side`, as a user would.
     pub fn apply(&self, manifest: &serde_json::Value) -> Result<String> {
         let file = self.dir.join(format!("{}.json", unique("manifest")));

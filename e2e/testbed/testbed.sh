@@ -325,10 +325,11 @@ operator_start() {
     bao token create -policy=publicdata-operator -no-default-policy -orphan -period=24h -field=token >"$state/operator.token"
     chmod 600 "$state/operator.token"
   fi
+  echo "$bin" >"$state/operator.bin"
   local admin_port; admin_port="$(free_port)"
   echo "http://127.0.0.1:$admin_port" >"$state/operator.admin"
   PUBLICDATA_TESTBED_DIR="$state" KUBECONFIG="$state/kubeconfig" VAULT_ADDR="$BAO_ADDR" \
-    ADMIN_ADDR="127.0.0.1:$admin_port" \
+    ADMIN_ADDR="127.0.0.1:$admin_port" AUDIT_LOG="$state/audit.log" \
     VAULT_TOKEN="$(cat "$state/operator.token")" RUST_LOG="${RUST_LOG:-info,kube=warn,vaultrs=off,rustify=off}" \
     setsid "$bin" >>"$state/logs/operator.log" 2>&1 </dev/null &
   echo "operator $!" >>"$state/pids"

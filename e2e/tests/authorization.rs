@@ -511,3 +511,47 @@ async fn deleting_an_active_authorization_is_refused() -> Result<()> {
     )
     .await
 }
+
+/// One byte of the audit log changed: `audit verify` fails and names the record.
+#[tokio::test]
+async fn an_edited_audit_log_fails_verification_and_names_the_record() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let api: Api<OperatorAuthorization> = Api::all(bed.client().await?);
+    let (t, _, _) = tenant(&bed, &api).await?;
+    let text = std::fs::read_to_string(bed.audit_log())?;
+    let (line_no, line) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| {
+            l.contains(&format!("\"tenant\":\"{t}\"")) && l.contains("DomainProvisioned")
+        })
+        .context("the tenant's provisioning record")?;
+    let seq = serde_json::from_str::<serde_json::Value>(line)?["seq"]
+        .as_u64()
+        .context("seq")?;
+    // A copy, so the live log stays intact for the other tests.
+    let copy = bed.dir.join(format!("{}.log", unique("tampered")));
+    let edited: Vec<String> = text
+        .lines()
+        .take(line_no + 1)
+        .enumerate()
+        .map(|(i, l)| {
+            if i == line_no {
+                l.replacen("Success", "Succest", 1)
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    std::fs::write(&copy, edited.join("\n") + "\n")?;
+    let out = bed.verify_audit(&copy)?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(!out.status.success(), "verify must fail on an edited log");
+    ensure!(
+        stderr.contains(&format!("record {seq} (line {}) was edited", line_no + 1)),
+        "{stderr}"
+    );
+    std::fs::remove_file(&copy)?;
+    Ok(())
+}

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod audit;
 pub mod controllers;
 pub mod crdgen;
 pub mod lifecycle;

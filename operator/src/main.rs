@@ -15,13 +15,40 @@ use publicdata_operator::vault::OpenBao;
 
 /// Kubernetes operator for public data authorized operation.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: Args,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum AuditCommand {
+    /// Verify the hash chain; report the first record edited, removed or reordered.
+    Verify {
+        /// The audit log file.
+        file: std::path::PathBuf,
+    },
+}
+
+/// Run the operator (the default command).
+#[derive(clap::Args, Debug)]
 struct Args {
     /// OpenBao/Vault address.
-    #[arg(long, env = "VAULT_ADDR")]
+    #[arg(long, env = "VAULT_ADDR", required = false, default_value = "")]
     vault_addr: String,
     /// OpenBao/Vault token of the operator (its policy: charts/publicdata-operator/files/openbao-operator-policy.hcl).
-    #[arg(long, env = "VAULT_TOKEN", hide_env_values = true)]
+    #[arg(long, env = "VAULT_TOKEN", hide_env_values = true, default_value = "")]
     vault_token: String,
     /// Mount path of OpenBao's Kubernetes auth method.
     #[arg(long, env = "VAULT_K8S_AUTH_MOUNT", default_value = "kubernetes")]
@@ -29,6 +56,13 @@ struct Args {
     /// Audience workload tokens must carry to log in to OpenBao.
     #[arg(long, env = "VAULT_AUDIENCE", default_value = "openbao")]
     vault_audience: String,
+    /// The audit log (JSON lines, hash-chained, append-only). Put it on a volume.
+    #[arg(
+        long,
+        env = "AUDIT_LOG",
+        default_value = "/var/lib/publicdata-operator/audit.log"
+    )]
+    audit_log: std::path::PathBuf,
     /// Address of the admin server: /metrics, /livez, /readyz.
     #[arg(long, env = "ADMIN_ADDR", default_value = "127.0.0.1:8080")]
     admin_addr: std::net::SocketAddr,
@@ -37,9 +71,32 @@ struct Args {
     log_format: String,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Audit {
+            command: AuditCommand::Verify { file },
+        }) => match publicdata_operator::audit::verify_file(&file) {
+            Ok(n) => {
+                println!("{}: {n} records, chain intact", file.display());
+                Ok(())
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        },
+        None => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(run(cli.run)),
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    if args.vault_addr.is_empty() || args.vault_token.is_empty() {
+        bail!("--vault-addr and --vault-token (or VAULT_ADDR and VAULT_TOKEN) are required");
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("info,kube=warn,vaultrs=off,rustify=off")
     });
@@ -67,6 +124,8 @@ async fn main() -> anyhow::Result<()> {
         &args.vault_token,
         &args.vault_k8s_auth_mount,
     )?;
+    let audit = publicdata_operator::audit::FileSink::open(&args.audit_log)
+        .with_context(|| format!("opening the audit log {}", args.audit_log.display()))?;
     let ctx = Arc::new(Context {
         client,
         vault: Arc::new(vault),
@@ -79,6 +138,8 @@ async fn main() -> anyhow::Result<()> {
         },
         metrics: Arc::new(Metrics::default()),
         health: Arc::new(Health::default()),
+        failures: Default::default(),
+        audit: Arc::new(audit),
     });
     let admin = tokio::spawn(telemetry::serve(
         args.admin_addr,

@@ -31,6 +31,7 @@ use crate::api::authorization::{
 };
 use crate::api::condition::{self, Desired, reasons, types};
 use crate::api::labels;
+use crate::audit;
 use crate::controllers::tenant::{self, EnvironmentObjects};
 use crate::lifecycle::{self, Action as Step, Facts};
 use crate::telemetry::{Health, Metrics};
@@ -60,6 +61,10 @@ pub struct Context {
     pub reporter: Reporter,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
+    /// The audit log: every decision and action, hash-chained.
+    pub audit: Arc<dyn audit::Sink>,
+    /// Consecutive failures per authorization, for the backoff.
+    pub failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
 }
 
 /// Errors of the reconciler, named after the operation that failed.
@@ -78,6 +83,8 @@ pub enum Error {
     WriteStatus(#[source] kube::Error),
     #[error("marking the domain orphaned: {0}")]
     MarkOrphaned(#[source] kube::Error),
+    #[error("writing the audit log: {0}")]
+    Audit(#[source] audit::Error),
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
 }
@@ -90,6 +97,7 @@ impl Error {
             Self::Vault(e) => e.label(),
             Self::WriteStatus(_) => "write_status",
             Self::MarkOrphaned(_) => "mark_orphaned",
+            Self::Audit(_) => "audit",
             Self::Finalizer(_) => "finalizer",
         }
     }
@@ -104,6 +112,53 @@ fn ready_reason_is(status: &OperatorAuthorizationStatus, reason: &str) -> bool {
         .any(|c| c.type_ == types::READY && c.reason == reason)
 }
 
+/// Who last changed the spec, as the API server recorded it: the field manager
+/// of the newest managedFields entry that owns a field under `spec`.
+pub fn spec_actor(oa: &OperatorAuthorization) -> Option<String> {
+    oa.metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|m| m.subresource.as_deref().unwrap_or("").is_empty())
+        .filter(|m| {
+            m.fields_v1
+                .as_ref()
+                .is_some_and(|f| f.0.get("f:spec").is_some())
+        })
+        .max_by_key(|m| m.time.as_ref().map(|t| t.0))
+        .and_then(|m| m.manager.clone())
+}
+
+/// Appends one audit record. Written before the status that reports the
+/// action, so a crash between the two repeats a record rather than losing one.
+async fn record(
+    ctx: &Context,
+    oa: &OperatorAuthorization,
+    action: &str,
+    reason: String,
+    outcome: String,
+) -> Result<(), Error> {
+    let entry = audit::Entry {
+        tenant: oa.name_any(),
+        object: format!("OperatorAuthorization/{}", oa.name_any()),
+        action: action.into(),
+        reason,
+        outcome,
+        actor: spec_actor(oa),
+    };
+    let sink = ctx.audit.clone();
+    tokio::task::spawn_blocking(move || sink.append(entry))
+        .await
+        .map_err(|e| {
+            Error::Audit(audit::Error::Write {
+                path: "audit".into(),
+                source: std::io::Error::other(e),
+            })
+        })?
+        .map_err(Error::Audit)?;
+    Ok(())
+}
+
 fn today() -> Date {
     jiff::Timestamp::now().to_zoned(TimeZone::UTC).date()
 }
@@ -112,6 +167,7 @@ fn today() -> Date {
 #[instrument(skip_all, fields(authorization = %oa.name_any()))]
 pub async fn reconcile(oa: Arc<OperatorAuthorization>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
+    let name = oa.name_any();
     let api: Api<OperatorAuthorization> = Api::all(ctx.client.clone());
     let result = finalizer(&api, FINALIZER, oa, |event| async {
         match event {
@@ -127,6 +183,13 @@ pub async fn reconcile(oa: Arc<OperatorAuthorization>, ctx: Arc<Context>) -> Res
     });
     ctx.metrics
         .observe(started.elapsed(), result.as_ref().err().map(Error::label));
+    if result.is_ok() {
+        let mut map = ctx
+            .failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.remove(&name);
+    }
     result
 }
 
@@ -148,6 +211,14 @@ async fn apply(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Erro
             message.clone(),
         )];
         if !ready_reason_is(&status, reasons::INVALID_SPEC) {
+            record(
+                ctx,
+                oa,
+                "ProvisioningRefused",
+                message.clone(),
+                "Refused: invalid spec".into(),
+            )
+            .await?;
             publish(
                 ctx,
                 oa,
@@ -226,6 +297,7 @@ async fn apply(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Erro
                 oa.spec.state
             );
             if !ready_reason_is(&status, reason) {
+                record(ctx, oa, reason, message.clone(), "NotExecuted".into()).await?;
                 publish(ctx, oa, EventType::Warning, reason, "Lifecycle", &message).await;
             }
             let conditions = vec![Desired::new(types::READY, false, reason, message), renewal];
@@ -277,7 +349,7 @@ async fn provision(
     let mut k8s_result = Ok(());
     for env in &envs {
         namespaces.push(tenant::namespace_name(&tenant, env.env));
-        if let Err(e) = apply_environment(ctx, env).await {
+        if let Err(e) = apply_environment(ctx, oa, env).await {
             k8s_result = Err(e);
             break;
         }
@@ -373,6 +445,76 @@ async fn provision(
             .map(|p| p.name.clone())
             .collect(),
     };
+    // Audit what changed: provisioning results, spec generations, member access.
+    let generation_changed = status.observed_generation != oa.metadata.generation;
+    if ready_now && (!was_ready || generation_changed) {
+        let action = if was_ready {
+            "DomainUpdated"
+        } else {
+            "DomainProvisioned"
+        };
+        let reason = format!(
+            "generation {}: namespaces {}; OpenBao mount {}, roles {}",
+            oa.metadata.generation.unwrap_or_default(),
+            namespaces.join(", "),
+            desired_vault.mount,
+            vault_status.roles.join(", ")
+        );
+        record(ctx, oa, action, reason, "Success".into()).await?;
+    } else if !ready_now && !ready_reason_is(status, ready.reason) {
+        record(
+            ctx,
+            oa,
+            "ProvisioningFailed",
+            ready.message.clone(),
+            format!("Failure: {}", ready.reason),
+        )
+        .await?;
+    }
+    for m in &members {
+        let before = status
+            .members
+            .iter()
+            .find(|b| b.user == m.user)
+            .map(|b| b.access);
+        if before != Some(m.access) {
+            let action = if m.access {
+                "MemberAccessGranted"
+            } else {
+                "MemberAccessDenied"
+            };
+            let mut entry_reason = format!("{}: {}", m.user, m.reason);
+            if ready_now {
+                entry_reason.push_str(" (RBAC applied)");
+            }
+            record(
+                ctx,
+                oa,
+                action,
+                entry_reason,
+                if ready_now {
+                    "Success".into()
+                } else {
+                    "Pending".into()
+                },
+            )
+            .await?;
+        }
+    }
+    for gone in status
+        .members
+        .iter()
+        .filter(|b| b.access && !members.iter().any(|m| m.user == b.user))
+    {
+        record(
+            ctx,
+            oa,
+            "MemberAccessRevoked",
+            format!("{}: no longer a member", gone.user),
+            "Success".into(),
+        )
+        .await?;
+    }
     write_status(
         ctx,
         oa,
@@ -393,6 +535,17 @@ async fn provision(
     )
     .await?;
 
+    if !ready_now && !ready_reason_is(status, ready.reason) {
+        publish(
+            ctx,
+            oa,
+            EventType::Warning,
+            ready.reason,
+            "Provision",
+            &ready.message,
+        )
+        .await;
+    }
     if ready_now && !was_ready {
         publish(
             ctx,
@@ -444,13 +597,30 @@ where
     Ok(applied)
 }
 
-async fn apply_environment(ctx: &Context, env: &EnvironmentObjects) -> Result<(), Error> {
+async fn apply_environment(
+    ctx: &Context,
+    oa: &OperatorAuthorization,
+    env: &EnvironmentObjects,
+) -> Result<(), Error> {
     let c = &ctx.client;
     let ns = env.namespace.metadata.name.clone().unwrap_or_default();
     let namespaces = Api::<Namespace>::all(c.clone());
     let applied = ssa(ctx, namespaces.clone(), &env.namespace, "Namespace").await?;
     // A domain orphaned by a deleted authorization is adopted again.
     if applied.labels().contains_key(labels::ORPHANED) {
+        let since = applied
+            .annotations()
+            .get(labels::ORPHANED_AT)
+            .cloned()
+            .unwrap_or_default();
+        record(
+            ctx,
+            oa,
+            "DomainAdopted",
+            format!("namespace {ns}, orphaned since {since}, adopted again by its re-applied authorization"),
+            "Success".into(),
+        )
+        .await?;
         let patch = json!({"metadata": {"labels": {labels::ORPHANED: null}, "annotations": {labels::ORPHANED_AT: null}}});
         namespaces
             .patch(&ns, &PatchParams::default(), &Patch::Merge(&patch))
@@ -601,6 +771,14 @@ async fn orphan(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Err
          re-apply the authorization to adopt it again, or offboard it explicitly",
         labels::ORPHANED
     );
+    record(
+        ctx,
+        oa,
+        "DomainOrphaned",
+        message.clone(),
+        "Kept: namespaces and OpenBao data not deleted".into(),
+    )
+    .await?;
     warn!(tenant = %tenant, "{message}");
     publish(
         ctx,
@@ -636,12 +814,25 @@ async fn publish(
     }
 }
 
-/// Backoff on errors: per object, growing with consecutive failures is left to
-/// the controller's scheduler; here a flat, short retry keeps freeze-like
-/// actions prompt.
-fn error_policy(_oa: Arc<OperatorAuthorization>, error: &Error, _ctx: Arc<Context>) -> Action {
-    warn!(error = %error, label = error.label(), "reconcile failed");
-    Action::requeue(Duration::from_secs(5))
+/// The retry delay after `failures` consecutive failures: 1 s doubling, at most 5 minutes.
+pub fn backoff(failures: u32) -> Duration {
+    Duration::from_secs(1u64 << failures.min(8).saturating_sub(1)).min(RESYNC)
+}
+
+/// Per-object exponential backoff on errors.
+fn error_policy(oa: Arc<OperatorAuthorization>, error: &Error, ctx: Arc<Context>) -> Action {
+    let failures = {
+        let mut map = ctx
+            .failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let n = map.entry(oa.name_any()).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    };
+    let delay = backoff(failures);
+    warn!(error = %error, label = error.label(), failures, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
 }
 
 /// Maps an object the operator made (found by its tenant label) to its authorization.
@@ -708,4 +899,16 @@ pub async fn run(ctx: Arc<Context>) {
             }
         })
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_one_second_up_to_the_resync() {
+        let secs: Vec<u64> = (1..=10).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 32, 64, 128, 128, 128]);
+        assert!(backoff(40) <= RESYNC);
+    }
 }
