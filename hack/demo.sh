@@ -38,7 +38,8 @@ kubectl get oa harbor-analytics -o jsonpath='{range .status.members[*]}{.user}{"
 echo
 echo "== OpenBao: the tenant's KV area, policies and Kubernetes-auth roles"
 bao secrets list | grep -E '^(Path|tenants/)'
-bao list auth/kubernetes/role
+bao auth list | grep -E '^(Path|k8s-)'
+bao list auth/k8s-harbor-analytics/role
 bao policy read tenant-harbor-analytics-dev
 echo
 echo "== events"

@@ -300,6 +300,8 @@ configure_openbao_k8s_auth() {
     --clusterrole system:auth-delegator --serviceaccount openbao-system:token-reviewer >/dev/null
   local jwt
   jwt="$("$kubectl" -n openbao-system create token token-reviewer --duration 8760h)"
+  echo "$jwt" >"$state/reviewer.jwt"
+  chmod 600 "$state/reviewer.jwt"
   "$bao" auth enable kubernetes >/dev/null
   "$bao" write auth/kubernetes/config \
     kubernetes_host="$api" \
@@ -330,6 +332,7 @@ operator_start() {
   echo "http://127.0.0.1:$admin_port" >"$state/operator.admin"
   PUBLICDATA_TESTBED_DIR="$state" KUBECONFIG="$state/kubeconfig" VAULT_ADDR="$BAO_ADDR" \
     ADMIN_ADDR="127.0.0.1:$admin_port" AUDIT_LOG="$state/audit.log" \
+    VAULT_K8S_HOST="$KUBE_APISERVER" VAULT_K8S_CA_FILE="$KUBE_CA_FILE" VAULT_K8S_REVIEWER_JWT_FILE="$state/reviewer.jwt" \
     VAULT_TOKEN="$(cat "$state/operator.token")" RUST_LOG="${RUST_LOG:-info,kube=warn,vaultrs=off,rustify=off}" \
     setsid "$bin" >>"$state/logs/operator.log" 2>&1 </dev/null &
   echo "operator $!" >>"$state/pids"

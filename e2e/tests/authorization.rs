@@ -109,11 +109,8 @@ async fn example_authorization_becomes_ready_and_reconciling_again_writes_nothin
             "`kubectl get oa` lacks {column}: {table}"
         );
     }
-    let roles = run_ok(bed.bao().args(["list", "auth/kubernetes/role"]))?;
-    ensure!(
-        roles.contains("tenant-harbor-analytics-dev")
-            && roles.contains("tenant-harbor-analytics-prod")
-    );
+    let roles = run_ok(bed.bao().args(["list", "auth/k8s-harbor-analytics/role"]))?;
+    ensure!(roles.contains("dev") && roles.contains("prod"), "{roles}");
 
     // Reconcile again (an annotation change triggers it, the spec is
     // unchanged): nothing the operator owns gets a new resourceVersion.
@@ -298,12 +295,12 @@ async fn workload_tokens_reach_only_their_own_environment_in_openbao() -> Result
     };
     let root = bed.vault_root()?;
     let mount = format!("tenants/{t}");
-    let dev_role = format!("tenant-{t}-dev");
+    let auth = format!("k8s-{t}");
+    let dev_policy = format!("tenant-{t}-dev");
     let dev_token = token(&format!("{t}-dev"))?;
 
-    let login =
-        vaultrs::auth::kubernetes::login(&root, "kubernetes", &dev_role, &dev_token).await?;
-    ensure!(login.policies.contains(&dev_role), "{:?}", login.policies);
+    let login = vaultrs::auth::kubernetes::login(&root, &auth, "dev", &dev_token).await?;
+    ensure!(login.policies.contains(&dev_policy), "{:?}", login.policies);
     ensure!(
         !login.policies.iter().any(|p| p.ends_with("-prod")),
         "{:?}",
@@ -322,19 +319,22 @@ async fn workload_tokens_reach_only_their_own_environment_in_openbao() -> Result
         other => bail!("a dev token must not read prod: {other:?}"),
     }
     // The dev token cannot log in as prod; another tenant's token cannot log in here.
-    for (role, jwt, why) in [
+    for (mount, role, jwt, why) in [
+        (auth.clone(), "prod", dev_token.clone(), "dev token as prod"),
         (
-            format!("tenant-{t}-prod"),
-            dev_token.clone(),
-            "dev token as prod",
-        ),
-        (
-            dev_role.clone(),
+            auth.clone(),
+            "dev",
             token(&format!("{other}-dev"))?,
             "another tenant's token",
         ),
+        (
+            format!("k8s-{other}"),
+            "dev",
+            dev_token.clone(),
+            "this token at another tenant's mount",
+        ),
     ] {
-        match vaultrs::auth::kubernetes::login(&root, "kubernetes", &role, &jwt).await {
+        match vaultrs::auth::kubernetes::login(&root, &mount, role, &jwt).await {
             Err(vaultrs::error::ClientError::APIError { code: 403, .. }) => {}
             other => bail!("{why} must be refused: {other:?}"),
         }
@@ -346,7 +346,7 @@ async fn workload_tokens_reach_only_their_own_environment_in_openbao() -> Result
                 .args(["-n", &format!("{t}-dev"), "create", "token", "workload"]),
         )?;
     ensure!(
-        vaultrs::auth::kubernetes::login(&root, "kubernetes", &dev_role, wrong_audience.trim())
+        vaultrs::auth::kubernetes::login(&root, &auth, "dev", wrong_audience.trim())
             .await
             .is_err()
     );

@@ -11,7 +11,7 @@ use kube::runtime::events::Reporter;
 use publicdata_operator::api::OperatorAuthorization;
 use publicdata_operator::controllers::authorization::{self, Context, Settings};
 use publicdata_operator::telemetry::{self, Health, Metrics};
-use publicdata_operator::vault::OpenBao;
+use publicdata_operator::vault::{KubernetesAuthConfig, OpenBao};
 
 /// Kubernetes operator for public data authorized operation.
 #[derive(Parser, Debug)]
@@ -50,9 +50,23 @@ struct Args {
     /// OpenBao/Vault token of the operator (its policy: charts/publicdata-operator/files/openbao-operator-policy.hcl).
     #[arg(long, env = "VAULT_TOKEN", hide_env_values = true, default_value = "")]
     vault_token: String,
-    /// Mount path of OpenBao's Kubernetes auth method.
-    #[arg(long, env = "VAULT_K8S_AUTH_MOUNT", default_value = "kubernetes")]
-    vault_k8s_auth_mount: String,
+    /// The Kubernetes API server URL as OpenBao reaches it (tenant auth mounts review tokens there).
+    #[arg(
+        long,
+        env = "VAULT_K8S_HOST",
+        default_value = "https://kubernetes.default.svc"
+    )]
+    vault_k8s_host: String,
+    /// CA bundle of that API server.
+    #[arg(
+        long,
+        env = "VAULT_K8S_CA_FILE",
+        default_value = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+    )]
+    vault_k8s_ca_file: std::path::PathBuf,
+    /// A token OpenBao uses to call TokenReview (ServiceAccount bound to system:auth-delegator).
+    #[arg(long, env = "VAULT_K8S_REVIEWER_JWT_FILE")]
+    vault_k8s_reviewer_jwt_file: Option<std::path::PathBuf>,
     /// Audience workload tokens must carry to log in to OpenBao.
     #[arg(long, env = "VAULT_AUDIENCE", default_value = "openbao")]
     vault_audience: String,
@@ -119,11 +133,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "cannot list OperatorAuthorizations ({e}); are the CRDs installed? kubectl apply --server-side -f crds/"
         );
     }
-    let vault = OpenBao::new(
-        &args.vault_addr,
-        &args.vault_token,
-        &args.vault_k8s_auth_mount,
-    )?;
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    };
+    let reviewer = args
+        .vault_k8s_reviewer_jwt_file
+        .as_deref()
+        .context("--vault-k8s-reviewer-jwt-file (VAULT_K8S_REVIEWER_JWT_FILE) is required")?;
+    let kubernetes = KubernetesAuthConfig {
+        host: args.vault_k8s_host.clone(),
+        ca_cert: read(&args.vault_k8s_ca_file)?,
+        reviewer_jwt: read(reviewer)?.trim().to_string(),
+    };
+    let vault = OpenBao::new(&args.vault_addr, &args.vault_token, kubernetes)?;
     let audit = publicdata_operator::audit::FileSink::open(&args.audit_log)
         .with_context(|| format!("opening the audit log {}", args.audit_log.display()))?;
     let ctx = Arc::new(Context {

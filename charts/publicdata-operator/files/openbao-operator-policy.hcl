@@ -6,13 +6,21 @@ path "sys/mounts/tenants/*" {
   capabilities = ["create", "read", "update"]
 }
 
-# Policies tenant-<tenant>-<env> (vaultrs uses the sys/policy endpoint).
-path "sys/policy/tenant-*" {
-  capabilities = ["create", "read", "update"]
+# One Kubernetes auth mount per tenant, at auth/k8s-<tenant>: enabled at
+# provisioning, disabled (which revokes every token issued through it) at freeze.
+path "sys/auth" {
+  capabilities = ["read"]
+}
+path "sys/auth/k8s-*" {
+  capabilities = ["create", "read", "update", "delete", "sudo"]
+}
+# Its config and its roles (dev, prod).
+path "auth/k8s-*" {
+  capabilities = ["create", "read", "update", "list"]
 }
 
-# Kubernetes-auth roles tenant-<tenant>-<env>.
-path "auth/kubernetes/role/tenant-*" {
+# Policies tenant-<tenant>-<env> (vaultrs uses the sys/policy endpoint).
+path "sys/policy/tenant-*" {
   capabilities = ["create", "read", "update"]
 }
 

@@ -360,6 +360,9 @@ pub struct MemberStatus {
 pub struct VaultStatus {
     /// The tenant's KV v2 mount.
     pub mount: String,
+    /// The tenant's Kubernetes auth mount: workloads log in at `auth/<authMount>/login`.
+    #[serde(default)]
+    pub auth_mount: String,
     /// Kubernetes-auth roles, one per environment.
     #[serde(default)]
     pub roles: Vec<String>,

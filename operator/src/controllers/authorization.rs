@@ -383,8 +383,9 @@ async fn provision(
                 true,
                 reasons::VAULT_CONFIGURED,
                 format!(
-                    "mount {}, roles {}",
+                    "KV mount {}, login at auth/{}/login with roles {}",
                     desired_vault.mount,
+                    desired_vault.auth_mount,
                     desired_vault
                         .roles
                         .iter()
@@ -438,7 +439,12 @@ async fn provision(
     };
     let vault_status = VaultStatus {
         mount: desired_vault.mount.clone(),
-        roles: desired_vault.roles.iter().map(|r| r.name.clone()).collect(),
+        auth_mount: desired_vault.auth_mount.clone(),
+        roles: desired_vault
+            .roles
+            .iter()
+            .map(|r| format!("auth/{}/role/{}", r.mount, r.name))
+            .collect(),
         policies: desired_vault
             .policies
             .iter()

@@ -2,11 +2,16 @@
 //! pure functions, and a trait the controller talks to, with one vaultrs
 //! implementation.
 //!
-//! Per tenant: one KV v2 mount `tenants/<tenant>`, and per environment one
-//! ACL policy `tenant-<tenant>-<env>` (read/write under `<env>/` of the mount
-//! only) and one Kubernetes-auth role `tenant-<tenant>-<env>`, bound to the
-//! `workload` ServiceAccount of that environment's namespace. Nothing exists
-//! for environments the authorization does not list.
+//! Per tenant: one KV v2 mount `tenants/<tenant>`, one Kubernetes auth mount
+//! `auth/k8s-<tenant>`, and per environment one ACL policy
+//! `tenant-<tenant>-<env>` (read/write under `<env>/` of the KV mount only) and
+//! one role `<env>` in the tenant's auth mount, bound to the `workload`
+//! ServiceAccount of that environment's namespace. Nothing exists for
+//! environments the authorization does not list.
+//!
+//! The auth mount is per tenant so that every token a tenant's workloads hold
+//! is revocable at once: disabling the mount (freeze, offboarding) revokes all
+//! its tokens and leases, and no login is possible until it is enabled again.
 
 mod openbao;
 
@@ -26,14 +31,33 @@ pub fn mount_path(tenant: &str) -> String {
     format!("tenants/{tenant}")
 }
 
-/// The name of an environment's policy and Kubernetes-auth role.
+/// The name of an environment's policy.
 pub fn env_name(tenant: &str, env: Environment) -> String {
     format!("tenant-{tenant}-{}", env.as_str())
+}
+
+/// The tenant's Kubernetes auth mount (without the `auth/` prefix).
+pub fn auth_mount(tenant: &str) -> String {
+    format!("k8s-{tenant}")
+}
+
+/// How OpenBao reaches the Kubernetes API to review workload tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubernetesAuthConfig {
+    /// The API server URL as OpenBao reaches it.
+    pub host: String,
+    /// PEM CA bundle of the API server.
+    pub ca_cert: String,
+    /// A token allowed to call TokenReview (`system:auth-delegator`).
+    pub reviewer_jwt: String,
 }
 
 /// A Kubernetes-auth role as the operator wants it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KubernetesRole {
+    /// The tenant's auth mount.
+    pub mount: String,
+    /// The environment: `dev` or `prod`.
     pub name: String,
     pub service_account: String,
     pub namespace: String,
@@ -54,6 +78,7 @@ pub struct Policy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantVault {
     pub mount: String,
+    pub auth_mount: String,
     pub policies: Vec<Policy>,
     pub roles: Vec<KubernetesRole>,
 }
@@ -81,11 +106,13 @@ pub fn build(tenant: &str, envs: &[Environment], audience: &str) -> TenantVault 
     envs.dedup();
     TenantVault {
         mount: mount_path(tenant),
+        auth_mount: auth_mount(tenant),
         policies: envs.iter().map(|e| env_policy(tenant, *e)).collect(),
         roles: envs
             .iter()
             .map(|e| KubernetesRole {
-                name: env_name(tenant, *e),
+                mount: auth_mount(tenant),
+                name: e.as_str().to_string(),
                 service_account: WORKLOAD_SERVICE_ACCOUNT.into(),
                 namespace: namespace_name(tenant, *e),
                 audience: audience.into(),
@@ -139,6 +166,25 @@ pub enum Error {
         #[source]
         source: vaultrs::error::ClientError,
     },
+    #[error("enabling Kubernetes auth at {path}: {source}")]
+    EnableAuth {
+        path: String,
+        #[source]
+        source: vaultrs::error::ClientError,
+    },
+    #[error("listing auth mounts: {source}")]
+    ListAuth {
+        #[source]
+        source: vaultrs::error::ClientError,
+    },
+    #[error("configuring Kubernetes auth at {path}: {message}")]
+    ConfigureAuth { path: String, message: String },
+    #[error("disabling auth mount {path} (revokes its tokens): {source}")]
+    DisableAuth {
+        path: String,
+        #[source]
+        source: vaultrs::error::ClientError,
+    },
     #[error("writing Kubernetes-auth role {name}: {source}")]
     WriteRole {
         name: String,
@@ -162,6 +208,10 @@ impl Error {
             Self::WritePolicy { .. } => "write_policy",
             Self::ReadRole { .. } => "read_role",
             Self::WriteRole { .. } => "write_role",
+            Self::EnableAuth { .. } => "enable_auth",
+            Self::ListAuth { .. } => "list_auth",
+            Self::ConfigureAuth { .. } => "configure_auth",
+            Self::DisableAuth { .. } => "disable_auth",
             Self::Client(_) | Self::Settings(_) => "client",
         }
     }
@@ -173,7 +223,11 @@ impl Error {
 pub trait SecretsBackend: Send + Sync {
     async fn ensure_kv2_mount(&self, path: &str) -> Result<Change, Error>;
     async fn ensure_policy(&self, policy: &Policy) -> Result<Change, Error>;
+    async fn ensure_kubernetes_auth(&self, mount: &str) -> Result<Change, Error>;
     async fn ensure_kubernetes_role(&self, role: &KubernetesRole) -> Result<Change, Error>;
+    /// Disables the tenant's auth mount: every token and lease issued through
+    /// it is revoked, and no login succeeds. Idempotent.
+    async fn disable_kubernetes_auth(&self, mount: &str) -> Result<Change, Error>;
 }
 
 /// Applies a tenant's desired state; returns how many writes it took.
@@ -185,6 +239,7 @@ pub async fn apply(backend: &dyn SecretsBackend, desired: &TenantVault) -> Resul
         }
     };
     count(backend.ensure_kv2_mount(&desired.mount).await?);
+    count(backend.ensure_kubernetes_auth(&desired.auth_mount).await?);
     for p in &desired.policies {
         count(backend.ensure_policy(p).await?);
     }
@@ -216,6 +271,11 @@ mod tests {
             "dev's policy must not reach prod: {dev}"
         );
         let role = &v.roles[0];
+        assert_eq!(
+            (role.mount.as_str(), role.name.as_str()),
+            ("k8s-acme", "dev")
+        );
+        assert_eq!(v.auth_mount, "k8s-acme");
         assert_eq!(role.namespace, "acme-dev");
         assert_eq!(role.service_account, "workload");
         assert_eq!(role.policies, ["tenant-acme-dev"]);
@@ -227,6 +287,6 @@ mod tests {
         let v = build("acme", &[Environment::Prod], "openbao");
         assert_eq!(v.roles.len(), 1);
         assert_eq!(v.policies.len(), 1);
-        assert!(v.roles[0].name.ends_with("-prod"));
+        assert_eq!(v.roles[0].name, "prod");
     }
 }

@@ -8,33 +8,73 @@ use vaultrs::api::sys::requests::EnableEngineRequest;
 use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
 
-use super::{Change, Error, KubernetesRole, Policy, SecretsBackend};
+use super::{Change, Error, KubernetesAuthConfig, KubernetesRole, Policy, SecretsBackend};
 
 /// An OpenBao/Vault server reached with a token.
 pub struct OpenBao {
     client: VaultClient,
-    kubernetes_mount: String,
+    address: String,
+    token: String,
+    http: reqwest::Client,
+    kubernetes: KubernetesAuthConfig,
 }
 
 impl OpenBao {
-    /// A client for `address` with `token`; Kubernetes auth is mounted at
-    /// `kubernetes_mount` (usually `kubernetes`).
-    pub fn new(address: &str, token: &str, kubernetes_mount: &str) -> Result<Self, Error> {
+    /// A client for `address` with `token`; tenant auth mounts review tokens
+    /// against the API server described by `kubernetes`.
+    pub fn new(
+        address: &str,
+        token: &str,
+        kubernetes: KubernetesAuthConfig,
+    ) -> Result<Self, Error> {
         let settings = VaultClientSettingsBuilder::default()
             .address(address)
             .token(token)
             .build()
             .map_err(|e| Error::Settings(e.to_string()))?;
         let client = VaultClient::new(settings).map_err(Error::Client)?;
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| Error::Settings(e.to_string()))?;
         Ok(Self {
             client,
-            kubernetes_mount: kubernetes_mount.to_string(),
+            address: address.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+            http,
+            kubernetes,
         })
     }
 
-    /// The underlying client.
-    pub fn client(&self) -> &VaultClient {
-        &self.client
+    /// Writes `auth/<mount>/config` with the token reviewer JWT, which the
+    /// vaultrs request type does not carry.
+    async fn configure_auth(&self, mount: &str) -> Result<(), Error> {
+        let body = serde_json::json!({
+            "kubernetes_host": self.kubernetes.host,
+            "kubernetes_ca_cert": self.kubernetes.ca_cert,
+            "token_reviewer_jwt": self.kubernetes.reviewer_jwt,
+            "disable_local_ca_jwt": true,
+        });
+        let response = self
+            .http
+            .post(format!("{}/v1/auth/{mount}/config", self.address))
+            .header("X-Vault-Token", &self.token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| Error::ConfigureAuth {
+                path: mount.into(),
+                message: e.to_string(),
+            })?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            return Err(Error::ConfigureAuth {
+                path: mount.into(),
+                message: format!("{status}: {text}"),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -118,14 +158,57 @@ impl SecretsBackend for OpenBao {
         Ok(Change::Written)
     }
 
+    async fn ensure_kubernetes_auth(&self, mount: &str) -> Result<Change, Error> {
+        let mounts = vaultrs::sys::auth::list(&self.client)
+            .await
+            .map_err(|source| Error::ListAuth { source })?;
+        let existing = mounts.get(&format!("{mount}/"));
+        match existing {
+            Some(m) if m.mount_type == "kubernetes" => {
+                // Configured when it was enabled; re-write only if the host moved.
+                match vaultrs::auth::kubernetes::read_config(&self.client, mount).await {
+                    Ok(c) if c.kubernetes_host == self.kubernetes.host => Ok(Change::Unchanged),
+                    _ => {
+                        self.configure_auth(mount).await?;
+                        Ok(Change::Written)
+                    }
+                }
+            }
+            Some(m) => Err(Error::WrongMountType {
+                path: format!("auth/{mount}"),
+                found: m.mount_type.clone(),
+            }),
+            None => {
+                vaultrs::sys::auth::enable(&self.client, mount, "kubernetes", None)
+                    .await
+                    .map_err(|source| Error::EnableAuth {
+                        path: mount.into(),
+                        source,
+                    })?;
+                self.configure_auth(mount).await?;
+                Ok(Change::Written)
+            }
+        }
+    }
+
+    async fn disable_kubernetes_auth(&self, mount: &str) -> Result<Change, Error> {
+        let mounts = vaultrs::sys::auth::list(&self.client)
+            .await
+            .map_err(|source| Error::ListAuth { source })?;
+        if !mounts.contains_key(&format!("{mount}/")) {
+            return Ok(Change::Unchanged);
+        }
+        vaultrs::sys::auth::disable(&self.client, mount)
+            .await
+            .map_err(|source| Error::DisableAuth {
+                path: mount.into(),
+                source,
+            })?;
+        Ok(Change::Written)
+    }
+
     async fn ensure_kubernetes_role(&self, role: &KubernetesRole) -> Result<Change, Error> {
-        match vaultrs::auth::kubernetes::role::read(
-            &self.client,
-            &self.kubernetes_mount,
-            &role.name,
-        )
-        .await
-        {
+        match vaultrs::auth::kubernetes::role::read(&self.client, &role.mount, &role.name).await {
             // The read response has no `audience`; the operator is the only
             // writer of these roles, and the audience comes from its config.
             Ok(c)
@@ -155,7 +238,7 @@ impl SecretsBackend for OpenBao {
             .token_max_ttl(role.max_ttl.clone());
         vaultrs::auth::kubernetes::role::create(
             &self.client,
-            &self.kubernetes_mount,
+            &role.mount,
             &role.name,
             Some(&mut opts),
         )
