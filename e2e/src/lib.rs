@@ -82,6 +82,21 @@ impl TestBed {
         Ok(kube::Client::try_from(config)?)
     }
 
+    /// A client impersonating `user` in `groups` (the admin may impersonate).
+    pub async fn client_as(&self, user: &str, groups: &[&str]) -> Result<kube::Client> {
+        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)?;
+        let mut config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+        config.auth_info.impersonate = Some(user.to_string());
+        config.auth_info.impersonate_groups = Some(groups.iter().map(|g| g.to_string()).collect());
+        Ok(kube::Client::try_from(config)?)
+    }
+
+    /// A client for a bureau admin (group `publicdata:bureau`).
+    pub async fn bureau(&self) -> Result<kube::Client> {
+        self.client_as("bureau-admin", &["publicdata:bureau"]).await
+    }
+
     /// A `kubectl` command against the test bed, as the cluster admin.
     pub fn kubectl(&self) -> Command {
         let mut cmd = Command::new("kubectl");

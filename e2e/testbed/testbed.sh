@@ -321,7 +321,8 @@ operator_start() {
   if operator_pid >/dev/null; then log "operator already running (pid $(operator_pid))"; return 0; fi
   kubectl apply --server-side --force-conflicts -f "$repo/crds/" >/dev/null
   kubectl wait --for condition=established --timeout=60s -f "$repo/crds/" >/dev/null
-  kubectl apply --server-side --force-conflicts -f "$repo/charts/publicdata-operator/files/admission-policies.yaml" >/dev/null
+  kubectl apply --server-side --force-conflicts -f "$repo/charts/publicdata-operator/files/admission-policies.yaml" \
+    -f "$repo/charts/publicdata-operator/files/bureau-rbac.yaml" >/dev/null
   bao policy write publicdata-operator "$repo/charts/publicdata-operator/files/openbao-operator-policy.hcl" >/dev/null
   if [[ ! -s "$state/operator.token" ]]; then
     bao token create -policy=publicdata-operator -no-default-policy -orphan -period=24h -field=token >"$state/operator.token"

@@ -412,17 +412,32 @@ async fn api_server_rejects_invalid_authorizations() -> Result<()> {
         Err(kube::Error::Api(s)) if s.message.contains("cannot change") => {}
         other => bail!("a change of the credit code must be rejected, got {other:?}"),
     }
-    api.patch(
-        &name,
-        &PatchParams::default(),
-        &Patch::Merge(&json!({"spec": {"state": "Revoked"}})),
-    )
-    .await?;
-    match api
+    // State changes are the bureau's, with a reason and a decision reference.
+    let bureau: Api<OperatorAuthorization> = Api::all(bed.bureau().await?);
+    let change = |state: &str, decision: &str| json!({"spec": {"state": state, "stateChange": {"reason": "e2e", "decision": decision}}});
+    match bureau
         .patch(
             &name,
             &PatchParams::default(),
-            &Patch::Merge(&json!({"spec": {"state": "Active"}})),
+            &Patch::Merge(&json!({"spec": {"state": "Suspended"}})),
+        )
+        .await
+    {
+        Err(kube::Error::Api(s)) if s.message.contains("needs spec.stateChange") => {}
+        other => bail!("a state change without a decision must be rejected, got {other:?}"),
+    }
+    bureau
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(&change("Revoked", "D-1")),
+        )
+        .await?;
+    match bureau
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(&change("Active", "D-2")),
         )
         .await
     {
@@ -553,5 +568,81 @@ async fn an_edited_audit_log_fails_verification_and_names_the_record() -> Result
         "{stderr}"
     );
     std::fs::remove_file(&copy)?;
+    Ok(())
+}
+
+/// Only the bureau changes `spec.state`: the cluster admin, a tenant member
+/// and a GitOps controller are refused by the admission policy, and the API
+/// server stamps who made each change.
+#[tokio::test]
+async fn only_the_bureau_changes_the_state_and_the_api_server_stamps_who_did() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let admin: Api<OperatorAuthorization> = Api::all(bed.client().await?);
+    let (t, alice, _) = tenant(&bed, &admin).await?;
+    let suspend = json!({"spec": {"state": "Suspended", "stateChange": {"reason": "e2e", "decision": unique("D")}}});
+    // A GitOps controller with broad rights (Argo CD often runs as cluster-admin).
+    let gitops = unique("argocd");
+    run_ok(bed.kubectl().args([
+        "create",
+        "clusterrolebinding",
+        &gitops,
+        "--clusterrole=cluster-admin",
+        "--user",
+        &gitops,
+    ]))?;
+    for (who, client, by_policy) in [
+        ("the cluster admin", bed.client().await?, true),
+        (
+            "a GitOps controller",
+            bed.client_as(&gitops, &[]).await?,
+            true,
+        ),
+        ("a tenant member", bed.client_as(&alice, &[]).await?, false),
+    ] {
+        let api: Api<OperatorAuthorization> = Api::all(client);
+        match api
+            .patch(&t, &PatchParams::default(), &Patch::Merge(&suspend))
+            .await
+        {
+            Err(kube::Error::Api(s))
+                if s.code == 403 && (!by_policy || s.message.contains("only the bureau")) => {}
+            other => bail!("{who} must not change the state, got {other:?}"),
+        }
+    }
+    // The GitOps controller still manages the terms.
+    let gitops_api: Api<OperatorAuthorization> = Api::all(bed.client_as(&gitops, &[]).await?);
+    gitops_api
+        .patch(
+            &t,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"securityOfficer": {"name": "Zhou Min"}}})),
+        )
+        .await?;
+    // The stamp cannot be forged.
+    let forge =
+        json!({"metadata": {"annotations": {"publicdata.io/state-changed-by": "someone-else"}}});
+    let bureau: Api<OperatorAuthorization> = Api::all(bed.bureau().await?);
+    match bureau
+        .patch(&t, &PatchParams::default(), &Patch::Merge(&forge))
+        .await
+    {
+        Err(kube::Error::Api(s)) if s.message.contains("cannot be set by hand") => {}
+        other => bail!("forging the stamp must be refused, got {other:?}"),
+    }
+    // The bureau can, and the API server stamps its name.
+    bureau
+        .patch(&t, &PatchParams::default(), &Patch::Merge(&suspend))
+        .await?;
+    let stamped = admin
+        .get(&t)
+        .await?
+        .annotations()
+        .get("publicdata.io/state-changed-by")
+        .cloned();
+    ensure!(
+        stamped.as_deref() == Some("bureau-admin"),
+        "stamp: {stamped:?}"
+    );
     Ok(())
 }

@@ -33,6 +33,8 @@ use super::condition::conditions_schema;
         .message("metadata.name is the tenant id: a DNS label of at most 40 characters, since it names the tenant's namespaces")
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.state == oldSelf.state || (has(self.stateChange) && (!has(oldSelf.stateChange) || self.stateChange.decision != oldSelf.stateChange.decision))")
+    .message("a change of spec.state needs spec.stateChange with its reason and a new decision reference"))]
 pub struct OperatorAuthorizationSpec {
     /// The authorized operating unit.
     pub unit: Unit,
@@ -66,6 +68,22 @@ pub struct OperatorAuthorizationSpec {
     #[x_kube(validation = Rule::new("!(oldSelf in ['Revoked', 'Terminated']) || self == oldSelf")
         .message("Revoked and Terminated are terminal: the state cannot change again"))]
     pub state: State,
+    /// Why the bureau set the current state, under which decision. Required,
+    /// with a new `decision`, whenever `state` changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_change: Option<StateChange>,
+}
+
+/// The bureau's decision behind a state change.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StateChange {
+    /// Why (e.g. the breach found, the incident).
+    #[schemars(length(min = 1, max = 1000))]
+    pub reason: String,
+    /// The reference of the bureau's decision.
+    #[schemars(length(min = 1, max = 200))]
+    pub decision: String,
 }
 
 fn default_environments() -> Vec<Environment> {

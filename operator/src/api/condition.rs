@@ -18,6 +18,12 @@ pub mod types {
     pub const RENEWAL_DUE: &str = "RenewalDue";
     /// Every listed member is eligible for access.
     pub const MEMBERS_ELIGIBLE: &str = "MembersEligible";
+    /// The domain is closed: no member binding, no traffic, no pod, no OpenBao
+    /// token or login. True only when every part of that holds.
+    pub const FROZEN: &str = "Frozen";
+    /// Something the operator must do is not done yet (e.g. OpenBao unreachable
+    /// during a freeze); it keeps retrying.
+    pub const DEGRADED: &str = "Degraded";
 }
 
 /// Condition reasons, one constant each.
@@ -36,6 +42,10 @@ pub mod reasons {
     pub const SOME_INELIGIBLE: &str = "SomeMembersIneligible";
     pub const INVALID_SPEC: &str = "InvalidSpec";
     pub const AWAITING: &str = "Awaiting";
+    pub const FROZEN: &str = "Frozen";
+    pub const FREEZE_INCOMPLETE: &str = "OpenBaoNotFrozen";
+    pub const RESUMED: &str = "Resumed";
+    pub const AS_EXPECTED: &str = "AsExpected";
 }
 
 /// `"True"` or `"False"`.

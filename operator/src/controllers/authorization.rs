@@ -32,7 +32,8 @@ use crate::api::authorization::{
 use crate::api::condition::{self, Desired, reasons, types};
 use crate::api::labels;
 use crate::audit;
-use crate::controllers::tenant::{self, EnvironmentObjects};
+use crate::controllers::tenant::{self, EnvironmentObjects, Mode};
+use crate::controllers::workloads;
 use crate::lifecycle::{self, Action as Step, Facts};
 use crate::telemetry::{Health, Metrics};
 use crate::vault::{self, SecretsBackend};
@@ -137,6 +138,7 @@ async fn record(
     action: &str,
     reason: String,
     outcome: String,
+    actor: Option<String>,
 ) -> Result<(), Error> {
     let entry = audit::Entry {
         tenant: oa.name_any(),
@@ -144,7 +146,7 @@ async fn record(
         action: action.into(),
         reason,
         outcome,
-        actor: spec_actor(oa),
+        actor,
     };
     let sink = ctx.audit.clone();
     tokio::task::spawn_blocking(move || sink.append(entry))
@@ -217,6 +219,7 @@ async fn apply(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Erro
                 "ProvisioningRefused",
                 message.clone(),
                 "Refused: invalid spec".into(),
+                spec_actor(oa),
             )
             .await?;
             publish(
@@ -284,20 +287,25 @@ async fn apply(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Erro
             write_status(ctx, oa, &status, decision.phase, conditions, |_| {}).await?;
             Ok(requeue_until(decision.next_change, today))
         }
-        Step::Freeze | Step::Offboard { .. } => {
-            // Freezing and offboarding arrive with their own work item; until
-            // then the operator says so and changes nothing in the domain.
-            let reason = if decision.action == Step::Freeze {
-                reasons::SUSPENDED
-            } else {
-                reasons::ENDED
-            };
+        Step::Freeze => freeze(oa, ctx, today, &status, renewal).await,
+        Step::Offboard { .. } => {
+            // Offboarding arrives with its own work item; until then the
+            // operator says so and changes nothing in the domain.
+            let reason = reasons::ENDED;
             let message = format!(
-                "state {:?}: freeze/offboarding is not implemented by this operator version; the domain is left as it is",
+                "state {:?}: offboarding is not implemented by this operator version; the domain is left as it is",
                 oa.spec.state
             );
             if !ready_reason_is(&status, reason) {
-                record(ctx, oa, reason, message.clone(), "NotExecuted".into()).await?;
+                record(
+                    ctx,
+                    oa,
+                    reason,
+                    message.clone(),
+                    "NotExecuted".into(),
+                    spec_actor(oa),
+                )
+                .await?;
                 publish(ctx, oa, EventType::Warning, reason, "Lifecycle", &message).await;
             }
             let conditions = vec![Desired::new(types::READY, false, reason, message), renewal];
@@ -305,6 +313,183 @@ async fn apply(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Erro
             Ok(Action::requeue(RESYNC))
         }
     }
+}
+
+/// Once a domain was frozen, its Frozen and Degraded conditions say it is not
+/// any more (when the resume succeeded).
+fn after_freeze(status: &OperatorAuthorizationStatus, ready: bool) -> Vec<Desired> {
+    let has = |t: &str| status.conditions.iter().any(|c| c.type_ == t);
+    let mut out = Vec::new();
+    if ready && has(types::FROZEN) {
+        out.push(Desired::new(
+            types::FROZEN,
+            false,
+            reasons::RESUMED,
+            "resumed by the bureau",
+        ));
+    }
+    if ready && has(types::DEGRADED) {
+        out.push(Desired::new(
+            types::DEGRADED,
+            false,
+            reasons::AS_EXPECTED,
+            "provisioned",
+        ));
+    }
+    out
+}
+
+/// Who changed the state: the API server's stamp (see the admission policies).
+pub fn state_actor(oa: &OperatorAuthorization) -> Option<String> {
+    oa.annotations()
+        .get("publicdata.io/state-changed-by")
+        .cloned()
+        .or_else(|| spec_actor(oa))
+}
+
+/// The bureau's reason and decision for the current state.
+fn state_reason(oa: &OperatorAuthorization) -> String {
+    match &oa.spec.state_change {
+        Some(c) => format!("{} (decision {})", c.reason, c.decision),
+        None => "no reason recorded".into(),
+    }
+}
+
+/// Closes the domain: the Kubernetes side at once, then OpenBao.
+/// Nothing is deleted but member bindings and allow policies, which resume
+/// re-creates from the spec. Never reports Frozen before every part holds.
+async fn freeze(
+    oa: &OperatorAuthorization,
+    ctx: &Context,
+    today: Date,
+    status: &OperatorAuthorizationStatus,
+    renewal: Desired,
+) -> Result<Action, Error> {
+    let tenant = oa.name_any();
+    let namespaces_api: Api<Namespace> = Api::all(ctx.client.clone());
+    let mut namespaces = Vec::new();
+    for env in tenant::build_in(oa, today, Mode::Frozen) {
+        let ns = tenant::namespace_name(&tenant, env.env);
+        // Only what exists is frozen; a suspension never creates a domain.
+        let exists = namespaces_api
+            .get_opt(&ns)
+            .await
+            .map_err(|source| Error::Apply {
+                kind: "Namespace",
+                name: ns.clone(),
+                source,
+            })?
+            .is_some_and(|n| n.metadata.deletion_timestamp.is_none());
+        if exists {
+            apply_environment(ctx, oa, &env, Mode::Frozen).await?;
+            namespaces.push(ns);
+        }
+    }
+    let auth_mount = vault::auth_mount(&tenant);
+    let vault_result = ctx.vault.disable_kubernetes_auth(&auth_mount).await;
+    if let Ok(vault::Change::Written) = vault_result {
+        ctx.metrics.wrote("openbao", 1);
+    }
+    let why = state_reason(oa);
+    let (frozen, degraded) = match &vault_result {
+        Ok(_) => (
+            Desired::new(
+                types::FROZEN,
+                true,
+                reasons::FROZEN,
+                format!("suspended by the bureau: {why}"),
+            ),
+            Desired::new(
+                types::DEGRADED,
+                false,
+                reasons::AS_EXPECTED,
+                "frozen on Kubernetes and OpenBao",
+            ),
+        ),
+        Err(e) => (
+            Desired::new(
+                types::FROZEN,
+                false,
+                reasons::FREEZE_INCOMPLETE,
+                format!("Kubernetes side frozen; OpenBao not yet (tokens may still be valid): {e}"),
+            ),
+            Desired::new(
+                types::DEGRADED,
+                true,
+                reasons::FREEZE_INCOMPLETE,
+                format!("retrying: {e}"),
+            ),
+        ),
+    };
+    let was_frozen = status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == types::FROZEN && c.status == "True");
+    let was_degraded = status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == types::DEGRADED && c.status == "True");
+    if frozen.ok && !was_frozen {
+        record(
+            ctx,
+            oa,
+            "TenantFrozen",
+            format!("{why}; namespaces {}; OpenBao auth mount {auth_mount} disabled (its tokens revoked)", namespaces.join(", ")),
+            "Success".into(),
+            state_actor(oa),
+        )
+        .await?;
+    } else if !frozen.ok && !was_degraded {
+        record(
+            ctx,
+            oa,
+            "TenantFreezeIncomplete",
+            frozen.message.clone(),
+            "Failure: OpenBao".into(),
+            state_actor(oa),
+        )
+        .await?;
+    }
+    let ready = Desired::new(
+        types::READY,
+        false,
+        reasons::SUSPENDED,
+        format!("suspended: {why}"),
+    );
+    write_status(
+        ctx,
+        oa,
+        status,
+        Phase::Suspended,
+        vec![ready, frozen.clone(), degraded, renewal],
+        |s| {
+            s.namespaces = namespaces.clone();
+        },
+    )
+    .await?;
+    if frozen.ok && !was_frozen {
+        publish(
+            ctx,
+            oa,
+            EventType::Warning,
+            reasons::FROZEN,
+            "Freeze",
+            &frozen.message,
+        )
+        .await;
+    } else if !frozen.ok && !was_degraded {
+        publish(
+            ctx,
+            oa,
+            EventType::Warning,
+            reasons::FREEZE_INCOMPLETE,
+            "Freeze",
+            &frozen.message,
+        )
+        .await;
+    }
+    vault_result.map_err(Error::Vault)?;
+    Ok(Action::requeue(RESYNC))
 }
 
 async fn provision(
@@ -349,7 +534,7 @@ async fn provision(
     let mut k8s_result = Ok(());
     for env in &envs {
         namespaces.push(tenant::namespace_name(&tenant, env.env));
-        if let Err(e) = apply_environment(ctx, oa, env).await {
+        if let Err(e) = apply_environment(ctx, oa, env, Mode::Active).await {
             k8s_result = Err(e);
             break;
         }
@@ -453,7 +638,8 @@ async fn provision(
     };
     // Audit what changed: provisioning results, spec generations, member access.
     let generation_changed = status.observed_generation != oa.metadata.generation;
-    if ready_now && (!was_ready || generation_changed) {
+    let resuming = status.phase == Some(Phase::Suspended);
+    if ready_now && !resuming && (!was_ready || generation_changed) {
         let action = if was_ready {
             "DomainUpdated"
         } else {
@@ -466,7 +652,7 @@ async fn provision(
             desired_vault.mount,
             vault_status.roles.join(", ")
         );
-        record(ctx, oa, action, reason, "Success".into()).await?;
+        record(ctx, oa, action, reason, "Success".into(), spec_actor(oa)).await?;
     } else if !ready_now && !ready_reason_is(status, ready.reason) {
         record(
             ctx,
@@ -474,6 +660,21 @@ async fn provision(
             "ProvisioningFailed",
             ready.message.clone(),
             format!("Failure: {}", ready.reason),
+            spec_actor(oa),
+        )
+        .await?;
+    }
+    if ready_now && resuming {
+        record(
+            ctx,
+            oa,
+            "TenantResumed",
+            format!(
+                "{}; member bindings, allow policies, quota, workloads and OpenBao auth restored",
+                state_reason(oa)
+            ),
+            "Success".into(),
+            state_actor(oa),
         )
         .await?;
     }
@@ -503,6 +704,7 @@ async fn provision(
                 } else {
                     "Pending".into()
                 },
+                spec_actor(oa),
             )
             .await?;
         }
@@ -518,6 +720,7 @@ async fn provision(
             "MemberAccessRevoked",
             format!("{}: no longer a member", gone.user),
             "Success".into(),
+            spec_actor(oa),
         )
         .await?;
     }
@@ -532,7 +735,10 @@ async fn provision(
             vault_condition,
             members_condition,
             renewal,
-        ],
+        ]
+        .into_iter()
+        .chain(after_freeze(status, ready_now))
+        .collect(),
         |s| {
             s.namespaces = namespaces.clone();
             s.members = members.clone();
@@ -563,6 +769,17 @@ async fn provision(
         )
         .await;
         info!(tenant = %tenant, "tenant domain ready");
+    }
+    if ready_now && resuming {
+        publish(
+            ctx,
+            oa,
+            EventType::Normal,
+            reasons::RESUMED,
+            "Resume",
+            &format!("resumed: {}", state_reason(oa)),
+        )
+        .await;
     }
     k8s_result?;
     vault_result.map_err(Error::Vault)?;
@@ -607,6 +824,7 @@ async fn apply_environment(
     ctx: &Context,
     oa: &OperatorAuthorization,
     env: &EnvironmentObjects,
+    mode: Mode,
 ) -> Result<(), Error> {
     let c = &ctx.client;
     let ns = env.namespace.metadata.name.clone().unwrap_or_default();
@@ -624,8 +842,7 @@ async fn apply_environment(
             oa,
             "DomainAdopted",
             format!("namespace {ns}, orphaned since {since}, adopted again by its re-applied authorization"),
-            "Success".into(),
-        )
+            "Success".into(), spec_actor(oa))
         .await?;
         let patch = json!({"metadata": {"labels": {labels::ORPHANED: null}, "annotations": {labels::ORPHANED_AT: null}}});
         namespaces
@@ -681,7 +898,76 @@ async fn apply_environment(
         )
         .await?;
     }
+    prune(ctx, &ns, env).await?;
+    workloads::set_frozen(c, &ns, mode == Mode::Frozen)
+        .await
+        .map_err(|source| Error::Apply {
+            kind: "Workload",
+            name: ns.clone(),
+            source,
+        })?;
     Ok(())
+}
+
+/// Deletes the NetworkPolicies and RoleBindings of the tenant that the current
+/// mode does not want (member bindings and allow policies when frozen, the
+/// freeze policy when active). Only objects with the tenant's labels.
+async fn prune(ctx: &Context, ns: &str, env: &EnvironmentObjects) -> Result<(), Error> {
+    let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGER);
+    let lp = ListParams::default().labels(&selector);
+    let wanted_np: Vec<_> = env
+        .network_policies
+        .iter()
+        .filter_map(|o| o.metadata.name.clone())
+        .collect();
+    let nps: Api<NetworkPolicy> = Api::namespaced(ctx.client.clone(), ns);
+    let apply_err =
+        |kind: &'static str, name: String| move |source| Error::Apply { kind, name, source };
+    for np in nps
+        .list(&lp)
+        .await
+        .map_err(apply_err("NetworkPolicy", ns.to_string()))?
+    {
+        let name = np.name_any();
+        if !wanted_np.contains(&name) {
+            delete_ignoring_404(&nps, &name)
+                .await
+                .map_err(apply_err("NetworkPolicy", name.clone()))?;
+            ctx.metrics.wrote("kubernetes", 1);
+        }
+    }
+    let wanted_rb: Vec<_> = env
+        .role_bindings
+        .iter()
+        .filter_map(|o| o.metadata.name.clone())
+        .collect();
+    let rbs: Api<RoleBinding> = Api::namespaced(ctx.client.clone(), ns);
+    for rb in rbs
+        .list(&lp)
+        .await
+        .map_err(apply_err("RoleBinding", ns.to_string()))?
+    {
+        let name = rb.name_any();
+        if !wanted_rb.contains(&name) {
+            delete_ignoring_404(&rbs, &name)
+                .await
+                .map_err(apply_err("RoleBinding", name.clone()))?;
+            ctx.metrics.wrote("kubernetes", 1);
+        }
+    }
+    Ok(())
+}
+
+/// Deletes an object; a 404 is success.
+async fn delete_ignoring_404<K>(api: &Api<K>, name: &str) -> Result<(), kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    match api.delete(name, &Default::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Writes the status when it differs from what is there (so an unchanged
@@ -783,6 +1069,7 @@ async fn orphan(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Err
         "DomainOrphaned",
         message.clone(),
         "Kept: namespaces and OpenBao data not deleted".into(),
+        spec_actor(oa),
     )
     .await?;
     warn!(tenant = %tenant, "{message}");

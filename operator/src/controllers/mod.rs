@@ -2,3 +2,4 @@
 
 pub mod authorization;
 pub mod tenant;
+pub mod workloads;

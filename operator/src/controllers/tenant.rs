@@ -114,8 +114,27 @@ pub struct EnvironmentObjects {
     pub role_bindings: Vec<RoleBinding>,
 }
 
+/// Whether the domain is in use or frozen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Active,
+    /// Suspended or being offboarded: members have no binding, the only
+    /// NetworkPolicies deny everything, the quota admits no pod.
+    Frozen,
+}
+
+/// The NetworkPolicy a frozen namespace gets, besides `default-deny-all`.
+pub const FREEZE_POLICY: &str = "freeze-deny-all";
+
 /// Builds the objects of every environment of the authorization.
 pub fn build(oa: &OperatorAuthorization, today: Date) -> Vec<EnvironmentObjects> {
+    build_in(oa, today, Mode::Active)
+}
+
+/// Builds the objects of every environment, in the given mode. Objects of the
+/// other mode that are absent here (member bindings, allow policies, the
+/// freeze policy) are pruned by the controller.
+pub fn build_in(oa: &OperatorAuthorization, today: Date, mode: Mode) -> Vec<EnvironmentObjects> {
     let tenant = oa.name_any();
     let eligible: Vec<&Member> = oa
         .spec
@@ -144,11 +163,31 @@ pub fn build(oa: &OperatorAuthorization, today: Date) -> Vec<EnvironmentObjects>
                     automount_service_account_token: Some(false),
                     ..Default::default()
                 },
-                network_policies: network_policies(&ns, &tenant, env),
-                resource_quota: resource_quota(&ns, &tenant, env, &quota),
+                network_policies: match mode {
+                    Mode::Active => network_policies(&ns, &tenant, env),
+                    Mode::Frozen => frozen_network_policies(&ns, &tenant, env),
+                },
+                resource_quota: match mode {
+                    Mode::Active => resource_quota(&ns, &tenant, env, &quota),
+                    Mode::Frozen => resource_quota(
+                        &ns,
+                        &tenant,
+                        env,
+                        &EnvironmentQuota {
+                            pods: Some(0),
+                            ..quota
+                        },
+                    ),
+                },
                 limit_range: limit_range(&ns, &tenant, env),
                 roles: roles(&ns, &tenant, env),
-                role_bindings: role_bindings(&ns, &tenant, env, &eligible),
+                role_bindings: match mode {
+                    Mode::Active => role_bindings(&ns, &tenant, env, &eligible),
+                    Mode::Frozen => role_bindings(&ns, &tenant, env, &[])
+                        .into_iter()
+                        .filter(|b| b.metadata.name.as_deref() == Some("bureau-audit"))
+                        .collect(),
+                },
             }
         })
         .collect()
@@ -245,6 +284,20 @@ fn network_policies(ns: &str, tenant: &str, env: Environment) -> Vec<NetworkPoli
             }),
         },
     ]
+}
+
+/// A frozen namespace: deny everything, both ways; nothing else (the allow
+/// policies are pruned, since NetworkPolicies only ever add what is allowed).
+fn frozen_network_policies(ns: &str, tenant: &str, env: Environment) -> Vec<NetworkPolicy> {
+    let deny = |name: &str| NetworkPolicy {
+        metadata: meta(name, ns, tenant, env),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector::default()),
+            policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+            ..Default::default()
+        }),
+    };
+    vec![deny("default-deny-all"), deny(FREEZE_POLICY)]
 }
 
 /// Default quota of an environment.
@@ -657,6 +710,27 @@ mod tests {
         assert_eq!(hard(&envs[1])["requests.memory"], Quantity("8Gi".into()));
         let envs = build(&example(), date(2026, 11, 26));
         assert_eq!(hard(&envs[1])["requests.storage"], Quantity("50Gi".into()));
+    }
+
+    #[test]
+    fn a_frozen_domain_denies_all_traffic_admits_no_pod_and_binds_only_auditors() {
+        let envs = build_in(&example(), date(2026, 11, 26), Mode::Frozen);
+        for e in &envs {
+            let names: Vec<_> = e
+                .network_policies
+                .iter()
+                .filter_map(|n| n.metadata.name.clone())
+                .collect();
+            assert_eq!(names, ["default-deny-all", FREEZE_POLICY]);
+            for np in &e.network_policies {
+                let spec = np.spec.as_ref().unwrap();
+                assert!(spec.ingress.is_none() && spec.egress.is_none());
+            }
+            let hard = e.resource_quota.spec.clone().unwrap().hard.unwrap();
+            assert_eq!(hard["pods"], Quantity("0".into()));
+            let bindings: Vec<_> = e.role_bindings.iter().map(subjects).collect();
+            assert_eq!(bindings, [vec!["Group:publicdata:bureau".to_string()]]);
+        }
     }
 
     #[test]

@@ -30,6 +30,7 @@ impl OpenBao {
         let settings = VaultClientSettingsBuilder::default()
             .address(address)
             .token(token)
+            .timeout(Some(std::time::Duration::from_secs(10)))
             .build()
             .map_err(|e| Error::Settings(e.to_string()))?;
         let client = VaultClient::new(settings).map_err(Error::Client)?;

@@ -1,0 +1,268 @@
+//! Suspension freezes the tenant domain at once, and resume restores exactly
+//! what was there: tried against the real API server, OpenBao and operator.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use e2e::{TestBed, authorization, eventually, run, run_ok, unique};
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::core::v1::ResourceQuota;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::ResourceExt;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use publicdata_operator::api::OperatorAuthorization;
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn condition(oa: &OperatorAuthorization, type_: &str) -> Option<(String, String)> {
+    oa.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+fn can_i(bed: &TestBed, user: &str, args: &[&str]) -> Result<bool> {
+    Ok(run(bed
+        .kubectl()
+        .args(["auth", "can-i"])
+        .args(args)
+        .args(["--as", user]))?
+    .status
+    .success())
+}
+
+async fn set_state(bed: &TestBed, name: &str, state: &str) -> Result<()> {
+    let bureau: Api<OperatorAuthorization> = Api::all(bed.bureau().await?);
+    let patch = json!({"spec": {"state": state, "stateChange": {"reason": format!("e2e: {state}"), "decision": unique("PDB")}}});
+    bureau
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn suspension_cuts_all_access_at_once_and_resume_restores_it_exactly() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let client = bed.client().await?;
+    let api: Api<OperatorAuthorization> = Api::all(client.clone());
+    let t = unique("frz");
+    let alice = unique("alice");
+    bed.apply(&authorization(&t, &[(&alice, true)])?)?;
+    eventually("Ready", WAIT, || async {
+        Ok((condition(&api.get(&t).await?, "Ready")
+            .map(|c| c.0)
+            .as_deref()
+            == Some("True"))
+        .then_some(()))
+    })
+    .await?;
+    let dev = format!("{t}-dev");
+    let prod = format!("{t}-prod");
+
+    // Workloads as the tenant left them.
+    let image = "registry.invalid/app:1";
+    let deployment: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": image}]}}}
+    }))?;
+    let statefulset: StatefulSet = serde_json::from_value(json!({
+        "metadata": {"name": "db"},
+        "spec": {"replicas": 2, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                 "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "c", "image": image}]}}}
+    }))?;
+    let cronjob: CronJob = serde_json::from_value(json!({
+        "metadata": {"name": "nightly"},
+        "spec": {"schedule": "0 2 * * *", "jobTemplate": {"spec": {"template": {"spec": {
+            "restartPolicy": "Never", "containers": [{"name": "c", "image": image}]}}}}}
+    }))?;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &dev);
+    let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), &prod);
+    let cronjobs: Api<CronJob> = Api::namespaced(client.clone(), &dev);
+    deployments
+        .create(&PostParams::default(), &deployment)
+        .await?;
+    statefulsets
+        .create(&PostParams::default(), &statefulset)
+        .await?;
+    cronjobs.create(&PostParams::default(), &cronjob).await?;
+
+    // A dev workload holds an OpenBao token.
+    let jwt = run_ok(bed.kubectl().args([
+        "-n",
+        &dev,
+        "create",
+        "token",
+        "workload",
+        "--audience",
+        "openbao",
+        "--duration",
+        "30m",
+    ]))?;
+    let jwt = jwt.trim().to_string();
+    let root = bed.vault_root()?;
+    let mount = format!("k8s-{t}");
+    let login = vaultrs::auth::kubernetes::login(&root, &mount, "dev", &jwt).await?;
+    let held = bed.vault_with_token(&login.client_token)?;
+    vaultrs::token::lookup_self(&held)
+        .await
+        .context("the token works before the freeze")?;
+    ensure!(can_i(&bed, &alice, &["create", "deployments", "-n", &dev])?);
+
+    // Suspend, and time until every door is shut.
+    let started = Instant::now();
+    set_state(&bed, &t, "Suspended").await?;
+    eventually("all access cut", WAIT, || async {
+        let token_dead = vaultrs::token::lookup_self(&held).await.is_err();
+        let login_refused = vaultrs::auth::kubernetes::login(&root, &mount, "dev", &jwt)
+            .await
+            .is_err();
+        let member_out = !can_i(&bed, &alice, &["create", "deployments", "-n", &dev])?
+            && !can_i(&bed, &alice, &["list", "pods", "-n", &prod])?;
+        let scaled = deployments.get("web").await?.spec.replicas == Some(0)
+            && statefulsets.get("db").await?.spec.replicas == Some(0);
+        let suspended = cronjobs.get("nightly").await?.spec.suspend == Some(true);
+        Ok((token_dead && login_refused && member_out && scaled && suspended).then_some(()))
+    })
+    .await?;
+    println!(
+        "all access cut {:.2}s after the state change",
+        started.elapsed().as_secs_f64()
+    );
+
+    let oa = eventually("Frozen=True", WAIT, || async {
+        let oa = api.get(&t).await?;
+        Ok((condition(&oa, "Frozen").map(|c| c.0).as_deref() == Some("True")).then_some(oa))
+    })
+    .await?;
+    ensure!(oa.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str()) == Some("Suspended"));
+    for ns in [&dev, &prod] {
+        let nps: Vec<String> = Api::<NetworkPolicy>::namespaced(client.clone(), ns)
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .map(|n| n.name_any())
+            .collect();
+        ensure!(
+            nps.len() == 2 && nps.contains(&"freeze-deny-all".to_string()),
+            "{ns}: {nps:?}"
+        );
+        let quota = Api::<ResourceQuota>::namespaced(client.clone(), ns)
+            .get("tenant-quota")
+            .await?;
+        let pods = quota
+            .spec
+            .and_then(|s| s.hard)
+            .and_then(|h| h.get("pods").cloned());
+        ensure!(
+            pods.map(|q| q.0).as_deref() == Some("0"),
+            "{ns}: quota must admit no pod"
+        );
+    }
+    // The bureau still reads; nothing was deleted.
+    ensure!(
+        run(bed.kubectl().args([
+            "auth",
+            "can-i",
+            "get",
+            "deployments",
+            "-n",
+            &dev,
+            "--as",
+            "auditor",
+            "--as-group",
+            "publicdata:bureau"
+        ]))?
+        .status
+        .success()
+    );
+    ensure!(
+        deployments
+            .get("web")
+            .await?
+            .annotations()
+            .get("publicdata.io/frozen-replicas")
+            .map(String::as_str)
+            == Some("3")
+    );
+
+    // Freezing again (a new decision, same state) changes nothing.
+    let bureau: Api<OperatorAuthorization> = Api::all(bed.bureau().await?);
+    bureau
+        .patch(
+            &t,
+            &PatchParams::default(),
+            &Patch::Merge(
+                &json!({"spec": {"stateChange": {"reason": "again", "decision": unique("PDB")}}}),
+            ),
+        )
+        .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let web = deployments.get("web").await?;
+    ensure!(
+        web.spec.replicas == Some(0)
+            && web
+                .annotations()
+                .get("publicdata.io/frozen-replicas")
+                .map(String::as_str)
+                == Some("3")
+    );
+
+    // Resume: exactly what was there.
+    set_state(&bed, &t, "Active").await?;
+    eventually("everything restored", WAIT, || async {
+        let web = deployments.get("web").await?;
+        let db = statefulsets.get("db").await?;
+        let nightly = cronjobs.get("nightly").await?;
+        let restored = web.spec.replicas == Some(3)
+            && db.spec.replicas == Some(2)
+            && nightly.spec.suspend == Some(false)
+            && !web
+                .annotations()
+                .contains_key("publicdata.io/frozen-replicas")
+            && !nightly
+                .annotations()
+                .contains_key("publicdata.io/frozen-suspend");
+        let member_back = can_i(&bed, &alice, &["create", "deployments", "-n", &dev])?;
+        let oa = api.get(&t).await?;
+        let ready = condition(&oa, "Ready").map(|c| c.0).as_deref() == Some("True");
+        Ok((restored && member_back && ready).then_some(()))
+    })
+    .await?;
+    let login = vaultrs::auth::kubernetes::login(&root, &mount, "dev", &jwt).await?;
+    ensure!(
+        login.policies.contains(&format!("tenant-{t}-dev")),
+        "login works again after resume"
+    );
+    let oa = api.get(&t).await?;
+    ensure!(condition(&oa, "Frozen") == Some(("False".into(), "Resumed".into())));
+    let nps = Api::<NetworkPolicy>::namespaced(client.clone(), &dev)
+        .list(&ListParams::default())
+        .await?;
+    ensure!(!nps.items.iter().any(|n| n.name_any() == "freeze-deny-all"));
+
+    // The audit trail names the bureau admin the API server stamped.
+    let records = bed.audit_records(&t)?;
+    for action in ["TenantFrozen", "TenantResumed"] {
+        let r = records
+            .iter()
+            .find(|r| r["action"] == action)
+            .with_context(|| format!("no {action} record"))?;
+        ensure!(r["actor"] == "bureau-admin", "{action} actor: {r}");
+    }
+    if records
+        .iter()
+        .filter(|r| r["action"] == "TenantFrozen")
+        .count()
+        != 1
+    {
+        bail!("freezing twice must not record twice");
+    }
+    Ok(())
+}
