@@ -33,7 +33,8 @@ e2e/testbed/testbed.sh operator start "$repo/target/debug/publicdata-operator"
 
 section "e2e tests"
 cargo test --locked -p e2e --test testbed --test authorization --test freeze -- --nocapture
-# These two disturb every tenant on the test bed (OpenBao paused; a CRD
+# These disturb every tenant on the test bed (OpenBao paused; a CRD
 # removed, which deletes every authorization): each alone, last.
 cargo test --locked -p e2e --test openbao_outage
+cargo test --locked -p e2e --test offboard
 cargo test --locked -p e2e --test crd_reinstall

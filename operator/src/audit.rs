@@ -184,6 +184,8 @@ pub fn verify_file(path: &Path) -> Result<u64, Error> {
 pub trait Sink: Send + Sync {
     /// Appends one record for `entry`; returns it.
     fn append(&self, entry: Entry) -> Result<Record, Error>;
+    /// Every record of one tenant, as written (for the offboarding archive).
+    fn trail(&self, tenant: &str) -> Result<Vec<Record>, Error>;
 }
 
 /// A JSON-lines file, opened for appending only; every record is synced to
@@ -250,6 +252,31 @@ impl Sink for FileSink {
         })?;
         *last = Some(record.clone());
         Ok(record)
+    }
+
+    fn trail(&self, tenant: &str) -> Result<Vec<Record>, Error> {
+        // Hold the lock so no append interleaves with the read.
+        let _state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let file = File::open(&self.path).map_err(|source| Error::Open {
+            path: self.path.clone(),
+            source,
+        })?;
+        let mut out = Vec::new();
+        for line in BufReader::new(file).lines() {
+            let line = line.map_err(|source| Error::Open {
+                path: self.path.clone(),
+                source,
+            })?;
+            if let Ok(record) = serde_json::from_str::<Record>(&line)
+                && record.entry.tenant == tenant
+            {
+                out.push(record);
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -1,9 +1,15 @@
 # The operator's own OpenBao/Vault policy: least privilege, and nothing else.
 # It manages tenant areas and tenant auth, and never reads tenant data.
 
-# One KV v2 mount per tenant, at tenants/<tenant>.
+# One KV v2 mount per tenant, at tenants/<tenant>; disabled (every version
+# destroyed) at offboarding.
 path "sys/mounts/tenants/*" {
-  capabilities = ["create", "read", "update"]
+  capabilities = ["create", "read", "update", "delete"]
+}
+# The offboarding inventory lists secret paths and reads their metadata
+# (versions, times) for digests; never the data.
+path "tenants/+/metadata/*" {
+  capabilities = ["list", "read"]
 }
 
 # One Kubernetes auth mount per tenant, at auth/k8s-<tenant>: enabled at
@@ -21,7 +27,7 @@ path "auth/k8s-*" {
 
 # Policies tenant-<tenant>-<env> (vaultrs uses the sys/policy endpoint).
 path "sys/policy/tenant-*" {
-  capabilities = ["create", "read", "update"]
+  capabilities = ["create", "read", "update", "delete"]
 }
 
 # Its own token, to stay alive.

@@ -326,6 +326,47 @@ pub struct OperatorAuthorizationStatus {
     /// What the operator configured in OpenBao/Vault.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vault: Option<VaultStatus>,
+    /// Offboarding progress: the step reached (each step is idempotent, so a
+    /// restarted operator resumes from the world as it finds it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offboarding: Option<String>,
+    /// The disposal certificate, once offboarding is complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disposal: Option<DisposalCertificate>,
+}
+
+/// What offboarding deleted, what it kept, where and until when, and
+/// the exit review.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DisposalCertificate {
+    /// When the disposal completed (RFC 3339).
+    pub completed_at: String,
+    /// The final phase: Revoked, Terminated or Expired.
+    pub outcome: String,
+    /// What was deleted, by kind, with counts.
+    #[serde(default)]
+    pub deleted: Vec<String>,
+    /// What was kept, where, until when.
+    #[serde(default)]
+    pub kept: Vec<KeptItem>,
+    /// Where the inventory of everything deleted is archived (namespace/configmap).
+    pub inventory: String,
+    /// SHA-256 of that inventory.
+    pub inventory_digest: String,
+    /// The exit review: each check and its result.
+    #[serde(default)]
+    pub review: Vec<String>,
+}
+
+/// Something offboarding kept.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct KeptItem {
+    pub what: String,
+    pub location: String,
+    /// Kept at least until (YYYY-MM-DD), or "permanent".
+    pub until: String,
 }
 
 /// Lifecycle phases.

@@ -33,7 +33,7 @@ use crate::api::condition::{self, Desired, reasons, types};
 use crate::api::labels;
 use crate::audit;
 use crate::controllers::tenant::{self, EnvironmentObjects, Mode};
-use crate::controllers::workloads;
+use crate::controllers::{offboard, workloads};
 use crate::lifecycle::{self, Action as Step, Facts};
 use crate::telemetry::{Health, Metrics};
 use crate::vault::{self, SecretsBackend};
@@ -84,6 +84,10 @@ pub enum Error {
     WriteStatus(#[source] kube::Error),
     #[error("marking the domain orphaned: {0}")]
     MarkOrphaned(#[source] kube::Error),
+    #[error("offboarding: {0}")]
+    Offboard(#[source] offboard::Error),
+    #[error("exit review found leftovers: {0}")]
+    ReviewFailed(String),
     #[error("writing the audit log: {0}")]
     Audit(#[source] audit::Error),
     #[error("finalizer: {0}")]
@@ -99,6 +103,8 @@ impl Error {
             Self::WriteStatus(_) => "write_status",
             Self::MarkOrphaned(_) => "mark_orphaned",
             Self::Audit(_) => "audit",
+            Self::Offboard(_) => "offboard",
+            Self::ReviewFailed(_) => "review_failed",
             Self::Finalizer(_) => "finalizer",
         }
     }
@@ -247,7 +253,7 @@ async fn apply(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Erro
         today,
         phase: status.phase,
         provisioned,
-        offboarded: false,
+        offboarded: status.disposal.is_some(),
     });
 
     let renewal = if decision.renewal_due {
@@ -273,6 +279,10 @@ async fn apply(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Erro
         )
     };
 
+    if decision.action == Step::Nothing && status.disposal.is_some() {
+        // The final record: nothing more to do, ever.
+        return Ok(Action::await_change());
+    }
     match decision.action {
         Step::Provision => provision(oa, ctx, today, &status, renewal, decision.next_change).await,
         Step::Nothing => {
@@ -288,30 +298,7 @@ async fn apply(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Erro
             Ok(requeue_until(decision.next_change, today))
         }
         Step::Freeze => freeze(oa, ctx, today, &status, renewal).await,
-        Step::Offboard { .. } => {
-            // Offboarding arrives with its own work item; until then the
-            // operator says so and changes nothing in the domain.
-            let reason = reasons::ENDED;
-            let message = format!(
-                "state {:?}: offboarding is not implemented by this operator version; the domain is left as it is",
-                oa.spec.state
-            );
-            if !ready_reason_is(&status, reason) {
-                record(
-                    ctx,
-                    oa,
-                    reason,
-                    message.clone(),
-                    "NotExecuted".into(),
-                    spec_actor(oa),
-                )
-                .await?;
-                publish(ctx, oa, EventType::Warning, reason, "Lifecycle", &message).await;
-            }
-            let conditions = vec![Desired::new(types::READY, false, reason, message), renewal];
-            write_status(ctx, oa, &status, decision.phase, conditions, |_| {}).await?;
-            Ok(Action::requeue(RESYNC))
-        }
+        Step::Offboard { then } => offboard(oa, ctx, today, &status, then).await,
     }
 }
 
@@ -355,22 +342,20 @@ fn state_reason(oa: &OperatorAuthorization) -> String {
     }
 }
 
-/// Closes the domain: the Kubernetes side at once, then OpenBao.
-/// Nothing is deleted but member bindings and allow policies, which resume
-/// re-creates from the spec. Never reports Frozen before every part holds.
-async fn freeze(
+/// The freeze itself, shared by suspension and offboarding: the Kubernetes
+/// side of every existing tenant namespace, then the OpenBao auth mount.
+/// Returns the frozen namespaces and OpenBao's result (the caller reports).
+async fn freeze_domain(
     oa: &OperatorAuthorization,
     ctx: &Context,
     today: Date,
-    status: &OperatorAuthorizationStatus,
-    renewal: Desired,
-) -> Result<Action, Error> {
+) -> Result<(Vec<String>, Result<vault::Change, vault::Error>), Error> {
     let tenant = oa.name_any();
     let namespaces_api: Api<Namespace> = Api::all(ctx.client.clone());
     let mut namespaces = Vec::new();
     for env in tenant::build_in(oa, today, Mode::Frozen) {
         let ns = tenant::namespace_name(&tenant, env.env);
-        // Only what exists is frozen; a suspension never creates a domain.
+        // Only what exists is frozen; a freeze never creates a domain.
         let exists = namespaces_api
             .get_opt(&ns)
             .await
@@ -385,11 +370,29 @@ async fn freeze(
             namespaces.push(ns);
         }
     }
-    let auth_mount = vault::auth_mount(&tenant);
-    let vault_result = ctx.vault.disable_kubernetes_auth(&auth_mount).await;
+    let vault_result = ctx
+        .vault
+        .disable_kubernetes_auth(&vault::auth_mount(&tenant))
+        .await;
     if let Ok(vault::Change::Written) = vault_result {
         ctx.metrics.wrote("openbao", 1);
     }
+    Ok((namespaces, vault_result))
+}
+
+/// Closes the domain: the Kubernetes side at once, then OpenBao.
+/// Nothing is deleted but member bindings and allow policies, which resume
+/// re-creates from the spec. Never reports Frozen before every part holds.
+async fn freeze(
+    oa: &OperatorAuthorization,
+    ctx: &Context,
+    today: Date,
+    status: &OperatorAuthorizationStatus,
+    renewal: Desired,
+) -> Result<Action, Error> {
+    let tenant = oa.name_any();
+    let (namespaces, vault_result) = freeze_domain(oa, ctx, today).await?;
+    let auth_mount = vault::auth_mount(&tenant);
     let why = state_reason(oa);
     let (frozen, degraded) = match &vault_result {
         Ok(_) => (
@@ -1192,6 +1195,236 @@ pub async fn run(ctx: Arc<Context>) {
             }
         })
         .await;
+}
+
+/// A test hook: `PUBLICDATA_FAILPOINT=<name>` makes the process abort when it
+/// reaches that point, so the e2e tests can kill the operator exactly there.
+fn failpoint(name: &str) {
+    if std::env::var("PUBLICDATA_FAILPOINT").is_ok_and(|v| v == name) {
+        tracing::error!(failpoint = name, "failpoint reached: aborting");
+        std::process::abort();
+    }
+}
+
+/// Whether the tenant's audit trail already holds `action` (so a step redone
+/// after a crash does not record it twice).
+async fn recorded(ctx: &Context, tenant: &str, action: &str) -> Result<bool, Error> {
+    let sink = ctx.audit.clone();
+    let tenant = tenant.to_string();
+    let trail = tokio::task::spawn_blocking(move || sink.trail(&tenant))
+        .await
+        .map_err(|e| {
+            Error::Audit(audit::Error::Write {
+                path: "audit".into(),
+                source: std::io::Error::other(e),
+            })
+        })?
+        .map_err(Error::Audit)?;
+    Ok(trail.iter().any(|r| r.entry.action == action))
+}
+
+/// Records `action` once per tenant.
+async fn record_once(
+    ctx: &Context,
+    oa: &OperatorAuthorization,
+    action: &str,
+    reason: String,
+    outcome: String,
+) -> Result<(), Error> {
+    if !recorded(ctx, &oa.name_any(), action).await? {
+        record(ctx, oa, action, reason, outcome, state_actor(oa)).await?;
+    }
+    Ok(())
+}
+
+/// Offboarding: freeze, archive, wipe, review, certify.
+/// Each step is idempotent; the status says which step was reached.
+async fn offboard(
+    oa: &OperatorAuthorization,
+    ctx: &Context,
+    today: Date,
+    status: &OperatorAuthorizationStatus,
+    then: Phase,
+) -> Result<Action, Error> {
+    let tenant = oa.name_any();
+    let why = state_reason(oa);
+    let outcome = then.as_str();
+    let namespaces = offboard::namespaces_of(oa);
+    let step = |name: &'static str, message: String| {
+        vec![Desired::new(
+            types::READY,
+            false,
+            reasons::ENDED,
+            format!("{outcome}: {why}; offboarding: {message}"),
+        )]
+        .into_iter()
+        .chain(std::iter::once(Desired::new(
+            types::DEGRADED,
+            false,
+            reasons::AS_EXPECTED,
+            name,
+        )))
+        .collect::<Vec<_>>()
+    };
+    let set_step = |name: &'static str| {
+        let conditions = step(name, name.to_string());
+        async move {
+            write_status(ctx, oa, status, Phase::Offboarding, conditions, |s| {
+                s.offboarding = Some(name.to_string());
+            })
+            .await
+        }
+    };
+
+    record_once(
+        ctx,
+        oa,
+        "OffboardingStarted",
+        format!("{outcome}: {why}"),
+        "Started".into(),
+    )
+    .await?;
+    failpoint("offboard:start");
+
+    // 1. Freeze.
+    let (_, vault_result) = freeze_domain(oa, ctx, today).await?;
+    if let Err(e) = vault_result {
+        let conditions = vec![
+            Desired::new(
+                types::READY,
+                false,
+                reasons::ENDED,
+                format!("{outcome}: offboarding waits for OpenBao"),
+            ),
+            Desired::new(
+                types::DEGRADED,
+                true,
+                reasons::FREEZE_INCOMPLETE,
+                format!("retrying: {e}"),
+            ),
+        ];
+        write_status(ctx, oa, status, Phase::Offboarding, conditions, |_| {}).await?;
+        return Err(Error::Vault(e));
+    }
+    set_step("Frozen").await?;
+    failpoint("offboard:frozen");
+
+    // 2. Archive (inventory with digests, audit trail), retain log volumes.
+    let (inventory, digest) = offboard::archive(
+        &ctx.client,
+        ctx.vault.as_ref(),
+        ctx.audit.as_ref(),
+        &tenant,
+        &namespaces,
+        FIELD_MANAGER,
+    )
+    .await
+    .map_err(Error::Offboard)?;
+    let kept = offboard::retain_logs(&ctx.client, &tenant, &namespaces, today)
+        .await
+        .map_err(Error::Offboard)?;
+    record_once(
+        ctx,
+        oa,
+        "DomainArchived",
+        format!(
+            "inventory {inventory} (sha256 {digest}); {} log volume(s) retained",
+            kept.len()
+        ),
+        "Success".into(),
+    )
+    .await?;
+    set_step("Archived").await?;
+    failpoint("offboard:archived");
+
+    // 3. Wipe: OpenBao, then the namespaces (until the controller manager has finalized them).
+    offboard::wipe_openbao(ctx.vault.as_ref(), &tenant)
+        .await
+        .map_err(Error::Offboard)?;
+    failpoint("offboard:openbao-wiped");
+    let gone = offboard::delete_namespaces(&ctx.client, &namespaces)
+        .await
+        .map_err(Error::Offboard)?;
+    if !gone {
+        set_step("Wiping").await?;
+        return Ok(Action::requeue(std::time::Duration::from_secs(1)));
+    }
+    failpoint("offboard:namespaces-gone");
+    offboard::rehome_logs(&ctx.client, &tenant)
+        .await
+        .map_err(Error::Offboard)?;
+
+    // 4. Exit review.
+    let review = offboard::review(&ctx.client, ctx.vault.as_ref(), &tenant)
+        .await
+        .map_err(Error::Offboard)?;
+    let left: Vec<&String> = review.iter().filter(|l| l.starts_with("LEFT")).collect();
+    if !left.is_empty() {
+        let message = format!(
+            "exit review: {}",
+            left.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        let conditions = vec![
+            Desired::new(
+                types::READY,
+                false,
+                reasons::ENDED,
+                format!("{outcome}: offboarding incomplete"),
+            ),
+            Desired::new(types::DEGRADED, true, "ExitReviewFailed", message.clone()),
+        ];
+        write_status(ctx, oa, status, Phase::Offboarding, conditions, |_| {}).await?;
+        return Err(Error::ReviewFailed(message));
+    }
+
+    // 5. The certificate: in the status and in the audit log.
+    let counts = offboard::inventory_counts(&ctx.client, &tenant)
+        .await
+        .map_err(Error::Offboard)?;
+    let certificate = offboard::certificate(outcome, &inventory, &digest, &counts, kept, review);
+    let certificate_json = serde_json::to_string(&certificate).unwrap_or_default();
+    record_once(
+        ctx,
+        oa,
+        "DomainDisposed",
+        format!(
+            "disposal certificate sha256 {}: {certificate_json}",
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+                certificate_json.as_bytes()
+            ))
+        ),
+        "Success".into(),
+    )
+    .await?;
+    let conditions = vec![
+        Desired::new(
+            types::READY,
+            false,
+            reasons::ENDED,
+            format!("{outcome}: {why}; domain disposed, record kept"),
+        ),
+        Desired::new(types::DEGRADED, false, reasons::AS_EXPECTED, "offboarded"),
+    ];
+    write_status(ctx, oa, status, then, conditions, |s| {
+        s.offboarding = Some("Done".into());
+        s.disposal = Some(certificate.clone());
+        s.namespaces = Vec::new();
+        s.members = Vec::new();
+    })
+    .await?;
+    publish(
+        ctx,
+        oa,
+        EventType::Normal,
+        "Disposed",
+        "Offboard",
+        &format!("{outcome}: domain wiped, logs kept; certificate in status.disposal"),
+    )
+    .await;
+    Ok(Action::await_change())
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Reconcilers, one per kind, and the pure builders they apply.
 
 pub mod authorization;
+pub mod offboard;
 pub mod tenant;
 pub mod workloads;

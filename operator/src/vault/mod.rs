@@ -191,6 +191,24 @@ pub enum Error {
         #[source]
         source: vaultrs::error::ClientError,
     },
+    #[error("disabling mount {path}: {source}")]
+    DisableMount {
+        path: String,
+        #[source]
+        source: vaultrs::error::ClientError,
+    },
+    #[error("deleting policy {name}: {source}")]
+    DeletePolicy {
+        name: String,
+        #[source]
+        source: vaultrs::error::ClientError,
+    },
+    #[error("listing {path}: {source}")]
+    List {
+        path: String,
+        #[source]
+        source: vaultrs::error::ClientError,
+    },
     #[error("building the client: {0}")]
     Client(#[source] vaultrs::error::ClientError),
     #[error("client settings: {0}")]
@@ -213,6 +231,9 @@ impl Error {
             Self::ConfigureAuth { .. } => "configure_auth",
             Self::DisableAuth { .. } => "disable_auth",
             Self::Client(_) | Self::Settings(_) => "client",
+            Self::DisableMount { .. } => "disable_mount",
+            Self::DeletePolicy { .. } => "delete_policy",
+            Self::List { .. } => "list",
         }
     }
 }
@@ -228,6 +249,22 @@ pub trait SecretsBackend: Send + Sync {
     /// Disables the tenant's auth mount: every token and lease issued through
     /// it is revoked, and no login succeeds. Idempotent.
     async fn disable_kubernetes_auth(&self, mount: &str) -> Result<Change, Error>;
+    /// Disables a KV mount: every version of every secret in it is destroyed.
+    async fn disable_kv2_mount(&self, path: &str) -> Result<Change, Error>;
+    async fn delete_policy(&self, name: &str) -> Result<Change, Error>;
+    /// Every secret path under a KV v2 mount, with a digest of its metadata
+    /// (versions, times; never the data).
+    async fn inventory_kv2(&self, mount: &str) -> Result<Vec<(String, String)>, Error>;
+    /// Whether a secrets mount, an auth mount or a policy exists (the exit review).
+    async fn exists(&self, what: Existing<'_>) -> Result<bool, Error>;
+}
+
+/// What [`SecretsBackend::exists`] looks for.
+#[derive(Debug, Clone, Copy)]
+pub enum Existing<'a> {
+    SecretsMount(&'a str),
+    AuthMount(&'a str),
+    Policy(&'a str),
 }
 
 /// Applies a tenant's desired state; returns how many writes it took.

@@ -8,7 +8,11 @@ use vaultrs::api::sys::requests::EnableEngineRequest;
 use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
 
-use super::{Change, Error, KubernetesAuthConfig, KubernetesRole, Policy, SecretsBackend};
+use sha2::{Digest, Sha256};
+
+use super::{
+    Change, Error, Existing, KubernetesAuthConfig, KubernetesRole, Policy, SecretsBackend,
+};
 
 /// An OpenBao/Vault server reached with a token.
 pub struct OpenBao {
@@ -206,6 +210,100 @@ impl SecretsBackend for OpenBao {
                 source,
             })?;
         Ok(Change::Written)
+    }
+
+    async fn disable_kv2_mount(&self, path: &str) -> Result<Change, Error> {
+        if !self.exists(Existing::SecretsMount(path)).await? {
+            return Ok(Change::Unchanged);
+        }
+        vaultrs::sys::mount::disable(&self.client, path)
+            .await
+            .map_err(|source| Error::DisableMount {
+                path: path.into(),
+                source,
+            })?;
+        Ok(Change::Written)
+    }
+
+    async fn delete_policy(&self, name: &str) -> Result<Change, Error> {
+        if !self.exists(Existing::Policy(name)).await? {
+            return Ok(Change::Unchanged);
+        }
+        vaultrs::sys::policy::delete(&self.client, name)
+            .await
+            .map_err(|source| Error::DeletePolicy {
+                name: name.into(),
+                source,
+            })?;
+        Ok(Change::Written)
+    }
+
+    async fn inventory_kv2(&self, mount: &str) -> Result<Vec<(String, String)>, Error> {
+        let mut out = Vec::new();
+        let mut pending = vec![String::new()];
+        while let Some(dir) = pending.pop() {
+            let keys = match vaultrs::kv2::list(&self.client, mount, &dir).await {
+                Ok(keys) => keys,
+                Err(e) if not_found(&e) => continue,
+                Err(source) => {
+                    return Err(Error::List {
+                        path: format!("{mount}/{dir}"),
+                        source,
+                    });
+                }
+            };
+            for key in keys {
+                let path = format!("{dir}{key}");
+                if key.ends_with('/') {
+                    pending.push(path);
+                    continue;
+                }
+                let digest = match vaultrs::kv2::read_metadata(&self.client, mount, &path).await {
+                    Ok(meta) => hex::encode(Sha256::digest(format!("{meta:?}"))),
+                    Err(e) if not_found(&e) => continue,
+                    Err(source) => {
+                        return Err(Error::List {
+                            path: format!("{mount}/{path}"),
+                            source,
+                        });
+                    }
+                };
+                out.push((format!("{mount}/{path}"), digest));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    async fn exists(&self, what: Existing<'_>) -> Result<bool, Error> {
+        match what {
+            Existing::SecretsMount(path) => {
+                match vaultrs::sys::mount::get_configuration_of_a_secret_engine(&self.client, path)
+                    .await
+                {
+                    Ok(_) => Ok(true),
+                    Err(e) if not_found(&e) => Ok(false),
+                    Err(source) => Err(Error::ReadMount {
+                        path: path.into(),
+                        source,
+                    }),
+                }
+            }
+            Existing::AuthMount(mount) => {
+                let mounts = vaultrs::sys::auth::list(&self.client)
+                    .await
+                    .map_err(|source| Error::ListAuth { source })?;
+                Ok(mounts.contains_key(&format!("{mount}/")))
+            }
+            Existing::Policy(name) => match vaultrs::sys::policy::read(&self.client, name).await {
+                Ok(_) => Ok(true),
+                Err(e) if not_found(&e) => Ok(false),
+                Err(source) => Err(Error::ReadPolicy {
+                    name: name.into(),
+                    source,
+                }),
+            },
+        }
     }
 
     async fn ensure_kubernetes_role(&self, role: &KubernetesRole) -> Result<Change, Error> {
