@@ -173,13 +173,31 @@ impl TestBed {
     pub fn apply(&self, manifest: &serde_json::Value) -> Result<String> {
         let file = self.dir.join(format!("{}.json", unique("manifest")));
         std::fs::write(&file, serde_json::to_vec_pretty(manifest)?)?;
-        let out = run_ok(
-            self.kubectl()
-                .args(["apply", "--server-side", "-f"])
-                .arg(&file),
-        );
+        let out = self.apply_file(&file);
         std::fs::remove_file(&file)?;
         out
+    }
+
+    /// `kubectl apply --server-side -f PATH`. Retries, for up to 30 s, the one
+    /// transient answer the API server gives while it rebuilds a CRD's
+    /// handler ("There can be a delay between when CustomResourceDefinitions
+    /// are created and when they are available"); any other error fails.
+    pub fn apply_file(&self, path: &Path) -> Result<String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = run(self
+                .kubectl()
+                .args(["apply", "--server-side", "-f"])
+                .arg(path))?;
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if out.status.success() {
+                return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+            }
+            if !stderr.contains("There can be a delay") || Instant::now() > deadline {
+                bail!("kubectl apply -f {} failed: {stderr}", path.display());
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
     }
 }
 

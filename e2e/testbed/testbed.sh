@@ -321,6 +321,13 @@ operator_start() {
   if operator_pid >/dev/null; then log "operator already running (pid $(operator_pid))"; return 0; fi
   kubectl apply --server-side --force-conflicts -f "$repo/crds/" >/dev/null
   kubectl wait --for condition=established --timeout=60s -f "$repo/crds/" >/dev/null
+  # Established is not the end: server-side apply of a custom resource needs
+  # the API server's schema for it, which follows a moment later.
+  local deadline=$((SECONDS + 60))
+  until kubectl apply --server-side --dry-run=server -f "$repo/examples/" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || die "the CRDs are established but server-side apply of examples/ keeps failing"
+    sleep 0.5
+  done
   kubectl apply --server-side --force-conflicts -f "$repo/charts/publicdata-operator/files/admission-policies.yaml" \
     -f "$repo/charts/publicdata-operator/files/bureau-rbac.yaml" >/dev/null
   bao policy write publicdata-operator "$repo/charts/publicdata-operator/files/openbao-operator-policy.hcl" >/dev/null

@@ -266,3 +266,35 @@ async fn suspension_cuts_all_access_at_once_and_resume_restores_it_exactly() -> 
     }
     Ok(())
 }
+
+/// Expiry without renewal: an authorization whose validity has ended is
+/// offboarded like a revocation and ends Expired, with its certificate.
+#[tokio::test]
+async fn an_expired_authorization_is_offboarded_and_ends_expired() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let api: Api<OperatorAuthorization> = Api::all(bed.client().await?);
+    let t = unique("expired");
+    let mut manifest = authorization(&t, &[("fay", true)])?;
+    manifest["spec"]["validity"] = json!({"notBefore": "2021-01-01", "notAfter": "2025-12-31"});
+    bed.apply(&manifest)?;
+    let oa = eventually("phase Expired", WAIT, || async {
+        let oa = api.get(&t).await?;
+        let expired =
+            oa.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str()) == Some("Expired");
+        Ok(expired.then_some(oa))
+    })
+    .await?;
+    let cert = oa.status.and_then(|s| s.disposal).context("certificate")?;
+    ensure!(
+        cert.outcome == "Expired" && cert.review.iter().all(|l| l.starts_with("ok")),
+        "{cert:?}"
+    );
+    let ns = Api::<k8s_openapi::api::core::v1::Namespace>::all(bed.client().await?)
+        .get_opt(&format!("{t}-dev"))
+        .await?;
+    ensure!(ns.is_none(), "an expired tenant has no namespace");
+    // The final record may now be deleted; a live one may not (see authorization.rs).
+    run_ok(bed.kubectl().args(["delete", "oa", &t, "--wait=false"]))?;
+    Ok(())
+}
