@@ -15,12 +15,14 @@ cargo build --locked -q -p publicdata-operator
 e2e/testbed/testbed.sh operator stop
 e2e/testbed/testbed.sh operator start "$repo/target/debug/publicdata-operator"
 
-echo "== kubectl apply --server-side -f examples/"
+echo "== kubectl apply --server-side -f examples/datasets.yaml -f examples/authorization.yaml"
 # Right after the CRDs are (re)installed the API server may answer "There can be
 # a delay between when CustomResourceDefinitions are created and when they are
 # available" for a moment: retry that, nothing else.
 for _ in $(seq 1 60); do
-  if out="$(kubectl apply --server-side -f examples/ 2>&1)"; then echo "$out"; break; fi
+  if out="$(kubectl apply --server-side -f examples/datasets.yaml -f examples/authorization.yaml 2>&1)"; then
+    echo "$out"; break
+  fi
   grep -q "There can be a delay" <<<"$out" || { echo "$out" >&2; exit 1; }
   sleep 0.5
 done

@@ -324,8 +324,9 @@ operator_start() {
   # Established is not the end: server-side apply of a custom resource needs
   # the API server's schema for it, which follows a moment later.
   local deadline=$((SECONDS + 60))
-  until kubectl apply --server-side --dry-run=server -f "$repo/examples/" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || die "the CRDs are established but server-side apply of examples/ keeps failing"
+  until kubectl apply --server-side --dry-run=server -f "$repo/examples/datasets.yaml" \
+      -f "$repo/examples/authorization.yaml" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || die "the CRDs are established but server-side apply of the examples keeps failing"
     sleep 0.5
   done
   kubectl apply --server-side --force-conflicts -f "$repo/charts/publicdata-operator/files/admission-policies.yaml" \

@@ -72,7 +72,8 @@ async fn example_authorization_becomes_ready_and_reconciling_again_writes_nothin
     let bed = TestBed::from_env()?;
     bed.require_operator()?;
     let client = bed.client().await?;
-    bed.apply_file(&e2e::repo().join("examples"))?;
+    bed.apply_file(&e2e::repo().join("examples/datasets.yaml"))?;
+    bed.apply_file(&e2e::repo().join("examples/authorization.yaml"))?;
     let api: Api<OperatorAuthorization> = Api::all(client.clone());
     let oa = wait_ready(&api, "harbor-analytics").await?;
     let status = oa.status.clone().context("no status")?;

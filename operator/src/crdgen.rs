@@ -4,13 +4,14 @@
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use crate::api::{OperatorAuthorization, PublicDataset};
+use crate::api::{DataScenario, OperatorAuthorization, PublicDataset};
 
 /// Every CRD, with the file name it lives in under `crds/`.
 pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
     vec![
         ("operatorauthorizations.yaml", OperatorAuthorization::crd()),
         ("publicdatasets.yaml", PublicDataset::crd()),
+        ("datascenarios.yaml", DataScenario::crd()),
     ]
 }
 

@@ -170,7 +170,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     ));
     tracing::info!("publicdata-operator {} starting", env!("CARGO_PKG_VERSION"));
     tokio::select! {
-        () = authorization::run(ctx) => Ok(()),
+        _ = futures::future::join(authorization::run(ctx.clone()), publicdata_operator::controllers::scenario::run(ctx)) => Ok(()),
         served = admin => match served {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(anyhow::anyhow!("admin server on {}: {e}", args.admin_addr)),

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use publicdata_operator::api::{OperatorAuthorization, PublicDataset};
+use publicdata_operator::api::{DataScenario, OperatorAuthorization, PublicDataset};
 use serde::Deserialize;
 
 fn repo() -> PathBuf {
@@ -40,6 +40,7 @@ fn every_example_deserializes_into_its_kind() {
                     serde_yaml::from_value::<OperatorAuthorization>(value).map(|_| ())
                 }
                 "PublicDataset" => serde_yaml::from_value::<PublicDataset>(value).map(|_| ()),
+                "DataScenario" => serde_yaml::from_value::<DataScenario>(value).map(|_| ()),
                 other => panic!("{}: unknown kind {other:?}", path.display()),
             };
             result.unwrap_or_else(|e| panic!("{}: {kind} does not parse: {e}", path.display()));

@@ -113,4 +113,17 @@ pub struct DatasetVault {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
     pub masked_path: Option<String>,
+    /// How the data is laid out under a path: `Whole` (one secret) or
+    /// `PerField` (one secret per field at `<path>/<field>`, so a grant can
+    /// be limited to the listed fields).
+    #[serde(default)]
+    pub layout: Layout,
+}
+
+/// Layout of a dataset in OpenBao.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Layout {
+    #[default]
+    Whole,
+    PerField,
 }

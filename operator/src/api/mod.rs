@@ -7,11 +7,13 @@
 pub mod authorization;
 pub mod condition;
 pub mod dataset;
+pub mod scenario;
 
 pub use authorization::{
     OperatorAuthorization, OperatorAuthorizationSpec, OperatorAuthorizationStatus,
 };
 pub use dataset::{PublicDataset, PublicDatasetSpec};
+pub use scenario::{DataScenario, DataScenarioSpec, DataScenarioStatus};
 
 /// The API group of every kind here.
 pub const GROUP: &str = "publicdata.io";

@@ -326,6 +326,36 @@ fn after_freeze(status: &OperatorAuthorizationStatus, ready: bool) -> Vec<Desire
     out
 }
 
+/// The grants of the tenant's active scenarios, as `(env, policy path)`.
+async fn scenario_grants(ctx: &Context, tenant: &str) -> Result<Vec<(String, String)>, Error> {
+    let scenarios = Api::<crate::api::DataScenario>::all(ctx.client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(|source| Error::Apply {
+            kind: "DataScenario",
+            name: tenant.into(),
+            source,
+        })?;
+    let mut out: Vec<(String, String)> = scenarios
+        .items
+        .iter()
+        .filter(|s| s.spec.authorization == tenant)
+        // Only scenarios in the tenant's own namespaces count.
+        .filter(|s| {
+            s.namespace()
+                .is_some_and(|ns| ns.starts_with(&format!("{tenant}-")))
+        })
+        .flat_map(|s| s.status.iter().flat_map(|st| st.grants.clone()))
+        .filter_map(|g| {
+            g.split_once(':')
+                .map(|(e, p)| (e.to_string(), p.to_string()))
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
 /// Who changed the state: the API server's stamp (see the admission policies).
 pub fn state_actor(oa: &OperatorAuthorization) -> Option<String> {
     oa.annotations()
@@ -561,7 +591,13 @@ async fn provision(
     };
 
     // Secrets backend.
-    let desired_vault = vault::build(&tenant, &oa.spec.environments, &ctx.settings.vault_audience);
+    let grants = scenario_grants(ctx, &tenant).await?;
+    let desired_vault = vault::build_with_grants(
+        &tenant,
+        &oa.spec.environments,
+        &ctx.settings.vault_audience,
+        &grants,
+    );
     let vault_result = vault::apply(ctx.vault.as_ref(), &desired_vault).await;
     let vault_condition = match &vault_result {
         Ok(writes) => {
@@ -1181,6 +1217,11 @@ pub async fn run(ctx: Arc<Context>) {
             to_authorization,
         )
         .watches(Api::<Role>::all(client.clone()), managed, to_authorization)
+        .watches(
+            Api::<crate::api::DataScenario>::all(client.clone()),
+            watcher::Config::default(),
+            |ds: crate::api::DataScenario| Some(ObjectRef::new(&ds.spec.authorization)),
+        )
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {

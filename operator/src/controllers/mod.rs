@@ -2,5 +2,7 @@
 
 pub mod authorization;
 pub mod offboard;
+pub mod scenario;
+pub mod scenario_rules;
 pub mod tenant;
 pub mod workloads;

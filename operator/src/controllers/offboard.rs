@@ -173,8 +173,7 @@ pub async fn inventory(
         name: mount.clone(),
         digest: digest_of(&mount),
     });
-    for env in ["dev", "prod"] {
-        let policy = format!("tenant-{tenant}-{env}");
+    for policy in tenant_policies(tenant) {
         items.push(Item {
             kind: "OpenBaoPolicy".into(),
             name: policy.clone(),
@@ -183,6 +182,16 @@ pub async fn inventory(
     }
     items.sort();
     Ok(items)
+}
+
+/// Every OpenBao policy the operator may have made for a tenant: per
+/// environment, its own and its scenario grants.
+pub fn tenant_policies(tenant: &str) -> Vec<String> {
+    use crate::api::authorization::Environment;
+    [Environment::Dev, Environment::Prod]
+        .into_iter()
+        .flat_map(|e| [vault::env_name(tenant, e), vault::grants_name(tenant, e)])
+        .collect()
 }
 
 /// The name of a tenant's archive ConfigMap.
@@ -343,11 +352,8 @@ pub async fn wipe_openbao(backend: &dyn SecretsBackend, tenant: &str) -> Result<
         .disable_kv2_mount(&vault::mount_path(tenant))
         .await
         .map_err(Error::Vault)?;
-    for env in ["dev", "prod"] {
-        backend
-            .delete_policy(&format!("tenant-{tenant}-{env}"))
-            .await
-            .map_err(Error::Vault)?;
+    for policy in tenant_policies(tenant) {
+        backend.delete_policy(&policy).await.map_err(Error::Vault)?;
     }
     Ok(())
 }
@@ -512,8 +518,7 @@ pub async fn review(
             format!("ok: no {label}")
         });
     }
-    for env in ["dev", "prod"] {
-        let name = format!("tenant-{tenant}-{env}");
+    for name in tenant_policies(tenant) {
         let exists = backend
             .exists(Existing::Policy(&name))
             .await

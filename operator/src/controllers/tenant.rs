@@ -420,6 +420,7 @@ fn roles(ns: &str, tenant: &str, env: Environment) -> Vec<Role> {
                 ),
                 rule(&["batch"], &["jobs", "cronjobs"], READ),
                 rule(&["events.k8s.io"], &["events"], READ),
+                rule(&["publicdata.io"], &["datascenarios"], READ),
             ]),
         },
         // The bureau's auditors read everything in the namespace.
@@ -460,6 +461,9 @@ fn roles(ns: &str, tenant: &str, env: Environment) -> Vec<Role> {
                     WRITE,
                 ),
                 rule(&["batch"], &["jobs", "cronjobs"], WRITE),
+                // File and edit the tenant's data scenarios (approving is
+                // refused by admission policy).
+                rule(&["publicdata.io"], &["datascenarios"], WRITE),
             ]),
         });
     }

@@ -99,15 +99,65 @@ pub fn env_policy(tenant: &str, env: Environment) -> Policy {
     }
 }
 
-/// Builds what the tenant gets in the secrets backend.
+/// The name of an environment's grants policy: the catalog paths its active
+/// scenarios open (R-22). Always attached to the environment's role; its
+/// content changes as scenarios are granted and revoked, which takes effect
+/// on every token at once (policies are looked up by name on each request).
+pub fn grants_name(tenant: &str, env: Environment) -> String {
+    format!("tenant-{tenant}-{}-grants", env.as_str())
+}
+
+/// The grants policy of an environment, from `(env, policy path)` pairs.
+pub fn grants_policy(tenant: &str, env: Environment, grants: &[(String, String)]) -> Policy {
+    let mut hcl = format!(
+        "# Managed by publicdata-operator: catalog data granted to tenant {tenant}, environment {}, by its active scenarios.\n",
+        env.as_str()
+    );
+    let mut any = false;
+    for (e, path) in grants.iter().filter(|(e, _)| e == env.as_str()) {
+        let _ = e;
+        hcl.push_str(&format!(
+            "path \"{path}\" {{\n  capabilities = [\"read\"]\n}}\n"
+        ));
+        any = true;
+    }
+    if !any {
+        // A policy cannot be empty: deny a path nobody uses.
+        hcl.push_str(&format!(
+            "path \"{}/data/{}/.no-grants\" {{\n  capabilities = [\"deny\"]\n}}\n",
+            mount_path(tenant),
+            env.as_str()
+        ));
+    }
+    Policy {
+        name: grants_name(tenant, env),
+        hcl,
+    }
+}
+
+/// Builds what the tenant gets in the secrets backend, with no scenario grants.
 pub fn build(tenant: &str, envs: &[Environment], audience: &str) -> TenantVault {
+    build_with_grants(tenant, envs, audience, &[])
+}
+
+/// Builds what the tenant gets in the secrets backend, with the grants of its
+/// active scenarios as `(env, policy path)` pairs.
+pub fn build_with_grants(
+    tenant: &str,
+    envs: &[Environment],
+    audience: &str,
+    grants: &[(String, String)],
+) -> TenantVault {
     let mut envs = envs.to_vec();
     envs.sort();
     envs.dedup();
     TenantVault {
         mount: mount_path(tenant),
         auth_mount: auth_mount(tenant),
-        policies: envs.iter().map(|e| env_policy(tenant, *e)).collect(),
+        policies: envs
+            .iter()
+            .flat_map(|e| [env_policy(tenant, *e), grants_policy(tenant, *e, grants)])
+            .collect(),
         roles: envs
             .iter()
             .map(|e| KubernetesRole {
@@ -116,7 +166,7 @@ pub fn build(tenant: &str, envs: &[Environment], audience: &str) -> TenantVault 
                 service_account: WORKLOAD_SERVICE_ACCOUNT.into(),
                 namespace: namespace_name(tenant, *e),
                 audience: audience.into(),
-                policies: vec![env_name(tenant, *e)],
+                policies: vec![env_name(tenant, *e), grants_name(tenant, *e)],
                 ttl: TOKEN_TTL.into(),
                 max_ttl: TOKEN_MAX_TTL.into(),
             })
@@ -299,7 +349,12 @@ mod tests {
                 .iter()
                 .map(|p| p.name.as_str())
                 .collect::<Vec<_>>(),
-            ["tenant-acme-dev", "tenant-acme-prod"]
+            [
+                "tenant-acme-dev",
+                "tenant-acme-dev-grants",
+                "tenant-acme-prod",
+                "tenant-acme-prod-grants"
+            ]
         );
         let dev = &v.policies[0].hcl;
         assert!(dev.contains("\"tenants/acme/data/dev/*\""));
@@ -315,7 +370,7 @@ mod tests {
         assert_eq!(v.auth_mount, "k8s-acme");
         assert_eq!(role.namespace, "acme-dev");
         assert_eq!(role.service_account, "workload");
-        assert_eq!(role.policies, ["tenant-acme-dev"]);
+        assert_eq!(role.policies, ["tenant-acme-dev", "tenant-acme-dev-grants"]);
         assert_eq!(role.audience, "openbao");
     }
 
@@ -323,7 +378,27 @@ mod tests {
     fn nothing_for_environments_not_listed() {
         let v = build("acme", &[Environment::Prod], "openbao");
         assert_eq!(v.roles.len(), 1);
-        assert_eq!(v.policies.len(), 1);
+        assert_eq!(v.policies.len(), 2);
         assert_eq!(v.roles[0].name, "prod");
+    }
+}
+
+#[cfg(test)]
+mod grant_tests {
+    use super::*;
+
+    #[test]
+    fn grants_go_to_their_environment_only() {
+        let grants = vec![
+            ("dev".to_string(), "catalog/data/x/masked".to_string()),
+            ("prod".to_string(), "catalog/data/x/raw".to_string()),
+        ];
+        let dev = grants_policy("acme", Environment::Dev, &grants);
+        assert!(dev.hcl.contains("catalog/data/x/masked") && !dev.hcl.contains("/raw"));
+        let none = grants_policy("acme", Environment::Prod, &[]);
+        assert!(
+            none.hcl.contains("deny"),
+            "an empty grants policy denies a dummy path"
+        );
     }
 }
