@@ -28,6 +28,9 @@ for _ in $(seq 1 60); do
 done
 kubectl wait --for condition=Ready --timeout=90s -f examples/authorization.yaml >/dev/null
 
+kubectl apply --server-side -f examples/scenario.yaml >/dev/null
+sleep 2
+
 echo
 echo "== the authorizations"
 kubectl get operatorauthorizations
@@ -41,6 +44,11 @@ for ns in harbor-analytics-dev harbor-analytics-prod; do
   echo "-- $ns"
   kubectl -n "$ns" get networkpolicies,resourcequotas,limitranges,serviceaccounts,roles,rolebindings
 done
+echo
+echo "== data scenarios (approvals by the bureau and each owning agency still to come)"
+kubectl get datascenarios -n harbor-analytics-dev
+kubectl -n harbor-analytics-dev get datascenario commuter-flows \
+  -o jsonpath='{range .status.conditions[*]}{.type}={.status}: {.message}{"\n"}{end}'
 echo
 echo "== members (R-16): who got access, and why"
 kubectl get oa harbor-analytics -o jsonpath='{range .status.members[*]}{.user}{"\t"}{.access}{"\t"}{.reason}{"\n"}{end}'
