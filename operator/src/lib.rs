@@ -7,5 +7,6 @@ pub mod audit;
 pub mod controllers;
 pub mod crdgen;
 pub mod lifecycle;
+pub mod scan;
 pub mod telemetry;
 pub mod vault;
