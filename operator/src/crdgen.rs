@@ -4,7 +4,7 @@
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use crate::api::{DataScenario, OperatorAuthorization, PublicDataset};
+use crate::api::{DataScenario, ExportRequest, OperatorAuthorization, PublicDataset};
 
 /// Every CRD, with the file name it lives in under `crds/`.
 pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
@@ -12,6 +12,7 @@ pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
         ("operatorauthorizations.yaml", OperatorAuthorization::crd()),
         ("publicdatasets.yaml", PublicDataset::crd()),
         ("datascenarios.yaml", DataScenario::crd()),
+        ("exportrequests.yaml", ExportRequest::crd()),
     ]
 }
 

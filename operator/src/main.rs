@@ -170,7 +170,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     ));
     tracing::info!("publicdata-operator {} starting", env!("CARGO_PKG_VERSION"));
     tokio::select! {
-        _ = futures::future::join(authorization::run(ctx.clone()), publicdata_operator::controllers::scenario::run(ctx)) => Ok(()),
+        _ = futures::future::join3(
+            authorization::run(ctx.clone()),
+            publicdata_operator::controllers::scenario::run(ctx.clone()),
+            publicdata_operator::controllers::export::run(ctx),
+        ) => Ok(()),
         served = admin => match served {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(anyhow::anyhow!("admin server on {}: {e}", args.admin_addr)),

@@ -23,7 +23,11 @@ pub fn resident_id_valid(s: &[u8]) -> bool {
     if s.len() != 18 || !s[..17].iter().all(u8::is_ascii_digit) {
         return false;
     }
-    let sum: u32 = s[..17].iter().zip(ID_WEIGHTS).map(|(c, w)| u32::from(c - b'0') * w).sum();
+    let sum: u32 = s[..17]
+        .iter()
+        .zip(ID_WEIGHTS)
+        .map(|(c, w)| u32::from(c - b'0') * w)
+        .sum();
     let expected = ID_CHECK[(sum % 11) as usize];
     s[17].to_ascii_uppercase() == expected
 }
@@ -47,8 +51,14 @@ pub fn luhn_valid(digits: &[u8]) -> bool {
 fn location(text: &[u8], offset: usize) -> String {
     let before = &text[..offset];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
-    let column = String::from_utf8_lossy(&text[line_start..offset]).chars().count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    let column = String::from_utf8_lossy(&text[line_start..offset])
+        .chars()
+        .count()
+        + 1;
     format!("line {line}, column {column}")
 }
 
@@ -81,13 +91,19 @@ pub fn scan(text: &[u8]) -> Vec<Finding> {
                     Some("ResidentId")
                 } else if run.len() == 11 && run[0] == b'1' && (b'3'..=b'9').contains(&run[1]) {
                     Some("MobilePhone")
-                } else if (13..=19).contains(&run.len()) && run.iter().all(u8::is_ascii_digit) && luhn_valid(run) {
+                } else if (13..=19).contains(&run.len())
+                    && run.iter().all(u8::is_ascii_digit)
+                    && luhn_valid(run)
+                {
                     Some("BankCard")
                 } else {
                     None
                 };
                 if let Some(kind) = kind {
-                    findings.push(Finding { kind: kind.into(), location: location(text, i) });
+                    findings.push(Finding {
+                        kind: kind.into(),
+                        location: location(text, i),
+                    });
                 }
             }
             i = end.max(i + 1);
@@ -99,13 +115,17 @@ pub fn scan(text: &[u8]) -> Vec<Finding> {
                 start -= 1;
             }
             let mut end = i + 1;
-            while end < n && (text[end].is_ascii_alphanumeric() || matches!(text[end], b'.' | b'-')) {
+            while end < n && (text[end].is_ascii_alphanumeric() || matches!(text[end], b'.' | b'-'))
+            {
                 end += 1;
             }
             let domain = &text[i + 1..end];
             let dot = domain.iter().rposition(|&c| c == b'.');
             if dot.is_some_and(|d| d > 0 && domain.len() - d > 2) {
-                findings.push(Finding { kind: "Email".into(), location: location(text, start) });
+                findings.push(Finding {
+                    kind: "Email".into(),
+                    location: location(text, start),
+                });
                 i = end;
                 continue;
             }
@@ -136,8 +156,14 @@ mod tests {
         assert_eq!(
             f,
             [
-                Finding { kind: "ResidentId".into(), location: "line 3, column 7".into() },
-                Finding { kind: "MobilePhone".into(), location: "line 3, column 32".into() },
+                Finding {
+                    kind: "ResidentId".into(),
+                    location: "line 3, column 7".into()
+                },
+                Finding {
+                    kind: "MobilePhone".into(),
+                    location: "line 3, column 32".into()
+                },
             ]
         );
         let json = serde_json::to_string(&f).unwrap();

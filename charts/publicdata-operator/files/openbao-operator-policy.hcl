@@ -30,6 +30,18 @@ path "sys/policy/tenant-*" {
   capabilities = ["create", "read", "update", "delete"]
 }
 
+# Deliveries of approved exports: the KV v2 mount `deliveries`, written only by
+# the operator, and one read policy per recipient (recipient-<credit code>).
+path "sys/mounts/deliveries" {
+  capabilities = ["create", "read", "update"]
+}
+path "deliveries/data/*" {
+  capabilities = ["create", "read", "update"]
+}
+path "sys/policy/recipient-*" {
+  capabilities = ["create", "read", "update"]
+}
+
 # Its own token, to stay alive.
 path "auth/token/renew-self" {
   capabilities = ["update"]

@@ -7,12 +7,14 @@
 pub mod authorization;
 pub mod condition;
 pub mod dataset;
+pub mod export;
 pub mod scenario;
 
 pub use authorization::{
     OperatorAuthorization, OperatorAuthorizationSpec, OperatorAuthorizationStatus,
 };
 pub use dataset::{PublicDataset, PublicDatasetSpec};
+pub use export::{ExportRequest, ExportRequestSpec, ExportRequestStatus};
 pub use scenario::{DataScenario, DataScenarioSpec, DataScenarioStatus};
 
 /// The API group of every kind here.

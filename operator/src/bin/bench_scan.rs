@@ -4,7 +4,10 @@
 use std::time::Instant;
 
 fn main() {
-    let mb: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(50);
+    let mb: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(50);
     let target = mb * 1024 * 1024;
     let mut text = String::with_capacity(target + 256);
     text.push_str("district,line,date,boardings,avg_minutes,note\n");

@@ -420,7 +420,11 @@ fn roles(ns: &str, tenant: &str, env: Environment) -> Vec<Role> {
                 ),
                 rule(&["batch"], &["jobs", "cronjobs"], READ),
                 rule(&["events.k8s.io"], &["events"], READ),
-                rule(&["publicdata.io"], &["datascenarios"], READ),
+                rule(
+                    &["publicdata.io"],
+                    &["datascenarios", "exportrequests"],
+                    READ,
+                ),
             ]),
         },
         // The bureau's auditors read everything in the namespace.
@@ -463,7 +467,11 @@ fn roles(ns: &str, tenant: &str, env: Environment) -> Vec<Role> {
                 rule(&["batch"], &["jobs", "cronjobs"], WRITE),
                 // File and edit the tenant's data scenarios (approving is
                 // refused by admission policy).
-                rule(&["publicdata.io"], &["datascenarios"], WRITE),
+                rule(
+                    &["publicdata.io"],
+                    &["datascenarios", "exportrequests"],
+                    WRITE,
+                ),
             ]),
         });
     }

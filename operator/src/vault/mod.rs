@@ -259,6 +259,12 @@ pub enum Error {
         #[source]
         source: vaultrs::error::ClientError,
     },
+    #[error("writing {path}: {source}")]
+    WriteSecret {
+        path: String,
+        #[source]
+        source: vaultrs::error::ClientError,
+    },
     #[error("building the client: {0}")]
     Client(#[source] vaultrs::error::ClientError),
     #[error("client settings: {0}")]
@@ -284,6 +290,7 @@ impl Error {
             Self::DisableMount { .. } => "disable_mount",
             Self::DeletePolicy { .. } => "delete_policy",
             Self::List { .. } => "list",
+            Self::WriteSecret { .. } => "write_secret",
         }
     }
 }
@@ -305,6 +312,14 @@ pub trait SecretsBackend: Send + Sync {
     /// Every secret path under a KV v2 mount, with a digest of its metadata
     /// (versions, times; never the data).
     async fn inventory_kv2(&self, mount: &str) -> Result<Vec<(String, String)>, Error>;
+    /// Writes a KV v2 secret unless it already holds exactly `data` (delivery
+    /// is idempotent). Enables the KV v2 mount first if needed.
+    async fn write_kv2_once(
+        &self,
+        mount: &str,
+        path: &str,
+        data: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Change, Error>;
     /// Whether a secrets mount, an auth mount or a policy exists (the exit review).
     async fn exists(&self, what: Existing<'_>) -> Result<bool, Error>;
 }

@@ -275,6 +275,39 @@ impl SecretsBackend for OpenBao {
         Ok(out)
     }
 
+    async fn write_kv2_once(
+        &self,
+        mount: &str,
+        path: &str,
+        data: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Change, Error> {
+        self.ensure_kv2_mount(mount).await?;
+        match vaultrs::kv2::read::<std::collections::BTreeMap<String, String>>(
+            &self.client,
+            mount,
+            path,
+        )
+        .await
+        {
+            Ok(current) if &current == data => return Ok(Change::Unchanged),
+            Ok(_) => {}
+            Err(e) if not_found(&e) => {}
+            Err(source) => {
+                return Err(Error::WriteSecret {
+                    path: format!("{mount}/{path}"),
+                    source,
+                });
+            }
+        }
+        vaultrs::kv2::set(&self.client, mount, path, data)
+            .await
+            .map_err(|source| Error::WriteSecret {
+                path: format!("{mount}/{path}"),
+                source,
+            })?;
+        Ok(Change::Written)
+    }
+
     async fn exists(&self, what: Existing<'_>) -> Result<bool, Error> {
         match what {
             Existing::SecretsMount(path) => {

@@ -1,0 +1,393 @@
+//! ExportRequest against the real API server, OpenBao and operator: products
+//! leave only through an approved, digest-pinned export.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use e2e::{TestBed, authorization, eventually, run_ok, unique};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use publicdata_operator::api::{DataScenario, ExportRequest, OperatorAuthorization};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+const WAIT: Duration = Duration::from_secs(60);
+const RECIPIENT: &str = "91350100M000100Y43";
+
+/// A tenant with an Active scenario (approved by the bureau and both agencies).
+async fn tenant_with_active_scenario(bed: &TestBed) -> Result<(String, String)> {
+    let admin = bed.client().await?;
+    bed.apply_file(&e2e::repo().join("examples/datasets.yaml"))?;
+    let t = unique("exp");
+    let alice = unique("alice");
+    bed.apply(&authorization(&t, &[(&alice, true)])?)?;
+    let oas: Api<OperatorAuthorization> = Api::all(admin.clone());
+    eventually("Ready", WAIT, || async {
+        let oa = oas.get(&t).await?;
+        Ok(oa
+            .status
+            .is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
+            })
+            .then_some(()))
+    })
+    .await?;
+    let text = std::fs::read_to_string(e2e::repo().join("examples/scenario.yaml"))?;
+    let mut s: Value = serde_yaml::from_str(&text)?;
+    s["metadata"]["namespace"] = format!("{t}-dev").into();
+    s["spec"]["authorization"] = t.clone().into();
+    let scenarios: Api<DataScenario> = Api::namespaced(admin.clone(), &format!("{t}-dev"));
+    scenarios
+        .create(&PostParams::default(), &serde_json::from_value(s)?)
+        .await?;
+    let digest = eventually("the list digest", WAIT, || async {
+        Ok(scenarios
+            .get("commuter-flows")
+            .await?
+            .status
+            .and_then(|st| st.items_digest))
+    })
+    .await?;
+    for (party, user, group) in [
+        ("bureau", "bureau-admin", "publicdata:bureau"),
+        (
+            "agency:transport-bureau",
+            "agent-t",
+            "publicdata:agency:transport-bureau",
+        ),
+        (
+            "agency:market-regulation",
+            "agent-m",
+            "publicdata:agency:market-regulation",
+        ),
+    ] {
+        let api: Api<DataScenario> =
+            Api::namespaced(bed.client_as(user, &[group]).await?, &format!("{t}-dev"));
+        let patch = json!({
+            "apiVersion": "publicdata.io/v1alpha1", "kind": "DataScenario",
+            "metadata": {"name": "commuter-flows", "namespace": format!("{t}-dev")},
+            "spec": {"approvals": [{"party": party, "decision": "Approved", "itemsDigest": digest, "by": user}]}
+        });
+        api.patch(
+            "commuter-flows",
+            &PatchParams::apply(&format!("approver-{}", party.replace(':', "-"))),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    }
+    eventually("scenario Active", WAIT, || async {
+        let st = scenarios
+            .get("commuter-flows")
+            .await?
+            .status
+            .unwrap_or_default();
+        Ok((format!("{:?}", st.phase) == "Some(Active)").then_some(()))
+    })
+    .await?;
+    Ok((t, alice))
+}
+
+fn sha256(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+async fn put_artifact(bed: &TestBed, t: &str, name: &str, content: &str) -> Result<()> {
+    let cms: Api<ConfigMap> = Api::namespaced(bed.client().await?, &format!("{t}-prod"));
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"report.csv": content}});
+    cms.patch(
+        name,
+        &PatchParams::apply("e2e-tenant-job").force(),
+        &Patch::Apply(&cm),
+    )
+    .await?;
+    Ok(())
+}
+
+fn export(
+    t: &str,
+    name: &str,
+    scenario: &str,
+    artifact: &str,
+    digest: &str,
+) -> Result<ExportRequest> {
+    Ok(serde_json::from_value(json!({
+        "apiVersion": "publicdata.io/v1alpha1", "kind": "ExportRequest",
+        "metadata": {"name": name, "namespace": format!("{t}-dev")},
+        "spec": {
+            "scenario": scenario,
+            "product": {"type": "Indicator", "name": "commuter-flow-index", "version": "2026.1"},
+            "artifact": {"configMap": artifact, "key": "report.csv"},
+            "digest": digest,
+            "recipient": {"name": "City Transport Planning Institute", "creditCode": RECIPIENT, "agreement": "DUA-2026-9"},
+            "purpose": "the city's transport plan",
+            "permittedUse": "internal planning only; no onward transfer",
+            "pricing": {"price": "0 CNY", "basis": "public interest use, filed with the bureau"},
+        }
+    }))?)
+}
+
+async fn decide(
+    bed: &TestBed,
+    t: &str,
+    name: &str,
+    user: &str,
+    groups: &[&str],
+    extra: Value,
+) -> Result<(), kube::Error> {
+    let client = bed
+        .client_as(user, groups)
+        .await
+        .map_err(|e| kube::Error::Service(e.into()))?;
+    let api: Api<ExportRequest> = Api::namespaced(client, &format!("{t}-dev"));
+    let mut decision = json!({"decision": "Approved", "reviewer": user});
+    if let (Some(d), Some(e)) = (decision.as_object_mut(), extra.as_object()) {
+        d.extend(e.clone());
+    }
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"decision": decision}})),
+    )
+    .await
+    .map(|_| ())
+}
+
+async fn wait_phase(api: &Api<ExportRequest>, name: &str, phase: &str) -> Result<ExportRequest> {
+    eventually(&format!("{name} {phase}"), WAIT, || async {
+        let er = api.get(name).await?;
+        let p = er
+            .status
+            .as_ref()
+            .and_then(|s| s.phase)
+            .map(|p| format!("{p:?}"));
+        Ok((p.as_deref() == Some(phase)).then_some(er))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn products_leave_only_through_an_approved_digest_pinned_export() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let (t, alice) = tenant_with_active_scenario(&bed).await?;
+    let api: Api<ExportRequest> = Api::namespaced(bed.client().await?, &format!("{t}-dev"));
+    let as_alice: Api<ExportRequest> =
+        Api::namespaced(bed.client_as(&alice, &[]).await?, &format!("{t}-dev"));
+
+    // A clean indicator report: checked, approved by the bureau, delivered.
+    let clean = "district,commuters,avg_minutes\nNorth,40213,37.5\nSouth,18877,29.1\n";
+    put_artifact(&bed, &t, "index", clean).await?;
+    as_alice
+        .create(
+            &PostParams::default(),
+            &export(&t, "clean", "commuter-flows", "index", &sha256(clean))?,
+        )
+        .await?;
+    wait_phase(&api, "clean", "AwaitingReview").await?;
+    match decide(&bed, &t, "clean", &alice, &[], json!({})).await {
+        Err(kube::Error::Api(s)) if s.code == 403 => {}
+        other => bail!("a tenant member must not approve an export: {other:?}"),
+    }
+    decide(
+        &bed,
+        &t,
+        "clean",
+        "reviewer-li",
+        &["publicdata:bureau"],
+        json!({"comment": "aggregated, no personal data"}),
+    )
+    .await?;
+    let er = wait_phase(&api, "clean", "Delivered").await?;
+    let location = er
+        .status
+        .and_then(|s| s.delivered_to)
+        .context("deliveredTo")?;
+    let path = location
+        .strip_prefix("deliveries/")
+        .context("delivery path")?
+        .to_string();
+
+    // The recipient reads it; the digest matches; the tenant's credentials cannot.
+    let root = bed.vault_root()?;
+    let recipient_token = run_ok(bed.bao().args([
+        "token",
+        "create",
+        &format!("-policy=recipient-{}", RECIPIENT.to_lowercase()),
+        "-ttl=10m",
+        "-field=token",
+    ]))?;
+    let recipient = bed.vault_with_token(recipient_token.trim())?;
+    let got: BTreeMap<String, String> = vaultrs::kv2::read(&recipient, "deliveries", &path).await?;
+    ensure!(sha256(got.get("artifact").context("artifact")?) == sha256(clean));
+    let manifest: Value = serde_json::from_str(got.get("manifest").context("manifest")?)?;
+    ensure!(
+        manifest["digest"] == sha256(clean)
+            && manifest["permittedUse"]
+                .as_str()
+                .is_some_and(|s| s.contains("no onward"))
+    );
+    for env in ["dev", "prod"] {
+        let jwt = run_ok(bed.kubectl().args([
+            "-n",
+            &format!("{t}-{env}"),
+            "create",
+            "token",
+            "workload",
+            "--audience",
+            "openbao",
+        ]))?;
+        let login =
+            vaultrs::auth::kubernetes::login(&root, &format!("k8s-{t}"), env, jwt.trim()).await?;
+        let tenant_client = bed.vault_with_token(&login.client_token)?;
+        ensure!(
+            vaultrs::kv2::read::<BTreeMap<String, String>>(&tenant_client, "deliveries", &path)
+                .await
+                .is_err(),
+            "{env} must not read deliveries"
+        );
+    }
+
+    // Personal data blocks the export: two findings, kinds and locations, no values.
+    let id = "11010519491231002X";
+    let pii = format!("district,contact\nNorth,{id}\nSouth,13812345678\nWest,110105194912310021\n");
+    put_artifact(&bed, &t, "leaky", &pii).await?;
+    as_alice
+        .create(
+            &PostParams::default(),
+            &export(&t, "leaky", "commuter-flows", "leaky", &sha256(&pii))?,
+        )
+        .await?;
+    let er = wait_phase(&api, "leaky", "AwaitingReview").await?;
+    let findings = er.status.clone().context("status")?.findings;
+    let kinds: Vec<_> = findings.iter().map(|f| f.kind.as_str()).collect();
+    ensure!(
+        kinds == ["ResidentId", "MobilePhone"],
+        "findings: {findings:?}"
+    );
+    ensure!(findings[0].location == "line 2, column 7", "{findings:?}");
+    let status_json = serde_json::to_string(&er.status)?;
+    ensure!(
+        !status_json.contains(id) && !status_json.contains("13812345678"),
+        "no values in the status"
+    );
+    decide(
+        &bed,
+        &t,
+        "leaky",
+        "reviewer-li",
+        &["publicdata:bureau"],
+        json!({}),
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let er = api.get("leaky").await?;
+    ensure!(
+        er.status.and_then(|s| s.delivered_to).is_none(),
+        "findings block delivery without an override"
+    );
+    // The bureau may override, with a reason, and that is audited.
+    decide(
+        &bed,
+        &t,
+        "leaky",
+        "reviewer-li",
+        &["publicdata:bureau"],
+        json!({"overrideFindings": true, "overrideReason": "test data of the bureau itself"}),
+    )
+    .await?;
+    wait_phase(&api, "leaky", "Delivered").await?;
+
+    // The artifact changed after it was checked: delivery refused, and the status says why.
+    let v1 = "district,commuters\nNorth,1\n";
+    put_artifact(&bed, &t, "moving", v1).await?;
+    as_alice
+        .create(
+            &PostParams::default(),
+            &export(&t, "moving", "commuter-flows", "moving", &sha256(v1))?,
+        )
+        .await?;
+    wait_phase(&api, "moving", "AwaitingReview").await?;
+    put_artifact(&bed, &t, "moving", "district,commuters\nNorth,999999\n").await?;
+    decide(
+        &bed,
+        &t,
+        "moving",
+        "reviewer-li",
+        &["publicdata:bureau"],
+        json!({}),
+    )
+    .await?;
+    let er = wait_phase(&api, "moving", "Failed").await?;
+    let checks = er.status.context("status")?.checks.join("; ");
+    ensure!(
+        checks.contains("does not match the declared") && checks.contains("delivery refused"),
+        "{checks}"
+    );
+
+    // A scenario that does not exist: the checks say so.
+    as_alice
+        .create(
+            &PostParams::default(),
+            &export(&t, "orphan", "no-such-scenario", "index", &sha256(clean))?,
+        )
+        .await?;
+    let er = wait_phase(&api, "orphan", "Failed").await?;
+    ensure!(
+        er.status
+            .context("status")?
+            .checks
+            .iter()
+            .any(|c| c.contains("scenario no-such-scenario does not exist"))
+    );
+
+    // A suspended authorization: new exports fail their checks, precisely.
+    let bureau: Api<OperatorAuthorization> = Api::all(bed.bureau().await?);
+    let suspend = json!({"spec": {"state": "Suspended", "stateChange": {"reason": "e2e", "decision": unique("PDB")}}});
+    bureau
+        .patch(&t, &PatchParams::default(), &Patch::Merge(&suspend))
+        .await?;
+    let oas: Api<OperatorAuthorization> = Api::all(bed.client().await?);
+    eventually("the authorization suspended", WAIT, || async {
+        let oa = oas.get(&t).await?;
+        Ok(
+            (oa.status.and_then(|s| s.phase).map(|p| p.as_str()) == Some("Suspended"))
+                .then_some(()),
+        )
+    })
+    .await?;
+    api.create(
+        &PostParams::default(),
+        &export(&t, "late", "commuter-flows", "index", &sha256(clean))?,
+    )
+    .await?;
+    let er = wait_phase(&api, "late", "Failed").await?;
+    let checks = er.status.context("status")?.checks;
+    ensure!(
+        checks
+            .iter()
+            .any(|c| c.contains("is not Active (phase Some(Suspended))")),
+        "{checks:?}"
+    );
+
+    let actions: Vec<String> = bed
+        .audit_records(&t)?
+        .iter()
+        .filter_map(|r| r["action"].as_str().map(String::from))
+        .collect();
+    for a in [
+        "ExportChecked",
+        "ExportDelivered",
+        "ExportRefused",
+        "FindingsOverridden",
+    ] {
+        ensure!(actions.contains(&a.to_string()), "no {a} in {actions:?}");
+    }
+    ensure!(
+        actions.iter().filter(|a| *a == "ExportDelivered").count() == 2,
+        "each export delivered once"
+    );
+    Ok(())
+}

@@ -1,0 +1,393 @@
+//! The ExportRequest reconciler: check (authorization, scenario, artifact
+//! digest, content scan), wait for the bureau, deliver once to the
+//! recipient's OpenBao path, and only if the artifact is still the one
+//! checked and approved.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use jiff::tz::TimeZone;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tracing::{instrument, warn};
+
+use crate::api::authorization::{OperatorAuthorization, Phase};
+use crate::api::condition::{self, Desired};
+use crate::api::export::{ExportPhase, ExportRequest};
+use crate::api::labels;
+use crate::api::scenario::{DataScenario, Decision, ScenarioPhase};
+use crate::audit;
+use crate::controllers::authorization::{Context, FIELD_MANAGER};
+use crate::vault::{self, Policy};
+
+/// The KV v2 mount deliveries go to.
+pub const DELIVERY_MOUNT: &str = "deliveries";
+
+/// The OpenBao policy a recipient reads its deliveries with.
+pub fn recipient_policy(credit_code: &str) -> Policy {
+    let code = credit_code.to_ascii_lowercase();
+    Policy {
+        name: format!("recipient-{code}"),
+        hcl: format!(
+            "# Managed by publicdata-operator: deliveries to recipient {credit_code}.\npath \"{DELIVERY_MOUNT}/data/{credit_code}/*\" {{\n  capabilities = [\"read\"]\n}}\n"
+        ),
+    }
+}
+
+/// Errors of the export reconciler.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("reading {what}: {source}")]
+    Read {
+        what: &'static str,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("writing status: {0}")]
+    WriteStatus(#[source] kube::Error),
+    #[error("delivering: {0}")]
+    Deliver(#[source] vault::Error),
+    #[error("writing the audit log: {0}")]
+    Audit(#[source] audit::Error),
+}
+
+impl Error {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Read { .. } => "read",
+            Self::WriteStatus(_) => "write_status",
+            Self::Deliver(_) => "deliver",
+            Self::Audit(_) => "audit",
+        }
+    }
+}
+
+#[instrument(skip_all, fields(export = %er.name_any()))]
+pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let current = er.status.clone().unwrap_or_default();
+    if current.phase == Some(ExportPhase::Delivered) || current.phase == Some(ExportPhase::Rejected)
+    {
+        return Ok(Action::await_change());
+    }
+    let ns = er.namespace().unwrap_or_default();
+    let tenant = Api::<Namespace>::all(ctx.client.clone())
+        .get_opt(&ns)
+        .await
+        .map_err(|source| Error::Read {
+            what: "namespace",
+            source,
+        })?
+        .and_then(|n| n.labels().get(labels::TENANT).cloned())
+        .unwrap_or_default();
+    let today = jiff::Timestamp::now().to_zoned(TimeZone::UTC).date();
+    let mut checks = Vec::new();
+    let mut failures = Vec::new();
+
+    // The authorization is Active.
+    let oa = Api::<OperatorAuthorization>::all(ctx.client.clone())
+        .get_opt(&tenant)
+        .await
+        .map_err(|source| Error::Read {
+            what: "authorization",
+            source,
+        })?;
+    match oa
+        .as_ref()
+        .and_then(|o| o.status.as_ref())
+        .and_then(|s| s.phase)
+    {
+        Some(Phase::Active) => checks.push(format!("ok: authorization {tenant} is Active")),
+        other => failures.push(format!(
+            "authorization {tenant:?} is not Active (phase {other:?})"
+        )),
+    }
+    // The scenario exists, is Active, and today is inside its window.
+    let scenario = Api::<DataScenario>::namespaced(ctx.client.clone(), &ns)
+        .get_opt(&er.spec.scenario)
+        .await
+        .map_err(|source| Error::Read {
+            what: "scenario",
+            source,
+        })?;
+    match &scenario {
+        None => failures.push(format!(
+            "scenario {} does not exist in {ns}",
+            er.spec.scenario
+        )),
+        Some(s) => {
+            let phase = s.status.as_ref().and_then(|st| st.phase);
+            if phase != Some(ScenarioPhase::Active) {
+                failures.push(format!(
+                    "scenario {} is not Active (phase {phase:?})",
+                    er.spec.scenario
+                ));
+            } else if today < s.spec.window.not_before || today > s.spec.window.not_after {
+                failures.push(format!(
+                    "today is outside scenario {}'s window",
+                    er.spec.scenario
+                ));
+            } else {
+                checks.push(format!(
+                    "ok: scenario {} is Active and in its window (purpose: {})",
+                    er.spec.scenario, s.spec.purpose
+                ));
+            }
+        }
+    }
+    // The artifact exists, in the tenant's prod namespace, with the declared digest.
+    let prod = format!("{tenant}-prod");
+    let artifact = Api::<ConfigMap>::namespaced(ctx.client.clone(), &prod)
+        .get_opt(&er.spec.artifact.config_map)
+        .await
+        .map_err(|source| Error::Read {
+            what: "artifact",
+            source,
+        })?
+        .and_then(|cm| cm.data.and_then(|d| d.get(&er.spec.artifact.key).cloned()));
+    let mut computed = None;
+    let mut findings = Vec::new();
+    match &artifact {
+        None => failures.push(format!(
+            "artifact {prod}/{} key {} does not exist",
+            er.spec.artifact.config_map, er.spec.artifact.key
+        )),
+        Some(content) => {
+            let digest = hex::encode(Sha256::digest(content.as_bytes()));
+            if digest == er.spec.digest {
+                checks.push(format!(
+                    "ok: artifact digest {digest} matches the declared one"
+                ));
+            } else {
+                failures.push(format!(
+                    "artifact digest {digest} does not match the declared {}: the artifact changed after it was declared{}",
+                    er.spec.digest,
+                    if er.spec.decision.is_some() { "; delivery refused" } else { "" }
+                ));
+            }
+            computed = Some(digest);
+            findings = crate::scan::scan(content.as_bytes());
+            checks.push(if findings.is_empty() {
+                "ok: no personal data found".to_string()
+            } else {
+                format!(
+                    "{} finding(s) of personal data: {}",
+                    findings.len(),
+                    findings
+                        .iter()
+                        .map(|f| format!("{} at {}", f.kind, f.location))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )
+            });
+        }
+    }
+
+    let decision = er.spec.decision.clone();
+    let overridden = decision.as_ref().is_some_and(|d| {
+        d.override_findings
+            && d.override_reason
+                .as_deref()
+                .is_some_and(|r| !r.trim().is_empty())
+    });
+    let (phase, message) = if !failures.is_empty() {
+        (ExportPhase::Failed, failures.join("; "))
+    } else {
+        match &decision {
+            None => (ExportPhase::AwaitingReview, "checks passed; awaiting the bureau's decision".to_string()),
+            Some(d) if d.decision == Decision::Rejected => (ExportPhase::Rejected, format!("rejected by {}", d.reviewer)),
+            Some(_) if !findings.is_empty() && !overridden => (
+                ExportPhase::AwaitingReview,
+                "personal data found: the approval does not take effect unless the bureau overrides the findings with a reason".to_string(),
+            ),
+            Some(d) => (ExportPhase::Approved, format!("approved by {}", d.reviewer)),
+        }
+    };
+
+    let object = format!("ExportRequest/{ns}/{}", er.name_any());
+    let entry = |action: &str, reason: String, outcome: &str| audit::Entry {
+        tenant: tenant.clone(),
+        object: object.clone(),
+        action: action.into(),
+        reason,
+        outcome: outcome.into(),
+        actor: decision.as_ref().map(|d| d.reviewer.clone()),
+    };
+    let first_time = |p: ExportPhase| current.phase != Some(p);
+
+    let mut delivered_to = None;
+    let final_phase = if phase == ExportPhase::Approved {
+        // Deliver, once: the artifact is the approved one (checked above, now).
+        let content = artifact.clone().unwrap_or_default();
+        let digest = computed.clone().unwrap_or_default();
+        let path = format!(
+            "{}/{tenant}/{}",
+            er.spec.recipient.credit_code,
+            er.name_any()
+        );
+        let manifest = json!({
+            "digest": digest,
+            "product": er.spec.product,
+            "scenario": er.spec.scenario,
+            "tenant": tenant,
+            "approvedBy": decision.as_ref().map(|d| d.reviewer.clone()),
+            "recipient": er.spec.recipient,
+            "permittedUse": er.spec.permitted_use,
+            "purpose": er.spec.purpose,
+        });
+        let data = BTreeMap::from([
+            ("artifact".to_string(), content),
+            ("manifest".to_string(), manifest.to_string()),
+        ]);
+        if overridden && first_time(ExportPhase::Delivered) {
+            let reason = decision
+                .as_ref()
+                .and_then(|d| d.override_reason.clone())
+                .unwrap_or_default();
+            append(
+                &ctx,
+                entry(
+                    "FindingsOverridden",
+                    format!("{} finding(s) overridden: {reason}", findings.len()),
+                    "Approved",
+                ),
+            )
+            .await?;
+        }
+        ctx.vault
+            .ensure_policy(&recipient_policy(&er.spec.recipient.credit_code))
+            .await
+            .map_err(Error::Deliver)?;
+        ctx.vault
+            .write_kv2_once(DELIVERY_MOUNT, &path, &data)
+            .await
+            .map_err(Error::Deliver)?;
+        append(
+            &ctx,
+            entry(
+                "ExportDelivered",
+                format!(
+                    "{DELIVERY_MOUNT}/{path}, digest {digest}, to {} ({})",
+                    er.spec.recipient.name, er.spec.recipient.credit_code
+                ),
+                "Success",
+            ),
+        )
+        .await?;
+        delivered_to = Some(format!("{DELIVERY_MOUNT}/{path}"));
+        ExportPhase::Delivered
+    } else {
+        if first_time(phase) {
+            let (action, outcome) = match phase {
+                ExportPhase::Failed => ("ExportRefused", "Refused"),
+                ExportPhase::Rejected => ("ExportRejected", "Rejected"),
+                _ => ("ExportChecked", "AwaitingReview"),
+            };
+            append(&ctx, entry(action, message.clone(), outcome)).await?;
+        }
+        phase
+    };
+
+    let ok = matches!(
+        final_phase,
+        ExportPhase::Delivered | ExportPhase::AwaitingReview
+    );
+    let cond = Desired::new(
+        "Ready",
+        final_phase == ExportPhase::Delivered,
+        if ok { "AsExpected" } else { "Blocked" },
+        match final_phase {
+            ExportPhase::Delivered => {
+                format!("delivered to {}", delivered_to.clone().unwrap_or_default())
+            }
+            _ => message.clone(),
+        },
+    );
+    let now = Time(jiff::Timestamp::now());
+    let mut next = current.clone();
+    next.phase = Some(final_phase);
+    next.observed_generation = er.metadata.generation;
+    next.computed_digest = computed.clone();
+    next.short_digest = computed.map(|d| d.chars().take(12).collect());
+    next.checks = checks.into_iter().chain(failures).collect();
+    next.findings = findings;
+    next.delivered_to = delivered_to;
+    next.conditions = condition::merge(&current.conditions, &[cond], er.metadata.generation, &now);
+    if next != current {
+        if current.phase != next.phase {
+            let type_ = if matches!(final_phase, ExportPhase::Failed | ExportPhase::Rejected) {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            };
+            publish(&ctx, &er, type_, &format!("{final_phase:?}"), &message).await;
+        }
+        let api: Api<ExportRequest> = Api::namespaced(ctx.client.clone(), &ns);
+        let patch = json!({"apiVersion": "publicdata.io/v1alpha1", "kind": "ExportRequest", "status": next});
+        api.patch_status(
+            &er.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+        .map_err(Error::WriteStatus)?;
+    }
+    Ok(Action::requeue(Duration::from_secs(30)))
+}
+
+async fn append(ctx: &Context, entry: audit::Entry) -> Result<(), Error> {
+    let sink = ctx.audit.clone();
+    tokio::task::spawn_blocking(move || sink.append(entry))
+        .await
+        .map_err(|e| {
+            Error::Audit(audit::Error::Write {
+                path: "audit".into(),
+                source: std::io::Error::other(e),
+            })
+        })?
+        .map_err(Error::Audit)?;
+    Ok(())
+}
+
+async fn publish(ctx: &Context, er: &ExportRequest, type_: EventType, reason: &str, note: &str) {
+    let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Check".into(),
+        secondary: None,
+    };
+    if let Err(e) = recorder.publish(&event, &er.object_ref(&())).await {
+        warn!(error = %e, "could not publish event");
+    }
+}
+
+fn error_policy(_er: Arc<ExportRequest>, error: &Error, _ctx: Arc<Context>) -> Action {
+    warn!(error = %error, label = error.label(), "export reconcile failed");
+    Action::requeue(Duration::from_secs(5))
+}
+
+/// Runs the export controller until shutdown.
+pub async fn run(ctx: Arc<Context>) {
+    Controller::new(
+        Api::<ExportRequest>::all(ctx.client.clone()),
+        watcher::Config::default(),
+    )
+    .shutdown_on_signal()
+    .run(reconcile, error_policy, ctx)
+    .for_each(|result| async move {
+        if let Err(e) = result {
+            warn!(error = %e, "export controller");
+        }
+    })
+    .await;
+}
