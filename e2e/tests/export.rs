@@ -343,6 +343,40 @@ async fn products_leave_only_through_an_approved_digest_pinned_export() -> Resul
             .any(|c| c.contains("scenario no-such-scenario does not exist"))
     );
 
+    // A raw value of a catalog field marked Sensitive, unmasked in an artifact.
+    // (The same value the scenario test seeds; seeding is idempotent.)
+    let out = e2e::run(
+        bed.bao()
+            .args(["secrets", "enable", "-path=catalog", "kv-v2"]),
+    )?;
+    ensure!(
+        out.status.success() || String::from_utf8_lossy(&out.stderr).contains("already in use")
+    );
+    let raw_value = "raw legal_representative_id";
+    vaultrs::kv2::set(
+        &root,
+        "catalog",
+        "market/enterprise-registry/raw/legal_representative_id",
+        &BTreeMap::from([("value", raw_value)]),
+    )
+    .await?;
+    let named = format!("district,owner\nNorth,{raw_value}\n");
+    put_artifact(&bed, &t, "named", &named).await?;
+    as_alice
+        .create(
+            &PostParams::default(),
+            &export(&t, "named", "commuter-flows", "named", &sha256(&named))?,
+        )
+        .await?;
+    let er = wait_phase(&api, "named", "AwaitingReview").await?;
+    let findings = er.status.context("status")?.findings;
+    ensure!(
+        findings.len() == 1
+            && findings[0].kind == "SensitiveField:enterprise-registry.legal_representative_id"
+            && findings[0].location == "line 2, column 7",
+        "{findings:?}"
+    );
+
     // A suspended authorization: new exports fail their checks, precisely.
     let bureau: Api<OperatorAuthorization> = Api::all(bed.bureau().await?);
     let suspend = json!({"spec": {"state": "Suspended", "stateChange": {"reason": "e2e", "decision": unique("PDB")}}});

@@ -135,6 +135,25 @@ pub fn scan(text: &[u8]) -> Vec<Finding> {
     findings
 }
 
+/// Finds known sensitive values (e.g. the raw values of catalog fields marked
+/// Sensitive) appearing verbatim in the text; `kind` names the field. Values
+/// shorter than 4 characters are ignored (too common to mean anything).
+pub fn scan_values(text: &[u8], kind: &str, values: &[String]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for value in values.iter().filter(|v| v.len() >= 4) {
+        let needle = value.as_bytes();
+        let mut from = 0;
+        while let Some(pos) = text[from..].windows(needle.len()).position(|w| w == needle) {
+            out.push(Finding {
+                kind: kind.into(),
+                location: location(text, from + pos),
+            });
+            from += pos + needle.len();
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +200,18 @@ mod tests {
         assert!(scan(b"card 4111111111111112").is_empty());
         assert_eq!(scan(b"mail li.ming@example.com now")[0].kind, "Email");
         assert!(scan(b"ratio 3@4 and a@b").is_empty());
+    }
+
+    #[test]
+    fn known_sensitive_values_are_found_by_field_not_by_value() {
+        let f = scan_values(
+            b"a,b\nx,LR-7731-ZHANG\n",
+            "SensitiveField:enterprise-registry.legal_representative_id",
+            &["LR-7731-ZHANG".into(), "ab".into()],
+        );
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].location, "line 2, column 3");
+        assert!(!serde_json::to_string(&f).unwrap().contains("LR-7731"));
     }
 
     #[test]

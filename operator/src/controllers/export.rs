@@ -22,6 +22,7 @@ use tracing::{instrument, warn};
 
 use crate::api::authorization::{OperatorAuthorization, Phase};
 use crate::api::condition::{self, Desired};
+use crate::api::dataset::{Layout, PublicDataset, Sensitivity};
 use crate::api::export::{ExportPhase, ExportRequest};
 use crate::api::labels;
 use crate::api::scenario::{DataScenario, Decision, ScenarioPhase};
@@ -175,6 +176,9 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
             }
             computed = Some(digest);
             findings = crate::scan::scan(content.as_bytes());
+            if let Some(s) = &scenario {
+                findings.extend(sensitive_values_found(&ctx, s, content.as_bytes()).await?);
+            }
             checks.push(if findings.is_empty() {
                 "ok: no personal data found".to_string()
             } else {
@@ -341,6 +345,61 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
         .map_err(Error::WriteStatus)?;
     }
     Ok(Action::requeue(Duration::from_secs(30)))
+}
+
+/// Values of catalog fields marked Sensitive, for the scenario's datasets,
+/// that appear unmasked in the artifact. The operator reads those raw
+/// values (only those) from the catalog to look for them; findings name the
+/// field and the place, never the value.
+async fn sensitive_values_found(
+    ctx: &Context,
+    scenario: &DataScenario,
+    content: &[u8],
+) -> Result<Vec<crate::scan::Finding>, Error> {
+    let catalog = Api::<PublicDataset>::all(ctx.client.clone())
+        .list(&Default::default())
+        .await
+        .map_err(|source| Error::Read {
+            what: "catalog",
+            source,
+        })?
+        .items;
+    let mut findings = Vec::new();
+    for item in &scenario.spec.items {
+        let Some(ds) = catalog.iter().find(|d| d.name_any() == item.dataset) else {
+            continue;
+        };
+        let Some((mount, base)) = ds.spec.vault.raw_path.split_once('/') else {
+            continue;
+        };
+        for field in ds
+            .spec
+            .fields
+            .iter()
+            .filter(|f| f.sensitivity == Sensitivity::Sensitive)
+        {
+            let values: Vec<String> = match ds.spec.vault.layout {
+                Layout::PerField => ctx
+                    .vault
+                    .read_kv2(mount, &format!("{base}/{}", field.name))
+                    .await
+                    .map_err(Error::Deliver)?
+                    .map(|m| m.into_values().collect())
+                    .unwrap_or_default(),
+                Layout::Whole => ctx
+                    .vault
+                    .read_kv2(mount, base)
+                    .await
+                    .map_err(Error::Deliver)?
+                    .and_then(|m| m.get(&field.name).cloned())
+                    .into_iter()
+                    .collect(),
+            };
+            let kind = format!("SensitiveField:{}.{}", ds.name_any(), field.name);
+            findings.extend(crate::scan::scan_values(content, &kind, &values));
+        }
+    }
+    Ok(findings)
 }
 
 async fn append(ctx: &Context, entry: audit::Entry) -> Result<(), Error> {

@@ -320,6 +320,12 @@ pub trait SecretsBackend: Send + Sync {
         path: &str,
         data: &std::collections::BTreeMap<String, String>,
     ) -> Result<Change, Error>;
+    /// Reads a KV v2 secret (None when absent).
+    async fn read_kv2(
+        &self,
+        mount: &str,
+        path: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>, Error>;
     /// Whether a secrets mount, an auth mount or a policy exists (the exit review).
     async fn exists(&self, what: Existing<'_>) -> Result<bool, Error>;
 }

@@ -308,6 +308,21 @@ impl SecretsBackend for OpenBao {
         Ok(Change::Written)
     }
 
+    async fn read_kv2(
+        &self,
+        mount: &str,
+        path: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>, Error> {
+        match vaultrs::kv2::read(&self.client, mount, path).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(source) => Err(Error::List {
+                path: format!("{mount}/{path}"),
+                source,
+            }),
+        }
+    }
+
     async fn exists(&self, what: Existing<'_>) -> Result<bool, Error> {
         match what {
             Existing::SecretsMount(path) => {
