@@ -177,6 +177,20 @@ pub async fn reconcile(oa: Arc<OperatorAuthorization>, ctx: Arc<Context>) -> Res
     let started = Instant::now();
     let name = oa.name_any();
     let api: Api<OperatorAuthorization> = Api::all(ctx.client.clone());
+    // The cache can lag behind this operator's own last status write; acting
+    // on a stale status could redo a finished step or record it twice, so
+    // every reconcile starts from the object as the API server has it now.
+    let oa = match api.get_opt(&name).await {
+        Ok(Some(fresh)) => Arc::new(fresh),
+        Ok(None) => return Ok(Action::await_change()),
+        Err(source) => {
+            return Err(Error::Apply {
+                kind: "OperatorAuthorization",
+                name,
+                source,
+            });
+        }
+    };
     let result = finalizer(&api, FINALIZER, oa, |event| async {
         match event {
             Finalizer::Apply(oa) => apply(&oa, &ctx).await,

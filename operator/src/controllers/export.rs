@@ -74,6 +74,21 @@ impl Error {
 
 #[instrument(skip_all, fields(export = %er.name_any()))]
 pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Action, Error> {
+    // Start from the object as it is now, not as the cache last saw it:
+    // delivery and its audit record must happen once.
+    let er = match Api::<ExportRequest>::namespaced(
+        ctx.client.clone(),
+        &er.namespace().unwrap_or_default(),
+    )
+    .get_opt(&er.name_any())
+    .await
+    .map_err(|source| Error::Read {
+        what: "export request",
+        source,
+    })? {
+        Some(fresh) => Arc::new(fresh),
+        None => return Ok(Action::await_change()),
+    };
     let current = er.status.clone().unwrap_or_default();
     if current.phase == Some(ExportPhase::Delivered) || current.phase == Some(ExportPhase::Rejected)
     {

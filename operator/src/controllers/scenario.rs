@@ -103,6 +103,17 @@ fn describe(ds: &DataScenario) -> String {
 #[instrument(skip_all, fields(scenario = %ds.name_any(), namespace = ds.namespace().unwrap_or_default()))]
 pub async fn reconcile(ds: Arc<DataScenario>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = ds.namespace().unwrap_or_default();
+    // Start from the object as it is now, not as the cache last saw it.
+    let ds = match Api::<DataScenario>::namespaced(ctx.client.clone(), &ns)
+        .get_opt(&ds.name_any())
+        .await
+        .map_err(|source| Error::Read {
+            what: "scenario",
+            source,
+        })? {
+        Some(fresh) => Arc::new(fresh),
+        None => return Ok(Action::await_change()),
+    };
     let namespace = Api::<Namespace>::all(ctx.client.clone())
         .get_opt(&ns)
         .await
