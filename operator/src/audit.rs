@@ -103,6 +103,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("the audit log task did not finish: {0}")]
+    Task(String),
     #[error("the audit log {path} is damaged, refusing to append: {problem}")]
     Damaged { path: PathBuf, problem: Problem },
 }
@@ -186,6 +188,24 @@ pub trait Sink: Send + Sync {
     fn append(&self, entry: Entry) -> Result<Record, Error>;
     /// Every record of one tenant, as written (for the offboarding archive).
     fn trail(&self, tenant: &str) -> Result<Vec<Record>, Error>;
+}
+
+/// Appends `entry` from async code: the sink writes and syncs a file, so it
+/// runs on the blocking pool.
+pub async fn append(sink: &std::sync::Arc<dyn Sink>, entry: Entry) -> Result<Record, Error> {
+    let sink = sink.clone();
+    tokio::task::spawn_blocking(move || sink.append(entry))
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+}
+
+/// Reads one tenant's trail from async code.
+pub async fn trail(sink: &std::sync::Arc<dyn Sink>, tenant: &str) -> Result<Vec<Record>, Error> {
+    let sink = sink.clone();
+    let tenant = tenant.to_string();
+    tokio::task::spawn_blocking(move || sink.trail(&tenant))
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
 }
 
 /// A JSON-lines file, opened for appending only; every record is synced to

@@ -15,7 +15,7 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{EventType, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -154,15 +154,8 @@ async fn record(
         outcome,
         actor,
     };
-    let sink = ctx.audit.clone();
-    tokio::task::spawn_blocking(move || sink.append(entry))
+    audit::append(&ctx.audit, entry)
         .await
-        .map_err(|e| {
-            Error::Audit(audit::Error::Write {
-                path: "audit".into(),
-                source: std::io::Error::other(e),
-            })
-        })?
         .map_err(Error::Audit)?;
     Ok(())
 }
@@ -1138,7 +1131,7 @@ async fn orphan(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Err
     Ok(Action::await_change())
 }
 
-/// Publishes an Event; a failure to publish is logged, never fatal.
+/// Publishes an Event about the authorization.
 async fn publish(
     ctx: &Context,
     oa: &OperatorAuthorization,
@@ -1147,17 +1140,7 @@ async fn publish(
     action: &str,
     note: &str,
 ) {
-    let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note.chars().take(1000).collect()),
-        action: action.into(),
-        secondary: None,
-    };
-    if let Err(e) = recorder.publish(&event, &oa.object_ref(&())).await {
-        warn!(error = %e, "could not publish event");
-    }
+    super::publish(&ctx.client, &ctx.reporter, oa, type_, reason, action, note).await;
 }
 
 /// The retry delay after `failures` consecutive failures: 1 s doubling, at most 5 minutes.
@@ -1264,16 +1247,8 @@ fn failpoint(name: &str) {
 /// Whether the tenant's audit trail already holds `action` (so a step redone
 /// after a crash does not record it twice).
 async fn recorded(ctx: &Context, tenant: &str, action: &str) -> Result<bool, Error> {
-    let sink = ctx.audit.clone();
-    let tenant = tenant.to_string();
-    let trail = tokio::task::spawn_blocking(move || sink.trail(&tenant))
+    let trail = audit::trail(&ctx.audit, tenant)
         .await
-        .map_err(|e| {
-            Error::Audit(audit::Error::Write {
-                path: "audit".into(),
-                source: std::io::Error::other(e),
-            })
-        })?
         .map_err(Error::Audit)?;
     Ok(trail.iter().any(|r| r.entry.action == action))
 }

@@ -11,11 +11,11 @@ use futures::StreamExt;
 use jiff::tz::TimeZone;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::EventType;
 use kube::runtime::watcher;
-use kube::{Resource, ResourceExt};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tracing::{instrument, warn};
@@ -418,31 +418,14 @@ async fn sensitive_values_found(
 }
 
 async fn append(ctx: &Context, entry: audit::Entry) -> Result<(), Error> {
-    let sink = ctx.audit.clone();
-    tokio::task::spawn_blocking(move || sink.append(entry))
+    audit::append(&ctx.audit, entry)
         .await
-        .map_err(|e| {
-            Error::Audit(audit::Error::Write {
-                path: "audit".into(),
-                source: std::io::Error::other(e),
-            })
-        })?
         .map_err(Error::Audit)?;
     Ok(())
 }
 
 async fn publish(ctx: &Context, er: &ExportRequest, type_: EventType, reason: &str, note: &str) {
-    let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note.chars().take(1000).collect()),
-        action: "Check".into(),
-        secondary: None,
-    };
-    if let Err(e) = recorder.publish(&event, &er.object_ref(&())).await {
-        warn!(error = %e, "could not publish event");
-    }
+    super::publish(&ctx.client, &ctx.reporter, er, type_, reason, "Check", note).await;
 }
 
 fn error_policy(_er: Arc<ExportRequest>, error: &Error, _ctx: Arc<Context>) -> Action {

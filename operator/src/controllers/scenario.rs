@@ -11,11 +11,11 @@ use jiff::tz::TimeZone;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::EventType;
 use kube::runtime::watcher;
-use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::{instrument, warn};
 
@@ -330,31 +330,23 @@ async fn write_status(
 }
 
 async fn append(ctx: &Context, entry: audit::Entry) -> Result<(), Error> {
-    let sink = ctx.audit.clone();
-    tokio::task::spawn_blocking(move || sink.append(entry))
+    audit::append(&ctx.audit, entry)
         .await
-        .map_err(|e| {
-            Error::Audit(audit::Error::Write {
-                path: "audit".into(),
-                source: std::io::Error::other(e),
-            })
-        })?
         .map_err(Error::Audit)?;
     Ok(())
 }
 
 async fn publish(ctx: &Context, ds: &DataScenario, type_: EventType, reason: &str, note: &str) {
-    let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
-    let event = Event {
+    super::publish(
+        &ctx.client,
+        &ctx.reporter,
+        ds,
         type_,
-        reason: reason.into(),
-        note: Some(note.chars().take(1000).collect()),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(e) = recorder.publish(&event, &ds.object_ref(&())).await {
-        warn!(error = %e, "could not publish event");
-    }
+        reason,
+        "Reconcile",
+        note,
+    )
+    .await;
 }
 
 fn error_policy(_ds: Arc<DataScenario>, error: &Error, _ctx: Arc<Context>) -> Action {
