@@ -148,6 +148,29 @@ impl TestBed {
         Ok(())
     }
 
+    /// Waits (up to 60 s) until the authorization `name` is Ready; returns it.
+    pub async fn wait_ready(
+        &self,
+        name: &str,
+    ) -> Result<publicdata_operator::api::OperatorAuthorization> {
+        let api: kube::Api<publicdata_operator::api::OperatorAuthorization> =
+            kube::Api::all(self.client().await?);
+        eventually(
+            &format!("authorization {name} to be Ready"),
+            Duration::from_secs(60),
+            || async {
+                let oa = api.get(name).await?;
+                let ready = oa.status.as_ref().is_some_and(|s| {
+                    s.conditions
+                        .iter()
+                        .any(|c| c.type_ == "Ready" && c.status == "True")
+                });
+                Ok(ready.then_some(oa))
+            },
+        )
+        .await
+    }
+
     /// The audit log of the operator running against this test bed.
     pub fn audit_log(&self) -> PathBuf {
         self.dir.join("audit.log")

@@ -17,33 +17,9 @@ use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-async fn wait_ready(api: &Api<OperatorAuthorization>, name: &str) -> Result<OperatorAuthorization> {
-    eventually(
-        &format!("authorization {name} to be Ready"),
-        WAIT,
-        || async {
-            let oa = api.get(name).await?;
-            let ready = oa
-                .status
-                .as_ref()
-                .map(|s| {
-                    s.conditions
-                        .iter()
-                        .any(|c| c.type_ == "Ready" && c.status == "True")
-                })
-                .unwrap_or(false);
-            Ok(ready.then_some(oa))
-        },
-    )
-    .await
-}
-
 /// Creates a tenant with one trained and one untrained member; returns
 /// (tenant, trained user, untrained user).
-async fn tenant(
-    bed: &TestBed,
-    api: &Api<OperatorAuthorization>,
-) -> Result<(String, String, String)> {
+async fn tenant(bed: &TestBed) -> Result<(String, String, String)> {
     let name = unique("t");
     let trained = unique("alice");
     let untrained = unique("bob");
@@ -51,7 +27,7 @@ async fn tenant(
         &name,
         &[(&trained, true), (&untrained, false)],
     )?)?;
-    wait_ready(api, &name).await?;
+    bed.wait_ready(&name).await?;
     Ok((name, trained, untrained))
 }
 
@@ -75,7 +51,7 @@ async fn example_authorization_becomes_ready_and_reconciling_again_writes_nothin
     bed.apply_file(&e2e::repo().join("examples/datasets.yaml"))?;
     bed.apply_file(&e2e::repo().join("examples/authorization.yaml"))?;
     let api: Api<OperatorAuthorization> = Api::all(client.clone());
-    let oa = wait_ready(&api, "harbor-analytics").await?;
+    let oa = bed.wait_ready("harbor-analytics").await?;
     let status = oa.status.clone().context("no status")?;
     ensure!(status.namespaces == ["harbor-analytics-dev", "harbor-analytics-prod"]);
     ensure!(status.phase.map(|p| p.as_str()) == Some("Active"));
@@ -157,9 +133,8 @@ async fn example_authorization_becomes_ready_and_reconciling_again_writes_nothin
 async fn members_get_exactly_their_access_and_nothing_elsewhere() -> Result<()> {
     let bed = TestBed::from_env()?;
     bed.require_operator()?;
-    let api: Api<OperatorAuthorization> = Api::all(bed.client().await?);
-    let (t, alice, bob) = tenant(&bed, &api).await?;
-    let (other, _, _) = tenant(&bed, &api).await?;
+    let (t, alice, bob) = tenant(&bed).await?;
+    let (other, _, _) = tenant(&bed).await?;
     let dev = format!("{t}-dev");
     let prod = format!("{t}-prod");
 
@@ -272,9 +247,8 @@ async fn members_get_exactly_their_access_and_nothing_elsewhere() -> Result<()> 
 async fn workload_tokens_reach_only_their_own_environment_in_openbao() -> Result<()> {
     let bed = TestBed::from_env()?;
     bed.require_operator()?;
-    let api: Api<OperatorAuthorization> = Api::all(bed.client().await?);
-    let (t, _, _) = tenant(&bed, &api).await?;
-    let (other, _, _) = tenant(&bed, &api).await?;
+    let (t, _, _) = tenant(&bed).await?;
+    let (other, _, _) = tenant(&bed).await?;
     let token = |ns: &str| -> Result<String> {
         Ok(run_ok(bed.kubectl().args([
             "-n",
@@ -487,7 +461,7 @@ async fn deleting_an_active_authorization_is_refused() -> Result<()> {
     bed.require_operator()?;
     let client = bed.client().await?;
     let api: Api<OperatorAuthorization> = Api::all(client.clone());
-    let (t, _, _) = tenant(&bed, &api).await?;
+    let (t, _, _) = tenant(&bed).await?;
     let stderr = run_err(bed.kubectl().args(["delete", "oa", &t, "--wait=false"]))?;
     ensure!(
         stderr.contains("publicdata-authorization-deletion") && stderr.contains("not offboarded"),
@@ -529,8 +503,7 @@ async fn deleting_an_active_authorization_is_refused() -> Result<()> {
 async fn an_edited_audit_log_fails_verification_and_names_the_record() -> Result<()> {
     let bed = TestBed::from_env()?;
     bed.require_operator()?;
-    let api: Api<OperatorAuthorization> = Api::all(bed.client().await?);
-    let (t, _, _) = tenant(&bed, &api).await?;
+    let (t, _, _) = tenant(&bed).await?;
     let text = std::fs::read_to_string(bed.audit_log())?;
     let (line_no, line) = text
         .lines()
@@ -576,7 +549,7 @@ async fn only_the_bureau_changes_the_state_and_the_api_server_stamps_who_did() -
     let bed = TestBed::from_env()?;
     bed.require_operator()?;
     let admin: Api<OperatorAuthorization> = Api::all(bed.client().await?);
-    let (t, alice, _) = tenant(&bed, &admin).await?;
+    let (t, alice, _) = tenant(&bed).await?;
     let suspend = json!({"spec": {"state": "Suspended", "stateChange": {"reason": "e2e", "decision": unique("D")}}});
     // A GitOps controller with broad rights (Argo CD often runs as cluster-admin).
     let gitops = unique("argocd");

@@ -22,19 +22,7 @@ async fn tenant_with_active_scenario(bed: &TestBed) -> Result<(String, String)> 
     let t = unique("exp");
     let alice = unique("alice");
     bed.apply(&authorization(&t, &[(&alice, true)])?)?;
-    let oas: Api<OperatorAuthorization> = Api::all(admin.clone());
-    eventually("Ready", WAIT, || async {
-        let oa = oas.get(&t).await?;
-        Ok(oa
-            .status
-            .is_some_and(|s| {
-                s.conditions
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.status == "True")
-            })
-            .then_some(()))
-    })
-    .await?;
+    bed.wait_ready(&t).await?;
     let text = std::fs::read_to_string(e2e::repo().join("examples/scenario.yaml"))?;
     let mut s: Value = serde_yaml::from_str(&text)?;
     s["metadata"]["namespace"] = format!("{t}-dev").into();

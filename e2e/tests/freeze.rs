@@ -53,14 +53,7 @@ async fn suspension_cuts_all_access_at_once_and_resume_restores_it_exactly() -> 
     let t = unique("frz");
     let alice = unique("alice");
     bed.apply(&authorization(&t, &[(&alice, true)])?)?;
-    eventually("Ready", WAIT, || async {
-        Ok((condition(&api.get(&t).await?, "Ready")
-            .map(|c| c.0)
-            .as_deref()
-            == Some("True"))
-        .then_some(()))
-    })
-    .await?;
+    bed.wait_ready(&t).await?;
     let dev = format!("{t}-dev");
     let prod = format!("{t}-prod");
 

@@ -18,26 +18,12 @@ use sha2::{Digest, Sha256};
 
 const WAIT: Duration = Duration::from_secs(120);
 
-async fn ready(api: &Api<OperatorAuthorization>, t: &str) -> Result<()> {
-    eventually("Ready", WAIT, || async {
-        let oa = api.get(t).await?;
-        let ok = oa.status.is_some_and(|s| {
-            s.conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
-        });
-        Ok(ok.then_some(()))
-    })
-    .await
-}
-
 /// A tenant with data in OpenBao, a log volume and a data volume, bound.
 async fn populated_tenant(bed: &TestBed) -> Result<String> {
     let client = bed.client().await?;
-    let api: Api<OperatorAuthorization> = Api::all(client.clone());
     let t = unique("off");
     bed.apply(&authorization(&t, &[("erin", true)])?)?;
-    ready(&api, &t).await?;
+    bed.wait_ready(&t).await?;
     let dev = format!("{t}-dev");
     let root = bed.vault_root()?;
     let data = BTreeMap::from([("rows", "42")]);

@@ -41,10 +41,7 @@ async fn openbao_down_during_a_freeze_shows_degraded_then_frozen() -> Result<()>
     let api: Api<OperatorAuthorization> = Api::all(client.clone());
     let t = unique("outage");
     bed.apply(&authorization(&t, &[("dora", true)])?)?;
-    eventually("Ready", WAIT, || async {
-        Ok((condition(&api.get(&t).await?, "Ready").as_deref() == Some("True")).then_some(()))
-    })
-    .await?;
+    bed.wait_ready(&t).await?;
 
     let pids = std::fs::read_to_string(bed.dir.join("pids"))?;
     let bao_pid = pids

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 use e2e::{TestBed, authorization, eventually, run, run_ok, unique};
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use publicdata_operator::api::{DataScenario, OperatorAuthorization};
+use publicdata_operator::api::DataScenario;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -150,19 +150,7 @@ async fn a_scenario_grants_masked_data_to_dev_and_raw_to_prod_only_after_every_a
     let t = unique("scn");
     let alice = unique("alice");
     bed.apply(&authorization(&t, &[(&alice, true)])?)?;
-    let oas: Api<OperatorAuthorization> = Api::all(admin.clone());
-    eventually("Ready", WAIT, || async {
-        let oa = oas.get(&t).await?;
-        Ok(oa
-            .status
-            .is_some_and(|s| {
-                s.conditions
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.status == "True")
-            })
-            .then_some(()))
-    })
-    .await?;
+    bed.wait_ready(&t).await?;
 
     // The tenant's member files the scenario.
     let as_alice: Api<DataScenario> =
