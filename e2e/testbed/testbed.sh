@@ -1,163 +1,69 @@
 #!/usr/bin/env bash
-# The local test bed: a real control plane and a real OpenBao, as local processes.
+# The local test bed: a real control plane, a real node and a real OpenBao,
+# as local processes.
 #
-#   testbed.sh up      build or find the binaries, start etcd, kube-apiserver,
-#                      kube-controller-manager and OpenBao on free loopback ports,
-#                      configure OpenBao's Kubernetes auth, write kubeconfig + env file
-#   testbed.sh down    stop exactly the processes `up` started (by pid) and remove the state
+#   testbed.sh up      build or find the binaries, then start, in order:
+#                        the node's network namespace and link   components/network.sh
+#                        etcd                                     components/etcd.sh
+#                        kube-apiserver                           components/kube-apiserver.sh
+#                        kube-controller-manager                  components/kube-controller-manager.sh
+#                        kube-scheduler                           components/kube-scheduler.sh
+#                        OpenBao and its Kubernetes auth          components/openbao.sh
+#                        the "outside world" server               components/outside.sh
+#                        containerd (+ runc, CNI), the images     components/containerd.sh, images.sh
+#                        kubelet                                  components/kubelet.sh
+#                        kube-proxy                               components/kube-proxy.sh
+#                        kube-router (NetworkPolicy)              components/kube-router.sh
+#                        CoreDNS                                  components/coredns.sh
+#                      and write a kubeconfig and an env file
+#   testbed.sh down    stop exactly what `up` started and remove everything it
+#                      made: processes, containers, mounts, cgroups, the network
+#                      namespace (with its bridge, iptables rules and ipsets), state
 #   testbed.sh status  say what runs, and where
 #   testbed.sh env     print the env file (source it to use kubectl and bao)
 #   testbed.sh operator start BINARY | operator stop
-#                      run the operator against the test bed (CRDs, admission
-#                      policies and its least-privilege OpenBao token set up first)
+#                      run the operator on the host against the test bed (CRDs,
+#                      admission policies and its least-privilege OpenBao token
+#                      set up first)
 #
 # State (certificates, data, logs, pids, kubeconfig, env file) lives in
-# $PUBLICDATA_TESTBED_DIR, by default <repo>/.testbed/default. Several test beds can
-# run side by side in different directories (the tests use .testbed/test).
-# Any component that fails to build or start fails `up` with its log: nothing is skipped.
-# TESTBED_APISERVER_EXTRA_ARGS adds flags to kube-apiserver (feature gates, audit log).
+# $PUBLICDATA_TESTBED_DIR, by default <repo>/.testbed/default. Several test beds
+# can run side by side in different directories: each holds a slot (lib.sh)
+# that gives it its own addresses, network namespace and cgroup.
+# Any component that fails to build or start fails `up` with its log: nothing
+# is skipped. TESTBED_APISERVER_EXTRA_ARGS adds flags to kube-apiserver.
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
-# shellcheck source=versions.env
-source "$here/versions.env"
-state="${PUBLICDATA_TESTBED_DIR:-$repo/.testbed/default}"
-mkdir -p "$(dirname "$state")"
-state="$(cd "$(dirname "$state")" && pwd)/$(basename "$state")"
-
-log() { echo "testbed: $*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-# --- processes ---------------------------------------------------------------
-
-# Start NAME BINARY ARGS...: runs it in its own session, logs to logs/NAME.log,
-# records "NAME PID" in the pids file.
-start() {
-  local name="$1"; shift
-  setsid "$@" >"$state/logs/$name.log" 2>&1 < /dev/null &
-  echo "$name $!" >>"$state/pids"
-}
-
-# A pid belongs to us only if the process still runs with this state
-# directory on its command line or in its environment (the operator gets
-# PUBLICDATA_TESTBED_DIR): a reused pid is never killed.
-ours() {
-  local pid="$1"
-  [[ -r "/proc/$pid/cmdline" ]] || return 1
-  tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$state/" && return 0
-  tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -qxF -- "PUBLICDATA_TESTBED_DIR=$state"
-}
-
-stop_all() {
-  [[ -f "$state/pids" ]] || return 0
-  # Reverse start order: OpenBao and the controller manager before the API
-  # server, the API server before etcd.
-  local lines; mapfile -t lines < <(tac "$state/pids")
-  local line name pid
-  for line in "${lines[@]}"; do
-    name="${line%% *}"; pid="${line##* }"
-    if ours "$pid"; then
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 1 100); do ours "$pid" || break; sleep 0.1; done
-      if ours "$pid"; then log "$name ($pid) ignored TERM; killing"; kill -KILL "$pid" 2>/dev/null || true; fi
-      log "stopped $name ($pid)"
-    fi
-  done
-  rm -f "$state/pids"
-}
-
-# wait_for NAME SECONDS COMMAND...: polls until COMMAND succeeds; on timeout,
-# prints the component's log and fails.
-wait_for() {
-  local name="$1" secs="$2"; shift 2
-  local deadline=$((SECONDS + secs))
-  until "$@" >/dev/null 2>&1; do
-    if ((SECONDS >= deadline)); then
-      log "$name did not become healthy within ${secs}s; its log:"
-      tail -n 60 "$state/logs/$name.log" >&2 || true
-      stop_all
-      die "$name failed to start"
-    fi
-    local pid; pid="$(awk -v n="$name" '$1==n {print $2}' "$state/pids" | tail -n1)"
-    if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
-      log "$name exited; its log:"
-      tail -n 60 "$state/logs/$name.log" >&2 || true
-      stop_all
-      die "$name failed to start"
-    fi
-    sleep 0.2
-  done
-}
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+# shellcheck source=lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+for f in "$here"/components/*.sh; do
+  # shellcheck disable=SC1090
+  source "$f"
+done
 
 running() {
-  [[ -f "$state/pids" ]] || return 1
+  [[ -f "$state/pids" && -f "$state/testbed.env" ]] || return 1
   local name pid
-  # The control plane and OpenBao; the operator comes and goes on its own.
+  # Every component; the operator comes and goes on its own.
   while read -r name pid; do
     [[ "$name" == operator ]] && continue
     ours "$pid" || return 1
   done <"$state/pids"
 }
 
-# --- certificates ------------------------------------------------------------
-
-make_pki() {
-  local pki="$state/pki"
-  mkdir -p "$pki"
-  (
-    cd "$pki"
-    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=publicdata-testbed-ca" \
-      -keyout ca.key -out ca.crt 2>/dev/null
-    cat >serving.ext <<EOF
-subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc
-extendedKeyUsage=serverAuth
-EOF
-    openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" \
-      -keyout apiserver.key -out apiserver.csr 2>/dev/null
-    openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
-      -extfile serving.ext -out apiserver.crt 2>/dev/null
-    # The cluster admin: a client certificate in group system:masters.
-    echo "extendedKeyUsage=clientAuth" >client.ext
-    openssl req -newkey rsa:2048 -nodes -subj "/CN=admin/O=system:masters" \
-      -keyout admin.key -out admin.csr 2>/dev/null
-    openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
-      -extfile client.ext -out admin.crt 2>/dev/null
-    # Service-account token signing keys.
-    openssl genrsa -out sa.key 2048 2>/dev/null
-    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
-    rm -f ./*.csr ./*.ext ./*.srl
-  )
+# Stops everything and removes what the components made outside the state
+# directory; the state (with the logs) stays until `down`.
+teardown() {
+  stop_processes
+  local n
+  if n="$(slot_of_state)"; then
+    slot_vars "$n"
+    containerd_cleanup
+    kubelet_cleanup
+    network_cleanup
+    slot_release "$n"
+  fi
 }
-
-write_kubeconfig() {
-  local server="$1" pki="$state/pki"
-  cat >"$state/kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: testbed
-  cluster:
-    server: $server
-    certificate-authority-data: $(base64 -w0 <"$pki/ca.crt")
-users:
-- name: admin
-  user:
-    client-certificate-data: $(base64 -w0 <"$pki/admin.crt")
-    client-key-data: $(base64 -w0 <"$pki/admin.key")
-contexts:
-- name: testbed
-  context: {cluster: testbed, user: admin}
-current-context: testbed
-EOF
-  chmod 600 "$state/kubeconfig"
-}
-
-# --- up / down ---------------------------------------------------------------
 
 up() {
   if running; then
@@ -165,153 +71,86 @@ up() {
     cat "$state/testbed.env"
     return 0
   fi
-  stop_all
+  teardown
   rm -rf "$state"
-  mkdir -p "$state/logs" "$state/etcd"
+  mkdir -p "$state/logs"
   # Whatever fails from here on, nothing of this attempt keeps running.
-  trap 'if [[ ! -f "$state/testbed.env" ]]; then stop_all; fi' EXIT
+  trap 'if [[ ! -f "$state/testbed.env" ]]; then teardown; fi' EXIT
 
   local t0=$SECONDS
   local bins; bins="$("$here/build.sh")" || die "building the test bed's binaries failed (see above)"
   eval "$bins"
-  local built=$((SECONDS - t0))
-  local kubectl="$PYTOOLS_BIN/kubectl" bao="$PYTOOLS_BIN/bao"
+  KUBECTL="$PYTOOLS_BIN/kubectl" BAO="$PYTOOLS_BIN/bao"
+  local built=$((SECONDS - t0)) t1=$SECONDS
 
-  local t1=$SECONDS
-  make_pki
-  local pki="$state/pki"
-  local etcd_port etcd_peer api_port kcm_port bao_port
-  etcd_port="$(free_port)"; etcd_peer="$(free_port)"; api_port="$(free_port)"
-  kcm_port="$(free_port)"; bao_port="$(free_port)"
-  local api="https://127.0.0.1:$api_port"
+  slot_vars "$(slot_claim)"
+  network_start
 
-  start etcd "$ETCD_BIN/etcd" \
-    --name testbed --data-dir "$state/etcd" \
-    --listen-client-urls "http://127.0.0.1:$etcd_port" \
-    --advertise-client-urls "http://127.0.0.1:$etcd_port" \
-    --listen-peer-urls "http://127.0.0.1:$etcd_peer" \
-    --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
-    --initial-cluster "testbed=http://127.0.0.1:$etcd_peer" \
-    --unsafe-no-fsync=true --log-level warn
-  wait_for etcd 60 curl -fsS "http://127.0.0.1:$etcd_port/health"
-
-  start kube-apiserver "$K8S_BIN/kube-apiserver" \
-    --etcd-servers "http://127.0.0.1:$etcd_port" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
-    --endpoint-reconciler-type none \
-    --cert-dir "$pki" --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
-    --client-ca-file "$pki/ca.crt" \
-    --authorization-mode RBAC \
-    --service-account-issuer "$api" \
-    --service-account-key-file "$pki/sa.pub" \
-    --service-account-signing-key-file "$pki/sa.key" \
-    --service-cluster-ip-range 10.0.0.0/24 \
-    --allow-privileged=true --profiling=false \
-    ${TESTBED_APISERVER_EXTRA_ARGS:-}
-  wait_for kube-apiserver 120 curl -fsS --cacert "$pki/ca.crt" \
-    --cert "$pki/admin.crt" --key "$pki/admin.key" "$api/readyz"
-  write_kubeconfig "$api"
+  kube_apiserver_pki
+  etcd_start
+  kube_apiserver_start
   export KUBECONFIG="$state/kubeconfig"
+  kube_controller_manager_start
+  kube_scheduler_start
 
-  # Controllers, and why each is on (see docs/testbed.md).
-  local controllers=(
-    namespace-controller                    # finishes namespace deletion (offboarding)
-    garbage-collector-controller            # ownerReference cascades, foreground/orphan deletion
-    serviceaccount-controller               # the `default` ServiceAccount of each namespace
-    serviceaccount-token-controller         # legacy token Secrets when asked for
-    root-ca-certificate-publisher-controller # kube-root-ca.crt in each namespace
-    clusterrole-aggregation-controller      # fills the aggregated admin/edit/view ClusterRoles
-    resourcequota-controller                # quota status; without it quota admission refuses pods
-    deployment-controller                   # Deployment -> ReplicaSet
-    replicaset-controller                   # ReplicaSet -> Pods (Pending: no kubelet)
-    statefulset-controller                  # StatefulSet -> Pods
-    job-controller                          # Job -> Pods, suspension
-    cronjob-controller                      # CronJob -> Jobs, suspension
-    ttl-after-finished-controller           # cleans finished Jobs
-    persistentvolume-binder-controller      # PVC <-> PV binding, reclaim policy
-    persistentvolume-protection-controller  # PV finalizer while bound
-    persistentvolumeclaim-protection-controller # PVC finalizer while in use
-  )
-  start kube-controller-manager "$K8S_BIN/kube-controller-manager" \
-    --kubeconfig "$state/kubeconfig" \
-    --authentication-kubeconfig "$state/kubeconfig" \
-    --authorization-kubeconfig "$state/kubeconfig" \
-    --bind-address 127.0.0.1 --secure-port "$kcm_port" --cert-dir "$pki/kcm" \
-    --service-account-private-key-file "$pki/sa.key" \
-    --root-ca-file "$pki/ca.crt" \
-    --use-service-account-credentials=true \
-    --leader-elect=false \
-    --controllers "$(IFS=,; echo "${controllers[*]}")"
-  wait_for kube-controller-manager 60 curl -fsSk "https://127.0.0.1:$kcm_port/healthz"
-  # The service-account controller has run once `default` has its ServiceAccount.
-  wait_for kube-controller-manager 60 "$kubectl" get serviceaccount default -n default
+  local root_token; root_token="$(openssl rand -hex 16)"
+  export BAO_ADDR="http://$TB_HOST_IP:8200" BAO_TOKEN="$root_token"
+  openbao_start "$root_token"
+  openbao_configure
+  outside_start
+  local t2=$SECONDS
 
-  local root_token
-  root_token="$(openssl rand -hex 16)"
-  start openbao "$bao" server -dev \
-    -dev-listen-address "127.0.0.1:$bao_port" \
-    -dev-root-token-id "$root_token" \
-    -config "$(write_bao_config)"
-  export BAO_ADDR="http://127.0.0.1:$bao_port" BAO_TOKEN="$root_token"
-  wait_for openbao 60 curl -fsS "$BAO_ADDR/v1/sys/health"
-  configure_openbao_k8s_auth "$kubectl" "$bao" "$api"
+  containerd_start
+  images_build_and_import
+  kubelet_start
+  kube_proxy_start
+  kube_router_start
+  coredns_start
 
+  write_env
+  log "binaries ready in ${built}s; control plane and OpenBao in $((t2 - t1))s; node in $((SECONDS - t2))s"
+  log "up: kube-apiserver https://$TB_HOST_IP:6443, OpenBao $BAO_ADDR, node $TB_NODE_NAME ($TB_NODE_IP); state in $state"
+  log "use it:  source $state/testbed.env && kubectl get nodes"
+}
+
+write_env() {
   cat >"$state/testbed.env" <<EOF
 # Written by e2e/testbed/testbed.sh up; source it to reach the test bed.
 export PUBLICDATA_TESTBED_DIR="$state"
 export KUBECONFIG="$state/kubeconfig"
-export KUBE_APISERVER="$api"
-export KUBE_CA_FILE="$pki/ca.crt"
-export SERVICE_ACCOUNT_ISSUER="$api"
+export KUBE_APISERVER="https://$TB_HOST_IP:6443"
+export KUBE_CA_FILE="$state/pki/ca.crt"
+export SERVICE_ACCOUNT_ISSUER="https://$TB_HOST_IP:6443"
 export BAO_ADDR="$BAO_ADDR"
-export BAO_TOKEN="$root_token"
+export BAO_TOKEN="$BAO_TOKEN"
 export VAULT_ADDR="$BAO_ADDR"
-export VAULT_TOKEN="$root_token"
+export VAULT_TOKEN="$BAO_TOKEN"
 export OPENBAO_K8S_AUTH_PATH="kubernetes"
-export PATH="$PYTOOLS_BIN:$K8S_BIN:$ETCD_BIN:\$PATH"
+# OpenBao as pods see it: the Service, and the address behind it (what a
+# NetworkPolicy egress rule names).
+export OPENBAO_CLUSTER_ADDR="http://openbao.openbao-system.svc:8200"
+export OPENBAO_EGRESS_CIDR="$TB_HOST_IP/32"
+export OPENBAO_EGRESS_PORT="8200"
+export TESTBED_SLOT="$TB_SLOT"
+export TESTBED_NETNS="$TB_NETNS"
+export TESTBED_NODE_NAME="$TB_NODE_NAME"
+export TESTBED_NODE_IP="$TB_NODE_IP"
+export TESTBED_HOST_IP="$TB_HOST_IP"
+export TESTBED_POD_CIDR="$TB_POD_CIDR"
+export TESTBED_OUTSIDE_URL="http://$TB_OUTSIDE_IP:8080/"
+export TESTBED_LOOPBACK="$TB_LOOP"
+export TESTBED_CONTAINERD_SOCK="$TB_RUN/containerd.sock"
+export TESTBED_CGROUP="$TB_CGROUP"
+export PROBE_IMAGE="$PROBE_IMAGE"
+export PATH="$PYTOOLS_BIN:$K8S_BIN:$ETCD_BIN:$CONTAINERD_BIN:\$PATH"
 export TESTBED_K8S_VERSION="$K8S_VERSION"
 export TESTBED_ETCD_VERSION="$ETCD_VERSION"
 EOF
   chmod 600 "$state/testbed.env"
-  log "binaries ready in ${built}s; components started and configured in $((SECONDS - t1))s"
-  log "up: kube-apiserver $api, OpenBao $BAO_ADDR; state in $state"
-  log "use it:  source $state/testbed.env && kubectl get namespaces"
 }
 
-# The dev server takes an extra config file; it only sets the default lease TTLs,
-# which otherwise are 32 days.
-write_bao_config() {
-  local f="$state/openbao.hcl"
-  cat >"$f" <<'EOF'
-default_lease_ttl = "1h"
-max_lease_ttl = "24h"
-EOF
-  echo "$f"
-}
-
-# OpenBao's Kubernetes auth method, configured against this API server: a
-# reviewer ServiceAccount bound to system:auth-delegator lets OpenBao call
-# TokenReview for every login.
-configure_openbao_k8s_auth() {
-  local kubectl="$1" bao="$2" api="$3"
-  "$kubectl" create namespace openbao-system >/dev/null
-  "$kubectl" -n openbao-system create serviceaccount token-reviewer >/dev/null
-  "$kubectl" create clusterrolebinding openbao-token-reviewer \
-    --clusterrole system:auth-delegator --serviceaccount openbao-system:token-reviewer >/dev/null
-  local jwt
-  jwt="$("$kubectl" -n openbao-system create token token-reviewer --duration 8760h)"
-  echo "$jwt" >"$state/reviewer.jwt"
-  chmod 600 "$state/reviewer.jwt"
-  "$bao" auth enable kubernetes >/dev/null
-  "$bao" write auth/kubernetes/config \
-    kubernetes_host="$api" \
-    kubernetes_ca_cert=@"$state/pki/ca.crt" \
-    token_reviewer_jwt="$jwt" \
-    disable_local_ca_jwt=true >/dev/null
-}
-
-# The operator, run against this test bed: CRDs and admission policies
-# applied, an OpenBao token with only the operator's policy, logs to
+# The operator, run on the host against this test bed: CRDs and admission
+# policies applied, an OpenBao token with only the operator's policy, logs to
 # logs/operator.log, its pid in pids (so `down` stops it too).
 operator_start() {
   local bin="${1:?usage: testbed.sh operator start BINARY}"
@@ -337,40 +176,35 @@ operator_start() {
     chmod 600 "$state/operator.token"
   fi
   echo "$bin" >"$state/operator.bin"
-  local admin_port; admin_port="$(free_port)"
-  echo "http://127.0.0.1:$admin_port" >"$state/operator.admin"
+  local admin="$TESTBED_LOOPBACK:8081"
+  echo "http://$admin" >"$state/operator.admin"
   PUBLICDATA_TESTBED_DIR="$state" KUBECONFIG="$state/kubeconfig" VAULT_ADDR="$BAO_ADDR" \
-    ADMIN_ADDR="127.0.0.1:$admin_port" AUDIT_LOG="$state/audit.log" \
+    ADMIN_ADDR="$admin" AUDIT_LOG="$state/audit.log" \
     VAULT_K8S_HOST="$KUBE_APISERVER" VAULT_K8S_CA_FILE="$KUBE_CA_FILE" VAULT_K8S_REVIEWER_JWT_FILE="$state/reviewer.jwt" \
+    WORKLOAD_OPENBAO_CIDRS="$OPENBAO_EGRESS_CIDR" WORKLOAD_OPENBAO_PORT="$OPENBAO_EGRESS_PORT" \
     VAULT_TOKEN="$(cat "$state/operator.token")" RUST_LOG="${RUST_LOG:-info,kube=warn,vaultrs=off,rustify=off}" \
     setsid "$bin" >>"$state/logs/operator.log" 2>&1 </dev/null &
   echo "operator $!" >>"$state/pids"
   local pid=$!
-  local deadline=$((SECONDS + 60))
-  until curl -fsS "http://127.0.0.1:$admin_port/readyz" >/dev/null 2>&1; do
+  deadline=$((SECONDS + 60))
+  until curl -fsS "http://$admin/readyz" >/dev/null 2>&1; do
     if ! kill -0 "$pid" 2>/dev/null || ((SECONDS >= deadline)); then
       tail -n 30 "$state/logs/operator.log" >&2
       die "the operator did not become ready"
     fi
     sleep 0.2
   done
-  log "operator ready (pid $pid), metrics at http://127.0.0.1:$admin_port/metrics, log: $state/logs/operator.log"
+  log "operator ready (pid $pid), metrics at http://$admin/metrics, log: $state/logs/operator.log"
 }
 
 operator_pid() {
-  [[ -f "$state/pids" ]] || return 1
-  local pid; pid="$(awk '$1=="operator" {print $2}' "$state/pids" | tail -n1)"
+  local pid; pid="$(pid_of operator)"
   [[ -n "$pid" ]] && ours "$pid" && echo "$pid"
 }
 
 operator_stop() {
   local pid
-  if pid="$(operator_pid)"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do ours "$pid" || break; sleep 0.1; done
-    ours "$pid" && kill -KILL "$pid" 2>/dev/null
-    log "operator stopped ($pid)"
-  fi
+  if pid="$(operator_pid)"; then stop_pid operator "$pid"; fi
   if [[ -f "$state/pids" ]]; then
     grep -v '^operator ' "$state/pids" >"$state/pids.tmp" || true
     mv "$state/pids.tmp" "$state/pids"
@@ -378,17 +212,21 @@ operator_stop() {
 }
 
 down() {
-  if [[ ! -d "$state" ]]; then log "nothing to stop in $state"; return 0; fi
-  stop_all
-  rm -rf "$state"
-  log "down: removed $state"
+  teardown
+  if [[ -d "$state" ]]; then
+    unmount_under "$state/"
+    rm -rf "$state"
+    log "down: removed $state"
+  else
+    log "nothing to stop in $state"
+  fi
 }
 
 status() {
   if running; then
     log "up in $state"
     while read -r name pid; do log "  $name pid $pid"; done <"$state/pids"
-    grep -E '^export (KUBE_APISERVER|BAO_ADDR)=' "$state/testbed.env" >&2
+    grep -E '^export (KUBE_APISERVER|BAO_ADDR|TESTBED_NODE_IP)=' "$state/testbed.env" >&2
   else
     log "not running ($state)"
     return 1

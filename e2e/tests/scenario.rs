@@ -5,56 +5,15 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
+use e2e::scenarios::{
+    approve, approve_signed, example_scenario, seed_catalog, status_of, wait_phase,
+};
 use e2e::{TestBed, authorization, eventually, run, run_ok, unique};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use publicdata_operator::api::DataScenario;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn example_scenario(tenant: &str) -> Result<Value> {
-    let text = std::fs::read_to_string(e2e::repo().join("examples/scenario.yaml"))?;
-    let mut v: Value = serde_yaml::from_str(&text)?;
-    v["metadata"]["namespace"] = format!("{tenant}-dev").into();
-    v["spec"]["authorization"] = tenant.into();
-    Ok(v)
-}
-
-/// The catalog's data in OpenBao: raw and masked forms; enterprise-registry per field.
-async fn seed_catalog(bed: &TestBed) -> Result<()> {
-    let out = run(bed
-        .bao()
-        .args(["secrets", "enable", "-path=catalog", "kv-v2"]))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    ensure!(
-        out.status.success() || stderr.contains("path is already in use"),
-        "{stderr}"
-    );
-    let root = bed.vault_root()?;
-    let put = |path: &str, value: &str| {
-        let root = &root;
-        let path = path.to_string();
-        let value = value.to_string();
-        async move {
-            vaultrs::kv2::set(root, "catalog", &path, &BTreeMap::from([("value", value)])).await
-        }
-    };
-    put("transport/bus-ridership/raw", "raw ridership").await?;
-    put("transport/bus-ridership/masked", "masked ridership sample").await?;
-    for field in ["credit_code", "industry", "legal_representative_id"] {
-        put(
-            &format!("market/enterprise-registry/raw/{field}"),
-            &format!("raw {field}"),
-        )
-        .await?;
-        put(
-            &format!("market/enterprise-registry/masked/{field}"),
-            &format!("masked {field}"),
-        )
-        .await?;
-    }
-    Ok(())
-}
 
 async fn readable(bed: &TestBed, token: &str, path: &str) -> Result<bool> {
     let client = bed.vault_with_token(token)?;
@@ -81,62 +40,6 @@ async fn login(bed: &TestBed, tenant: &str, env: &str) -> Result<String> {
             .await?
             .client_token,
     )
-}
-
-async fn approve(
-    bed: &TestBed,
-    tenant: &str,
-    party: &str,
-    user: &str,
-    groups: &[&str],
-    digest: &str,
-) -> Result<(), kube::Error> {
-    approve_signed(bed, tenant, party, user, groups, digest, user).await
-}
-
-async fn approve_signed(
-    bed: &TestBed,
-    tenant: &str,
-    party: &str,
-    user: &str,
-    groups: &[&str],
-    digest: &str,
-    by: &str,
-) -> Result<(), kube::Error> {
-    let client = bed
-        .client_as(user, groups)
-        .await
-        .map_err(|e| kube::Error::Service(e.into()))?;
-    let api: Api<DataScenario> = Api::namespaced(client, &format!("{tenant}-dev"));
-    let patch = json!({
-        "apiVersion": "publicdata.io/v1alpha1", "kind": "DataScenario",
-        "metadata": {"name": "commuter-flows", "namespace": format!("{tenant}-dev")},
-        "spec": {"approvals": [{"party": party, "decision": "Approved", "itemsDigest": digest, "by": by}]}
-    });
-    api.patch(
-        "commuter-flows",
-        &PatchParams::apply(&format!("approver-{}", party.replace(':', "-"))),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map(|_| ())
-}
-
-async fn status_of(api: &Api<DataScenario>) -> Result<(String, String)> {
-    let ds = api.get("commuter-flows").await?;
-    let st = ds.status.context("status")?;
-    Ok((
-        format!("{:?}", st.phase.context("phase")?),
-        st.items_digest.unwrap_or_default(),
-    ))
-}
-
-async fn wait_phase(api: &Api<DataScenario>, phase: &str) -> Result<String> {
-    eventually(&format!("phase {phase}"), WAIT, || async {
-        let (p, digest) = status_of(api).await?;
-        Ok((p == phase).then_some(digest))
-    })
-    .await
 }
 
 #[tokio::test]

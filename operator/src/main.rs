@@ -10,6 +10,7 @@ use kube::api::{Api, ListParams};
 use kube::runtime::events::Reporter;
 use publicdata_operator::api::OperatorAuthorization;
 use publicdata_operator::controllers::authorization::{self, Context, Settings};
+use publicdata_operator::controllers::tenant::Egress;
 use publicdata_operator::telemetry::{self, Health, Metrics};
 use publicdata_operator::vault::{KubernetesAuthConfig, OpenBao};
 
@@ -70,6 +71,19 @@ struct Args {
     /// Audience workload tokens must carry to log in to OpenBao.
     #[arg(long, env = "VAULT_AUDIENCE", default_value = "openbao")]
     vault_audience: String,
+    /// CIDRs (comma-separated) where tenant workloads reach OpenBao: the
+    /// addresses behind its Service, as a NetworkPolicy sees them. Empty: no
+    /// workload can reach OpenBao.
+    #[arg(
+        long,
+        env = "WORKLOAD_OPENBAO_CIDRS",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    workload_openbao_cidrs: Vec<String>,
+    /// The port OpenBao listens on at those addresses.
+    #[arg(long, env = "WORKLOAD_OPENBAO_PORT", default_value_t = 8200)]
+    workload_openbao_port: u16,
     /// The audit log (JSON lines, hash-chained, append-only). Put it on a volume.
     #[arg(
         long,
@@ -153,6 +167,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         vault: Arc::new(vault),
         settings: Settings {
             vault_audience: args.vault_audience,
+            egress: Egress {
+                openbao_cidrs: args
+                    .workload_openbao_cidrs
+                    .into_iter()
+                    .filter(|c| !c.trim().is_empty())
+                    .collect(),
+                openbao_port: args.workload_openbao_port,
+            },
         },
         reporter: Reporter {
             controller: "publicdata-operator".into(),

@@ -52,6 +52,8 @@ const RESYNC: Duration = Duration::from_secs(300);
 pub struct Settings {
     /// The audience workload tokens must carry to log in to OpenBao.
     pub vault_audience: String,
+    /// Where tenant workloads may connect beyond their namespace (OpenBao).
+    pub egress: tenant::Egress,
 }
 
 /// What every reconcile shares.
@@ -379,42 +381,77 @@ fn state_reason(oa: &OperatorAuthorization) -> String {
     }
 }
 
+/// What a freeze did: the frozen namespaces, the pods it stopped, and
+/// OpenBao's answer (the caller reports).
+struct Frozen {
+    namespaces: Vec<String>,
+    stopped: workloads::Report,
+    vault: Result<vault::Change, vault::Error>,
+}
+
 /// The freeze itself, shared by suspension and offboarding: the Kubernetes
-/// side of every existing tenant namespace, then the OpenBao auth mount.
-/// Returns the frozen namespaces and OpenBao's result (the caller reports).
+/// side of every existing tenant namespace and the OpenBao auth mount, at the
+/// same time, so that neither waits for the other (an OpenBao that hangs
+/// never delays the network cut, and the token cut never waits for pods).
 async fn freeze_domain(
     oa: &OperatorAuthorization,
     ctx: &Context,
     today: Date,
-) -> Result<(Vec<String>, Result<vault::Change, vault::Error>), Error> {
+) -> Result<Frozen, Error> {
     let tenant = oa.name_any();
-    let namespaces_api: Api<Namespace> = Api::all(ctx.client.clone());
-    let mut namespaces = Vec::new();
-    for env in tenant::build_in(oa, today, Mode::Frozen) {
-        let ns = tenant::namespace_name(&tenant, env.env);
-        // Only what exists is frozen; a freeze never creates a domain.
-        let exists = namespaces_api
-            .get_opt(&ns)
-            .await
-            .map_err(|source| Error::Apply {
-                kind: "Namespace",
-                name: ns.clone(),
-                source,
-            })?
-            .is_some_and(|n| n.metadata.deletion_timestamp.is_none());
-        if exists {
-            apply_environment(ctx, oa, &env, Mode::Frozen).await?;
-            namespaces.push(ns);
+    let kubernetes = async {
+        let namespaces_api: Api<Namespace> = Api::all(ctx.client.clone());
+        let mut namespaces = Vec::new();
+        let mut stopped = workloads::Report::default();
+        for env in tenant::build_in(oa, today, Mode::Frozen, &ctx.settings.egress) {
+            let ns = tenant::namespace_name(&tenant, env.env);
+            // Only what exists is frozen; a freeze never creates a domain.
+            let exists = namespaces_api
+                .get_opt(&ns)
+                .await
+                .map_err(|source| Error::Apply {
+                    kind: "Namespace",
+                    name: ns.clone(),
+                    source,
+                })?
+                .is_some_and(|n| n.metadata.deletion_timestamp.is_none());
+            if exists {
+                stopped.merge(apply_environment(ctx, oa, &env, Mode::Frozen).await?);
+                namespaces.push(ns);
+            }
         }
-    }
-    let vault_result = ctx
-        .vault
-        .disable_kubernetes_auth(&vault::auth_mount(&tenant))
-        .await;
+        Ok::<_, Error>((namespaces, stopped))
+    };
+    let auth_mount = vault::auth_mount(&tenant);
+    let openbao = ctx.vault.disable_kubernetes_auth(&auth_mount);
+    let (kubernetes, vault_result) = tokio::join!(kubernetes, openbao);
     if let Ok(vault::Change::Written) = vault_result {
         ctx.metrics.wrote("openbao", 1);
     }
-    Ok((namespaces, vault_result))
+    let (namespaces, stopped) = kubernetes?;
+    Ok(Frozen {
+        namespaces,
+        stopped,
+        vault: vault_result,
+    })
+}
+
+/// The audit text for the pods a freeze stopped. Bare pods are named: they
+/// cannot be resumed, so the record says which were lost.
+fn describe_stopped(stopped: &workloads::Report) -> String {
+    let mut text = format!(
+        "{} workload controllers scaled to 0 or suspended; {} pods stopped (their controllers restore them on resume)",
+        stopped.patched,
+        stopped.pods_stopped.len()
+    );
+    if !stopped.bare_pods_stopped.is_empty() {
+        text.push_str(&format!(
+            "; {} bare pods stopped for good (no controller can resume them): {}",
+            stopped.bare_pods_stopped.len(),
+            stopped.bare_pods_stopped.join(", ")
+        ));
+    }
+    text
 }
 
 /// Closes the domain: the Kubernetes side at once, then OpenBao.
@@ -428,7 +465,11 @@ async fn freeze(
     renewal: Desired,
 ) -> Result<Action, Error> {
     let tenant = oa.name_any();
-    let (namespaces, vault_result) = freeze_domain(oa, ctx, today).await?;
+    let Frozen {
+        namespaces,
+        stopped,
+        vault: vault_result,
+    } = freeze_domain(oa, ctx, today).await?;
     let auth_mount = vault::auth_mount(&tenant);
     let why = state_reason(oa);
     let (frozen, degraded) = match &vault_result {
@@ -474,12 +515,28 @@ async fn freeze(
             ctx,
             oa,
             "TenantFrozen",
-            format!("{why}; namespaces {}; OpenBao auth mount {auth_mount} disabled (its tokens revoked)", namespaces.join(", ")),
+            format!(
+                "{why}; namespaces {}; OpenBao auth mount {auth_mount} disabled (its tokens revoked); {}",
+                namespaces.join(", "),
+                describe_stopped(&stopped)
+            ),
             "Success".into(),
             state_actor(oa),
         )
         .await?;
-    } else if !frozen.ok && !was_degraded {
+    } else if !stopped.pods_stopped.is_empty() || !stopped.bare_pods_stopped.is_empty() {
+        // Pods that appeared while frozen (a controller racing the freeze).
+        record(
+            ctx,
+            oa,
+            "FrozenPodsStopped",
+            describe_stopped(&stopped),
+            "Success".into(),
+            state_actor(oa),
+        )
+        .await?;
+    }
+    if !frozen.ok && !was_degraded {
         record(
             ctx,
             oa,
@@ -541,7 +598,7 @@ async fn provision(
     next_change: Option<Date>,
 ) -> Result<Action, Error> {
     let tenant = oa.name_any();
-    let envs = tenant::build(oa, today);
+    let envs = tenant::build(oa, today, &ctx.settings.egress);
     let members: Vec<MemberStatus> = oa
         .spec
         .members
@@ -871,7 +928,7 @@ async fn apply_environment(
     oa: &OperatorAuthorization,
     env: &EnvironmentObjects,
     mode: Mode,
-) -> Result<(), Error> {
+) -> Result<workloads::Report, Error> {
     let c = &ctx.client;
     let ns = env.namespace.metadata.name.clone().unwrap_or_default();
     let namespaces = Api::<Namespace>::all(c.clone());
@@ -951,8 +1008,7 @@ async fn apply_environment(
             kind: "Workload",
             name: ns.clone(),
             source,
-        })?;
-    Ok(())
+        })
 }
 
 /// Deletes the NetworkPolicies and RoleBindings of the tenant that the current
@@ -1317,7 +1373,7 @@ async fn offboard(
     failpoint("offboard:start");
 
     // 1. Freeze.
-    let (_, vault_result) = freeze_domain(oa, ctx, today).await?;
+    let vault_result = freeze_domain(oa, ctx, today).await?.vault;
     if let Err(e) = vault_result {
         let conditions = vec![
             Desired::new(

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{
     ServiceAccount,
 };
 use k8s_openapi::api::networking::v1::{
-    NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
     NetworkPolicyPort, NetworkPolicySpec,
 };
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
@@ -114,6 +114,21 @@ pub struct EnvironmentObjects {
     pub role_bindings: Vec<RoleBinding>,
 }
 
+/// Where tenant workloads may open connections beyond their own namespace
+/// and DNS: the secrets backend, by address and port, and nothing else.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Egress {
+    /// CIDRs of the OpenBao/Vault endpoints as pods reach them (after a
+    /// Service's address translation: the endpoints, not the ClusterIP).
+    /// Empty: workloads cannot reach OpenBao at all.
+    pub openbao_cidrs: Vec<String>,
+    /// The TCP port OpenBao listens on at those addresses.
+    pub openbao_port: u16,
+}
+
+/// The NetworkPolicy that lets a namespace's pods reach OpenBao.
+pub const OPENBAO_EGRESS_POLICY: &str = "allow-openbao-egress";
+
 /// Whether the domain is in use or frozen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -127,14 +142,19 @@ pub enum Mode {
 pub const FREEZE_POLICY: &str = "freeze-deny-all";
 
 /// Builds the objects of every environment of the authorization.
-pub fn build(oa: &OperatorAuthorization, today: Date) -> Vec<EnvironmentObjects> {
-    build_in(oa, today, Mode::Active)
+pub fn build(oa: &OperatorAuthorization, today: Date, egress: &Egress) -> Vec<EnvironmentObjects> {
+    build_in(oa, today, Mode::Active, egress)
 }
 
 /// Builds the objects of every environment, in the given mode. Objects of the
 /// other mode that are absent here (member bindings, allow policies, the
 /// freeze policy) are pruned by the controller.
-pub fn build_in(oa: &OperatorAuthorization, today: Date, mode: Mode) -> Vec<EnvironmentObjects> {
+pub fn build_in(
+    oa: &OperatorAuthorization,
+    today: Date,
+    mode: Mode,
+    egress: &Egress,
+) -> Vec<EnvironmentObjects> {
     let tenant = oa.name_any();
     let eligible: Vec<&Member> = oa
         .spec
@@ -164,7 +184,7 @@ pub fn build_in(oa: &OperatorAuthorization, today: Date, mode: Mode) -> Vec<Envi
                     ..Default::default()
                 },
                 network_policies: match mode {
-                    Mode::Active => network_policies(&ns, &tenant, env),
+                    Mode::Active => network_policies(&ns, &tenant, env, egress),
                     Mode::Frozen => frozen_network_policies(&ns, &tenant, env),
                 },
                 resource_quota: match mode {
@@ -216,10 +236,16 @@ fn namespace(tenant: &str, env: Environment) -> Namespace {
     }
 }
 
-/// Default deny in both directions; then only same-namespace traffic and DNS.
+/// Default deny in both directions; then only same-namespace traffic, DNS,
+/// and OpenBao (workloads log in there to read the data they were granted).
 /// No rule names another namespace, so there is no path dev<->prod and none
-/// between tenants.
-fn network_policies(ns: &str, tenant: &str, env: Environment) -> Vec<NetworkPolicy> {
+/// between tenants; nothing else beyond the namespace is reachable.
+fn network_policies(
+    ns: &str,
+    tenant: &str,
+    env: Environment,
+    egress: &Egress,
+) -> Vec<NetworkPolicy> {
     let all_pods = LabelSelector::default();
     let same_namespace = NetworkPolicyPeer {
         pod_selector: Some(all_pods.clone()),
@@ -247,7 +273,7 @@ fn network_policies(ns: &str, tenant: &str, env: Environment) -> Vec<NetworkPoli
             ..Default::default()
         })
         .collect();
-    vec![
+    let mut policies = vec![
         NetworkPolicy {
             metadata: meta("default-deny-all", ns, tenant, env),
             spec: Some(NetworkPolicySpec {
@@ -283,7 +309,38 @@ fn network_policies(ns: &str, tenant: &str, env: Environment) -> Vec<NetworkPoli
                 ..Default::default()
             }),
         },
-    ]
+    ];
+    if !egress.openbao_cidrs.is_empty() {
+        policies.push(NetworkPolicy {
+            metadata: meta(OPENBAO_EGRESS_POLICY, ns, tenant, env),
+            spec: Some(NetworkPolicySpec {
+                pod_selector: Some(LabelSelector::default()),
+                policy_types: Some(vec!["Egress".into()]),
+                egress: Some(vec![NetworkPolicyEgressRule {
+                    to: Some(
+                        egress
+                            .openbao_cidrs
+                            .iter()
+                            .map(|cidr| NetworkPolicyPeer {
+                                ip_block: Some(IPBlock {
+                                    cidr: cidr.clone(),
+                                    except: None,
+                                }),
+                                ..Default::default()
+                            })
+                            .collect(),
+                    ),
+                    ports: Some(vec![NetworkPolicyPort {
+                        protocol: Some("TCP".into()),
+                        port: Some(IntOrString::Int(egress.openbao_port.into())),
+                        ..Default::default()
+                    }]),
+                }]),
+                ..Default::default()
+            }),
+        });
+    }
+    policies
 }
 
 /// A frozen namespace: deny everything, both ways; nothing else (the allow
@@ -560,6 +617,13 @@ mod tests {
         serde_yaml::from_str(text).unwrap()
     }
 
+    fn egress() -> Egress {
+        Egress {
+            openbao_cidrs: vec!["10.213.1.1/32".into()],
+            openbao_port: 8200,
+        }
+    }
+
     fn subjects(b: &RoleBinding) -> Vec<String> {
         b.subjects
             .iter()
@@ -570,7 +634,7 @@ mod tests {
 
     #[test]
     fn two_environments_with_everything_labelled_and_no_owner_reference() {
-        let envs = build(&example(), date(2026, 11, 26));
+        let envs = build(&example(), date(2026, 11, 26), &egress());
         assert_eq!(
             envs.iter().map(|e| e.env).collect::<Vec<_>>(),
             [Environment::Dev, Environment::Prod]
@@ -604,7 +668,7 @@ mod tests {
 
     #[test]
     fn network_policies_deny_by_default_and_name_no_other_namespace() {
-        let envs = build(&example(), date(2026, 11, 26));
+        let envs = build(&example(), date(2026, 11, 26), &egress());
         let nps = &envs[0].network_policies;
         let deny = nps[0].spec.as_ref().unwrap();
         assert_eq!(deny.policy_types.as_deref().unwrap(), ["Ingress", "Egress"]);
@@ -620,8 +684,51 @@ mod tests {
     }
 
     #[test]
+    fn workloads_reach_openbao_only_at_its_configured_address_and_port() {
+        let envs = build(&example(), date(2026, 11, 26), &egress());
+        for env in &envs {
+            let np = env
+                .network_policies
+                .iter()
+                .find(|np| np.metadata.name.as_deref() == Some(OPENBAO_EGRESS_POLICY))
+                .expect("an OpenBao egress policy");
+            let spec = np.spec.as_ref().unwrap();
+            assert_eq!(spec.policy_types.as_deref().unwrap(), ["Egress"]);
+            assert!(spec.ingress.is_none());
+            let rules = spec.egress.as_ref().unwrap();
+            assert_eq!(rules.len(), 1);
+            let peers = rules[0].to.as_ref().unwrap();
+            assert_eq!(peers.len(), 1);
+            let block = peers[0].ip_block.as_ref().unwrap();
+            assert_eq!(block.cidr, "10.213.1.1/32");
+            assert!(peers[0].namespace_selector.is_none() && peers[0].pod_selector.is_none());
+            let ports = rules[0].ports.as_ref().unwrap();
+            assert_eq!(ports.len(), 1);
+            assert_eq!(ports[0].port, Some(IntOrString::Int(8200)));
+            assert_eq!(ports[0].protocol.as_deref(), Some("TCP"));
+        }
+        // No rule anywhere allows egress to every address.
+        let json = serde_json::to_string(&envs[0].network_policies).unwrap();
+        assert!(!json.contains("0.0.0.0/0"));
+        // Without a configured OpenBao, there is no such policy at all.
+        let none = build(&example(), date(2026, 11, 26), &Egress::default());
+        assert!(none.iter().all(|e| {
+            e.network_policies
+                .iter()
+                .all(|np| np.metadata.name.as_deref() != Some(OPENBAO_EGRESS_POLICY))
+        }));
+        // A frozen domain keeps only the deny policies.
+        let frozen = build_in(&example(), date(2026, 11, 26), Mode::Frozen, &egress());
+        assert!(frozen.iter().all(|e| {
+            e.network_policies
+                .iter()
+                .all(|np| np.metadata.name.as_deref() != Some(OPENBAO_EGRESS_POLICY))
+        }));
+    }
+
+    #[test]
     fn only_eligible_members_are_bound_and_developers_edit_only_dev() {
-        let envs = build(&example(), date(2026, 11, 26));
+        let envs = build(&example(), date(2026, 11, 26), &egress());
         let dev = &envs[0];
         let prod = &envs[1];
         let by_name = |e: &EnvironmentObjects, n: &str| {
@@ -656,7 +763,7 @@ mod tests {
 
     #[test]
     fn no_member_role_grants_secrets_and_prod_grants_no_exec() {
-        let envs = build(&example(), date(2026, 11, 26));
+        let envs = build(&example(), date(2026, 11, 26), &egress());
         for e in &envs {
             for role in e
                 .roles
@@ -716,17 +823,17 @@ mod tests {
     fn quotas_take_the_spec_or_safe_defaults() {
         let mut oa = example();
         oa.spec.quotas = Default::default();
-        let envs = build(&oa, date(2026, 11, 26));
+        let envs = build(&oa, date(2026, 11, 26), &egress());
         let hard = |e: &EnvironmentObjects| e.resource_quota.spec.clone().unwrap().hard.unwrap();
         assert_eq!(hard(&envs[0])["pods"], Quantity("10".into()));
         assert_eq!(hard(&envs[1])["requests.memory"], Quantity("8Gi".into()));
-        let envs = build(&example(), date(2026, 11, 26));
+        let envs = build(&example(), date(2026, 11, 26), &egress());
         assert_eq!(hard(&envs[1])["requests.storage"], Quantity("50Gi".into()));
     }
 
     #[test]
     fn a_frozen_domain_denies_all_traffic_admits_no_pod_and_binds_only_auditors() {
-        let envs = build_in(&example(), date(2026, 11, 26), Mode::Frozen);
+        let envs = build_in(&example(), date(2026, 11, 26), Mode::Frozen, &egress());
         for e in &envs {
             let names: Vec<_> = e
                 .network_policies
@@ -749,7 +856,7 @@ mod tests {
     fn only_listed_environments_are_built() {
         let mut oa = example();
         oa.spec.environments = vec![Environment::Prod];
-        let envs = build(&oa, date(2026, 11, 26));
+        let envs = build(&oa, date(2026, 11, 26), &egress());
         assert_eq!(envs.len(), 1);
         assert_eq!(envs[0].env, Environment::Prod);
     }

@@ -1,13 +1,17 @@
-//! Freezing and thawing a tenant's workloads: Deployments and StatefulSets
-//! scaled to 0, CronJobs and Jobs suspended, each with its previous value kept
-//! in an annotation written in the same patch, so resume restores it exactly
-//! and a crash between two steps loses nothing. Freezing twice keeps the first
-//! value; thawing what is not frozen changes nothing.
+//! Freezing and thawing a tenant's workloads: Deployments, StatefulSets and
+//! standalone ReplicaSets and ReplicationControllers scaled to 0, CronJobs and
+//! Jobs suspended, each with its previous value kept in an annotation written
+//! in the same patch, so resume restores it exactly and a crash between two
+//! steps loses nothing; then every pod still running is stopped. Freezing
+//! twice keeps the first value; thawing what is not frozen changes nothing.
 
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use kube::api::{Api, ListParams, Patch, PatchParams};
-use kube::{Client, ResourceExt};
+use k8s_openapi::api::core::v1::{Pod, ReplicationController};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::{Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 /// Annotation holding a workload's replicas before the freeze.
@@ -58,77 +62,175 @@ pub fn thaw_suspend_patch(annotation: Option<&str>) -> Option<Value> {
     }))
 }
 
-/// Freezes (`freeze = true`) or thaws every workload of a namespace; returns
-/// how many objects were patched.
-pub async fn set_frozen(client: &Client, ns: &str, freeze: bool) -> Result<usize, kube::Error> {
-    let mut patched = 0;
-    let pp = PatchParams::default();
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
-    for d in deployments.list(&ListParams::default()).await? {
-        let note = d.annotations().get(FROZEN_REPLICAS).map(String::as_str);
-        let replicas = d.spec.replicas;
-        let patch = if freeze {
+/// What freezing or thawing one namespace did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Workload controllers scaled to 0, suspended, or restored.
+    pub patched: usize,
+    /// Pods stopped that their controller brings back on resume.
+    pub pods_stopped: Vec<String>,
+    /// Pods without a controller, stopped for good: nothing can resume them.
+    pub bare_pods_stopped: Vec<String>,
+}
+
+impl Report {
+    /// Adds another namespace's report to this one.
+    pub fn merge(&mut self, other: Report) {
+        self.patched += other.patched;
+        self.pods_stopped.extend(other.pods_stopped);
+        self.bare_pods_stopped.extend(other.bare_pods_stopped);
+    }
+}
+
+/// What a freeze does with a pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodFate {
+    /// Already ending or ended: nothing to do.
+    Leave,
+    /// Stopped now; its controller, frozen beside it, brings it back on resume.
+    StopControlled,
+    /// Stopped now and for good: a bare pod has nothing to bring it back.
+    StopBare,
+}
+
+/// The pure decision for one pod of a namespace being frozen. A frozen
+/// namespace runs no container at all: scaling the controllers keeps
+/// what resume restores, and stopping every pod is what makes the stop
+/// immediate and complete, whatever made the pod (a DaemonSet, a bare Pod, a
+/// controller this code does not know).
+pub fn pod_fate(pod: &Pod) -> PodFate {
+    let ended = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .is_some_and(|p| p == "Succeeded" || p == "Failed");
+    if pod.metadata.deletion_timestamp.is_some() || ended {
+        return PodFate::Leave;
+    }
+    if has_controller(&pod.metadata) {
+        PodFate::StopControlled
+    } else {
+        PodFate::StopBare
+    }
+}
+
+fn has_controller(meta: &ObjectMeta) -> bool {
+    meta.owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.controller == Some(true))
+}
+
+/// How long a frozen tenant's containers get between TERM and KILL.
+pub const FREEZE_GRACE_SECONDS: i64 = 1;
+
+/// Freezes (`freeze = true`) or thaws every workload of a namespace.
+///
+/// Freezing scales Deployments, StatefulSets, standalone ReplicaSets and
+/// ReplicationControllers to 0 and suspends CronJobs and Jobs, each with its
+/// previous value kept in an annotation; then it stops every pod still
+/// running (the quota of a frozen namespace admits no new one). Thawing
+/// restores the recorded values; bare pods stopped by the freeze stay gone.
+pub async fn set_frozen(client: &Client, ns: &str, freeze: bool) -> Result<Report, kube::Error> {
+    let mut report = Report::default();
+    let scale = |replicas: Option<i32>, note: Option<&str>| {
+        if freeze {
             freeze_replicas_patch(replicas, note)
         } else {
             thaw_replicas_patch(note)
-        };
-        if let Some(p) = patch {
-            deployments
-                .patch(&d.name_any(), &pp, &Patch::Merge(&p))
-                .await?;
-            patched += 1;
         }
-    }
-    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
-    for s in sets.list(&ListParams::default()).await? {
-        let note = s.annotations().get(FROZEN_REPLICAS).map(String::as_str);
-        let replicas = s.spec.replicas;
-        let patch = if freeze {
-            freeze_replicas_patch(replicas, note)
-        } else {
-            thaw_replicas_patch(note)
-        };
-        if let Some(p) = patch {
-            sets.patch(&s.name_any(), &pp, &Patch::Merge(&p)).await?;
-            patched += 1;
-        }
-    }
-    let cronjobs: Api<CronJob> = Api::namespaced(client.clone(), ns);
-    for c in cronjobs.list(&ListParams::default()).await? {
-        let note = c.annotations().get(FROZEN_SUSPEND).map(String::as_str);
-        let suspend = c.spec.suspend;
-        let patch = if freeze {
+    };
+    let suspend = |suspend: Option<bool>, note: Option<&str>| {
+        if freeze {
             freeze_suspend_patch(suspend, note)
         } else {
             thaw_suspend_patch(note)
-        };
-        if let Some(p) = patch {
-            cronjobs
-                .patch(&c.name_any(), &pp, &Patch::Merge(&p))
-                .await?;
-            patched += 1;
         }
-    }
-    let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
-    for j in jobs.list(&ListParams::default()).await? {
-        // Jobs a CronJob made follow their CronJob; finished jobs are left alone.
+    };
+    report.patched += patch_each(&Api::<Deployment>::namespaced(client.clone(), ns), |d| {
+        scale(d.spec.replicas, note(d, FROZEN_REPLICAS))
+    })
+    .await?;
+    report.patched += patch_each(&Api::<StatefulSet>::namespaced(client.clone(), ns), |s| {
+        scale(s.spec.replicas, note(s, FROZEN_REPLICAS))
+    })
+    .await?;
+    // ReplicaSets a Deployment owns follow their Deployment.
+    report.patched += patch_each(&Api::<ReplicaSet>::namespaced(client.clone(), ns), |r| {
+        if has_controller(&r.metadata) {
+            return None;
+        }
+        scale(r.spec.replicas, note(r, FROZEN_REPLICAS))
+    })
+    .await?;
+    report.patched += patch_each(
+        &Api::<ReplicationController>::namespaced(client.clone(), ns),
+        |r| scale(r.spec.as_ref()?.replicas, note(r, FROZEN_REPLICAS)),
+    )
+    .await?;
+    report.patched += patch_each(&Api::<CronJob>::namespaced(client.clone(), ns), |c| {
+        suspend(c.spec.suspend, note(c, FROZEN_SUSPEND))
+    })
+    .await?;
+    report.patched += patch_each(&Api::<Job>::namespaced(client.clone(), ns), |j| {
+        // Finished jobs are left alone.
         let finished = j
             .status
             .as_ref()
             .and_then(|s| s.completion_time.as_ref())
             .is_some();
-        let note = j.annotations().get(FROZEN_SUSPEND).map(String::as_str);
-        if finished && note.is_none() {
-            continue;
+        let recorded = note(j, FROZEN_SUSPEND);
+        if finished && recorded.is_none() {
+            return None;
         }
-        let suspend = j.spec.as_ref().and_then(|s| s.suspend);
-        let patch = if freeze {
-            freeze_suspend_patch(suspend, note)
-        } else {
-            thaw_suspend_patch(note)
+        suspend(j.spec.as_ref()?.suspend, recorded)
+    })
+    .await?;
+    if freeze {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+        let dp = DeleteParams {
+            grace_period_seconds: Some(FREEZE_GRACE_SECONDS as u32),
+            ..DeleteParams::default()
         };
-        if let Some(p) = patch {
-            jobs.patch(&j.name_any(), &pp, &Patch::Merge(&p)).await?;
+        for pod in pods.list(&ListParams::default()).await? {
+            let fate = pod_fate(&pod);
+            if fate == PodFate::Leave {
+                continue;
+            }
+            let name = pod.name_any();
+            match pods.delete(&name, &dp).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => continue,
+                Err(e) => return Err(e),
+            }
+            let id = format!("{ns}/{name}");
+            match fate {
+                PodFate::StopBare => report.bare_pods_stopped.push(id),
+                _ => report.pods_stopped.push(id),
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn note<'a, K: ResourceExt>(obj: &'a K, key: &str) -> Option<&'a str> {
+    obj.annotations().get(key).map(String::as_str)
+}
+
+/// Applies the merge patch `decide` returns for each object of the list;
+/// returns how many were patched.
+async fn patch_each<K>(
+    api: &Api<K>,
+    decide: impl Fn(&K) -> Option<Value>,
+) -> Result<usize, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let mut patched = 0;
+    for obj in api.list(&ListParams::default()).await? {
+        if let Some(p) = decide(&obj) {
+            api.patch(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&p))
+                .await?;
             patched += 1;
         }
     }
@@ -160,6 +262,39 @@ mod tests {
             freeze_replicas_patch(None, None).unwrap()["metadata"]["annotations"][FROZEN_REPLICAS],
             "1"
         );
+    }
+
+    fn pod(owner: Option<bool>, phase: &str, deleting: bool) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {
+                "name": "p",
+                "ownerReferences": owner.map(|controller| vec![json!({
+                    "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs",
+                    "uid": "u", "controller": controller
+                })]),
+                "deletionTimestamp": deleting.then_some("2026-11-27T00:00:00Z"),
+            },
+            "status": {"phase": phase}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_freeze_stops_every_running_pod_and_knows_which_cannot_come_back() {
+        assert_eq!(
+            pod_fate(&pod(Some(true), "Running", false)),
+            PodFate::StopControlled
+        );
+        assert_eq!(pod_fate(&pod(None, "Running", false)), PodFate::StopBare);
+        assert_eq!(pod_fate(&pod(None, "Pending", false)), PodFate::StopBare);
+        // An owner that is not its controller does not bring it back.
+        assert_eq!(
+            pod_fate(&pod(Some(false), "Running", false)),
+            PodFate::StopBare
+        );
+        assert_eq!(pod_fate(&pod(Some(true), "Running", true)), PodFate::Leave);
+        assert_eq!(pod_fate(&pod(None, "Succeeded", false)), PodFate::Leave);
+        assert_eq!(pod_fate(&pod(None, "Failed", false)), PodFate::Leave);
     }
 
     #[test]

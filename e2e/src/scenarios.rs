@@ -1,0 +1,136 @@
+//! DataScenarios in e2e tests: the example scenario for a tenant, the
+//! catalog's data in OpenBao, and the approvals of each party.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use kube::api::{Api, Patch, PatchParams};
+use publicdata_operator::api::DataScenario;
+use serde_json::{Value, json};
+
+use crate::{TestBed, eventually, run};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// `examples/scenario.yaml`, filed in the tenant's dev namespace.
+pub fn example_scenario(tenant: &str) -> Result<Value> {
+    let text = std::fs::read_to_string(crate::repo().join("examples/scenario.yaml"))?;
+    let mut v: Value = serde_yaml::from_str(&text)?;
+    v["metadata"]["namespace"] = format!("{tenant}-dev").into();
+    v["spec"]["authorization"] = tenant.into();
+    Ok(v)
+}
+
+/// The catalog's data in OpenBao: raw and masked forms; enterprise-registry per field.
+pub async fn seed_catalog(bed: &TestBed) -> Result<()> {
+    let out = run(bed
+        .bao()
+        .args(["secrets", "enable", "-path=catalog", "kv-v2"]))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.success() || stderr.contains("path is already in use"),
+        "{stderr}"
+    );
+    let root = bed.vault_root()?;
+    let put = |path: &str, value: &str| {
+        let root = &root;
+        let path = path.to_string();
+        let value = value.to_string();
+        async move {
+            vaultrs::kv2::set(root, "catalog", &path, &BTreeMap::from([("value", value)])).await
+        }
+    };
+    put("transport/bus-ridership/raw", "raw ridership").await?;
+    put("transport/bus-ridership/masked", "masked ridership sample").await?;
+    for field in ["credit_code", "industry", "legal_representative_id"] {
+        put(
+            &format!("market/enterprise-registry/raw/{field}"),
+            &format!("raw {field}"),
+        )
+        .await?;
+        put(
+            &format!("market/enterprise-registry/masked/{field}"),
+            &format!("masked {field}"),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Every party the example scenario needs approves `digest`: the bureau and
+/// the two owning agencies.
+pub async fn approve_all(bed: &TestBed, tenant: &str, digest: &str) -> Result<()> {
+    for (party, user, group) in [
+        ("bureau", "bureau-admin", "publicdata:bureau"),
+        (
+            "agency:transport-bureau",
+            "agent-t",
+            "publicdata:agency:transport-bureau",
+        ),
+        (
+            "agency:market-regulation",
+            "agent-m",
+            "publicdata:agency:market-regulation",
+        ),
+    ] {
+        approve(bed, tenant, party, user, &[group], digest).await?;
+    }
+    Ok(())
+}
+
+pub async fn approve(
+    bed: &TestBed,
+    tenant: &str,
+    party: &str,
+    user: &str,
+    groups: &[&str],
+    digest: &str,
+) -> Result<(), kube::Error> {
+    approve_signed(bed, tenant, party, user, groups, digest, user).await
+}
+
+pub async fn approve_signed(
+    bed: &TestBed,
+    tenant: &str,
+    party: &str,
+    user: &str,
+    groups: &[&str],
+    digest: &str,
+    by: &str,
+) -> Result<(), kube::Error> {
+    let client = bed
+        .client_as(user, groups)
+        .await
+        .map_err(|e| kube::Error::Service(e.into()))?;
+    let api: Api<DataScenario> = Api::namespaced(client, &format!("{tenant}-dev"));
+    let patch = json!({
+        "apiVersion": "publicdata.io/v1alpha1", "kind": "DataScenario",
+        "metadata": {"name": "commuter-flows", "namespace": format!("{tenant}-dev")},
+        "spec": {"approvals": [{"party": party, "decision": "Approved", "itemsDigest": digest, "by": by}]}
+    });
+    api.patch(
+        "commuter-flows",
+        &PatchParams::apply(&format!("approver-{}", party.replace(':', "-"))),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map(|_| ())
+}
+
+pub async fn status_of(api: &Api<DataScenario>) -> Result<(String, String)> {
+    let ds = api.get("commuter-flows").await?;
+    let st = ds.status.context("status")?;
+    Ok((
+        format!("{:?}", st.phase.context("phase")?),
+        st.items_digest.unwrap_or_default(),
+    ))
+}
+
+pub async fn wait_phase(api: &Api<DataScenario>, phase: &str) -> Result<String> {
+    eventually(&format!("phase {phase}"), WAIT, || async {
+        let (p, digest) = status_of(api).await?;
+        Ok((p == phase).then_some(digest))
+    })
+    .await
+}
