@@ -1,5 +1,5 @@
 # The two commands of the README are `make demo` and `make test`.
-.PHONY: demo test up down status unit e2e lint fmt crds bench
+.PHONY: demo test up down status unit e2e lint fmt crds bench bench-suspend
 
 demo:            ## start the test bed and show it (the main job)
 	hack/demo.sh
@@ -33,3 +33,6 @@ crds:            ## regenerate crds/ from the Rust types
 
 bench:           ## provisioning benchmark: N = 10, 100, 1000
 	hack/bench.sh
+
+bench-suspend:   ## suspension on the node: access cut and last container gone, p50/p99
+	hack/bench-suspend.sh

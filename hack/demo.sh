@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job, in one command: start the local control plane and OpenBao
-# (building them once), build and run the operator against them, apply
-# examples/, and show what a user wants to see.
+# The main job, in one command: start the local control plane, the node and
+# OpenBao (building them once), build and run the operator against them, apply
+# examples/ (with a sample workload of the example tenant), and show what a
+# user wants to see.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -29,7 +30,12 @@ done
 kubectl wait --for condition=Ready --timeout=90s -f examples/authorization.yaml >/dev/null
 
 kubectl apply --server-side -f examples/scenario.yaml >/dev/null
-sleep 2
+kubectl apply --server-side -f examples/workload.yaml >/dev/null
+kubectl -n harbor-analytics-dev rollout status deployment/sample-etl --timeout=120s >/dev/null
+
+echo
+echo "== the node"
+kubectl get nodes -o wide
 
 echo
 echo "== the authorizations"
@@ -44,6 +50,14 @@ for ns in harbor-analytics-dev harbor-analytics-prod; do
   echo "-- $ns"
   kubectl -n "$ns" get networkpolicies,resourcequotas,limitranges,serviceaccounts,roles,rolebindings
 done
+echo
+echo "== a sample workload of the tenant, running in dev (examples/workload.yaml)"
+kubectl -n harbor-analytics-dev get pods -o wide
+pod="$(kubectl -n harbor-analytics-dev get pods -l app=sample-etl -o jsonpath='{.items[0].metadata.name}')"
+echo "-- from that pod: OpenBao (allowed by the tenant's policy), then the outside world (refused)"
+kubectl -n harbor-analytics-dev exec "$pod" -- sh -c \
+  "timeout 3 wget -q -O - $OPENBAO_CLUSTER_ADDR/v1/sys/health >/dev/null && echo 'OpenBao: reachable'; \
+   timeout 3 wget -q -O - $TESTBED_OUTSIDE_URL 2>&1 || echo 'outside world: refused by the NetworkPolicy'"
 echo
 echo "== data scenarios (approvals by the bureau and each owning agency still to come)"
 kubectl get datascenarios -n harbor-analytics-dev

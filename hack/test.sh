@@ -32,7 +32,7 @@ e2e/testbed/testbed.sh operator stop
 e2e/testbed/testbed.sh operator start "$repo/target/debug/publicdata-operator"
 
 section "e2e tests"
-cargo test --locked -p e2e --test testbed --test authorization --test freeze --test scenario --test export --test isolation --test suspension_node --test workload_credentials -- --nocapture
+cargo test --locked -p e2e --test testbed --test authorization --test freeze --test scenario --test export --test isolation --test suspension_node --test workload_credentials --test offboard_node -- --nocapture
 # These disturb every tenant on the test bed (OpenBao paused; a CRD
 # removed, which deletes every authorization): each alone, last.
 cargo test --locked -p e2e --test openbao_outage

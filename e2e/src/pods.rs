@@ -30,6 +30,38 @@ impl Probe {
     }
 }
 
+/// The containers (pod sandboxes included) that containerd runs for pods of
+/// `namespace`, by container id.
+pub fn running_containers(bed: &TestBed, namespace: &str) -> Result<Vec<String>> {
+    let sock = bed
+        .var("TESTBED_CONTAINERD_SOCK")
+        .context("the env file has no TESTBED_CONTAINERD_SOCK")?;
+    let ctr = |args: &[&str]| {
+        run_ok(
+            bed.command("ctr")
+                .args(["--address", sock, "-n", "k8s.io"])
+                .args(args),
+        )
+    };
+    let filter = format!("labels.\"io.kubernetes.pod.namespace\"=={namespace}");
+    let ids = ctr(&["containers", "ls", "-q", &filter])?;
+    let tasks = ctr(&["tasks", "ls"])?;
+    let running: Vec<&str> = tasks
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            (cols.get(2) == Some(&"RUNNING")).then(|| cols[0])
+        })
+        .collect();
+    Ok(ids
+        .lines()
+        .map(str::trim)
+        .filter(|id| running.contains(id))
+        .map(str::to_string)
+        .collect())
+}
+
 /// A container security context that Pod Security `restricted` admits.
 pub fn restricted_container() -> Value {
     json!({
@@ -120,6 +152,18 @@ impl TestBed {
     /// Creates a probe pod and waits until it runs and has an address.
     pub async fn probe(&self, namespace: &str, name: &str) -> Result<Probe> {
         self.probe_with(namespace, name, json!({})).await
+    }
+
+    /// Creates probe pods all at once, then waits until each runs.
+    pub async fn probes(&self, pods: &[(&str, &str)]) -> Result<Vec<Probe>> {
+        for (namespace, name) in pods {
+            self.apply(&probe_pod(self, namespace, name, json!({}))?)?;
+        }
+        let mut running = Vec::new();
+        for (namespace, name) in pods {
+            running.push(self.wait_running(namespace, name).await?);
+        }
+        Ok(running)
     }
 
     /// Creates a probe pod with `extra` merged into its spec; waits until it runs.

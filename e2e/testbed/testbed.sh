@@ -15,6 +15,7 @@
 #                        kube-proxy                               components/kube-proxy.sh
 #                        kube-router (NetworkPolicy)              components/kube-router.sh
 #                        CoreDNS                                  components/coredns.sh
+#                        local-path-provisioner (PVCs)            components/storage.sh
 #                      and write a kubeconfig and an env file
 #   testbed.sh down    stop exactly what `up` started and remove everything it
 #                      made: processes, containers, mounts, cgroups, the network
@@ -106,6 +107,7 @@ up() {
   kube_proxy_start
   kube_router_start
   coredns_start
+  storage_start
 
   write_env
   log "binaries ready in ${built}s; control plane and OpenBao in $((t2 - t1))s; node in $((SECONDS - t2))s"

@@ -23,15 +23,29 @@ async fn a_tenant_pod_reaches_its_own_namespace_and_dns_and_nothing_else() -> Re
     // A namespace no policy governs: the control.
     let open = unique("open");
     bed.open_namespace(&open)?;
-    let control = bed.probe(&open, "client").await?;
-    let control_server = bed.probe(&open, "server").await?;
-
-    let client = bed.probe(&a_dev, "client").await?;
-    let server = bed.probe(&a_dev, "server").await?;
-    let prod_client = bed.probe(&a_prod, "client").await?;
-    let prod_server = bed.probe(&a_prod, "server").await?;
-    let other_client = bed.probe(&b_dev, "client").await?;
-    let other_server = bed.probe(&b_dev, "server").await?;
+    let [
+        control,
+        control_server,
+        client,
+        server,
+        prod_client,
+        prod_server,
+        other_client,
+        other_server,
+    ] = <[_; 8]>::try_from(
+        bed.probes(&[
+            (&open, "client"),
+            (&open, "server"),
+            (&a_dev, "client"),
+            (&a_dev, "server"),
+            (&a_prod, "client"),
+            (&a_prod, "server"),
+            (&b_dev, "client"),
+            (&b_dev, "server"),
+        ])
+        .await?,
+    )
+    .map_err(|_| anyhow::anyhow!("eight probes"))?;
     run_ok(bed.kubectl().args([
         "-n", &a_dev, "expose", "pod", "server", "--port", "8080", "--name", "server",
     ]))?;

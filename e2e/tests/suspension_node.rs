@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use e2e::pods::{Probe, probe_pod, workload_pod};
+use e2e::pods::{Probe, probe_pod, running_containers, workload_pod};
 use e2e::{TestBed, authorization, eventually, run_ok, unique};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
@@ -49,38 +49,6 @@ test -s /tmp/bao-token && cat /tmp/bao-token"#
             String::from_utf8_lossy(&out.stderr).trim()
         ))
     })
-}
-
-/// The containers (pod sandboxes included) that containerd runs for pods of
-/// `namespace`, by container id.
-fn running_containers(bed: &TestBed, namespace: &str) -> Result<Vec<String>> {
-    let sock = bed
-        .var("TESTBED_CONTAINERD_SOCK")
-        .context("the env file has no TESTBED_CONTAINERD_SOCK")?;
-    let ctr = |args: &[&str]| {
-        run_ok(
-            bed.command("ctr")
-                .args(["--address", sock, "-n", "k8s.io"])
-                .args(args),
-        )
-    };
-    let filter = format!("labels.\"io.kubernetes.pod.namespace\"=={namespace}");
-    let ids = ctr(&["containers", "ls", "-q", &filter])?;
-    let tasks = ctr(&["tasks", "ls"])?;
-    let running: Vec<&str> = tasks
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let cols: Vec<&str> = l.split_whitespace().collect();
-            (cols.get(2) == Some(&"RUNNING")).then(|| cols[0])
-        })
-        .collect();
-    Ok(ids
-        .lines()
-        .map(str::trim)
-        .filter(|id| running.contains(id))
-        .map(str::to_string)
-        .collect())
 }
 
 async fn set_state(bed: &TestBed, name: &str, state: &str) -> Result<()> {

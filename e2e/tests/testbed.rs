@@ -63,9 +63,10 @@ async fn deleted_namespace_is_finalized_by_the_controller_manager() -> Result<()
 }
 
 /// The deployment controller makes a ReplicaSet, the replicaset controller
-/// makes Pods; with no scheduler or kubelet the Pods stay Pending, unbound.
+/// makes Pods, the scheduler places them on the node and the kubelet runs
+/// them (the probe image, imported into the node's containerd).
 #[tokio::test]
-async fn deployment_gets_a_replicaset_from_the_controller_manager() -> Result<()> {
+async fn deployment_gets_a_replicaset_and_its_pods_run_on_the_node() -> Result<()> {
     let bed = TestBed::from_env()?;
     let client = bed.client().await?;
     let ns = unique("deploy");
@@ -80,7 +81,9 @@ async fn deployment_gets_a_replicaset_from_the_controller_manager() -> Result<()
             "selector": {"matchLabels": {"app": "web"}},
             "template": {
                 "metadata": {"labels": {"app": "web"}},
-                "spec": {"containers": [{"name": "web", "image": "registry.invalid/web:1"}]}
+                "spec": {"containers": [{"name": "web", "image": bed.var("PROBE_IMAGE").context("no PROBE_IMAGE")?,
+                                         "imagePullPolicy": "Never", "command": ["sleep", "3600"]}],
+                         "terminationGracePeriodSeconds": 1}
             }
         }
     }))?;
@@ -110,20 +113,29 @@ async fn deployment_gets_a_replicaset_from_the_controller_manager() -> Result<()
     .await?;
     ensure!(rs.spec.replicas == Some(2));
 
-    let pods: Api<Pod> = Api::namespaced(client, &ns);
-    let pods = eventually("two Pods from the ReplicaSet", WAIT, || async {
-        let items = pods.list(&ListParams::default()).await?.items;
-        Ok((items.len() == 2).then_some(items))
-    })
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let node = bed
+        .var("TESTBED_NODE_NAME")
+        .context("no TESTBED_NODE_NAME")?;
+    eventually(
+        "two Pods of the ReplicaSet running on the node",
+        WAIT,
+        || async {
+            let items = pods.list(&ListParams::default()).await?.items;
+            let running = items
+                .iter()
+                .filter(|p| {
+                    p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+                        && p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node)
+                })
+                .count();
+            Ok((items.len() == 2 && running == 2).then_some(()))
+        },
+    )
     .await?;
-    for pod in pods {
-        let phase = pod.status.and_then(|s| s.phase);
-        ensure!(phase.as_deref() == Some("Pending"), "pod phase {phase:?}");
-        ensure!(
-            pod.spec.and_then(|s| s.node_name).is_none(),
-            "no scheduler, so no node"
-        );
-    }
+    Api::<Namespace>::all(client)
+        .delete(&ns, &Default::default())
+        .await?;
     Ok(())
 }
 

@@ -41,6 +41,10 @@ fn every_example_deserializes_into_its_kind() {
                 }
                 "PublicDataset" => serde_yaml::from_value::<PublicDataset>(value).map(|_| ()),
                 "DataScenario" => serde_yaml::from_value::<DataScenario>(value).map(|_| ()),
+                "Deployment" => {
+                    serde_yaml::from_value::<k8s_openapi::api::apps::v1::Deployment>(value)
+                        .map(|_| ())
+                }
                 other => panic!("{}: unknown kind {other:?}", path.display()),
             };
             result.unwrap_or_else(|e| panic!("{}: {kind} does not parse: {e}", path.display()));

@@ -41,9 +41,13 @@ import_image() {
   local layout="$1" tag="$2" repo_name="$3" tar
   tar="$(mktemp --suffix .tar)"
   tar -C "$layout" -cf "$tar" .
-  ctr_k8s images import --base-name "$repo_name" "$tar" >/dev/null
+  # ctr warns on every call that cgroup v1 is deprecated: keep it in a log.
+  if ! ctr_k8s images import --base-name "$repo_name" "$tar" >>"$state/logs/images.log" 2>&1; then
+    tail -n 20 "$state/logs/images.log" >&2
+    die "importing $repo_name:$tag into containerd failed"
+  fi
   rm -f "$tar"
-  ctr_k8s images ls -q | grep -qxF "$repo_name:$tag" || die "image $repo_name:$tag was not imported"
+  ctr_k8s images ls -q 2>>"$state/logs/images.log" | grep -qxF "$repo_name:$tag" || die "image $repo_name:$tag was not imported"
 }
 
 images_build_and_import() {
