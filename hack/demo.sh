@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job, in one command: start the local control plane, the node and
-# OpenBao (building them once), build and run the operator against them, apply
-# examples/ (with a sample workload of the example tenant), and show what a
-# user wants to see.
+# OpenBao (building them once), build the operator's image and install it with
+# its Helm chart as a platform would, apply examples/ (with a sample workload of
+# the example tenant), and show what a user wants to see.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -12,9 +12,14 @@ start=$SECONDS
 e2e/testbed/testbed.sh up >/dev/null
 # shellcheck disable=SC1091
 source "$PUBLICDATA_TESTBED_DIR/testbed.env"
-cargo build --locked -q -p publicdata-operator
 e2e/testbed/testbed.sh operator stop
-e2e/testbed/testbed.sh operator start "$repo/target/debug/publicdata-operator"
+echo "== hack/image.sh: the operator's image, built without Docker"
+hack/image.sh
+echo "== helm upgrade --install publicdata-operator charts/publicdata-operator (testbed.sh operator install)"
+e2e/testbed/testbed.sh operator install "$repo/target/image/publicdata-operator.tar"
+kubectl -n publicdata-system get pods -o wide
+echo "leader (holds the Lease): $(kubectl -n publicdata-system get lease publicdata-operator -o jsonpath='{.spec.holderIdentity}')"
+echo
 
 echo "== kubectl apply --server-side -f examples/datasets.yaml -f examples/authorization.yaml"
 # Right after the CRDs are (re)installed the API server may answer "There can be
@@ -76,6 +81,11 @@ echo
 echo "== events"
 kubectl get events -n default --field-selector involvedObject.kind=OperatorAuthorization,involvedObject.name=harbor-analytics
 echo
+pv="$(kubectl -n publicdata-system get pvc publicdata-operator-audit -o jsonpath='{.spec.volumeName}')"
+audit="$(kubectl get pv "$pv" -o jsonpath='{.spec.hostPath.path}{.spec.local.path}')/audit.log"
+echo "== the audit log, on the operator's volume ($audit)"
+target/release/publicdata-operator audit verify "$audit"
+echo
 echo "Done in $((SECONDS - start))s. To use the test bed in your shell:"
 echo "  source $PUBLICDATA_TESTBED_DIR/testbed.env"
-echo "Operator log: $PUBLICDATA_TESTBED_DIR/logs/operator.log. Stop everything with: make down"
+echo "Operator logs: kubectl -n publicdata-system logs deploy/publicdata-operator. Stop everything with: make down"

@@ -38,3 +38,10 @@ cargo test --locked -p e2e --test testbed --test authorization --test freeze --t
 cargo test --locked -p e2e --test openbao_outage
 cargo test --locked -p e2e --test offboard
 cargo test --locked -p e2e --test crd_reinstall
+
+section "the operator installed by its chart (image, Helm, its own RBAC, OpenBao login by ServiceAccount)"
+e2e/testbed/testbed.sh operator stop
+hack/image.sh
+# Short-lived OpenBao tokens, so the test sees the operator log in again.
+OPERATOR_TOKEN_TTL=20s e2e/testbed/testbed.sh operator install "$repo/target/image/publicdata-operator.tar"
+cargo test --locked -p e2e --test chart -- --test-threads=1 --nocapture

@@ -105,20 +105,38 @@ slot_claim() {
     owner="$(cat "$slots_dir/$n/owner" 2>/dev/null || true)"
     if [[ "$owner" == "$state" ]]; then echo "$n"; return 0; fi
   done
+  # A slot whose test bed no longer runs (a killed session, a removed
+  # checkout) is taken over, after removing what that test bed left.
+  for n in $(seq 1 60); do
+    owner="$(cat "$slots_dir/$n/owner" 2>/dev/null || true)"
+    if [[ -n "$owner" ]] && slot_abandoned "$n" "$owner"; then
+      log "slot $n: its test bed ($owner) no longer runs; removing what it left"
+      (state="$owner"; slot_vars "$n"; containerd_cleanup; kubelet_cleanup; network_cleanup) >&2
+      echo "$state" >"$slots_dir/$n/owner"
+      echo "$n"; return 0
+    fi
+  done
   for n in $(seq 1 60); do
     if mkdir "$slots_dir/$n" 2>/dev/null; then
       echo "$state" >"$slots_dir/$n/owner"
       echo "$n"; return 0
     fi
-    # A slot whose owner's state is gone (a crashed run, a wiped checkout)
-    # and whose network namespace no longer exists is free again.
-    owner="$(cat "$slots_dir/$n/owner" 2>/dev/null || true)"
-    if [[ -n "$owner" && ! -e "$owner/pids" && ! -e "/run/netns/publicdata-tb$n" ]]; then
-      echo "$state" >"$slots_dir/$n/owner"
-      echo "$n"; return 0
-    fi
   done
-  die "no free test-bed slot in $slots_dir (60 in use?)"
+  die "no free test-bed slot in $slots_dir"
+}
+
+# slot_abandoned N OWNER: no process of OWNER's test bed runs, and the slot
+# is not being set up right now (claimed over a minute ago).
+slot_abandoned() {
+  local n="$1" owner="$2" name pid
+  [[ -n "$(find "$slots_dir/$n/owner" -mmin +1 2>/dev/null)" ]] || return 1
+  if [[ -f "$owner/pids" ]]; then
+    while read -r name pid; do
+      [[ -r "/proc/$pid/cmdline" ]] || continue
+      tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$owner/" && return 1
+    done <"$owner/pids"
+  fi
+  return 0
 }
 
 # slot_of_state: the slot this state directory holds, if any.

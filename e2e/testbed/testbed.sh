@@ -26,6 +26,10 @@
 #                      run the operator on the host against the test bed (CRDs,
 #                      admission policies and its least-privilege OpenBao token
 #                      set up first)
+#   testbed.sh operator install IMAGE_TAR
+#                      install it as a platform would: its image into the
+#                      node, its Helm chart into publicdata-system, logging in
+#                      to OpenBao with its ServiceAccount
 #
 # State (certificates, data, logs, pids, kubeconfig, env file) lives in
 # $PUBLICDATA_TESTBED_DIR, by default <repo>/.testbed/default. Several test beds
@@ -144,7 +148,7 @@ export TESTBED_LOOPBACK="$TB_LOOP"
 export TESTBED_CONTAINERD_SOCK="$TB_RUN/containerd.sock"
 export TESTBED_CGROUP="$TB_CGROUP"
 export PROBE_IMAGE="$PROBE_IMAGE"
-export PATH="$PYTOOLS_BIN:$K8S_BIN:$ETCD_BIN:$CONTAINERD_BIN:\$PATH"
+export PATH="$PYTOOLS_BIN:$K8S_BIN:$ETCD_BIN:$CONTAINERD_BIN:$HELM_BIN:\$PATH"
 export TESTBED_K8S_VERSION="$K8S_VERSION"
 export TESTBED_ETCD_VERSION="$ETCD_VERSION"
 EOF
@@ -199,6 +203,61 @@ operator_start() {
   log "operator ready (pid $pid), metrics at http://$admin/metrics, log: $state/logs/operator.log"
 }
 
+# The operator as a platform runs it: its image imported into the node's
+# containerd, installed with its Helm chart into publicdata-system, logging in
+# to OpenBao with its ServiceAccount through the platform's Kubernetes auth
+# mount (a role the test bed creates, as a platform would). HELM_ARGS adds
+# flags (e.g. --set replicaCount=1); OPERATOR_TOKEN_TTL sets the TTL of the
+# operator's OpenBao tokens (default 5m).
+operator_install() {
+  local tar="${1:?usage: testbed.sh operator install IMAGE_TAR (hack/image.sh builds it)}"
+  running || die "the test bed is not up ($state)"
+  # shellcheck disable=SC1091
+  source "$state/testbed.env"
+  [[ -f "$tar" ]] || die "no image archive at $tar"
+  local ref; ref="$(cat "$(dirname "$tar")/image-ref")"
+  slot_vars "$TESTBED_SLOT"
+  CONTAINERD_BIN="$(dirname "$(command -v ctr)")"
+  ctr_k8s images import --base-name "${ref%:*}" "$tar" >>"$state/logs/images.log" 2>&1 \
+    || die "importing $ref into the node's containerd failed (see $state/logs/images.log)"
+  # The platform's side in OpenBao: the operator's policy and a role of the
+  # platform's Kubernetes auth mount, bound to the chart's ServiceAccount.
+  bao policy write publicdata-operator "$repo/charts/publicdata-operator/files/openbao-operator-policy.hcl" >/dev/null
+  bao write auth/kubernetes/role/publicdata-operator \
+    bound_service_account_names=publicdata-operator \
+    bound_service_account_namespaces=publicdata-system \
+    audience=openbao token_policies=publicdata-operator \
+    token_ttl="${OPERATOR_TOKEN_TTL:-5m}" token_max_ttl="${OPERATOR_TOKEN_TTL:-5m}" >/dev/null
+  # What `operator start` applied with kubectl, Helm adopts (the documented
+  # way: its ownership annotations and label).
+  local f
+  for f in "$repo/charts/publicdata-operator/files/admission-policies.yaml" \
+      "$repo/charts/publicdata-operator/files/bureau-rbac.yaml"; do
+    kubectl annotate --overwrite -f "$f" meta.helm.sh/release-name=publicdata-operator \
+      meta.helm.sh/release-namespace=publicdata-system >/dev/null 2>&1 || true
+    kubectl label --overwrite -f "$f" app.kubernetes.io/managed-by=Helm >/dev/null 2>&1 || true
+  done
+  local o
+  for o in namespace/publicdata-archive clusterrolebinding/publicdata-agency-approvers; do
+    kubectl annotate --overwrite "$o" meta.helm.sh/release-name=publicdata-operator \
+      meta.helm.sh/release-namespace=publicdata-system >/dev/null 2>&1 || true
+    kubectl label --overwrite "$o" app.kubernetes.io/managed-by=Helm >/dev/null 2>&1 || true
+  done
+  # shellcheck disable=SC2086 # extra args are split on purpose
+  helm upgrade --install publicdata-operator "$repo/charts/publicdata-operator" \
+    --namespace publicdata-system --create-namespace \
+    --set image.repository="${ref%:*}" --set image.tag="${ref##*:}" --set image.pullPolicy=Never \
+    --set openbao.address="$OPENBAO_CLUSTER_ADDR" \
+    --set openbao.kubernetesHost="$KUBE_APISERVER" \
+    --set "openbao.workloadEgress.cidrs={$OPENBAO_EGRESS_CIDR}" \
+    --set openbao.workloadEgress.port="$OPENBAO_EGRESS_PORT" \
+    --wait --timeout 180s ${HELM_ARGS:-} >"$state/logs/helm.log" 2>&1 \
+    || { tail -n 30 "$state/logs/helm.log" >&2; kubectl -n publicdata-system get pods -o wide >&2 || true; \
+         kubectl -n publicdata-system logs -l app.kubernetes.io/name=publicdata-operator --tail 20 >&2 || true; \
+         die "helm install of the operator failed"; }
+  log "operator installed by its chart: $(kubectl -n publicdata-system get lease publicdata-operator -o jsonpath='{.spec.holderIdentity}' 2>/dev/null) leads"
+}
+
 operator_pid() {
   local pid; pid="$(pid_of operator)"
   [[ -n "$pid" ]] && ours "$pid" && echo "$pid"
@@ -244,7 +303,8 @@ case "${1:-}" in
     case "${2:-}" in
       start) operator_start "${3:-}" ;;
       stop) operator_stop ;;
-      *) echo "usage: $0 operator start BINARY | operator stop" >&2; exit 2 ;;
+      install) operator_install "${3:-}" ;;
+      *) echo "usage: $0 operator start BINARY | operator stop | operator install IMAGE_TAR" >&2; exit 2 ;;
     esac ;;
   *) echo "usage: $0 up|down|status|env|operator start BINARY|operator stop" >&2; exit 2 ;;
 esac

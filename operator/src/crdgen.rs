@@ -6,6 +6,11 @@ use kube::CustomResourceExt;
 
 use crate::api::{DataScenario, ExportRequest, OperatorAuthorization, PublicDataset};
 
+/// Where the CRDs are written, relative to the repository: the top-level
+/// `crds/` (for `kubectl apply`) and the chart's `crds/` (Helm installs those
+/// and never deletes them).
+pub const DIRS: [&str; 2] = ["crds", "charts/publicdata-operator/crds"];
+
 /// Every CRD, with the file name it lives in under `crds/`.
 pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
     vec![

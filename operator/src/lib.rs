@@ -6,6 +6,7 @@ pub mod api;
 pub mod audit;
 pub mod controllers;
 pub mod crdgen;
+pub mod leader;
 pub mod lifecycle;
 pub mod scan;
 pub mod telemetry;

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
@@ -10,8 +11,10 @@ use kube::api::{Api, ListParams};
 use kube::runtime::events::Reporter;
 use publicdata_operator::api::OperatorAuthorization;
 use publicdata_operator::controllers::authorization::{self, Context, Settings};
-use publicdata_operator::controllers::tenant::Egress;
+use publicdata_operator::controllers::tenant::Platform;
+use publicdata_operator::leader;
 use publicdata_operator::telemetry::{self, Health, Metrics};
+use publicdata_operator::vault::login::{self, Login, Reviewer};
 use publicdata_operator::vault::{KubernetesAuthConfig, OpenBao};
 
 /// Kubernetes operator for public data authorized operation.
@@ -48,9 +51,27 @@ struct Args {
     /// OpenBao/Vault address.
     #[arg(long, env = "VAULT_ADDR", required = false, default_value = "")]
     vault_addr: String,
-    /// OpenBao/Vault token of the operator (its policy: charts/publicdata-operator/files/openbao-operator-policy.hcl).
+    /// OpenBao/Vault token of the operator, for local runs (its policy:
+    /// charts/publicdata-operator/files/openbao-operator-policy.hcl). In a
+    /// cluster, log in with the ServiceAccount instead (--vault-login-role).
     #[arg(long, env = "VAULT_TOKEN", hide_env_values = true, default_value = "")]
     vault_token: String,
+    /// Log in through this Kubernetes auth mount of OpenBao...
+    #[arg(long, env = "VAULT_LOGIN_MOUNT", default_value = "kubernetes")]
+    vault_login_mount: String,
+    /// ...as this role (bound to the operator's ServiceAccount)...
+    #[arg(long, env = "VAULT_LOGIN_ROLE")]
+    vault_login_role: Option<String>,
+    /// ...with the ServiceAccount token in this file (projected, refreshed by the kubelet).
+    #[arg(
+        long,
+        env = "VAULT_LOGIN_JWT_FILE",
+        default_value = "/var/run/secrets/openbao/token"
+    )]
+    vault_login_jwt_file: std::path::PathBuf,
+    /// PEM file of the CA that signed OpenBao's TLS certificate (default: the system's CAs).
+    #[arg(long, env = "VAULT_CACERT")]
+    vault_cacert: Option<std::path::PathBuf>,
     /// The Kubernetes API server URL as OpenBao reaches it (tenant auth mounts review tokens there).
     #[arg(
         long,
@@ -65,9 +86,14 @@ struct Args {
         default_value = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
     )]
     vault_k8s_ca_file: std::path::PathBuf,
-    /// A token OpenBao uses to call TokenReview (ServiceAccount bound to system:auth-delegator).
+    /// A token OpenBao uses to call TokenReview for tenant logins (a
+    /// ServiceAccount bound to system:auth-delegator), in a file re-read as it rotates...
     #[arg(long, env = "VAULT_K8S_REVIEWER_JWT_FILE")]
     vault_k8s_reviewer_jwt_file: Option<std::path::PathBuf>,
+    /// ...or requested for this ServiceAccount of the operator's namespace
+    /// (TokenRequest API) and renewed before it expires.
+    #[arg(long, env = "VAULT_K8S_REVIEWER_SERVICE_ACCOUNT")]
+    vault_k8s_reviewer_service_account: Option<String>,
     /// Audience workload tokens must carry to log in to OpenBao.
     #[arg(long, env = "VAULT_AUDIENCE", default_value = "openbao")]
     vault_audience: String,
@@ -97,6 +123,28 @@ struct Args {
     /// Log format: `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     log_format: String,
+    /// Run only while holding the Lease (one active replica of several).
+    #[arg(long, env = "LEADER_ELECT", default_value_t = false)]
+    leader_elect: bool,
+    /// Name of the Lease.
+    #[arg(long, env = "LEASE_NAME", default_value = "publicdata-operator")]
+    lease_name: String,
+    /// Seconds a leader's lock is valid after its last renewal.
+    #[arg(long, env = "LEASE_DURATION_SECONDS", default_value_t = 15)]
+    lease_duration: u64,
+    /// Seconds before expiry at which the leader renews.
+    #[arg(long, env = "LEASE_RENEW_GRACE_SECONDS", default_value_t = 5)]
+    lease_renew_grace: u64,
+    /// The operator's namespace (the Lease and the reviewer ServiceAccount live there).
+    #[arg(long, env = "POD_NAMESPACE")]
+    namespace: Option<String>,
+    /// This replica's name (its identity in the Lease).
+    #[arg(long, env = "POD_NAME")]
+    pod_name: Option<String>,
+    /// The operator's ServiceAccount, when it runs in the cluster: bound in
+    /// each tenant namespace to read its Secrets for the offboarding inventory.
+    #[arg(long, env = "OPERATOR_SERVICE_ACCOUNT")]
+    service_account: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -122,9 +170,21 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    if args.vault_addr.is_empty() || args.vault_token.is_empty() {
-        bail!("--vault-addr and --vault-token (or VAULT_ADDR and VAULT_TOKEN) are required");
+    if args.vault_addr.is_empty() {
+        bail!("--vault-addr (VAULT_ADDR) is required");
     }
+    let login = match (&args.vault_login_role, args.vault_token.is_empty()) {
+        (Some(role), _) => Login::Kubernetes {
+            mount: args.vault_login_mount.clone(),
+            role: role.clone(),
+            jwt_file: args.vault_login_jwt_file.clone(),
+        },
+        (None, false) => Login::Token(args.vault_token.clone()),
+        (None, true) => bail!(
+            "no way to log in to OpenBao: set --vault-login-role (VAULT_LOGIN_ROLE) to log in \
+             with the ServiceAccount, or --vault-token (VAULT_TOKEN) for a local run"
+        ),
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("info,kube=warn,vaultrs=off,rustify=off")
     });
@@ -147,60 +207,141 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "cannot list OperatorAuthorizations ({e}); are the CRDs installed? kubectl apply --server-side -f crds/"
         );
     }
+    let metrics = Arc::new(Metrics::default());
+    let health = Arc::new(Health::default());
+    let admin_addr = args.admin_addr;
+    let mut admin = tokio::spawn(telemetry::serve(
+        admin_addr,
+        metrics.clone(),
+        health.clone(),
+    ));
+    tracing::info!("publicdata-operator {} starting", env!("CARGO_PKG_VERSION"));
+
+    // One active replica: only the leader goes on (and so writes the audit log).
+    let mut leadership = None;
+    if args.leader_elect {
+        let params = leader::Params {
+            namespace: args
+                .namespace
+                .clone()
+                .context("--leader-elect needs the operator's namespace (POD_NAMESPACE)")?,
+            name: args.lease_name.clone(),
+            identity: args
+                .pod_name
+                .clone()
+                .context("--leader-elect needs this replica's name (POD_NAME)")?,
+            duration: args.lease_duration,
+            grace: args.lease_renew_grace,
+        };
+        let standby = health.clone();
+        let lease = params.name.clone();
+        let wait = leader::acquire(client.clone(), &params, move || {
+            tracing::info!(%lease, "another replica leads; standing by");
+            standby.standby.store(true, Ordering::Relaxed);
+        });
+        let held = tokio::select! {
+            held = wait => held?,
+            served = &mut admin => return admin_ended(served, admin_addr),
+        };
+        health.standby.store(false, Ordering::Relaxed);
+        tracing::info!(lease = %args.lease_name, "this replica leads");
+        leadership = Some(held);
+    }
+    metrics.leader.set(1);
+
     let read = |path: &std::path::Path| {
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
     };
-    let reviewer = args
-        .vault_k8s_reviewer_jwt_file
-        .as_deref()
-        .context("--vault-k8s-reviewer-jwt-file (VAULT_K8S_REVIEWER_JWT_FILE) is required")?;
+    let reviewer = match (
+        &args.vault_k8s_reviewer_jwt_file,
+        &args.vault_k8s_reviewer_service_account,
+    ) {
+        (Some(file), _) => Reviewer::File(file.clone()),
+        (None, Some(name)) => Reviewer::ServiceAccount {
+            client: client.clone(),
+            namespace: args
+                .namespace
+                .clone()
+                .context("--vault-k8s-reviewer-service-account needs POD_NAMESPACE")?,
+            name: name.clone(),
+        },
+        (None, None) => bail!(
+            "set --vault-k8s-reviewer-jwt-file or --vault-k8s-reviewer-service-account: \
+             OpenBao needs a token to review tenant logins with"
+        ),
+    };
     let kubernetes = KubernetesAuthConfig {
         host: args.vault_k8s_host.clone(),
         ca_cert: read(&args.vault_k8s_ca_file)?,
-        reviewer_jwt: read(reviewer)?.trim().to_string(),
+        reviewer_jwt: String::new(),
     };
-    let vault = OpenBao::new(&args.vault_addr, &args.vault_token, kubernetes)?;
+    let vault = Arc::new(OpenBao::new(
+        &args.vault_addr,
+        "",
+        kubernetes,
+        args.vault_cacert.clone(),
+    )?);
+    let due = login::start(&vault, &login, &reviewer)
+        .await
+        .context("logging in to OpenBao")?;
+    let fresh = tokio::spawn(login::keep_fresh(vault.clone(), login, reviewer, due));
     let audit = publicdata_operator::audit::FileSink::open(&args.audit_log)
         .with_context(|| format!("opening the audit log {}", args.audit_log.display()))?;
     let ctx = Arc::new(Context {
         client,
-        vault: Arc::new(vault),
+        vault,
         settings: Settings {
             vault_audience: args.vault_audience,
-            egress: Egress {
+            platform: Platform {
                 openbao_cidrs: args
                     .workload_openbao_cidrs
                     .into_iter()
                     .filter(|c| !c.trim().is_empty())
                     .collect(),
                 openbao_port: args.workload_openbao_port,
+                operator_service_account: args.namespace.clone().zip(args.service_account.clone()),
             },
         },
         reporter: Reporter {
             controller: "publicdata-operator".into(),
-            instance: std::env::var("POD_NAME").ok(),
+            instance: args.pod_name.clone(),
         },
-        metrics: Arc::new(Metrics::default()),
-        health: Arc::new(Health::default()),
+        metrics,
+        health,
         failures: Default::default(),
         audit: Arc::new(audit),
     });
-    let admin = tokio::spawn(telemetry::serve(
-        args.admin_addr,
-        ctx.metrics.clone(),
-        ctx.health.clone(),
-    ));
-    tracing::info!("publicdata-operator {} starting", env!("CARGO_PKG_VERSION"));
-    tokio::select! {
+    let lost = async {
+        match leadership.as_mut() {
+            Some(l) => l.lost().await,
+            None => std::future::pending().await,
+        }
+    };
+    let outcome = tokio::select! {
         _ = futures::future::join3(
             authorization::run(ctx.clone()),
             publicdata_operator::controllers::scenario::run(ctx.clone()),
             publicdata_operator::controllers::export::run(ctx),
         ) => Ok(()),
-        served = admin => match served {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(anyhow::anyhow!("admin server on {}: {e}", args.admin_addr)),
-            Err(e) => Err(anyhow::anyhow!("admin server task: {e}")),
-        },
+        served = &mut admin => admin_ended(served, admin_addr),
+        () = lost => Err(anyhow::anyhow!(
+            "lost the Lease {}; exiting so that another replica leads", args.lease_name
+        )),
+    };
+    fresh.abort();
+    if let Some(held) = leadership {
+        held.release().await;
+    }
+    outcome
+}
+
+fn admin_ended(
+    served: Result<std::io::Result<()>, tokio::task::JoinError>,
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<()> {
+    match served {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(anyhow::anyhow!("admin server on {addr}: {e}")),
+        Err(e) => Err(anyhow::anyhow!("admin server task: {e}")),
     }
 }

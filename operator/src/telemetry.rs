@@ -13,6 +13,7 @@ use axum::routing::get;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -34,6 +35,8 @@ pub struct Metrics {
     pub failures: Family<ErrorLabels, Counter>,
     pub duration: Histogram,
     pub writes: Family<WriteLabels, Counter>,
+    /// 1 while this replica holds the Lease (or runs without election).
+    pub leader: Gauge,
     registry: Registry,
 }
 
@@ -60,11 +63,18 @@ impl Default for Metrics {
             "Write requests sent (server-side applies and status patches to Kubernetes; writes to OpenBao)",
             writes.clone(),
         );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica leads (holds the Lease) and reconciles",
+            leader.clone(),
+        );
         Self {
             reconciles,
             failures,
             duration,
             writes,
+            leader,
             registry,
         }
     }
@@ -93,10 +103,13 @@ impl Metrics {
     }
 }
 
-/// Whether the operator is ready (its watches are running).
+/// Whether the operator is ready: its watches are running, or it is a
+/// standby replica waiting for the Lease (ready to take over; a rollout must
+/// not wait for it to lead).
 #[derive(Default)]
 pub struct Health {
     pub ready: AtomicBool,
+    pub standby: AtomicBool,
 }
 
 struct AdminState {
@@ -122,6 +135,8 @@ pub async fn serve(
             get(|State(s): State<Arc<AdminState>>| async move {
                 if s.health.ready.load(Ordering::Relaxed) {
                     (StatusCode::OK, "ok")
+                } else if s.health.standby.load(Ordering::Relaxed) {
+                    (StatusCode::OK, "standby")
                 } else {
                     (StatusCode::SERVICE_UNAVAILABLE, "starting")
                 }

@@ -1,17 +1,23 @@
-//! Writes the CRDs generated from the Rust types into `crds/` (or the
-//! directory given).
+//! Writes the CRDs generated from the Rust types into `crds/` and the
+//! chart's `crds/` (or into the one directory given).
 use std::path::PathBuf;
 
 fn main() -> anyhow::Result<()> {
-    let dir = std::env::args()
-        .nth(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crds"));
-    std::fs::create_dir_all(&dir)?;
-    for (file, crd) in publicdata_operator::crdgen::all() {
-        let path = dir.join(file);
-        std::fs::write(&path, publicdata_operator::crdgen::to_yaml(&crd)?)?;
-        println!("wrote {}", path.display());
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dirs: Vec<PathBuf> = match std::env::args().nth(1) {
+        Some(dir) => vec![PathBuf::from(dir)],
+        None => publicdata_operator::crdgen::DIRS
+            .iter()
+            .map(|d| repo.join(d))
+            .collect(),
+    };
+    for dir in dirs {
+        std::fs::create_dir_all(&dir)?;
+        for (file, crd) in publicdata_operator::crdgen::all() {
+            let path = dir.join(file);
+            std::fs::write(&path, publicdata_operator::crdgen::to_yaml(&crd)?)?;
+            println!("wrote {}", path.display());
+        }
     }
     Ok(())
 }

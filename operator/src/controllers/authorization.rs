@@ -52,8 +52,9 @@ const RESYNC: Duration = Duration::from_secs(300);
 pub struct Settings {
     /// The audience workload tokens must carry to log in to OpenBao.
     pub vault_audience: String,
-    /// Where tenant workloads may connect beyond their namespace (OpenBao).
-    pub egress: tenant::Egress,
+    /// Where tenant workloads may connect beyond their namespace (OpenBao),
+    /// and who the operator is.
+    pub platform: tenant::Platform,
 }
 
 /// What every reconcile shares.
@@ -403,7 +404,7 @@ async fn freeze_domain(
         let namespaces_api: Api<Namespace> = Api::all(ctx.client.clone());
         let mut namespaces = Vec::new();
         let mut stopped = workloads::Report::default();
-        for env in tenant::build_in(oa, today, Mode::Frozen, &ctx.settings.egress) {
+        for env in tenant::build_in(oa, today, Mode::Frozen, &ctx.settings.platform) {
             let ns = tenant::namespace_name(&tenant, env.env);
             // Only what exists is frozen; a freeze never creates a domain.
             let exists = namespaces_api
@@ -598,7 +599,7 @@ async fn provision(
     next_change: Option<Date>,
 ) -> Result<Action, Error> {
     let tenant = oa.name_any();
-    let envs = tenant::build(oa, today, &ctx.settings.egress);
+    let envs = tenant::build(oa, today, &ctx.settings.platform);
     let members: Vec<MemberStatus> = oa
         .spec
         .members
@@ -755,7 +756,12 @@ async fn provision(
             desired_vault.mount,
             vault_status.roles.join(", ")
         );
-        record(ctx, oa, action, reason, "Success".into(), spec_actor(oa)).await?;
+        // A leader killed between this record and the status write leaves
+        // the status not Ready: its successor must not record it again.
+        let already = action == "DomainProvisioned" && recorded(ctx, &tenant, action).await?;
+        if !already {
+            record(ctx, oa, action, reason, "Success".into(), spec_actor(oa)).await?;
+        }
     } else if !ready_now && !ready_reason_is(status, ready.reason) {
         record(
             ctx,

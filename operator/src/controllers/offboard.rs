@@ -203,7 +203,8 @@ pub fn archive_name(tenant: &str) -> String {
 pub async fn ensure_archive_namespace(client: &Client, manager: &str) -> Result<(), Error> {
     let ns: Namespace = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Namespace",
-        "metadata": {"name": ARCHIVE_NAMESPACE, "labels": {labels::MANAGED_BY: labels::MANAGER}}
+        // No managed-by label: the chart may own this namespace too.
+        "metadata": {"name": ARCHIVE_NAMESPACE, "labels": {"app.kubernetes.io/part-of": labels::MANAGER}}
     }))
     .map_err(|e| Error::Archive(kube::Error::SerdeError(e)))?;
     Api::<Namespace>::all(client.clone())

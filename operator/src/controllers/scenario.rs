@@ -76,7 +76,9 @@ async fn ensure_agency_approvers(ctx: &Context, catalog: &[PublicDataset]) -> Re
         .collect();
     let crb = json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-        "metadata": {"name": "publicdata-agency-approvers", "labels": {labels::MANAGED_BY: labels::MANAGER}},
+        // No managed-by label: in a cluster the chart creates this binding
+        // and the operator only keeps its subjects.
+        "metadata": {"name": "publicdata-agency-approvers", "labels": {"app.kubernetes.io/part-of": labels::MANAGER}},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "publicdata-agency-approver"},
         "subjects": subjects,
     });

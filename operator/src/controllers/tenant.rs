@@ -114,17 +114,30 @@ pub struct EnvironmentObjects {
     pub role_bindings: Vec<RoleBinding>,
 }
 
-/// Where tenant workloads may open connections beyond their own namespace
-/// and DNS: the secrets backend, by address and port, and nothing else.
+/// What the tenant domains need to know of the platform: where tenant
+/// workloads may open connections beyond their namespace and DNS (the
+/// secrets backend, by address and port, and nothing else), and who the
+/// operator is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Egress {
+pub struct Platform {
     /// CIDRs of the OpenBao/Vault endpoints as pods reach them (after a
     /// Service's address translation: the endpoints, not the ClusterIP).
     /// Empty: workloads cannot reach OpenBao at all.
     pub openbao_cidrs: Vec<String>,
     /// The TCP port OpenBao listens on at those addresses.
     pub openbao_port: u16,
+    /// The operator's own ServiceAccount (namespace, name) when it runs in
+    /// the cluster: each tenant namespace binds it to the ClusterRole that
+    /// lets it read that namespace's Secrets for the offboarding inventory,
+    /// so it reads no Secret anywhere else.
+    pub operator_service_account: Option<(String, String)>,
 }
+
+/// The ClusterRole (shipped by the chart) that lets the operator read a
+/// tenant namespace's Secrets, for the offboarding inventory only.
+pub const INVENTORY_CLUSTER_ROLE: &str = "publicdata-operator-tenant-reader";
+/// The RoleBinding of that ClusterRole in each tenant namespace.
+pub const INVENTORY_BINDING: &str = "publicdata-operator-inventory";
 
 /// The NetworkPolicy that lets a namespace's pods reach OpenBao.
 pub const OPENBAO_EGRESS_POLICY: &str = "allow-openbao-egress";
@@ -142,8 +155,12 @@ pub enum Mode {
 pub const FREEZE_POLICY: &str = "freeze-deny-all";
 
 /// Builds the objects of every environment of the authorization.
-pub fn build(oa: &OperatorAuthorization, today: Date, egress: &Egress) -> Vec<EnvironmentObjects> {
-    build_in(oa, today, Mode::Active, egress)
+pub fn build(
+    oa: &OperatorAuthorization,
+    today: Date,
+    platform: &Platform,
+) -> Vec<EnvironmentObjects> {
+    build_in(oa, today, Mode::Active, platform)
 }
 
 /// Builds the objects of every environment, in the given mode. Objects of the
@@ -153,7 +170,7 @@ pub fn build_in(
     oa: &OperatorAuthorization,
     today: Date,
     mode: Mode,
-    egress: &Egress,
+    platform: &Platform,
 ) -> Vec<EnvironmentObjects> {
     let tenant = oa.name_any();
     let eligible: Vec<&Member> = oa
@@ -184,7 +201,7 @@ pub fn build_in(
                     ..Default::default()
                 },
                 network_policies: match mode {
-                    Mode::Active => network_policies(&ns, &tenant, env, egress),
+                    Mode::Active => network_policies(&ns, &tenant, env, platform),
                     Mode::Frozen => frozen_network_policies(&ns, &tenant, env),
                 },
                 resource_quota: match mode {
@@ -201,12 +218,19 @@ pub fn build_in(
                 },
                 limit_range: limit_range(&ns, &tenant, env),
                 roles: roles(&ns, &tenant, env),
-                role_bindings: match mode {
-                    Mode::Active => role_bindings(&ns, &tenant, env, &eligible),
-                    Mode::Frozen => role_bindings(&ns, &tenant, env, &[])
-                        .into_iter()
-                        .filter(|b| b.metadata.name.as_deref() == Some("bureau-audit"))
-                        .collect(),
+                role_bindings: {
+                    let mut bindings = match mode {
+                        Mode::Active => role_bindings(&ns, &tenant, env, &eligible),
+                        Mode::Frozen => role_bindings(&ns, &tenant, env, &[])
+                            .into_iter()
+                            .filter(|b| b.metadata.name.as_deref() == Some("bureau-audit"))
+                            .collect(),
+                    };
+                    // Kept when frozen: offboarding inventories a frozen domain.
+                    if let Some((sa_ns, sa)) = &platform.operator_service_account {
+                        bindings.push(inventory_binding(&ns, &tenant, env, sa_ns, sa));
+                    }
+                    bindings
                 },
             }
         })
@@ -244,7 +268,7 @@ fn network_policies(
     ns: &str,
     tenant: &str,
     env: Environment,
-    egress: &Egress,
+    egress: &Platform,
 ) -> Vec<NetworkPolicy> {
     let all_pods = LabelSelector::default();
     let same_namespace = NetworkPolicyPeer {
@@ -554,6 +578,31 @@ fn binding(
     }
 }
 
+/// The operator's own ServiceAccount, bound in one tenant namespace to the
+/// ClusterRole that reads its Secrets (for the inventory).
+fn inventory_binding(
+    ns: &str,
+    tenant: &str,
+    env: Environment,
+    sa_ns: &str,
+    sa: &str,
+) -> RoleBinding {
+    RoleBinding {
+        metadata: meta(INVENTORY_BINDING, ns, tenant, env),
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "ClusterRole".into(),
+            name: INVENTORY_CLUSTER_ROLE.into(),
+        },
+        subjects: Some(vec![Subject {
+            api_group: None,
+            kind: "ServiceAccount".into(),
+            name: sa.into(),
+            namespace: Some(sa_ns.into()),
+        }]),
+    }
+}
+
 fn user(name: &str) -> Subject {
     Subject {
         api_group: Some("rbac.authorization.k8s.io".into()),
@@ -617,11 +666,47 @@ mod tests {
         serde_yaml::from_str(text).unwrap()
     }
 
-    fn egress() -> Egress {
-        Egress {
+    fn egress() -> Platform {
+        Platform {
             openbao_cidrs: vec!["10.213.1.1/32".into()],
             openbao_port: 8200,
+            operator_service_account: None,
         }
+    }
+
+    #[test]
+    fn an_in_cluster_operator_reads_secrets_only_in_tenant_namespaces_even_when_frozen() {
+        let platform = Platform {
+            operator_service_account: Some((
+                "publicdata-system".into(),
+                "publicdata-operator".into(),
+            )),
+            ..egress()
+        };
+        for mode in [Mode::Active, Mode::Frozen] {
+            for env in build_in(&example(), date(2026, 11, 26), mode, &platform) {
+                let b = env
+                    .role_bindings
+                    .iter()
+                    .find(|b| b.metadata.name.as_deref() == Some(INVENTORY_BINDING))
+                    .expect("the inventory binding");
+                assert_eq!(b.role_ref.kind, "ClusterRole");
+                assert_eq!(b.role_ref.name, INVENTORY_CLUSTER_ROLE);
+                let subjects = b.subjects.as_ref().unwrap();
+                assert_eq!(subjects.len(), 1);
+                assert_eq!(subjects[0].kind, "ServiceAccount");
+                assert_eq!(subjects[0].namespace.as_deref(), Some("publicdata-system"));
+            }
+        }
+        // Run on the host (no ServiceAccount): no such binding.
+        assert!(
+            build(&example(), date(2026, 11, 26), &egress())
+                .iter()
+                .all(|e| e
+                    .role_bindings
+                    .iter()
+                    .all(|b| b.metadata.name.as_deref() != Some(INVENTORY_BINDING)))
+        );
     }
 
     fn subjects(b: &RoleBinding) -> Vec<String> {
@@ -711,7 +796,7 @@ mod tests {
         let json = serde_json::to_string(&envs[0].network_policies).unwrap();
         assert!(!json.contains("0.0.0.0/0"));
         // Without a configured OpenBao, there is no such policy at all.
-        let none = build(&example(), date(2026, 11, 26), &Egress::default());
+        let none = build(&example(), date(2026, 11, 26), &Platform::default());
         assert!(none.iter().all(|e| {
             e.network_policies
                 .iter()

@@ -13,6 +13,7 @@
 //! is revocable at once: disabling the mount (freeze, offboarding) revokes all
 //! its tokens and leases, and no login is possible until it is enabled again.
 
+pub mod login;
 mod openbao;
 
 pub use openbao::OpenBao;

@@ -1,6 +1,8 @@
 //! The vaultrs implementation of [`SecretsBackend`], for OpenBao and Vault.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use vaultrs::api::auth::kubernetes::requests::CreateKubernetesRoleRequest;
@@ -14,57 +16,146 @@ use super::{
     Change, Error, Existing, KubernetesAuthConfig, KubernetesRole, Policy, SecretsBackend,
 };
 
-/// An OpenBao/Vault server reached with a token.
+/// An OpenBao/Vault server reached with a token that can be replaced while
+/// the operator runs (a fresh login before the old token expires).
 pub struct OpenBao {
-    client: VaultClient,
+    session: RwLock<Arc<Session>>,
     address: String,
-    token: String,
+    ca_cert: Option<PathBuf>,
     http: reqwest::Client,
     kubernetes: KubernetesAuthConfig,
+    /// The token OpenBao calls TokenReview with for the tenants' auth
+    /// mounts; replaced when it rotates.
+    reviewer_jwt: RwLock<String>,
+}
+
+/// A client with its token.
+struct Session {
+    client: VaultClient,
+    token: String,
+}
+
+/// The first characters of a SHA-256, which identify a reviewer token in an
+/// auth mount's description without revealing it.
+fn fingerprint(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))[..16].to_string()
+}
+
+/// The description of a tenant auth mount: names the reviewer token it was
+/// configured with, so a rotated token is seen without reading any secret.
+fn mount_description(reviewer_jwt: &str) -> String {
+    format!(
+        "publicdata-operator tenant auth; reviewer {}",
+        fingerprint(reviewer_jwt)
+    )
 }
 
 impl OpenBao {
     /// A client for `address` with `token`; tenant auth mounts review tokens
-    /// against the API server described by `kubernetes`.
+    /// against the API server described by `kubernetes`. `ca_cert` is a PEM
+    /// file to verify OpenBao's TLS certificate with (else the system's).
     pub fn new(
         address: &str,
         token: &str,
         kubernetes: KubernetesAuthConfig,
+        ca_cert: Option<PathBuf>,
     ) -> Result<Self, Error> {
-        let settings = VaultClientSettingsBuilder::default()
-            .address(address)
-            .token(token)
-            .timeout(Some(std::time::Duration::from_secs(10)))
-            .build()
-            .map_err(|e| Error::Settings(e.to_string()))?;
-        let client = VaultClient::new(settings).map_err(Error::Client)?;
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-            .map_err(|e| Error::Settings(e.to_string()))?;
+        let mut http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10));
+        if let Some(path) = &ca_cert {
+            let pem = std::fs::read(path)
+                .map_err(|e| Error::Settings(format!("reading {}: {e}", path.display())))?;
+            let cert = reqwest::Certificate::from_pem(&pem)
+                .map_err(|e| Error::Settings(format!("{}: {e}", path.display())))?;
+            http = http.add_root_certificate(cert);
+        }
+        let http = http.build().map_err(|e| Error::Settings(e.to_string()))?;
+        let reviewer_jwt = RwLock::new(kubernetes.reviewer_jwt.clone());
+        let address = address.trim_end_matches('/').to_string();
+        let session = Session::new(&address, token, ca_cert.as_deref())?;
         Ok(Self {
-            client,
-            address: address.trim_end_matches('/').to_string(),
-            token: token.to_string(),
+            session: RwLock::new(Arc::new(session)),
+            address,
+            ca_cert,
             http,
             kubernetes,
+            reviewer_jwt,
         })
     }
 
+    /// The address of the server.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// A client without a token, for logging in.
+    pub fn anonymous(&self) -> Result<VaultClient, Error> {
+        Ok(Session::new(&self.address, "", self.ca_cert.as_deref())?.client)
+    }
+
+    /// From now on, every request carries `token`.
+    pub fn set_token(&self, token: &str) -> Result<(), Error> {
+        let session = Arc::new(Session::new(&self.address, token, self.ca_cert.as_deref())?);
+        match self.session.write() {
+            Ok(mut s) => *s = session,
+            Err(poisoned) => *poisoned.into_inner() = session,
+        }
+        Ok(())
+    }
+
+    /// From now on, tenant auth mounts are configured with this reviewer
+    /// token; mounts configured with another are rewritten on their next
+    /// reconcile.
+    pub fn set_reviewer_jwt(&self, jwt: &str) {
+        let jwt = jwt.trim().to_string();
+        match self.reviewer_jwt.write() {
+            Ok(mut r) => *r = jwt,
+            Err(poisoned) => *poisoned.into_inner() = jwt,
+        }
+    }
+
+    /// The reviewer token in use.
+    pub fn current_reviewer_jwt(&self) -> String {
+        self.reviewer_jwt()
+    }
+
+    fn reviewer_jwt(&self) -> String {
+        match self.reviewer_jwt.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn session(&self) -> Arc<Session> {
+        match self.session.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
     /// Writes `auth/<mount>/config` with the token reviewer JWT, which the
-    /// vaultrs request type does not carry.
+    /// vaultrs request type does not carry, and names that reviewer in the
+    /// mount's description.
     async fn configure_auth(&self, mount: &str) -> Result<(), Error> {
+        let reviewer = self.reviewer_jwt();
         let body = serde_json::json!({
             "kubernetes_host": self.kubernetes.host,
             "kubernetes_ca_cert": self.kubernetes.ca_cert,
-            "token_reviewer_jwt": self.kubernetes.reviewer_jwt,
+            "token_reviewer_jwt": reviewer,
             "disable_local_ca_jwt": true,
         });
+        self.post(mount, &format!("auth/{mount}/config"), &body)
+            .await?;
+        let tune = serde_json::json!({"description": mount_description(&reviewer)});
+        self.post(mount, &format!("sys/auth/{mount}/tune"), &tune)
+            .await
+    }
+
+    async fn post(&self, mount: &str, path: &str, body: &serde_json::Value) -> Result<(), Error> {
         let response = self
             .http
-            .post(format!("{}/v1/auth/{mount}/config", self.address))
-            .header("X-Vault-Token", &self.token)
-            .json(&body)
+            .post(format!("{}/v1/{path}", self.address))
+            .header("X-Vault-Token", &self.session().token)
+            .json(body)
             .send()
             .await
             .map_err(|e| Error::ConfigureAuth {
@@ -76,10 +167,30 @@ impl OpenBao {
             let text = response.text().await.unwrap_or_default();
             return Err(Error::ConfigureAuth {
                 path: mount.into(),
-                message: format!("{status}: {text}"),
+                message: format!("{path}: {status}: {text}"),
             });
         }
         Ok(())
+    }
+}
+
+impl Session {
+    fn new(address: &str, token: &str, ca_cert: Option<&std::path::Path>) -> Result<Self, Error> {
+        let mut settings = VaultClientSettingsBuilder::default();
+        settings
+            .address(address)
+            .token(token)
+            .timeout(Some(std::time::Duration::from_secs(10)));
+        if let Some(path) = ca_cert {
+            settings.ca_certs(vec![path.display().to_string()]);
+        }
+        let settings = settings
+            .build()
+            .map_err(|e| Error::Settings(e.to_string()))?;
+        Ok(Self {
+            client: VaultClient::new(settings).map_err(Error::Client)?,
+            token: token.to_string(),
+        })
     }
 }
 
@@ -107,7 +218,12 @@ fn ttl_seconds(s: &str) -> u64 {
 #[async_trait]
 impl SecretsBackend for OpenBao {
     async fn ensure_kv2_mount(&self, path: &str) -> Result<Change, Error> {
-        match vaultrs::sys::mount::get_configuration_of_a_secret_engine(&self.client, path).await {
+        match vaultrs::sys::mount::get_configuration_of_a_secret_engine(
+            &self.session().client,
+            path,
+        )
+        .await
+        {
             Ok(m) => {
                 let version = m
                     .options
@@ -127,7 +243,7 @@ impl SecretsBackend for OpenBao {
                 let mut opts = EnableEngineRequest::builder();
                 opts.options(HashMap::from([("version".to_string(), "2".to_string())]))
                     .description("publicdata-operator: tenant KV area".to_string());
-                vaultrs::sys::mount::enable(&self.client, path, "kv", Some(&mut opts))
+                vaultrs::sys::mount::enable(&self.session().client, path, "kv", Some(&mut opts))
                     .await
                     .map_err(|source| Error::EnableMount {
                         path: path.into(),
@@ -143,7 +259,7 @@ impl SecretsBackend for OpenBao {
     }
 
     async fn ensure_policy(&self, policy: &Policy) -> Result<Change, Error> {
-        match vaultrs::sys::policy::read(&self.client, &policy.name).await {
+        match vaultrs::sys::policy::read(&self.session().client, &policy.name).await {
             Ok(current) if current.rules == policy.hcl => return Ok(Change::Unchanged),
             Ok(_) => {}
             Err(e) if not_found(&e) => {}
@@ -154,7 +270,7 @@ impl SecretsBackend for OpenBao {
                 });
             }
         }
-        vaultrs::sys::policy::set(&self.client, &policy.name, &policy.hcl)
+        vaultrs::sys::policy::set(&self.session().client, &policy.name, &policy.hcl)
             .await
             .map_err(|source| Error::WritePolicy {
                 name: policy.name.clone(),
@@ -164,14 +280,19 @@ impl SecretsBackend for OpenBao {
     }
 
     async fn ensure_kubernetes_auth(&self, mount: &str) -> Result<Change, Error> {
-        let mounts = vaultrs::sys::auth::list(&self.client)
+        let mounts = vaultrs::sys::auth::list(&self.session().client)
             .await
             .map_err(|source| Error::ListAuth { source })?;
         let existing = mounts.get(&format!("{mount}/"));
         match existing {
             Some(m) if m.mount_type == "kubernetes" => {
-                // Configured when it was enabled; re-write only if the host moved.
-                match vaultrs::auth::kubernetes::read_config(&self.client, mount).await {
+                // Configured when it was enabled; re-written when the reviewer
+                // token rotated (the description names it) or the host moved.
+                if m.description != mount_description(&self.reviewer_jwt()) {
+                    self.configure_auth(mount).await?;
+                    return Ok(Change::Written);
+                }
+                match vaultrs::auth::kubernetes::read_config(&self.session().client, mount).await {
                     Ok(c) if c.kubernetes_host == self.kubernetes.host => Ok(Change::Unchanged),
                     _ => {
                         self.configure_auth(mount).await?;
@@ -184,7 +305,7 @@ impl SecretsBackend for OpenBao {
                 found: m.mount_type.clone(),
             }),
             None => {
-                vaultrs::sys::auth::enable(&self.client, mount, "kubernetes", None)
+                vaultrs::sys::auth::enable(&self.session().client, mount, "kubernetes", None)
                     .await
                     .map_err(|source| Error::EnableAuth {
                         path: mount.into(),
@@ -197,13 +318,13 @@ impl SecretsBackend for OpenBao {
     }
 
     async fn disable_kubernetes_auth(&self, mount: &str) -> Result<Change, Error> {
-        let mounts = vaultrs::sys::auth::list(&self.client)
+        let mounts = vaultrs::sys::auth::list(&self.session().client)
             .await
             .map_err(|source| Error::ListAuth { source })?;
         if !mounts.contains_key(&format!("{mount}/")) {
             return Ok(Change::Unchanged);
         }
-        vaultrs::sys::auth::disable(&self.client, mount)
+        vaultrs::sys::auth::disable(&self.session().client, mount)
             .await
             .map_err(|source| Error::DisableAuth {
                 path: mount.into(),
@@ -216,7 +337,7 @@ impl SecretsBackend for OpenBao {
         if !self.exists(Existing::SecretsMount(path)).await? {
             return Ok(Change::Unchanged);
         }
-        vaultrs::sys::mount::disable(&self.client, path)
+        vaultrs::sys::mount::disable(&self.session().client, path)
             .await
             .map_err(|source| Error::DisableMount {
                 path: path.into(),
@@ -229,7 +350,7 @@ impl SecretsBackend for OpenBao {
         if !self.exists(Existing::Policy(name)).await? {
             return Ok(Change::Unchanged);
         }
-        vaultrs::sys::policy::delete(&self.client, name)
+        vaultrs::sys::policy::delete(&self.session().client, name)
             .await
             .map_err(|source| Error::DeletePolicy {
                 name: name.into(),
@@ -242,7 +363,7 @@ impl SecretsBackend for OpenBao {
         let mut out = Vec::new();
         let mut pending = vec![String::new()];
         while let Some(dir) = pending.pop() {
-            let keys = match vaultrs::kv2::list(&self.client, mount, &dir).await {
+            let keys = match vaultrs::kv2::list(&self.session().client, mount, &dir).await {
                 Ok(keys) => keys,
                 Err(e) if not_found(&e) => continue,
                 Err(source) => {
@@ -258,16 +379,17 @@ impl SecretsBackend for OpenBao {
                     pending.push(path);
                     continue;
                 }
-                let digest = match vaultrs::kv2::read_metadata(&self.client, mount, &path).await {
-                    Ok(meta) => hex::encode(Sha256::digest(format!("{meta:?}"))),
-                    Err(e) if not_found(&e) => continue,
-                    Err(source) => {
-                        return Err(Error::List {
-                            path: format!("{mount}/{path}"),
-                            source,
-                        });
-                    }
-                };
+                let digest =
+                    match vaultrs::kv2::read_metadata(&self.session().client, mount, &path).await {
+                        Ok(meta) => hex::encode(Sha256::digest(format!("{meta:?}"))),
+                        Err(e) if not_found(&e) => continue,
+                        Err(source) => {
+                            return Err(Error::List {
+                                path: format!("{mount}/{path}"),
+                                source,
+                            });
+                        }
+                    };
                 out.push((format!("{mount}/{path}"), digest));
             }
         }
@@ -283,7 +405,7 @@ impl SecretsBackend for OpenBao {
     ) -> Result<Change, Error> {
         self.ensure_kv2_mount(mount).await?;
         match vaultrs::kv2::read::<std::collections::BTreeMap<String, String>>(
-            &self.client,
+            &self.session().client,
             mount,
             path,
         )
@@ -299,7 +421,7 @@ impl SecretsBackend for OpenBao {
                 });
             }
         }
-        vaultrs::kv2::set(&self.client, mount, path, data)
+        vaultrs::kv2::set(&self.session().client, mount, path, data)
             .await
             .map_err(|source| Error::WriteSecret {
                 path: format!("{mount}/{path}"),
@@ -313,7 +435,7 @@ impl SecretsBackend for OpenBao {
         mount: &str,
         path: &str,
     ) -> Result<Option<std::collections::BTreeMap<String, String>>, Error> {
-        match vaultrs::kv2::read(&self.client, mount, path).await {
+        match vaultrs::kv2::read(&self.session().client, mount, path).await {
             Ok(v) => Ok(Some(v)),
             Err(e) if not_found(&e) => Ok(None),
             Err(source) => Err(Error::List {
@@ -326,8 +448,11 @@ impl SecretsBackend for OpenBao {
     async fn exists(&self, what: Existing<'_>) -> Result<bool, Error> {
         match what {
             Existing::SecretsMount(path) => {
-                match vaultrs::sys::mount::get_configuration_of_a_secret_engine(&self.client, path)
-                    .await
+                match vaultrs::sys::mount::get_configuration_of_a_secret_engine(
+                    &self.session().client,
+                    path,
+                )
+                .await
                 {
                     Ok(_) => Ok(true),
                     Err(e) if not_found(&e) => Ok(false),
@@ -338,24 +463,28 @@ impl SecretsBackend for OpenBao {
                 }
             }
             Existing::AuthMount(mount) => {
-                let mounts = vaultrs::sys::auth::list(&self.client)
+                let mounts = vaultrs::sys::auth::list(&self.session().client)
                     .await
                     .map_err(|source| Error::ListAuth { source })?;
                 Ok(mounts.contains_key(&format!("{mount}/")))
             }
-            Existing::Policy(name) => match vaultrs::sys::policy::read(&self.client, name).await {
-                Ok(_) => Ok(true),
-                Err(e) if not_found(&e) => Ok(false),
-                Err(source) => Err(Error::ReadPolicy {
-                    name: name.into(),
-                    source,
-                }),
-            },
+            Existing::Policy(name) => {
+                match vaultrs::sys::policy::read(&self.session().client, name).await {
+                    Ok(_) => Ok(true),
+                    Err(e) if not_found(&e) => Ok(false),
+                    Err(source) => Err(Error::ReadPolicy {
+                        name: name.into(),
+                        source,
+                    }),
+                }
+            }
         }
     }
 
     async fn ensure_kubernetes_role(&self, role: &KubernetesRole) -> Result<Change, Error> {
-        match vaultrs::auth::kubernetes::role::read(&self.client, &role.mount, &role.name).await {
+        match vaultrs::auth::kubernetes::role::read(&self.session().client, &role.mount, &role.name)
+            .await
+        {
             // The read response has no `audience`; the operator is the only
             // writer of these roles, and the audience comes from its config.
             Ok(c)
@@ -384,7 +513,7 @@ impl SecretsBackend for OpenBao {
             .token_ttl(role.ttl.clone())
             .token_max_ttl(role.max_ttl.clone());
         vaultrs::auth::kubernetes::role::create(
-            &self.client,
+            &self.session().client,
             &role.mount,
             &role.name,
             Some(&mut opts),
