@@ -26,22 +26,26 @@ if [[ "${KEEP_TESTBED:-0}" != 1 ]]; then
 fi
 e2e/testbed/testbed.sh up >/dev/null
 
-section "operator"
-cargo build --locked -p publicdata-operator
-e2e/testbed/testbed.sh operator stop
-e2e/testbed/testbed.sh operator start "$repo/target/debug/publicdata-operator"
-
-section "e2e tests"
-cargo test --locked -p e2e --test testbed --test authorization --test freeze --test scenario --test export --test isolation --test suspension_node --test workload_credentials --test offboard_node -- --nocapture
-# These disturb every tenant on the test bed (OpenBao paused; a CRD
-# removed, which deletes every authorization): each alone, last.
-cargo test --locked -p e2e --test openbao_outage
-cargo test --locked -p e2e --test offboard
-cargo test --locked -p e2e --test crd_reinstall
-
-section "the operator installed by its chart (image, Helm, its own RBAC, OpenBao login by ServiceAccount)"
+section "the operator, installed by its chart (image, Helm, its own RBAC, OpenBao login by ServiceAccount)"
 e2e/testbed/testbed.sh operator stop
 hack/image.sh
-# Short-lived OpenBao tokens, so the test sees the operator log in again.
+# Short-lived OpenBao tokens (20 s): every test below runs across several of
+# the operator's fresh logins.
 OPERATOR_TOKEN_TTL=20s e2e/testbed/testbed.sh operator install "$repo/target/image/publicdata-operator.tar"
+
+section "e2e tests, against the chart-installed operator under its own RBAC"
+cargo test --locked -p e2e --test testbed --test authorization --test freeze --test scenario \
+  --test export --test isolation --test suspension_node --test workload_credentials \
+  --test offboard_node -- --nocapture
+# These disturb every tenant on the test bed (OpenBao paused; a CRD removed,
+# which deletes every authorization; the operator killed, upgraded,
+# uninstalled): each alone, in this order.
+cargo test --locked -p e2e --test openbao_outage
+cargo test --locked -p e2e --test crd_reinstall
 cargo test --locked -p e2e --test chart -- --test-threads=1 --nocapture
+
+section "the failpoint test, with the operator as a host process (it aborts the operator at each offboarding step)"
+e2e/testbed/testbed.sh operator uninstall
+cargo build --locked -p publicdata-operator
+e2e/testbed/testbed.sh operator start "$repo/target/debug/publicdata-operator"
+cargo test --locked -p e2e --test offboard

@@ -13,11 +13,14 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 pub mod pods;
 pub mod scenarios;
+
+/// Where the chart installs the operator.
+pub const OPERATOR_NAMESPACE: &str = "publicdata-system";
 
 /// Where the tests look for the test bed when `PUBLICDATA_TESTBED_DIR` is unset.
 const DEFAULT_DIR: &str = ".testbed/test";
@@ -141,9 +144,46 @@ impl TestBed {
 }
 
 impl TestBed {
+    /// How the operator runs against this test bed: `chart` (installed by
+    /// `testbed.sh operator install`, as a platform runs it) or `host`
+    /// (`testbed.sh operator start`, a process with the admin kubeconfig).
+    pub fn operator_mode(&self) -> String {
+        std::fs::read_to_string(self.dir.join("operator.mode"))
+            .map(|m| m.trim().to_string())
+            .unwrap_or_else(|_| "host".into())
+    }
+
     /// Fails unless the operator runs against this test bed (`hack/test.sh`
-    /// starts it with `testbed.sh operator start`).
+    /// installs it with its chart, or starts it on the host).
     pub fn require_operator(&self) -> Result<()> {
+        if self.operator_mode() == "chart" {
+            let holder = run_ok(self.kubectl().args([
+                "-n",
+                OPERATOR_NAMESPACE,
+                "get",
+                "lease",
+                "publicdata-operator",
+                "-o",
+                "jsonpath={.spec.holderIdentity}",
+            ]))
+            .context("the chart-installed operator has no Lease: `testbed.sh operator install`")?;
+            let holder = holder.trim();
+            ensure!(!holder.is_empty(), "no replica of the operator leads");
+            let phase = run_ok(self.kubectl().args([
+                "-n",
+                OPERATOR_NAMESPACE,
+                "get",
+                "pod",
+                holder,
+                "-o",
+                "jsonpath={.status.phase}",
+            ]))?;
+            ensure!(
+                phase.trim() == "Running",
+                "the leading replica {holder} is {phase}"
+            );
+            return Ok(());
+        }
         let pids = std::fs::read_to_string(self.dir.join("pids")).unwrap_or_default();
         let pid = pids
             .lines()
@@ -182,9 +222,37 @@ impl TestBed {
         .await
     }
 
-    /// The audit log of the operator running against this test bed.
+    /// The audit log of the operator running against this test bed: a file
+    /// of the state directory, or, installed by the chart, the file on its
+    /// volume (a directory on the node).
     pub fn audit_log(&self) -> PathBuf {
+        if self.operator_mode() == "chart"
+            && let Ok(path) = self.chart_audit_log()
+        {
+            return path;
+        }
         self.dir.join("audit.log")
+    }
+
+    fn chart_audit_log(&self) -> Result<PathBuf> {
+        let pv = run_ok(self.kubectl().args([
+            "-n",
+            OPERATOR_NAMESPACE,
+            "get",
+            "pvc",
+            "publicdata-operator-audit",
+            "-o",
+            "jsonpath={.spec.volumeName}",
+        ]))?;
+        let dir = run_ok(self.kubectl().args([
+            "get",
+            "pv",
+            pv.trim(),
+            "-o",
+            "jsonpath={.spec.hostPath.path}{.spec.local.path}",
+        ]))?;
+        ensure!(!dir.trim().is_empty(), "the audit volume has no path");
+        Ok(PathBuf::from(dir.trim()).join("audit.log"))
     }
 
     /// The audit records of one tenant, as JSON values.

@@ -26,7 +26,7 @@
 #                      run the operator on the host against the test bed (CRDs,
 #                      admission policies and its least-privilege OpenBao token
 #                      set up first)
-#   testbed.sh operator install IMAGE_TAR
+#   testbed.sh operator install IMAGE_TAR | operator uninstall
 #                      install it as a platform would: its image into the
 #                      node, its Helm chart into publicdata-system, logging in
 #                      to OpenBao with its ServiceAccount
@@ -164,6 +164,9 @@ operator_start() {
   # shellcheck disable=SC1091
   source "$state/testbed.env"
   if operator_pid >/dev/null; then log "operator already running (pid $(operator_pid))"; return 0; fi
+  [[ "$(cat "$state/operator.mode" 2>/dev/null)" == chart ]] \
+    && die "the operator is installed by its chart here; \`testbed.sh operator uninstall\` first (two would fight)"
+  echo host >"$state/operator.mode"
   kubectl apply --server-side --force-conflicts -f "$repo/crds/" >/dev/null
   kubectl wait --for condition=established --timeout=60s -f "$repo/crds/" >/dev/null
   # Established is not the end: server-side apply of a custom resource needs
@@ -228,6 +231,8 @@ operator_install() {
     bound_service_account_namespaces=publicdata-system \
     audience=openbao token_policies=publicdata-operator \
     token_ttl="${OPERATOR_TOKEN_TTL:-5m}" token_max_ttl="${OPERATOR_TOKEN_TTL:-5m}" >/dev/null
+  # A rebuilt image keeps its tag: the archive's digest in a pod annotation
+  # rolls the Deployment when the content changed.
   # What `operator start` applied with kubectl, Helm adopts (the documented
   # way: its ownership annotations and label).
   local f
@@ -247,6 +252,7 @@ operator_install() {
   helm upgrade --install publicdata-operator "$repo/charts/publicdata-operator" \
     --namespace publicdata-system --create-namespace \
     --set image.repository="${ref%:*}" --set image.tag="${ref##*:}" --set image.pullPolicy=Never \
+    --set-string "podAnnotations.testbed\.publicdata\.io/image-digest=$(sha256sum "$tar" | cut -c1-16)" \
     --set openbao.address="$OPENBAO_CLUSTER_ADDR" \
     --set openbao.kubernetesHost="$KUBE_APISERVER" \
     --set "openbao.workloadEgress.cidrs={$OPENBAO_EGRESS_CIDR}" \
@@ -255,7 +261,34 @@ operator_install() {
     || { tail -n 30 "$state/logs/helm.log" >&2; kubectl -n publicdata-system get pods -o wide >&2 || true; \
          kubectl -n publicdata-system logs -l app.kubernetes.io/name=publicdata-operator --tail 20 >&2 || true; \
          die "helm install of the operator failed"; }
-  log "operator installed by its chart: $(kubectl -n publicdata-system get lease publicdata-operator -o jsonpath='{.spec.holderIdentity}' 2>/dev/null) leads"
+  # Helm waited for the rollout; wait for a running replica to hold the Lease.
+  local holder="" deadline=$((SECONDS + 60))
+  while ((SECONDS < deadline)); do
+    holder="$(kubectl -n publicdata-system get lease publicdata-operator -o jsonpath='{.spec.holderIdentity}' 2>/dev/null || true)"
+    if [[ -n "$holder" ]] && [[ "$(kubectl -n publicdata-system get pod "$holder" \
+        -o jsonpath='{.status.phase}{.metadata.deletionTimestamp}' 2>/dev/null)" == Running ]]; then
+      break
+    fi
+    holder=""
+    sleep 0.5
+  done
+  [[ -n "$holder" ]] || die "no replica of the operator took the Lease within 60s"
+  # What the tests read: how it runs, the binary of the image (audit verify),
+  # the leader's admin address (reached over the host's route to pods).
+  echo chart >"$state/operator.mode"
+  echo "$repo/target/release/publicdata-operator" >"$state/operator.bin"
+  echo "http://$(kubectl -n publicdata-system get pod "$holder" -o jsonpath='{.status.podIP}'):8080" >"$state/operator.admin"
+  log "operator installed by its chart: $holder leads"
+}
+
+operator_uninstall() {
+  running || die "the test bed is not up ($state)"
+  # shellcheck disable=SC1091
+  source "$state/testbed.env"
+  helm uninstall publicdata-operator --namespace publicdata-system --wait --timeout 120s >/dev/null 2>&1 || true
+  kubectl -n publicdata-system wait --for delete pod -l app.kubernetes.io/name=publicdata-operator --timeout 60s >/dev/null 2>&1 || true
+  rm -f "$state/operator.mode"
+  log "operator uninstalled (CRDs, tenants, archive and audit claim kept)"
 }
 
 operator_pid() {
@@ -304,7 +337,8 @@ case "${1:-}" in
       start) operator_start "${3:-}" ;;
       stop) operator_stop ;;
       install) operator_install "${3:-}" ;;
-      *) echo "usage: $0 operator start BINARY | operator stop | operator install IMAGE_TAR" >&2; exit 2 ;;
+      uninstall) operator_uninstall ;;
+      *) echo "usage: $0 operator start BINARY | operator stop | operator install IMAGE_TAR | operator uninstall" >&2; exit 2 ;;
     esac ;;
   *) echo "usage: $0 up|down|status|env|operator start BINARY|operator stop" >&2; exit 2 ;;
 esac

@@ -379,24 +379,41 @@ async fn upgrade_rolls_and_uninstall_keeps_every_tenant_and_reinstall_adopts_the
     // A changed value rolls the Deployment: every pod is new.
     let (before, _) = replicas(&bed).await?;
     let revision = unique("rev");
-    run_ok(helm(&bed).args([
-        "upgrade", "publicdata-operator",
-    ]).arg(chart()).args([
-        "-n", NS, "--reuse-values", "--set", &format!("podAnnotations.revision={revision}"),
-        "--wait", "--timeout", "180s",
-    ]))?;
+    run_ok(
+        helm(&bed)
+            .args(["upgrade", "publicdata-operator"])
+            .arg(chart())
+            .args([
+                "-n",
+                NS,
+                "--reuse-values",
+                "--set",
+                &format!("podAnnotations.revision={revision}"),
+                "--wait",
+                "--timeout",
+                "180s",
+            ]),
+    )?;
     eventually("the upgraded pods to run and one to lead", WAIT, || async {
         let (now, holder) = replicas(&bed).await?;
-        Ok((now.len() == 2 && now.iter().all(|p| !before.contains(p)) && now.contains(&holder))
-            .then_some(()))
+        Ok(
+            (now.len() == 2 && now.iter().all(|p| !before.contains(p)) && now.contains(&holder))
+                .then_some(()),
+        )
     })
     .await?;
 
     // Uninstall: the operator goes; everything of the tenants stays.
     let audit = audit_file(&bed).await?;
     run_ok(helm(&bed).args(["uninstall", "publicdata-operator", "-n", NS, "--wait"]))?;
-    let deployment = run(bed.kubectl().args(["-n", NS, "get", "deployment", "publicdata-operator"]))?;
-    ensure!(!deployment.status.success(), "the operator's Deployment is gone");
+    let deployment =
+        run(bed
+            .kubectl()
+            .args(["-n", NS, "get", "deployment", "publicdata-operator"]))?;
+    ensure!(
+        !deployment.status.success(),
+        "the operator's Deployment is gone"
+    );
     for crd in publicdata_operator::crdgen::all() {
         let name = crd.1.metadata.name.clone().unwrap_or_default();
         run_ok(bed.kubectl().args(["get", "crd", &name]))
@@ -404,15 +421,25 @@ async fn upgrade_rolls_and_uninstall_keeps_every_tenant_and_reinstall_adopts_the
     }
     let api: Api<OperatorAuthorization> = Api::all(bed.client().await?);
     ensure!(api.get_opt(&t).await?.is_some(), "the authorization stays");
-    for ns in [format!("{t}-dev"), format!("{t}-prod"), "publicdata-archive".into()] {
+    for ns in [
+        format!("{t}-dev"),
+        format!("{t}-prod"),
+        "publicdata-archive".into(),
+    ] {
         run_ok(bed.kubectl().args(["get", "namespace", &ns]))
             .with_context(|| format!("namespace {ns} must stay"))?;
     }
     let kept: std::collections::BTreeMap<String, String> =
         vaultrs::kv2::read(&root, &format!("tenants/{t}"), "prod/results").await?;
-    ensure!(kept.get("rows").map(String::as_str) == Some("42"), "OpenBao data stays");
-    run_ok(bed.kubectl().args(["-n", NS, "get", "pvc", "publicdata-operator-audit"]))
-        .context("the audit log's claim stays")?;
+    ensure!(
+        kept.get("rows").map(String::as_str) == Some("42"),
+        "OpenBao data stays"
+    );
+    run_ok(
+        bed.kubectl()
+            .args(["-n", NS, "get", "pvc", "publicdata-operator-audit"]),
+    )
+    .context("the audit log's claim stays")?;
     ensure!(audit.exists(), "the audit log stays on its volume");
 
     // Install again: it adopts what it left and goes on where it stopped.
@@ -428,10 +455,15 @@ async fn upgrade_rolls_and_uninstall_keeps_every_tenant_and_reinstall_adopts_the
     let again = unique("again");
     bed.apply(&authorization(&again, &[])?)?;
     bed.wait_ready(&again).await?;
-    ensure!(audit_file(&bed).await? == audit, "the same audit volume is used again");
+    ensure!(
+        audit_file(&bed).await? == audit,
+        "the same audit volume is used again"
+    );
     verify(&audit)?;
     ensure!(
-        records(&audit)?.iter().any(|r| r["tenant"] == again.as_str()),
+        records(&audit)?
+            .iter()
+            .any(|r| r["tenant"] == again.as_str()),
         "the reinstalled operator appends to the same chain"
     );
     Ok(())

@@ -1,6 +1,7 @@
 //! Revocation offboards the tenant: data wiped, logs kept, a certificate as
 //! the record; and an operator killed at each step of it still gets there.
-//! Runs alone (it restarts the operator).
+//! Runs alone (it restarts the operator: as a host process, or, installed by
+//! its chart, by setting the failpoint on its Deployment).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -242,19 +243,32 @@ async fn revocation_wipes_data_keeps_logs_and_survives_an_operator_killed_at_eve
         "offboard:openbao-wiped",
         "offboard:namespaces-gone",
     ];
+    if bed.operator_mode() == "chart" {
+        killed_at_every_step_in_the_cluster(&bed, &t, &steps).await?;
+    } else {
+        killed_at_every_step_on_the_host(&bed, &t, &steps).await?;
+    }
+    if !operator_running(&bed) {
+        bail!("the operator must be running at the end");
+    }
+    assert_offboarded(&bed, &t).await
+}
+
+/// The operator as a host process: started with each failpoint in turn.
+async fn killed_at_every_step_on_the_host(bed: &TestBed, t: &str, steps: &[&str]) -> Result<()> {
     let log_path = bed.dir.join("logs/operator.log");
     let log_len = || {
         std::fs::metadata(&log_path)
             .map(|m| m.len() as usize)
             .unwrap_or(0)
     };
-    operator(&bed, &["stop"], None)?;
+    operator(bed, &["stop"], None)?;
     let mut from = log_len();
-    operator(&bed, &["start"], Some(steps[0]))?;
-    revoke(&bed, &t).await?;
+    operator(bed, &["start"], Some(steps[0]))?;
+    revoke(bed, t).await?;
     for (i, step) in steps.iter().enumerate() {
         eventually(&format!("the operator to die at {step}"), WAIT, || async {
-            Ok((!operator_running(&bed)).then_some(()))
+            Ok((!operator_running(bed)).then_some(()))
         })
         .await?;
         let log = std::fs::read(&log_path)?;
@@ -263,14 +277,68 @@ async fn revocation_wipes_data_keeps_logs_and_survives_an_operator_killed_at_eve
             recent.contains(&format!("failpoint=\"{step}\"")),
             "the operator should have died at {step}"
         );
-        operator(&bed, &["stop"], None)?;
+        operator(bed, &["stop"], None)?;
         from = log_len();
         // Start with the next failpoint, or none. (A start may race its own
         // abort, so its exit status is not the point; the next loop checks.)
-        operator(&bed, &["start"], steps.get(i + 1).copied())?;
+        operator(bed, &["start"], steps.get(i + 1).copied())?;
     }
-    if !operator_running(&bed) {
-        bail!("the operator must be running at the end");
-    }
-    assert_offboarded(&bed, &t).await
+    Ok(())
 }
+
+/// The operator installed by its chart: the failpoint set on its Deployment
+/// (`kubectl set env`, which rolls it), one step after another; each time a
+/// replica must have aborted at that step before the next is set.
+async fn killed_at_every_step_in_the_cluster(bed: &TestBed, t: &str, steps: &[&str]) -> Result<()> {
+    let ns = e2e::OPERATOR_NAMESPACE;
+    let set_failpoint = |step: Option<&str>| {
+        let assignment = match step {
+            Some(s) => format!("PUBLICDATA_FAILPOINT={s}"),
+            None => "PUBLICDATA_FAILPOINT-".into(),
+        };
+        run_ok(bed.kubectl().args([
+            "-n",
+            ns,
+            "set",
+            "env",
+            "deployment/publicdata-operator",
+            &assignment,
+        ]))
+    };
+    // Whether a replica's previous container ended at `step`.
+    let died_at = |step: &str| -> Result<bool> {
+        let pods = run_ok(bed.kubectl().args([
+            "-n",
+            ns,
+            "get",
+            "pods",
+            "-l",
+            "app.kubernetes.io/name=publicdata-operator",
+            "-o",
+            "name",
+        ]))?;
+        for pod in pods.lines() {
+            let out = run(bed.kubectl().args(["-n", ns, "logs", "--previous", pod.trim()]))?;
+            if String::from_utf8_lossy(&out.stdout).contains(&format!("\"failpoint\":\"{step}\"")) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    };
+    set_failpoint(Some(steps[0]))?;
+    run_ok(bed.kubectl().args(["-n", ns, "rollout", "status", "deployment/publicdata-operator", "--timeout=120s"]))?;
+    revoke(bed, t).await?;
+    for (i, step) in steps.iter().enumerate() {
+        eventually(&format!("a replica to abort at {step}"), WAIT, || async {
+            Ok(died_at(step)?.then_some(()))
+        })
+        .await?;
+        set_failpoint(steps.get(i + 1).copied())?;
+    }
+    // Without a failpoint, a replica leads again.
+    eventually("a replica to lead again", WAIT, || async {
+        Ok(bed.require_operator().is_ok().then_some(()))
+    })
+    .await
+}
+

@@ -137,7 +137,23 @@ pub async fn inventory(
     namespaces: &[String],
 ) -> Result<Vec<Item>, Error> {
     let mut items = Vec::new();
+    let namespaces_api: Api<Namespace> = Api::all(client.clone());
     for ns in namespaces {
+        // A namespace that is not there holds nothing to inventory (and the
+        // operator may not even list in it: its read of a tenant's Secrets is
+        // bound inside the tenant's namespaces).
+        let exists = namespaces_api
+            .get_opt(ns)
+            .await
+            .map_err(|source| Error::List {
+                kind: "Namespace",
+                namespace: ns.clone(),
+                source,
+            })?
+            .is_some();
+        if !exists {
+            continue;
+        }
         list_kind::<Deployment>(client, ns, "Deployment", &mut items).await?;
         list_kind::<StatefulSet>(client, ns, "StatefulSet", &mut items).await?;
         list_kind::<ReplicaSet>(client, ns, "ReplicaSet", &mut items).await?;

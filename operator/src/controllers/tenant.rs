@@ -134,7 +134,8 @@ pub struct Platform {
 }
 
 /// The ClusterRole (shipped by the chart) that lets the operator read a
-/// tenant namespace's Secrets, for the offboarding inventory only.
+/// tenant namespace's Secrets and ConfigMaps: for the offboarding inventory
+/// and export artifacts only.
 pub const INVENTORY_CLUSTER_ROLE: &str = "publicdata-operator-tenant-reader";
 /// The RoleBinding of that ClusterRole in each tenant namespace.
 pub const INVENTORY_BINDING: &str = "publicdata-operator-inventory";
