@@ -38,14 +38,9 @@ cargo test --locked -p e2e --test testbed --test authorization --test freeze --t
   --test export --test isolation --test suspension_node --test workload_credentials \
   --test offboard_node -- --nocapture
 # These disturb every tenant on the test bed (OpenBao paused; a CRD removed,
-# which deletes every authorization; the operator killed, upgraded,
-# uninstalled): each alone, in this order.
+# which deletes every authorization; the operator aborted at each offboarding
+# step, killed, upgraded, uninstalled): each alone, in this order.
 cargo test --locked -p e2e --test openbao_outage
 cargo test --locked -p e2e --test crd_reinstall
+cargo test --locked -p e2e --test offboard -- --nocapture
 cargo test --locked -p e2e --test chart -- --test-threads=1 --nocapture
-
-section "the failpoint test, with the operator as a host process (it aborts the operator at each offboarding step)"
-e2e/testbed/testbed.sh operator uninstall
-cargo build --locked -p publicdata-operator
-e2e/testbed/testbed.sh operator start "$repo/target/debug/publicdata-operator"
-cargo test --locked -p e2e --test offboard

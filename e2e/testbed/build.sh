@@ -40,6 +40,7 @@ debian_packages() {
     "libc6-dev:/usr/lib/x86_64-linux-gnu/libc.a"
     "iproute2:/usr/sbin/ip"
     "util-linux:/usr/bin/nsenter"
+    "ca-certificates:/etc/ssl/certs/ca-certificates.crt"
   )
   local missing=() entry
   for entry in "${want[@]}"; do

@@ -287,58 +287,101 @@ async fn killed_at_every_step_on_the_host(bed: &TestBed, t: &str, steps: &[&str]
 }
 
 /// The operator installed by its chart: the failpoint set on its Deployment
-/// (`kubectl set env`, which rolls it), one step after another; each time a
-/// replica must have aborted at that step before the next is set.
+/// (`kubectl set env`, which rolls it), one step after another. After each
+/// roll the test waits until a replica of the new template leads (a replica
+/// of the old one may lead while it shuts down), and then until a replica
+/// aborted at that step, before it sets the next.
 async fn killed_at_every_step_in_the_cluster(bed: &TestBed, t: &str, steps: &[&str]) -> Result<()> {
     let ns = e2e::OPERATOR_NAMESPACE;
-    let set_failpoint = |step: Option<&str>| {
+    let kubectl = |args: &[&str]| run_ok(bed.kubectl().args(["-n", ns]).args(args));
+    let set_failpoint = |step: Option<&str>| -> Result<()> {
         let assignment = match step {
             Some(s) => format!("PUBLICDATA_FAILPOINT={s}"),
             None => "PUBLICDATA_FAILPOINT-".into(),
         };
-        run_ok(bed.kubectl().args([
-            "-n",
-            ns,
-            "set",
-            "env",
-            "deployment/publicdata-operator",
-            &assignment,
-        ]))
+        kubectl(&["set", "env", "deployment/publicdata-operator", &assignment])?;
+        Ok(())
     };
-    // Whether a replica's previous container ended at `step`.
-    let died_at = |step: &str| -> Result<bool> {
-        let pods = run_ok(bed.kubectl().args([
+    // The leader runs the current template: its pod carries the env.
+    let leader_has = |step: Option<&str>| -> Result<bool> {
+        let holder = kubectl(&[
+            "get",
+            "lease",
+            "publicdata-operator",
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ])?;
+        let holder = holder.trim();
+        if holder.is_empty() {
+            return Ok(false);
+        }
+        let env = run(bed.kubectl().args([
             "-n",
             ns,
+            "get",
+            "pod",
+            holder,
+            "-o",
+            "jsonpath={.spec.containers[0].env[?(@.name==\"PUBLICDATA_FAILPOINT\")].value}",
+        ]))?;
+        Ok(env.status.success()
+            && String::from_utf8_lossy(&env.stdout).trim() == step.unwrap_or(""))
+    };
+    // Whether a replica of the current template ended at `step`.
+    let died_at = |step: &str| -> Result<bool> {
+        let pods = kubectl(&[
             "get",
             "pods",
             "-l",
             "app.kubernetes.io/name=publicdata-operator",
             "-o",
             "name",
-        ]))?;
+        ])?;
         for pod in pods.lines() {
-            let out = run(bed.kubectl().args(["-n", ns, "logs", "--previous", pod.trim()]))?;
+            let out = run(bed
+                .kubectl()
+                .args(["-n", ns, "logs", "--previous", pod.trim()]))?;
             if String::from_utf8_lossy(&out.stdout).contains(&format!("\"failpoint\":\"{step}\"")) {
                 return Ok(true);
             }
         }
         Ok(false)
     };
-    set_failpoint(Some(steps[0]))?;
-    run_ok(bed.kubectl().args(["-n", ns, "rollout", "status", "deployment/publicdata-operator", "--timeout=120s"]))?;
-    revoke(bed, t).await?;
     for (i, step) in steps.iter().enumerate() {
-        eventually(&format!("a replica to abort at {step}"), WAIT, || async {
-            Ok(died_at(step)?.then_some(()))
-        })
+        set_failpoint(Some(step))?;
+        if i == 0 {
+            kubectl(&[
+                "rollout",
+                "status",
+                "deployment/publicdata-operator",
+                "--timeout=180s",
+            ])?;
+            eventually(
+                "a replica with the first failpoint to lead",
+                WAIT,
+                || async { Ok(leader_has(Some(step))?.then_some(())) },
+            )
+            .await?;
+            revoke(bed, t).await?;
+        }
+        eventually(
+            &format!("a replica to abort at {step}"),
+            Duration::from_secs(180),
+            || async { Ok(died_at(step)?.then_some(())) },
+        )
         .await?;
-        set_failpoint(steps.get(i + 1).copied())?;
+        eprintln!("a replica aborted at {step}");
     }
+    set_failpoint(None)?;
+    eventually(
+        "a replica without a failpoint to lead",
+        Duration::from_secs(180),
+        || async { Ok(leader_has(None)?.then_some(())) },
+    )
+    .await?;
     // Without a failpoint, a replica leads again.
     eventually("a replica to lead again", WAIT, || async {
         Ok(bed.require_operator().is_ok().then_some(()))
     })
     .await
 }
-
