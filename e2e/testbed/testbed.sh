@@ -59,11 +59,20 @@ running() {
 # Stops everything and removes what the components made outside the state
 # directory; the state (with the logs) stays until `down`.
 teardown() {
-  stop_processes
-  local n
+  local n name
+  # The node first, and its containers with it: a pod's open watches would
+  # otherwise hold the API server's shutdown for a minute.
+  for name in operator local-path-provisioner kube-router kube-proxy kubelet containerd; do
+    stop_pid "$name" "$(pid_of "$name")"
+  done
   if n="$(slot_of_state)"; then
     slot_vars "$n"
     containerd_cleanup
+    kubelet_kill_containers
+  fi
+  stop_processes
+  if n="$(slot_of_state)"; then
+    slot_vars "$n"
     kubelet_cleanup
     network_cleanup
     slot_release "$n"

@@ -76,13 +76,8 @@ YAML
 # node's cgroup, remove the cgroups, unmount what the kubelet and containerd
 # mounted, drop the kubelet's log links.
 kubelet_cleanup() {
-  local h pid d
-  for h in /sys/fs/cgroup/*/; do
-    [[ -d "$h$TB_CGROUP" ]] || continue
-    for pid in $(find "$h$TB_CGROUP" -name cgroup.procs -exec cat {} + 2>/dev/null); do
-      kill -KILL "$pid" 2>/dev/null || true
-    done
-  done
+  local h d
+  kubelet_kill_containers
   unmount_under "$state/" "$TB_RUN/"
   for h in /sys/fs/cgroup/*/; do
     [[ -d "$h$TB_CGROUP" ]] || continue
@@ -99,6 +94,17 @@ kubelet_cleanup() {
     [[ -L "$d" && "$(readlink "$d")" == "$state/"* ]] && rm -f "$d"
   done
   return 0
+}
+
+# Every process left in the node's cgroup (the pods' containers): killed.
+kubelet_kill_containers() {
+  local h pid
+  for h in /sys/fs/cgroup/*/; do
+    [[ -d "$h$TB_CGROUP" ]] || continue
+    for pid in $(find "$h$TB_CGROUP" -name cgroup.procs -exec cat {} + 2>/dev/null); do
+      kill -KILL "$pid" 2>/dev/null || true
+    done
+  done
 }
 
 # unmount_under PREFIX...: every mount below the prefixes, deepest first.
