@@ -222,6 +222,44 @@ impl TestBed {
         .await
     }
 
+    /// The bureau sets an authorization's state, with a reason and a fresh
+    /// decision reference, as `kubectl patch --as ... --as-group publicdata:bureau` would.
+    pub async fn set_state(&self, name: &str, state: &str) -> Result<()> {
+        let bureau: kube::Api<publicdata_operator::api::OperatorAuthorization> =
+            kube::Api::all(self.bureau().await?);
+        let patch = serde_json::json!({"spec": {"state": state, "stateChange": {
+            "reason": format!("e2e: {state}"), "decision": unique("PDB")}}});
+        bureau
+            .patch(
+                name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&patch),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// A tenant workload's login to OpenBao: a token of the `workload`
+    /// ServiceAccount of `<tenant>-<env>` (audience `openbao`), at
+    /// `auth/k8s-<tenant>`, role `env`. Returns the OpenBao token.
+    pub async fn workload_login(&self, tenant: &str, env: &str) -> Result<String> {
+        let jwt = run_ok(self.kubectl().args([
+            "-n",
+            &format!("{tenant}-{env}"),
+            "create",
+            "token",
+            "workload",
+            "--audience",
+            "openbao",
+        ]))?;
+        let root = self.vault_root()?;
+        Ok(
+            vaultrs::auth::kubernetes::login(&root, &format!("k8s-{tenant}"), env, jwt.trim())
+                .await?
+                .client_token,
+        )
+    }
+
     /// The audit log of the operator running against this test bed: a file
     /// of the state directory, or, installed by the chart, the file on its
     /// volume (a directory on the node).

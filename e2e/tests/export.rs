@@ -218,18 +218,7 @@ async fn products_leave_only_through_an_approved_digest_pinned_export() -> Resul
                 .is_some_and(|s| s.contains("no onward"))
     );
     for env in ["dev", "prod"] {
-        let jwt = run_ok(bed.kubectl().args([
-            "-n",
-            &format!("{t}-{env}"),
-            "create",
-            "token",
-            "workload",
-            "--audience",
-            "openbao",
-        ]))?;
-        let login =
-            vaultrs::auth::kubernetes::login(&root, &format!("k8s-{t}"), env, jwt.trim()).await?;
-        let tenant_client = bed.vault_with_token(&login.client_token)?;
+        let tenant_client = bed.vault_with_token(&bed.workload_login(&t, env).await?)?;
         ensure!(
             vaultrs::kv2::read::<BTreeMap<String, String>>(&tenant_client, "deliveries", &path)
                 .await

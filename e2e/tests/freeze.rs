@@ -35,15 +35,6 @@ fn can_i(bed: &TestBed, user: &str, args: &[&str]) -> Result<bool> {
     .success())
 }
 
-async fn set_state(bed: &TestBed, name: &str, state: &str) -> Result<()> {
-    let bureau: Api<OperatorAuthorization> = Api::all(bed.bureau().await?);
-    let patch = json!({"spec": {"state": state, "stateChange": {"reason": format!("e2e: {state}"), "decision": unique("PDB")}}});
-    bureau
-        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
-    Ok(())
-}
-
 #[tokio::test]
 async fn suspension_cuts_all_access_at_once_and_resume_restores_it_exactly() -> Result<()> {
     let bed = TestBed::from_env()?;
@@ -109,7 +100,7 @@ async fn suspension_cuts_all_access_at_once_and_resume_restores_it_exactly() -> 
 
     // Suspend, and time until every door is shut.
     let started = Instant::now();
-    set_state(&bed, &t, "Suspended").await?;
+    bed.set_state(&t, "Suspended").await?;
     eventually("all access cut", WAIT, || async {
         let token_dead = vaultrs::token::lookup_self(&held).await.is_err();
         let login_refused = vaultrs::auth::kubernetes::login(&root, &mount, "dev", &jwt)
@@ -208,7 +199,7 @@ async fn suspension_cuts_all_access_at_once_and_resume_restores_it_exactly() -> 
     );
 
     // Resume: exactly what was there.
-    set_state(&bed, &t, "Active").await?;
+    bed.set_state(&t, "Active").await?;
     eventually("everything restored", WAIT, || async {
         let web = deployments.get("web").await?;
         let db = statefulsets.get("db").await?;

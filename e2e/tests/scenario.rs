@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail, ensure};
 use e2e::scenarios::{
     approve, approve_signed, example_scenario, seed_catalog, status_of, wait_phase,
 };
-use e2e::{TestBed, authorization, eventually, run, run_ok, unique};
+use e2e::{TestBed, authorization, eventually, run, unique};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use publicdata_operator::api::DataScenario;
 use serde_json::json;
@@ -22,24 +22,6 @@ async fn readable(bed: &TestBed, token: &str, path: &str) -> Result<bool> {
         Err(vaultrs::error::ClientError::APIError { code: 403, .. }) => Ok(false),
         Err(e) => bail!("reading {path}: {e}"),
     }
-}
-
-async fn login(bed: &TestBed, tenant: &str, env: &str) -> Result<String> {
-    let jwt = run_ok(bed.kubectl().args([
-        "-n",
-        &format!("{tenant}-{env}"),
-        "create",
-        "token",
-        "workload",
-        "--audience",
-        "openbao",
-    ]))?;
-    let root = bed.vault_root()?;
-    Ok(
-        vaultrs::auth::kubernetes::login(&root, &format!("k8s-{tenant}"), env, jwt.trim())
-            .await?
-            .client_token,
-    )
 }
 
 #[tokio::test]
@@ -69,8 +51,8 @@ async fn a_scenario_grants_masked_data_to_dev_and_raw_to_prod_only_after_every_a
 
     let masked = "transport/bus-ridership/masked";
     let raw = "transport/bus-ridership/raw";
-    let dev = login(&bed, &t, "dev").await?;
-    let prod = login(&bed, &t, "prod").await?;
+    let dev = bed.workload_login(&t, "dev").await?;
+    let prod = bed.workload_login(&t, "prod").await?;
     ensure!(
         !readable(&bed, &dev, masked).await? && !readable(&bed, &prod, raw).await?,
         "nothing before approval"
@@ -152,8 +134,8 @@ async fn a_scenario_grants_masked_data_to_dev_and_raw_to_prod_only_after_every_a
     wait_phase(&api, "Active").await?;
 
     // A token obtained after the grant: dev reads masked, never raw, only listed fields; prod reads raw.
-    let dev = login(&bed, &t, "dev").await?;
-    let prod = login(&bed, &t, "prod").await?;
+    let dev = bed.workload_login(&t, "dev").await?;
+    let prod = bed.workload_login(&t, "prod").await?;
     eventually("the grant in OpenBao", WAIT, || async {
         Ok(readable(&bed, &dev, masked).await?.then_some(()))
     })

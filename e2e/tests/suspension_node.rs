@@ -10,8 +10,7 @@ use e2e::pods::{Probe, probe_pod, running_containers, workload_pod};
 use e2e::{TestBed, authorization, eventually, run_ok, unique};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use kube::api::{Api, Patch, PatchParams};
-use publicdata_operator::api::OperatorAuthorization;
+use kube::api::Api;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -49,15 +48,6 @@ test -s /tmp/bao-token && cat /tmp/bao-token"#
             String::from_utf8_lossy(&out.stderr).trim()
         ))
     })
-}
-
-async fn set_state(bed: &TestBed, name: &str, state: &str) -> Result<()> {
-    let bureau: Api<OperatorAuthorization> = Api::all(bed.bureau().await?);
-    let patch = json!({"spec": {"state": state, "stateChange": {"reason": format!("e2e: {state}"), "decision": unique("PDB")}}});
-    bureau
-        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
-    Ok(())
 }
 
 #[tokio::test]
@@ -124,7 +114,7 @@ async fn suspension_stops_every_container_and_refuses_held_tokens_and_resume_res
         .context("the held token works before the suspension")?;
 
     // The bureau suspends.
-    set_state(&bed, &t, "Suspended").await?;
+    bed.set_state(&t, "Suspended").await?;
     eventually("no container of the tenant to run", WAIT, || async {
         let left = running_containers(&bed, &dev)?.len() + running_containers(&bed, &prod)?.len();
         Ok((left == 0).then_some(()))
@@ -158,7 +148,7 @@ async fn suspension_stops_every_container_and_refuses_held_tokens_and_resume_res
     );
 
     // The bureau resumes: the controllers come back exactly; the bare pod not.
-    set_state(&bed, &t, "Active").await?;
+    bed.set_state(&t, "Active").await?;
     bed.wait_ready(&t).await?;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &dev);
     let sets: Api<StatefulSet> = Api::namespaced(client.clone(), &dev);

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use e2e::pods::{probe_pod, running_containers};
-use e2e::{TestBed, authorization, eventually, run_ok, unique};
+use e2e::{TestBed, authorization, eventually, unique};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, Patch, PatchParams};
 use publicdata_operator::api::OperatorAuthorization;
@@ -49,21 +49,7 @@ async fn prepare(bed: &TestBed, tenant: &str) -> Result<String> {
         || async { Ok((running_containers(bed, &dev)?.len() == 2 * PODS).then_some(())) },
     )
     .await?;
-    let jwt = run_ok(bed.kubectl().args([
-        "-n",
-        &dev,
-        "create",
-        "token",
-        "workload",
-        "--audience",
-        "openbao",
-    ]))?;
-    let root = bed.vault_root()?;
-    Ok(
-        vaultrs::auth::kubernetes::login(&root, &format!("k8s-{tenant}"), "dev", jwt.trim())
-            .await?
-            .client_token,
-    )
+    bed.workload_login(tenant, "dev").await
 }
 
 #[tokio::main]
