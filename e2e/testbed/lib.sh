@@ -151,8 +151,49 @@ slot_of_state() {
 slot_release() {
   local n="$1"
   [[ "$(cat "$slots_dir/$n/owner" 2>/dev/null || true)" == "$state" ]] && rm -rf "${slots_dir:?}/$n"
-  rmdir "$slots_dir" 2>/dev/null
+  # The last test bed of the machine takes with it the host paths the
+  # kubelet, containerd, runc and CNI make at fixed places.
+  if [[ -z "$(find "$slots_dir" -mindepth 1 -maxdepth 1 -type d 2>/dev/null)" ]]; then
+    remove_host_paths
+    rmdir "$slots_dir" 2>/dev/null
+  fi
   return 0
+}
+
+# Paths outside the state that the node's parts create wherever they run:
+# `ip netns` (/run/netns, a mount), containerd's shim sockets
+# (/run/containerd/s), the CNI result cache, the kubelet's device-plugin
+# directory and container log links.
+host_paths=(/run/netns /run/containerd /var/lib/cni /var/lib/kubelet /var/log/containers)
+
+# Before the first test bed of the machine: which of them are not there yet
+# (so that the last one's `down` removes exactly those).
+record_host_paths() {
+  mkdir -p "$slots_dir"
+  [[ -f "$slots_dir/created" ]] && return 0
+  local p
+  : >"$slots_dir/created.tmp"
+  for p in "${host_paths[@]}"; do
+    [[ -e "$p" ]] || echo "$p" >>"$slots_dir/created.tmp"
+  done
+  mv "$slots_dir/created.tmp" "$slots_dir/created"
+}
+
+remove_host_paths() {
+  local p
+  [[ -f "$slots_dir/created" ]] || return 0
+  while read -r p; do
+    case "$p" in
+      /run/netns)
+        # Only if no namespace is left in it; `ip netns` mounted it on itself.
+        [[ -z "$(ls -A /run/netns 2>/dev/null)" ]] || continue
+        while mountpoint -q /run/netns; do umount /run/netns 2>/dev/null || break; done
+        rmdir /run/netns 2>/dev/null || true ;;
+      /run/containerd | /var/lib/cni | /var/lib/kubelet | /var/log/containers)
+        rm -rf "$p" ;;
+    esac
+  done <"$slots_dir/created"
+  rm -f "$slots_dir/created"
 }
 
 # slot_vars N: the addresses and names of slot N, as shell variables.

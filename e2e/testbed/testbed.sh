@@ -97,6 +97,7 @@ up() {
   KUBECTL="$PYTOOLS_BIN/kubectl" BAO="$PYTOOLS_BIN/bao"
   local built=$((SECONDS - t0)) t1=$SECONDS
 
+  record_host_paths
   slot_vars "$(slot_claim)"
   network_start
 

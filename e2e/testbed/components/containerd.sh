@@ -46,6 +46,8 @@ disabled_plugins = [
       runtime_type = "io.containerd.runc.v2"
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
         BinaryName = "$RUNC"
+        # runc's state with the node's, not in /run/containerd/runc.
+        Root = "$TB_RUN/runc"
         SystemdCgroup = false
 
 [plugins.'io.containerd.grpc.v1.cri']
