@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
+use e2e::scenarios::{approve_all, example_scenario};
 use e2e::{TestBed, authorization, eventually, run_ok, unique};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -23,13 +24,12 @@ async fn tenant_with_active_scenario(bed: &TestBed) -> Result<(String, String)> 
     let alice = unique("alice");
     bed.apply(&authorization(&t, &[(&alice, true)])?)?;
     bed.wait_ready(&t).await?;
-    let text = std::fs::read_to_string(e2e::repo().join("examples/scenario.yaml"))?;
-    let mut s: Value = serde_yaml::from_str(&text)?;
-    s["metadata"]["namespace"] = format!("{t}-dev").into();
-    s["spec"]["authorization"] = t.clone().into();
     let scenarios: Api<DataScenario> = Api::namespaced(admin.clone(), &format!("{t}-dev"));
     scenarios
-        .create(&PostParams::default(), &serde_json::from_value(s)?)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(example_scenario(&t)?)?,
+        )
         .await?;
     let digest = eventually("the list digest", WAIT, || async {
         Ok(scenarios
@@ -39,33 +39,7 @@ async fn tenant_with_active_scenario(bed: &TestBed) -> Result<(String, String)> 
             .and_then(|st| st.items_digest))
     })
     .await?;
-    for (party, user, group) in [
-        ("bureau", "bureau-admin", "publicdata:bureau"),
-        (
-            "agency:transport-bureau",
-            "agent-t",
-            "publicdata:agency:transport-bureau",
-        ),
-        (
-            "agency:market-regulation",
-            "agent-m",
-            "publicdata:agency:market-regulation",
-        ),
-    ] {
-        let api: Api<DataScenario> =
-            Api::namespaced(bed.client_as(user, &[group]).await?, &format!("{t}-dev"));
-        let patch = json!({
-            "apiVersion": "publicdata.io/v1alpha1", "kind": "DataScenario",
-            "metadata": {"name": "commuter-flows", "namespace": format!("{t}-dev")},
-            "spec": {"approvals": [{"party": party, "decision": "Approved", "itemsDigest": digest, "by": user}]}
-        });
-        api.patch(
-            "commuter-flows",
-            &PatchParams::apply(&format!("approver-{}", party.replace(':', "-"))),
-            &Patch::Apply(&patch),
-        )
-        .await?;
-    }
+    approve_all(bed, &t, &digest).await?;
     eventually("scenario Active", WAIT, || async {
         let st = scenarios
             .get("commuter-flows")
