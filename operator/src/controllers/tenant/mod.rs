@@ -12,20 +12,22 @@ use k8s_openapi::api::core::v1::{
     LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, ResourceQuota, ResourceQuotaSpec,
     ServiceAccount,
 };
-use k8s_openapi::api::networking::v1::{
-    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
-    NetworkPolicyPort, NetworkPolicySpec,
-};
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 
 use crate::api::authorization::{
-    Environment, EnvironmentQuota, Member, MemberRole, MemberStatus, OperatorAuthorization,
+    Environment, EnvironmentQuota, Member, MemberStatus, OperatorAuthorization,
 };
 use crate::api::labels;
+
+mod network;
+mod rbac;
+
+use network::{frozen_network_policies, network_policies};
+use rbac::{inventory_binding, role_bindings, roles};
 
 /// The group of the bureau's people: auditors read everything.
 pub const BUREAU_GROUP: &str = "publicdata:bureau";
@@ -265,123 +267,6 @@ fn namespace(tenant: &str, env: Environment) -> Namespace {
 /// and OpenBao (workloads log in there to read the data they were granted).
 /// No rule names another namespace, so there is no path dev<->prod and none
 /// between tenants; nothing else beyond the namespace is reachable.
-fn network_policies(
-    ns: &str,
-    tenant: &str,
-    env: Environment,
-    egress: &Platform,
-) -> Vec<NetworkPolicy> {
-    let all_pods = LabelSelector::default();
-    let same_namespace = NetworkPolicyPeer {
-        pod_selector: Some(all_pods.clone()),
-        ..Default::default()
-    };
-    let dns_peer = NetworkPolicyPeer {
-        namespace_selector: Some(LabelSelector {
-            match_labels: Some(BTreeMap::from([(
-                "kubernetes.io/metadata.name".into(),
-                "kube-system".into(),
-            )])),
-            ..Default::default()
-        }),
-        pod_selector: Some(LabelSelector {
-            match_labels: Some(BTreeMap::from([("k8s-app".into(), "kube-dns".into())])),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let dns_ports = ["UDP", "TCP"]
-        .into_iter()
-        .map(|protocol| NetworkPolicyPort {
-            protocol: Some(protocol.into()),
-            port: Some(IntOrString::Int(53)),
-            ..Default::default()
-        })
-        .collect();
-    let mut policies = vec![
-        NetworkPolicy {
-            metadata: meta("default-deny-all", ns, tenant, env),
-            spec: Some(NetworkPolicySpec {
-                pod_selector: Some(all_pods.clone()),
-                policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
-                ..Default::default()
-            }),
-        },
-        NetworkPolicy {
-            metadata: meta("allow-same-namespace", ns, tenant, env),
-            spec: Some(NetworkPolicySpec {
-                pod_selector: Some(all_pods.clone()),
-                policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
-                ingress: Some(vec![NetworkPolicyIngressRule {
-                    from: Some(vec![same_namespace.clone()]),
-                    ..Default::default()
-                }]),
-                egress: Some(vec![NetworkPolicyEgressRule {
-                    to: Some(vec![same_namespace]),
-                    ..Default::default()
-                }]),
-            }),
-        },
-        NetworkPolicy {
-            metadata: meta("allow-dns-egress", ns, tenant, env),
-            spec: Some(NetworkPolicySpec {
-                pod_selector: Some(all_pods),
-                policy_types: Some(vec!["Egress".into()]),
-                egress: Some(vec![NetworkPolicyEgressRule {
-                    to: Some(vec![dns_peer]),
-                    ports: Some(dns_ports),
-                }]),
-                ..Default::default()
-            }),
-        },
-    ];
-    if !egress.openbao_cidrs.is_empty() {
-        policies.push(NetworkPolicy {
-            metadata: meta(OPENBAO_EGRESS_POLICY, ns, tenant, env),
-            spec: Some(NetworkPolicySpec {
-                pod_selector: Some(LabelSelector::default()),
-                policy_types: Some(vec!["Egress".into()]),
-                egress: Some(vec![NetworkPolicyEgressRule {
-                    to: Some(
-                        egress
-                            .openbao_cidrs
-                            .iter()
-                            .map(|cidr| NetworkPolicyPeer {
-                                ip_block: Some(IPBlock {
-                                    cidr: cidr.clone(),
-                                    except: None,
-                                }),
-                                ..Default::default()
-                            })
-                            .collect(),
-                    ),
-                    ports: Some(vec![NetworkPolicyPort {
-                        protocol: Some("TCP".into()),
-                        port: Some(IntOrString::Int(egress.openbao_port.into())),
-                        ..Default::default()
-                    }]),
-                }]),
-                ..Default::default()
-            }),
-        });
-    }
-    policies
-}
-
-/// A frozen namespace: deny everything, both ways; nothing else (the allow
-/// policies are pruned, since NetworkPolicies only ever add what is allowed).
-fn frozen_network_policies(ns: &str, tenant: &str, env: Environment) -> Vec<NetworkPolicy> {
-    let deny = |name: &str| NetworkPolicy {
-        metadata: meta(name, ns, tenant, env),
-        spec: Some(NetworkPolicySpec {
-            pod_selector: Some(LabelSelector::default()),
-            policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
-            ..Default::default()
-        }),
-    };
-    vec![deny("default-deny-all"), deny(FREEZE_POLICY)]
-}
-
 /// Default quota of an environment.
 pub fn default_quota(env: Environment) -> (Quantity, Quantity, i32, Quantity) {
     match env {
@@ -451,219 +336,15 @@ fn limit_range(ns: &str, tenant: &str, env: Environment) -> LimitRange {
     }
 }
 
-fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
-    let strings = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    PolicyRule {
-        api_groups: Some(strings(groups)),
-        resources: Some(strings(resources)),
-        verbs: strings(verbs),
-        ..Default::default()
-    }
-}
-
-const READ: &[&str] = &["get", "list", "watch"];
-const WRITE: &[&str] = &[
-    "get",
-    "list",
-    "watch",
-    "create",
-    "update",
-    "patch",
-    "delete",
-    "deletecollection",
-];
-
-/// The roles of a tenant namespace. No role grants Secrets to members, in
-/// either environment: credentials come from OpenBao, to workloads.
-fn roles(ns: &str, tenant: &str, env: Environment) -> Vec<Role> {
-    let mut out = vec![
-        // See workloads, their status and their logs; no exec, attach,
-        // port-forward or Secrets.
-        Role {
-            metadata: meta(OBSERVER_ROLE, ns, tenant, env),
-            rules: Some(vec![
-                rule(
-                    &[""],
-                    &[
-                        "pods",
-                        "pods/log",
-                        "services",
-                        "events",
-                        "persistentvolumeclaims",
-                        "resourcequotas",
-                        "limitranges",
-                    ],
-                    READ,
-                ),
-                rule(
-                    &["apps"],
-                    &["deployments", "statefulsets", "replicasets"],
-                    READ,
-                ),
-                rule(&["batch"], &["jobs", "cronjobs"], READ),
-                rule(&["events.k8s.io"], &["events"], READ),
-                rule(
-                    &["publicdata.io"],
-                    &["datascenarios", "exportrequests"],
-                    READ,
-                ),
-            ]),
-        },
-        // The bureau's auditors read everything in the namespace.
-        Role {
-            metadata: meta(AUDITOR_ROLE, ns, tenant, env),
-            rules: Some(vec![rule(&["*"], &["*"], READ)]),
-        },
-    ];
-    if env == Environment::Dev {
-        // Edit workloads in dev, where data is masked and sampled.
-        out.push(Role {
-            metadata: meta(DEVELOPER_ROLE, ns, tenant, env),
-            rules: Some(vec![
-                rule(
-                    &[""],
-                    &["pods", "services", "configmaps", "persistentvolumeclaims"],
-                    WRITE,
-                ),
-                rule(
-                    &[""],
-                    &["pods/log", "events", "resourcequotas", "limitranges"],
-                    READ,
-                ),
-                rule(
-                    &[""],
-                    &["pods/exec", "pods/portforward", "pods/attach"],
-                    &["get", "create"],
-                ),
-                rule(
-                    &["apps"],
-                    &[
-                        "deployments",
-                        "statefulsets",
-                        "replicasets",
-                        "deployments/scale",
-                        "statefulsets/scale",
-                    ],
-                    WRITE,
-                ),
-                rule(&["batch"], &["jobs", "cronjobs"], WRITE),
-                // File and edit the tenant's data scenarios (approving is
-                // refused by admission policy).
-                rule(
-                    &["publicdata.io"],
-                    &["datascenarios", "exportrequests"],
-                    WRITE,
-                ),
-            ]),
-        });
-    }
-    out
-}
-
-fn binding(
-    name: &str,
-    role: &str,
-    ns: &str,
-    tenant: &str,
-    env: Environment,
-    subjects: Vec<Subject>,
-) -> RoleBinding {
-    RoleBinding {
-        metadata: meta(name, ns, tenant, env),
-        role_ref: RoleRef {
-            api_group: Some("rbac.authorization.k8s.io".into()),
-            kind: "Role".into(),
-            name: role.into(),
-        },
-        subjects: Some(subjects),
-    }
-}
-
-/// The operator's own ServiceAccount, bound in one tenant namespace to the
-/// ClusterRole that reads its Secrets (for the inventory).
-fn inventory_binding(
-    ns: &str,
-    tenant: &str,
-    env: Environment,
-    sa_ns: &str,
-    sa: &str,
-) -> RoleBinding {
-    RoleBinding {
-        metadata: meta(INVENTORY_BINDING, ns, tenant, env),
-        role_ref: RoleRef {
-            api_group: Some("rbac.authorization.k8s.io".into()),
-            kind: "ClusterRole".into(),
-            name: INVENTORY_CLUSTER_ROLE.into(),
-        },
-        subjects: Some(vec![Subject {
-            api_group: None,
-            kind: "ServiceAccount".into(),
-            name: sa.into(),
-            namespace: Some(sa_ns.into()),
-        }]),
-    }
-}
-
-fn user(name: &str) -> Subject {
-    Subject {
-        api_group: Some("rbac.authorization.k8s.io".into()),
-        kind: "User".into(),
-        name: name.into(),
-        namespace: None,
-    }
-}
-
-/// Bindings: eligible developers edit dev; every other eligible member
-/// observes; the bureau audits. A member who is not eligible is in no binding.
-fn role_bindings(
-    ns: &str,
-    tenant: &str,
-    env: Environment,
-    eligible: &[&Member],
-) -> Vec<RoleBinding> {
-    let users = |pred: &dyn Fn(&Member) -> bool| {
-        let mut names: Vec<String> = eligible
-            .iter()
-            .filter(|m| pred(m))
-            .map(|m| m.user.clone())
-            .collect();
-        names.sort();
-        names.dedup();
-        names.iter().map(|n| user(n)).collect::<Vec<_>>()
-    };
-    let is_dev_editor = |m: &Member| env == Environment::Dev && m.role == MemberRole::Developer;
-    let developers = users(&is_dev_editor);
-    let observers = users(&|m: &Member| !is_dev_editor(m));
-    let auditors = vec![Subject {
-        api_group: Some("rbac.authorization.k8s.io".into()),
-        kind: "Group".into(),
-        name: BUREAU_GROUP.into(),
-        namespace: None,
-    }];
-    let mut out = vec![
-        binding("members-observe", OBSERVER_ROLE, ns, tenant, env, observers),
-        binding("bureau-audit", AUDITOR_ROLE, ns, tenant, env, auditors),
-    ];
-    if env == Environment::Dev {
-        out.push(binding(
-            "members-develop",
-            DEVELOPER_ROLE,
-            ns,
-            tenant,
-            env,
-            developers,
-        ));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
+    use super::rbac::READ;
     use super::*;
     use jiff::civil::date;
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
     fn example() -> OperatorAuthorization {
-        let text = include_str!("../../../examples/authorization.yaml");
+        let text = include_str!("../../../../examples/authorization.yaml");
         serde_yaml::from_str(text).unwrap()
     }
 

@@ -1,0 +1,216 @@
+//! The tenant's Roles and RoleBindings: members by eligibility and role, the
+//! bureau's auditors, and the operator's own inventory binding.
+
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+
+use super::{
+    AUDITOR_ROLE, BUREAU_GROUP, DEVELOPER_ROLE, INVENTORY_BINDING, INVENTORY_CLUSTER_ROLE,
+    OBSERVER_ROLE, meta,
+};
+use crate::api::authorization::{Environment, Member, MemberRole};
+
+pub(super) fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
+    let strings = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    PolicyRule {
+        api_groups: Some(strings(groups)),
+        resources: Some(strings(resources)),
+        verbs: strings(verbs),
+        ..Default::default()
+    }
+}
+
+pub(super) const READ: &[&str] = &["get", "list", "watch"];
+const WRITE: &[&str] = &[
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+];
+
+/// The roles of a tenant namespace. No role grants Secrets to members, in
+/// either environment: credentials come from OpenBao, to workloads.
+pub(super) fn roles(ns: &str, tenant: &str, env: Environment) -> Vec<Role> {
+    let mut out = vec![
+        // See workloads, their status and their logs; no exec, attach,
+        // port-forward or Secrets.
+        Role {
+            metadata: meta(OBSERVER_ROLE, ns, tenant, env),
+            rules: Some(vec![
+                rule(
+                    &[""],
+                    &[
+                        "pods",
+                        "pods/log",
+                        "services",
+                        "events",
+                        "persistentvolumeclaims",
+                        "resourcequotas",
+                        "limitranges",
+                    ],
+                    READ,
+                ),
+                rule(
+                    &["apps"],
+                    &["deployments", "statefulsets", "replicasets"],
+                    READ,
+                ),
+                rule(&["batch"], &["jobs", "cronjobs"], READ),
+                rule(&["events.k8s.io"], &["events"], READ),
+                rule(
+                    &["publicdata.io"],
+                    &["datascenarios", "exportrequests"],
+                    READ,
+                ),
+            ]),
+        },
+        // The bureau's auditors read everything in the namespace.
+        Role {
+            metadata: meta(AUDITOR_ROLE, ns, tenant, env),
+            rules: Some(vec![rule(&["*"], &["*"], READ)]),
+        },
+    ];
+    if env == Environment::Dev {
+        // Edit workloads in dev, where data is masked and sampled.
+        out.push(Role {
+            metadata: meta(DEVELOPER_ROLE, ns, tenant, env),
+            rules: Some(vec![
+                rule(
+                    &[""],
+                    &["pods", "services", "configmaps", "persistentvolumeclaims"],
+                    WRITE,
+                ),
+                rule(
+                    &[""],
+                    &["pods/log", "events", "resourcequotas", "limitranges"],
+                    READ,
+                ),
+                rule(
+                    &[""],
+                    &["pods/exec", "pods/portforward", "pods/attach"],
+                    &["get", "create"],
+                ),
+                rule(
+                    &["apps"],
+                    &[
+                        "deployments",
+                        "statefulsets",
+                        "replicasets",
+                        "deployments/scale",
+                        "statefulsets/scale",
+                    ],
+                    WRITE,
+                ),
+                rule(&["batch"], &["jobs", "cronjobs"], WRITE),
+                // File and edit the tenant's data scenarios (approving is
+                // refused by admission policy).
+                rule(
+                    &["publicdata.io"],
+                    &["datascenarios", "exportrequests"],
+                    WRITE,
+                ),
+            ]),
+        });
+    }
+    out
+}
+
+pub(super) fn binding(
+    name: &str,
+    role: &str,
+    ns: &str,
+    tenant: &str,
+    env: Environment,
+    subjects: Vec<Subject>,
+) -> RoleBinding {
+    RoleBinding {
+        metadata: meta(name, ns, tenant, env),
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "Role".into(),
+            name: role.into(),
+        },
+        subjects: Some(subjects),
+    }
+}
+
+/// The operator's own ServiceAccount, bound in one tenant namespace to the
+/// ClusterRole that reads its Secrets (for the inventory).
+pub(super) fn inventory_binding(
+    ns: &str,
+    tenant: &str,
+    env: Environment,
+    sa_ns: &str,
+    sa: &str,
+) -> RoleBinding {
+    RoleBinding {
+        metadata: meta(INVENTORY_BINDING, ns, tenant, env),
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "ClusterRole".into(),
+            name: INVENTORY_CLUSTER_ROLE.into(),
+        },
+        subjects: Some(vec![Subject {
+            api_group: None,
+            kind: "ServiceAccount".into(),
+            name: sa.into(),
+            namespace: Some(sa_ns.into()),
+        }]),
+    }
+}
+
+pub(super) fn user(name: &str) -> Subject {
+    Subject {
+        api_group: Some("rbac.authorization.k8s.io".into()),
+        kind: "User".into(),
+        name: name.into(),
+        namespace: None,
+    }
+}
+
+/// Bindings: eligible developers edit dev; every other eligible member
+/// observes; the bureau audits. A member who is not eligible is in no binding.
+pub(super) fn role_bindings(
+    ns: &str,
+    tenant: &str,
+    env: Environment,
+    eligible: &[&Member],
+) -> Vec<RoleBinding> {
+    let users = |pred: &dyn Fn(&Member) -> bool| {
+        let mut names: Vec<String> = eligible
+            .iter()
+            .filter(|m| pred(m))
+            .map(|m| m.user.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        names.iter().map(|n| user(n)).collect::<Vec<_>>()
+    };
+    let is_dev_editor = |m: &Member| env == Environment::Dev && m.role == MemberRole::Developer;
+    let developers = users(&is_dev_editor);
+    let observers = users(&|m: &Member| !is_dev_editor(m));
+    let auditors = vec![Subject {
+        api_group: Some("rbac.authorization.k8s.io".into()),
+        kind: "Group".into(),
+        name: BUREAU_GROUP.into(),
+        namespace: None,
+    }];
+    let mut out = vec![
+        binding("members-observe", OBSERVER_ROLE, ns, tenant, env, observers),
+        binding("bureau-audit", AUDITOR_ROLE, ns, tenant, env, auditors),
+    ];
+    if env == Environment::Dev {
+        out.push(binding(
+            "members-develop",
+            DEVELOPER_ROLE,
+            ns,
+            tenant,
+            env,
+            developers,
+        ));
+    }
+    out
+}
