@@ -261,7 +261,8 @@ async fn bad_scenarios_are_refused_precisely() -> Result<()> {
         Err(kube::Error::Api(s)) if s.message.contains("no wildcard") => {}
         other => bail!("a wildcard must be refused by the API server: {other:?}"),
     }
-    // The operator: Core, unknown fields, a window past the authorization.
+    // The operator: Core, unknown fields, a window past the authorization,
+    // part of a dataset stored whole, a domain not authorized.
     let cases = [
         (
             "core",
@@ -277,9 +278,24 @@ async fn bad_scenarios_are_refused_precisely() -> Result<()> {
         ),
         (
             "window",
-            json!([{"dataset": "bus-ridership", "fields": ["line_id"], "justification": "x"}]),
+            json!([{"dataset": "bus-ridership", "fields": ["line_id", "stop_id", "service_date", "boardings"], "justification": "x"}]),
             Some("2031-06-30"),
             "not inside the authorization's validity",
+        ),
+        // Minimum necessary: bus-ridership is stored whole, so some of its
+        // fields would be all of them.
+        (
+            "whole",
+            json!([{"dataset": "bus-ridership", "fields": ["line_id", "boardings"], "justification": "x"}]),
+            None,
+            "bus-ridership is stored whole (layout Whole): a grant would hand over every field, but the list leaves out stop_id, service_date",
+        ),
+        // A dataset of a domain the authorization does not cover.
+        (
+            "domain",
+            json!([{"dataset": "water-network", "fields": ["pipe_id", "geometry"], "justification": "x"}]),
+            None,
+            "is in domain \"Environment\", which authorization",
         ),
     ];
     for (name, items, not_after, expected) in cases {

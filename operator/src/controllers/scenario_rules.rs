@@ -12,9 +12,21 @@ use crate::api::authorization::OperatorAuthorization;
 use crate::api::dataset::{Classification, Layout, PublicDataset};
 use crate::api::scenario::{DataScenarioSpec, Decision, ScenarioPhase};
 
-/// SHA-256 of the requested list (items and external sources), as canonical JSON.
+/// SHA-256 of everything an approval decides on, as canonical JSON: the
+/// purpose, the expected value, the plan, the security measures, the window
+/// and the list (items and external sources). Editing any of them after an
+/// approval voids the approval; only the approvals and `withdrawn` are left out.
 pub fn items_digest(spec: &DataScenarioSpec) -> String {
-    let json = serde_json::to_vec(&(&spec.items, &spec.external_sources)).unwrap_or_default();
+    let decided = (
+        &spec.purpose,
+        &spec.expected_value,
+        &spec.plan,
+        &spec.security_measures,
+        &spec.window,
+        &spec.items,
+        &spec.external_sources,
+    );
+    let json = serde_json::to_vec(&decided).unwrap_or_default();
     hex::encode(Sha256::digest(json))
 }
 
@@ -47,6 +59,21 @@ pub fn validate(
                     spec.window.not_before, spec.window.not_after, v.not_before, v.not_after
                 ));
             }
+            // R-4: the authorization covers its domains, and no other.
+            for item in &spec.items {
+                let Some(ds) = catalog.iter().find(|d| d.name_any() == item.dataset) else {
+                    continue;
+                };
+                if !oa.spec.domains.contains(&ds.spec.domain) {
+                    problems.push(format!(
+                        "dataset {} is in domain {:?}, which authorization {} does not cover (its domains: {:?}; R-4)",
+                        item.dataset,
+                        ds.spec.domain,
+                        spec.authorization,
+                        oa.spec.domains
+                    ));
+                }
+            }
         }
     }
     let mut seen = BTreeSet::new();
@@ -70,6 +97,26 @@ pub fn validate(
         for field in &item.fields {
             if !ds.spec.fields.iter().any(|f| &f.name == field) {
                 problems.push(format!("dataset {} has no field {field}", item.dataset));
+            }
+        }
+        // Minimum necessary (R-21): a dataset stored whole can only be granted
+        // whole, so a list naming some of its fields is refused rather than
+        // silently widened to every field.
+        if ds.spec.vault.layout == Layout::Whole {
+            let left_out: Vec<&str> = ds
+                .spec
+                .fields
+                .iter()
+                .map(|f| f.name.as_str())
+                .filter(|f| !item.fields.iter().any(|l| l == f))
+                .collect();
+            if !left_out.is_empty() {
+                problems.push(format!(
+                    "dataset {} is stored whole (layout Whole): a grant would hand over every field, \
+                     but the list leaves out {}; list every field, or ask the catalog's owner for a PerField layout (R-21)",
+                    item.dataset,
+                    left_out.join(", ")
+                ));
             }
         }
     }
@@ -284,6 +331,65 @@ mod tests {
             &catalog(),
         );
         assert!(wrong_ns[0].contains("names authorization"));
+    }
+
+    #[test]
+    fn datasets_outside_the_authorizations_domains_are_refused() {
+        let mut oa = authorization();
+        oa.spec
+            .domains
+            .retain(|d| format!("{d:?}") != "EnterpriseRegistration");
+        let problems = validate(
+            &scenario().spec,
+            Some("harbor-analytics"),
+            Some(&oa),
+            &catalog(),
+        );
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("enterprise-registry is in domain EnterpriseRegistration"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn some_fields_of_a_dataset_stored_whole_are_refused_not_widened() {
+        let mut s = scenario().spec;
+        // bus-ridership is stored whole in the example catalog.
+        s.items[0].fields = vec!["line_id".into(), "boardings".into()];
+        let problems = validate(
+            &s,
+            Some("harbor-analytics"),
+            Some(&authorization()),
+            &catalog(),
+        );
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("bus-ridership is stored whole")
+                && problems[0].contains("leaves out stop_id, service_date"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn an_edit_of_purpose_plan_or_window_voids_the_digest() {
+        let s = scenario().spec;
+        let digest = items_digest(&s);
+        let mut purpose = s.clone();
+        purpose.purpose.push_str(" And marketing.");
+        let mut plan = s.clone();
+        plan.plan = "Q1: export the raw data.".into();
+        let mut window = s.clone();
+        window.window.not_after = date(2028, 6, 30);
+        let mut measures = s.clone();
+        measures.security_measures = "none".into();
+        for edited in [purpose, plan, window, measures] {
+            assert_ne!(items_digest(&edited), digest);
+        }
+        let mut withdrawn = s.clone();
+        withdrawn.withdrawn = true;
+        withdrawn.approvals.clear();
+        assert_eq!(items_digest(&withdrawn), digest);
     }
 
     #[test]
