@@ -23,7 +23,9 @@ for tool in umoci ldd; do
 done
 [[ -f /etc/ssl/certs/ca-certificates.crt ]] || { echo "image: CA certificates are needed (Debian: ca-certificates)" >&2; exit 1; }
 
-cargo build --locked --release -q -p publicdata-operator --bin publicdata-operator
+# CARGO_FEATURES=failpoints builds the test image (hack/test.sh); releases never have it.
+cargo build --locked --release -q -p publicdata-operator --bin publicdata-operator \
+  ${CARGO_FEATURES:+--features "$CARGO_FEATURES"}
 bin="$repo/target/release/publicdata-operator"
 
 work="$(mktemp -d)"

@@ -28,15 +28,18 @@ e2e/testbed/testbed.sh up >/dev/null
 
 section "the operator, installed by its chart (image, Helm, its own RBAC, OpenBao login by ServiceAccount)"
 e2e/testbed/testbed.sh operator stop
-hack/image.sh
+# The test image has the failpoints the offboarding crash test arms.
+CARGO_FEATURES=failpoints hack/image.sh
 # Short-lived OpenBao tokens (20 s): every test below runs across several of
 # the operator's fresh logins.
-OPERATOR_TOKEN_TTL=20s e2e/testbed/testbed.sh operator install "$repo/target/image/publicdata-operator.tar"
+# A 30 s grace period after expiry: the expiry test sees a live domain freeze,
+# wait, and only then be offboarded.
+OPERATOR_TOKEN_TTL=20s OPERATOR_EXPIRY_GRACE=30s e2e/testbed/testbed.sh operator install "$repo/target/image/publicdata-operator.tar"
 
 section "e2e tests, against the chart-installed operator under its own RBAC"
 cargo test --locked -p e2e --test testbed --test authorization --test freeze --test scenario \
   --test export --test isolation --test suspension_node --test workload_credentials \
-  --test offboard_node -- --nocapture
+  --test offboard_node --test safety -- --nocapture
 # These disturb every tenant on the test bed (OpenBao paused; a CRD removed,
 # which deletes every authorization; the operator aborted at each offboarding
 # step, killed, upgraded, uninstalled): each alone, in this order.

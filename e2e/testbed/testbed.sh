@@ -198,7 +198,7 @@ operator_start() {
   local admin="$TESTBED_LOOPBACK:8081"
   echo "http://$admin" >"$state/operator.admin"
   PUBLICDATA_TESTBED_DIR="$state" KUBECONFIG="$state/kubeconfig" VAULT_ADDR="$BAO_ADDR" \
-    ADMIN_ADDR="$admin" AUDIT_LOG="$state/audit.log" \
+    ADMIN_ADDR="$admin" AUDIT_LOG="$state/audit.log" EXPIRY_GRACE="${OPERATOR_EXPIRY_GRACE:-30d}" \
     VAULT_K8S_HOST="$KUBE_APISERVER" VAULT_K8S_CA_FILE="$KUBE_CA_FILE" VAULT_K8S_REVIEWER_JWT_FILE="$state/reviewer.jwt" \
     WORKLOAD_OPENBAO_CIDRS="$OPENBAO_EGRESS_CIDR" WORKLOAD_OPENBAO_PORT="$OPENBAO_EGRESS_PORT" \
     VAULT_TOKEN="$(cat "$state/operator.token")" RUST_LOG="${RUST_LOG:-info,kube=warn,vaultrs=off,rustify=off}" \
@@ -267,6 +267,7 @@ operator_install() {
     --set openbao.kubernetesHost="$KUBE_APISERVER" \
     --set "openbao.workloadEgress.cidrs={$OPENBAO_EGRESS_CIDR}" \
     --set openbao.workloadEgress.port="$OPENBAO_EGRESS_PORT" \
+    --set expiryGracePeriod="${OPERATOR_EXPIRY_GRACE:-30d}" \
     --wait --timeout 180s ${HELM_ARGS:-} >"$state/logs/helm.log" 2>&1 \
     || { tail -n 30 "$state/logs/helm.log" >&2; kubectl -n publicdata-system get pods -o wide >&2 || true; \
          kubectl -n publicdata-system logs -l app.kubernetes.io/name=publicdata-operator --tail 20 >&2 || true; \

@@ -251,10 +251,13 @@ async fn suspension_cuts_all_access_at_once_and_resume_restores_it_exactly() -> 
     Ok(())
 }
 
-/// Expiry without renewal: an authorization whose validity has ended is
-/// offboarded like a revocation and ends Expired, with its certificate.
+/// An end the bureau did not set is never acted on (R-7, and nothing
+/// irreversible without the bureau): created by an admin (or a GitOps sync)
+/// already past its end, the authorization is frozen at once, waits for the
+/// bureau's decision and has no offboarding date. The bureau's revocation
+/// then ends it. (safety.rs shows an end the bureau set, on a live domain.)
 #[tokio::test]
-async fn an_expired_authorization_is_offboarded_and_ends_expired() -> Result<()> {
+async fn an_end_the_bureau_did_not_set_freezes_and_waits_for_the_bureau() -> Result<()> {
     let bed = TestBed::from_env()?;
     bed.require_operator()?;
     let api: Api<OperatorAuthorization> = Api::all(bed.client().await?);
@@ -262,22 +265,35 @@ async fn an_expired_authorization_is_offboarded_and_ends_expired() -> Result<()>
     let mut manifest = authorization(&t, &[("fay", true)])?;
     manifest["spec"]["validity"] = json!({"notBefore": "2021-01-01", "notAfter": "2025-12-31"});
     bed.apply(&manifest)?;
-    let oa = eventually("phase Expired", WAIT, || async {
+    let oa = eventually("phase Expiring, awaiting the bureau", WAIT, || async {
         let oa = api.get(&t).await?;
-        let expired =
-            oa.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str()) == Some("Expired");
-        Ok(expired.then_some(oa))
+        let expiring = oa.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str())
+            == Some("Expiring")
+            && condition(&oa, "Expiring")
+                .is_some_and(|c| c.0 == "True" && c.1 == "AwaitingBureauDecision");
+        Ok(expiring.then_some(oa))
     })
     .await?;
-    let cert = oa.status.and_then(|s| s.disposal).context("certificate")?;
+    let st = oa.status.context("status")?;
     ensure!(
-        cert.outcome == "Expired" && cert.review.iter().all(|l| l.starts_with("ok")),
-        "{cert:?}"
+        st.offboard_after.is_none(),
+        "no offboarding date without the bureau: {:?}",
+        st.offboard_after
     );
+    ensure!(st.observed_generation == oa.metadata.generation);
     let ns = Api::<k8s_openapi::api::core::v1::Namespace>::all(bed.client().await?)
         .get_opt(&format!("{t}-dev"))
         .await?;
-    ensure!(ns.is_none(), "an expired tenant has no namespace");
+    ensure!(ns.is_none(), "an ended authorization is never provisioned");
+    bed.set_state(&t, "Revoked").await?;
+    eventually("phase Revoked", WAIT, || async {
+        let oa = api.get(&t).await?;
+        Ok(
+            (oa.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str()) == Some("Revoked"))
+                .then_some(()),
+        )
+    })
+    .await?;
     // The final record may now be deleted; a live one may not (see authorization.rs).
     run_ok(bed.kubectl().args(["delete", "oa", &t, "--wait=false"]))?;
     Ok(())

@@ -162,10 +162,7 @@ async fn assert_offboarded(bed: &TestBed, t: &str) -> Result<()> {
         "the data volume is released for deletion: {data_phase:?}"
     );
     // The certificate matches the archived inventory, which was taken before the wipe.
-    let cm = Api::<ConfigMap>::namespaced(client.clone(), "publicdata-archive")
-        .get(&format!("{t}-offboarding"))
-        .await?;
-    let data = cm.data.context("archive data")?;
+    let data = archive_files(&client, t).await?;
     let inventory = data.get("inventory.json").context("inventory")?;
     ensure!(hex::encode(Sha256::digest(inventory.as_bytes())) == cert.inventory_digest);
     ensure!(
@@ -384,4 +381,51 @@ async fn killed_at_every_step_in_the_cluster(bed: &TestBed, t: &str, steps: &[&s
         Ok(bed.require_operator().is_ok().then_some(()))
     })
     .await
+}
+
+/// The files of a tenant's archive, reassembled from the parts its index
+/// names (each part checked against its digest).
+async fn archive_files(
+    client: &kube::Client,
+    tenant: &str,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let cms = Api::<ConfigMap>::namespaced(client.clone(), "publicdata-archive");
+    let lp =
+        kube::api::ListParams::default().labels(&format!("publicdata.io/archived-tenant={tenant}"));
+    let all = cms.list(&lp).await?.items;
+    let indexes: Vec<&ConfigMap> = all
+        .iter()
+        .filter(|c| {
+            c.data
+                .as_ref()
+                .is_some_and(|d| d.contains_key("parts.json"))
+        })
+        .collect();
+    ensure!(
+        indexes.len() == 1,
+        "one archive index for {tenant}, found {}",
+        indexes.len()
+    );
+    let parts: Vec<serde_json::Value> = serde_json::from_str(
+        indexes[0]
+            .data
+            .as_ref()
+            .and_then(|d| d.get("parts.json"))
+            .context("parts")?,
+    )?;
+    let mut files = std::collections::BTreeMap::<String, String>::new();
+    for part in parts {
+        let name = part["configMap"].as_str().context("part name")?;
+        let key = part["key"].as_str().context("part key")?;
+        let cm = all
+            .iter()
+            .find(|c| c.metadata.name.as_deref() == Some(name))
+            .context("part")?;
+        let page = cm.data.as_ref().and_then(|d| d.get(key)).context("page")?;
+        ensure!(
+            hex::encode(Sha256::digest(page.as_bytes())) == part["sha256"].as_str().unwrap_or("")
+        );
+        files.entry(key.to_string()).or_default().push_str(page);
+    }
+    Ok(files)
 }

@@ -6,13 +6,25 @@
 //!           provision                      suspend (bureau)
 //! Pending ------------> Active <-----------------------> Suspended (frozen)
 //!                         |  \      resume (bureau)          |
-//!    notAfter - 6 months  |   \ revoke / terminate / expire  | revoke / expire
+//!    notAfter - 6 months  |   \ revoke / terminate (bureau)  | revoke / terminate
 //!    => RenewalDue        |    v                             v
-//!                         +--> Offboarding (freeze, archive, wipe) --> Revoked / Terminated / Expired
+//!                         |    Offboarding (freeze, archive, wipe) --> Revoked / Terminated / Expired
+//!       notAfter passed   |                 ^
+//!                         v                 | grace period over, and the bureau set notAfter
+//!                      Expiring (frozen) ---+
+//!                         | renewal (bureau moves notAfter) => Active again
 //! ```
+//!
+//! Nothing irreversible happens without the bureau: an expiry first freezes
+//! (R-7), and offboards only after a grace period, and only when the bureau
+//! itself set the `notAfter` that passed (the API server stamps who did). An
+//! expiry nobody in the bureau set stays frozen until the bureau renews or
+//! ends the authorization.
 
-use jiff::ToSpan;
+use std::time::Duration;
+
 use jiff::civil::Date;
+use jiff::{Timestamp, ToSpan};
 
 use crate::api::authorization::{Phase, State, Validity};
 
@@ -26,8 +38,12 @@ pub struct Facts {
     pub state: State,
     /// The validity window.
     pub validity: Validity,
+    /// Whether the bureau itself set the validity (the API server's stamp).
+    pub validity_by_bureau: bool,
     /// Today, in UTC.
     pub today: Date,
+    /// Now.
+    pub now: Timestamp,
     /// The phase recorded in the status, if any.
     pub phase: Option<Phase>,
     /// Whether the tenant domain was provisioned successfully at least once
@@ -35,6 +51,21 @@ pub struct Facts {
     pub provisioned: bool,
     /// Whether an offboarding has completed (its certificate is recorded).
     pub offboarded: bool,
+    /// When the domain was frozen because its validity had passed.
+    pub expired_at: Option<Timestamp>,
+    /// How long an expired domain stays frozen before it is offboarded.
+    pub grace: Duration,
+}
+
+/// Why a domain is frozen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freeze {
+    /// The bureau suspended it.
+    Suspended,
+    /// Its validity passed. Offboarded at `offboard_at`; `None` when the
+    /// bureau did not set the `notAfter` that passed, so only the bureau's
+    /// decision (renewal, revocation, termination) moves it on.
+    Expired { offboard_at: Option<Timestamp> },
 }
 
 /// What the controller does.
@@ -45,7 +76,7 @@ pub enum Action {
     /// Make the tenant domain exist as the spec says (idempotent).
     Provision,
     /// Close the domain to its members and workloads; delete nothing (R-27).
-    Freeze,
+    Freeze(Freeze),
     /// Freeze, archive, wipe; then record the final phase (R-7, R-8, R-28).
     Offboard { then: Phase },
 }
@@ -79,10 +110,14 @@ pub fn decide(facts: &Facts) -> Decision {
     let Facts {
         state,
         validity,
+        validity_by_bureau,
         today,
+        now,
         phase,
         provisioned,
         offboarded,
+        expired_at,
+        grace,
     } = facts;
     let expiry = expiry_day(validity);
     let renewal_from = renewal_due_from(validity);
@@ -92,27 +127,46 @@ pub fn decide(facts: &Facts) -> Decision {
         renewal_due: false,
         next_change: None,
     };
+    let offboard = |then| {
+        if *offboarded {
+            return done(then);
+        }
+        Decision {
+            phase: Phase::Offboarding,
+            action: Action::Offboard { then },
+            renewal_due: false,
+            next_change: None,
+        }
+    };
 
     // Final phases are never left, whatever the spec says now.
     if let Some(p @ (Phase::Revoked | Phase::Terminated | Phase::Expired)) = phase {
         return done(*p);
     }
-    let ending = match state {
-        State::Revoked => Some(Phase::Revoked),
-        State::Terminated => Some(Phase::Terminated),
-        // Expiry without renewal ends the authorization like a revocation (R-7),
-        // whether it was active or suspended.
-        State::Active | State::Suspended if *today >= expiry => Some(Phase::Expired),
-        State::Active | State::Suspended => None,
-    };
-    if let Some(then) = ending {
-        if *offboarded {
-            return done(then);
+    match state {
+        State::Revoked => return offboard(Phase::Revoked),
+        State::Terminated => return offboard(Phase::Terminated),
+        State::Active | State::Suspended => {}
+    }
+    // An offboarding that began is finished: a domain half wiped is never
+    // provisioned again (only an expiry starts one without a final state).
+    if *phase == Some(Phase::Offboarding) {
+        return offboard(Phase::Expired);
+    }
+    if *today >= expiry {
+        // R-7: frozen first; offboarded like a revocation after the grace
+        // period, and only if the bureau set the end that passed.
+        let offboard_at = validity_by_bureau.then(|| {
+            let since = expired_at.unwrap_or(*now);
+            since.checked_add(*grace).unwrap_or(Timestamp::MAX)
+        });
+        if offboard_at.is_some_and(|at| *now >= at) {
+            return offboard(Phase::Expired);
         }
         return Decision {
-            phase: Phase::Offboarding,
-            action: Action::Offboard { then },
-            renewal_due: false,
+            phase: Phase::Expiring,
+            action: Action::Freeze(Freeze::Expired { offboard_at }),
+            renewal_due: true,
             next_change: None,
         };
     }
@@ -121,7 +175,7 @@ pub fn decide(facts: &Facts) -> Decision {
     if *state == State::Suspended {
         return Decision {
             phase: Phase::Suspended,
-            action: Action::Freeze,
+            action: Action::Freeze(Freeze::Suspended),
             renewal_due,
             next_change: Some(expiry),
         };
@@ -159,10 +213,17 @@ mod tests {
                 not_before: date(2026, 1, 1),
                 not_after: date(2030, 12, 31),
             },
+            validity_by_bureau: true,
             today,
+            now: today
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .map(|z| z.timestamp())
+                .unwrap_or(Timestamp::UNIX_EPOCH),
             phase: Some(Phase::Active),
             provisioned: true,
             offboarded: false,
+            expired_at: None,
+            grace: Duration::from_secs(30 * 86400),
         }
     }
 
@@ -214,12 +275,40 @@ mod tests {
     }
 
     #[test]
-    fn last_day_is_in_force_and_the_next_day_expires() {
+    fn the_day_after_not_after_freezes_first_and_offboards_after_the_grace_period() {
         let last = decide(&facts(State::Active, date(2030, 12, 31)));
         assert_eq!(last.phase, Phase::Active);
-        let after = decide(&facts(State::Active, date(2031, 1, 1)));
+        let first = facts(State::Active, date(2031, 1, 1));
+        let frozen = decide(&first);
+        let grace_end = first.now.checked_add(first.grace).unwrap();
         assert_eq!(
-            (after.phase, after.action),
+            (frozen.phase, frozen.action),
+            (
+                Phase::Expiring,
+                Action::Freeze(Freeze::Expired {
+                    offboard_at: Some(grace_end)
+                })
+            )
+        );
+        // The grace period counts from the freeze, not from each look.
+        let later = Facts {
+            phase: Some(Phase::Expiring),
+            expired_at: Some(first.now),
+            now: first.now.checked_add(Duration::from_secs(86400)).unwrap(),
+            ..first.clone()
+        };
+        assert_eq!(
+            decide(&later).action,
+            Action::Freeze(Freeze::Expired {
+                offboard_at: Some(grace_end)
+            })
+        );
+        let over = Facts {
+            now: grace_end,
+            ..later
+        };
+        assert_eq!(
+            (decide(&over).phase, decide(&over).action),
             (
                 Phase::Offboarding,
                 Action::Offboard {
@@ -230,9 +319,64 @@ mod tests {
     }
 
     #[test]
+    fn an_expiry_the_bureau_did_not_set_never_offboards() {
+        let f = Facts {
+            validity_by_bureau: false,
+            phase: Some(Phase::Expiring),
+            ..facts(State::Active, date(2031, 1, 1))
+        };
+        let years_later = Facts {
+            expired_at: Some(f.now),
+            now: f
+                .now
+                .checked_add(Duration::from_secs(3 * 365 * 86400))
+                .unwrap(),
+            ..f
+        };
+        let d = decide(&years_later);
+        assert_eq!(
+            (d.phase, d.action),
+            (
+                Phase::Expiring,
+                Action::Freeze(Freeze::Expired { offboard_at: None })
+            )
+        );
+    }
+
+    #[test]
+    fn a_renewal_while_expiring_provisions_again() {
+        let mut f = Facts {
+            phase: Some(Phase::Expiring),
+            ..facts(State::Active, date(2031, 1, 5))
+        };
+        f.expired_at = Some(f.now);
+        f.validity.not_after = date(2033, 12, 31);
+        let d = decide(&f);
+        assert_eq!((d.phase, d.action), (Phase::Active, Action::Provision));
+    }
+
+    #[test]
+    fn an_offboarding_that_began_is_finished_even_if_renewed() {
+        let mut f = Facts {
+            phase: Some(Phase::Offboarding),
+            ..facts(State::Active, date(2027, 1, 1))
+        };
+        f.validity.not_after = date(2030, 12, 31);
+        assert_eq!(
+            decide(&f).action,
+            Action::Offboard {
+                then: Phase::Expired
+            }
+        );
+    }
+
+    #[test]
     fn suspension_freezes_and_resume_provisions_again() {
         let s = decide(&facts(State::Suspended, date(2027, 1, 1)));
-        assert_eq!((s.phase, s.action), (Phase::Suspended, Action::Freeze));
+        assert_eq!(
+            (s.phase, s.action),
+            (Phase::Suspended, Action::Freeze(Freeze::Suspended))
+        );
         let r = decide(&Facts {
             phase: Some(Phase::Suspended),
             ..facts(State::Active, date(2027, 1, 2))
@@ -241,17 +385,13 @@ mod tests {
     }
 
     #[test]
-    fn suspended_past_expiry_is_offboarded_as_expired() {
+    fn suspended_past_expiry_is_expiring() {
         let d = decide(&Facts {
             phase: Some(Phase::Suspended),
             ..facts(State::Suspended, date(2031, 2, 1))
         });
-        assert_eq!(
-            d.action,
-            Action::Offboard {
-                then: Phase::Expired
-            }
-        );
+        assert_eq!(d.phase, Phase::Expiring);
+        assert!(matches!(d.action, Action::Freeze(Freeze::Expired { .. })));
     }
 
     #[test]

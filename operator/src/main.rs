@@ -48,6 +48,11 @@ enum AuditCommand {
 /// Run the operator (the default command).
 #[derive(clap::Args, Debug)]
 struct Args {
+    /// How long a domain whose validity passed stays frozen before it is
+    /// offboarded, unless the bureau renews it first, e.g. `30d`, `12h`.
+    /// Only an end the bureau itself set is ever acted on.
+    #[arg(long, env = "EXPIRY_GRACE", default_value = "30d", value_parser = parse_duration)]
+    expiry_grace: std::time::Duration,
     /// OpenBao/Vault address.
     #[arg(long, env = "VAULT_ADDR", required = false, default_value = "")]
     vault_addr: String,
@@ -292,6 +297,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         vault,
         settings: Settings {
             vault_audience: args.vault_audience,
+            expiry_grace: args.expiry_grace,
             platform: Platform {
                 openbao_cidrs: args
                     .workload_openbao_cidrs
@@ -344,4 +350,15 @@ fn admin_ended(
         Ok(Err(e)) => Err(anyhow::anyhow!("admin server on {addr}: {e}")),
         Err(e) => Err(anyhow::anyhow!("admin server task: {e}")),
     }
+}
+
+/// A duration in the friendly format (`30d`, `12h`, `90s`); a day is 24 hours.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let span: jiff::Span = text
+        .parse()
+        .map_err(|e| format!("{text:?} is not a duration like 30d, 12h or 90s: {e}"))?;
+    let signed = span
+        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|e| format!("{text:?}: {e}"))?;
+    std::time::Duration::try_from(signed).map_err(|_| format!("{text:?} must not be negative"))
 }

@@ -38,6 +38,11 @@ path "sys/mounts/deliveries" {
 path "deliveries/data/*" {
   capabilities = ["create", "read", "update"]
 }
+# The exit review lists a tenant's deliveries (metadata only) to check each
+# is an approved export on record.
+path "deliveries/metadata/*" {
+  capabilities = ["list", "read"]
+}
 path "sys/policy/recipient-*" {
   capabilities = ["create", "read", "update"]
 }

@@ -4,7 +4,7 @@
 
 use jiff::civil::Date;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -35,6 +35,8 @@ use super::condition::conditions_schema;
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.state == oldSelf.state || (has(self.stateChange) && (!has(oldSelf.stateChange) || self.stateChange.decision != oldSelf.stateChange.decision))")
     .message("a change of spec.state needs spec.stateChange with its reason and a new decision reference"))]
+#[x_kube(validation = Rule::new("self.validity == oldSelf.validity || (has(self.validityChange) && (!has(oldSelf.validityChange) || self.validityChange.decision != oldSelf.validityChange.decision))")
+    .message("a change of spec.validity needs spec.validityChange with its reason and a new decision reference"))]
 pub struct OperatorAuthorizationSpec {
     /// The authorized operating unit.
     pub unit: Unit,
@@ -54,8 +56,12 @@ pub struct OperatorAuthorizationSpec {
     #[x_kube(merge_strategy = ListMerge::Map(vec!["user".into()]))]
     pub members: Vec<Member>,
     /// The environments of the tenant domain. Default: both `dev` and `prod`.
+    /// Environments can be added, never removed: removing one would leave a
+    /// live namespace and OpenBao role the operator no longer tracks.
     #[serde(default = "default_environments")]
     #[x_kube(merge_strategy = ListMerge::Set)]
+    #[x_kube(validation = Rule::new("oldSelf.all(e, e in self)")
+        .message("an environment cannot be removed from an authorization: its namespace and credentials would be left live and untracked; the bureau ends the authorization instead"))]
     #[schemars(length(min = 1))]
     pub environments: Vec<Environment>,
     /// Compute and storage quotas per environment. Unset values take safe defaults.
@@ -72,6 +78,11 @@ pub struct OperatorAuthorizationSpec {
     /// with a new `decision`, whenever `state` changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_change: Option<StateChange>,
+    /// Why the bureau set the current validity, under which decision (a
+    /// renewal, a shortening). Required, with a new `decision`, whenever
+    /// `validity` changes; only the bureau changes either (admission policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validity_change: Option<StateChange>,
 }
 
 /// The bureau's decision behind a state change.
@@ -330,6 +341,15 @@ pub struct OperatorAuthorizationStatus {
     /// restarted operator resumes from the world as it finds it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offboarding: Option<String>,
+    /// When the domain was frozen because its validity had passed; the grace
+    /// period before offboarding counts from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expired_at: Option<Time>,
+    /// When an expired domain is offboarded unless the bureau renews it
+    /// first. Unset while expiring when the bureau did not set the
+    /// `notAfter` that passed: then only its decision moves on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offboard_after: Option<Time>,
     /// The disposal certificate, once offboarding is complete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disposal: Option<DisposalCertificate>,
@@ -378,6 +398,9 @@ pub enum Phase {
     Active,
     /// Frozen by the bureau.
     Suspended,
+    /// The validity passed without renewal: frozen, offboarded after the
+    /// grace period (see condition Expiring), unless the bureau renews.
+    Expiring,
     /// Being frozen, archived and wiped.
     Offboarding,
     /// Offboarded after revocation. Final.
@@ -394,6 +417,7 @@ impl Phase {
             Self::Pending => "Pending",
             Self::Active => "Active",
             Self::Suspended => "Suspended",
+            Self::Expiring => "Expiring",
             Self::Offboarding => "Offboarding",
             Self::Revoked => "Revoked",
             Self::Terminated => "Terminated",

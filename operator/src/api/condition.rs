@@ -24,6 +24,11 @@ pub mod types {
     /// Something the operator must do is not done yet (e.g. OpenBao unreachable
     /// during a freeze); it keeps retrying.
     pub const DEGRADED: &str = "Degraded";
+    /// The validity passed: the domain is frozen and offboarded after the
+    /// grace period, unless the bureau renews it first.
+    pub const EXPIRING: &str = "Expiring";
+    /// Every namespace the authorization names is free or already its own.
+    pub const NAMES_AVAILABLE: &str = "NamesAvailable";
 }
 
 /// Condition reasons, one constant each.
@@ -46,6 +51,10 @@ pub mod reasons {
     pub const FREEZE_INCOMPLETE: &str = "OpenBaoNotFrozen";
     pub const RESUMED: &str = "Resumed";
     pub const AS_EXPECTED: &str = "AsExpected";
+    pub const GRACE_PERIOD: &str = "GracePeriod";
+    pub const AWAITING_BUREAU: &str = "AwaitingBureauDecision";
+    pub const NAME_TAKEN: &str = "NameTaken";
+    pub const NAMES_FREE: &str = "NamesFree";
 }
 
 /// `"True"` or `"False"`.

@@ -40,6 +40,8 @@ use crate::scan::Finding;
     )
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(oldSelf.decision) || (self.scenario == oldSelf.scenario && self.product == oldSelf.product && self.artifact == oldSelf.artifact && self.recipient == oldSelf.recipient && self.purpose == oldSelf.purpose && self.permittedUse == oldSelf.permittedUse && self.pricing == oldSelf.pricing)")
+    .message("the bureau decided on this request: its scenario, product, artifact, recipient, purpose, permitted use and pricing are fixed; file a new request"))]
 pub struct ExportRequestSpec {
     /// The DataScenario (same namespace) this product serves.
     #[schemars(length(min = 1, max = 253))]

@@ -36,4 +36,11 @@ pub mod labels {
     pub const ORPHANED: &str = "publicdata.io/orphaned";
     /// When the domain was orphaned (annotation).
     pub const ORPHANED_AT: &str = "publicdata.io/orphaned-at";
+    /// Whom a namespace was made for (annotation; see `naming::owner_mark`).
+    pub const OWNER: &str = "publicdata.io/owner";
+    /// Who set an authorization's validity, stamped by the API server only
+    /// when a member of the bureau did (annotation).
+    pub const VALIDITY_SET_BY: &str = "publicdata.io/validity-set-by";
+    /// Who changed an authorization's state, stamped by the API server (annotation).
+    pub const STATE_CHANGED_BY: &str = "publicdata.io/state-changed-by";
 }

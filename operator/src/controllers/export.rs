@@ -32,6 +32,8 @@ use crate::vault::{self, Policy};
 
 /// The KV v2 mount deliveries go to.
 pub const DELIVERY_MOUNT: &str = "deliveries";
+/// The mark on the deliveries mount and the recipients' policies.
+pub const DELIVERIES_OWNER: &str = "publicdata-operator deliveries";
 
 /// The OpenBao policy a recipient reads its deliveries with.
 pub fn recipient_policy(credit_code: &str) -> Policy {
@@ -39,8 +41,9 @@ pub fn recipient_policy(credit_code: &str) -> Policy {
     Policy {
         name: format!("recipient-{code}"),
         hcl: format!(
-            "# Managed by publicdata-operator: deliveries to recipient {credit_code}.\npath \"{DELIVERY_MOUNT}/data/{credit_code}/*\" {{\n  capabilities = [\"read\"]\n}}\n"
+            "# {DELIVERIES_OWNER}: deliveries to recipient {credit_code}.\npath \"{DELIVERY_MOUNT}/data/{credit_code}/*\" {{\n  capabilities = [\"read\"]\n}}\n"
         ),
+        owner: DELIVERIES_OWNER.into(),
     }
 }
 
@@ -286,7 +289,7 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
             .await
             .map_err(Error::Deliver)?;
         ctx.vault
-            .write_kv2_once(DELIVERY_MOUNT, &path, &data)
+            .write_kv2_once(DELIVERIES_OWNER, DELIVERY_MOUNT, &path, &data)
             .await
             .map_err(Error::Deliver)?;
         append(

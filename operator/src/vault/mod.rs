@@ -21,26 +21,12 @@ pub use openbao::OpenBao;
 use async_trait::async_trait;
 
 use crate::api::authorization::Environment;
-use crate::controllers::tenant::{WORKLOAD_SERVICE_ACCOUNT, namespace_name};
+use crate::naming::{WORKLOAD_SERVICE_ACCOUNT, namespace_name};
+pub use crate::naming::{auth_mount, env_name, grants_name, mount_path};
 
 /// Token lifetimes of workload logins. Always set: the server default is 32 days.
 pub const TOKEN_TTL: &str = "1h";
 pub const TOKEN_MAX_TTL: &str = "4h";
-
-/// The tenant's KV v2 mount.
-pub fn mount_path(tenant: &str) -> String {
-    format!("tenants/{tenant}")
-}
-
-/// The name of an environment's policy.
-pub fn env_name(tenant: &str, env: Environment) -> String {
-    format!("tenant-{tenant}-{}", env.as_str())
-}
-
-/// The tenant's Kubernetes auth mount (without the `auth/` prefix).
-pub fn auth_mount(tenant: &str) -> String {
-    format!("k8s-{tenant}")
-}
 
 /// How OpenBao reaches the Kubernetes API to review workload tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,16 +54,40 @@ pub struct KubernetesRole {
     pub max_ttl: String,
 }
 
-/// An ACL policy as the operator wants it.
+/// An ACL policy as the operator wants it. Its HCL starts with a comment
+/// naming `owner`: a policy of that name without it is someone else's, and is
+/// neither overwritten nor deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     pub name: String,
     pub hcl: String,
+    pub owner: String,
+}
+
+/// How the operator marked its mounts and policies before owner marks
+/// (accepted as its own, so an upgrade adopts what it made).
+pub const LEGACY_MOUNT_DESCRIPTION: &str = "publicdata-operator: tenant KV area";
+/// See [`LEGACY_MOUNT_DESCRIPTION`].
+pub const LEGACY_POLICY_HEADER: &str = "# Managed by publicdata-operator: ";
+
+/// Whether a mount description or policy text carries `owner`'s mark (or the
+/// operator's mark from before owner marks).
+pub fn marked_by(found: &str, owner: &str) -> bool {
+    found.contains(owner)
+        || (found.starts_with(LEGACY_MOUNT_DESCRIPTION) || found.starts_with(LEGACY_POLICY_HEADER))
+            && !found.contains("publicdata-operator tenant=")
+}
+
+/// The description of a KV mount the operator made for `owner`.
+pub fn mount_description(owner: &str) -> String {
+    format!("{owner}: KV area")
 }
 
 /// Everything of a tenant in the secrets backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantVault {
+    /// The mark on its mount and policies (see `naming::owner_mark`).
+    pub owner: String,
     pub mount: String,
     pub auth_mount: String,
     pub policies: Vec<Policy>,
@@ -86,32 +96,30 @@ pub struct TenantVault {
 
 /// The policy of one environment: its own half of the tenant's KV area, and
 /// nothing else (the other environment's half, other tenants, the catalog).
-pub fn env_policy(tenant: &str, env: Environment) -> Policy {
+pub fn env_policy(tenant: &str, env: Environment, owner: &str) -> Policy {
     let mount = mount_path(tenant);
     let e = env.as_str();
     let hcl = format!(
-        "# Managed by publicdata-operator: tenant {tenant}, environment {e}.\n\
+        "# {owner}: environment {e}.\n\
          path \"{mount}/data/{e}/*\" {{\n  capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\"]\n}}\n\
          path \"{mount}/metadata/{e}/*\" {{\n  capabilities = [\"read\", \"list\", \"delete\"]\n}}\n"
     );
     Policy {
         name: env_name(tenant, env),
         hcl,
+        owner: owner.into(),
     }
 }
 
-/// The name of an environment's grants policy: the catalog paths its active
-/// scenarios open (R-22). Always attached to the environment's role; its
-/// content changes as scenarios are granted and revoked, which takes effect
-/// on every token at once (policies are looked up by name on each request).
-pub fn grants_name(tenant: &str, env: Environment) -> String {
-    format!("tenant-{tenant}-{}-grants", env.as_str())
-}
-
 /// The grants policy of an environment, from `(env, policy path)` pairs.
-pub fn grants_policy(tenant: &str, env: Environment, grants: &[(String, String)]) -> Policy {
+pub fn grants_policy(
+    tenant: &str,
+    env: Environment,
+    owner: &str,
+    grants: &[(String, String)],
+) -> Policy {
     let mut hcl = format!(
-        "# Managed by publicdata-operator: catalog data granted to tenant {tenant}, environment {}, by its active scenarios.\n",
+        "# {owner}: catalog data granted to environment {} by its active scenarios.\n",
         env.as_str()
     );
     let mut any = false;
@@ -133,18 +141,20 @@ pub fn grants_policy(tenant: &str, env: Environment, grants: &[(String, String)]
     Policy {
         name: grants_name(tenant, env),
         hcl,
+        owner: owner.into(),
     }
 }
 
 /// Builds what the tenant gets in the secrets backend, with no scenario grants.
-pub fn build(tenant: &str, envs: &[Environment], audience: &str) -> TenantVault {
-    build_with_grants(tenant, envs, audience, &[])
+pub fn build(tenant: &str, owner: &str, envs: &[Environment], audience: &str) -> TenantVault {
+    build_with_grants(tenant, owner, envs, audience, &[])
 }
 
 /// Builds what the tenant gets in the secrets backend, with the grants of its
 /// active scenarios as `(env, policy path)` pairs.
 pub fn build_with_grants(
     tenant: &str,
+    owner: &str,
     envs: &[Environment],
     audience: &str,
     grants: &[(String, String)],
@@ -153,11 +163,17 @@ pub fn build_with_grants(
     envs.sort();
     envs.dedup();
     TenantVault {
+        owner: owner.into(),
         mount: mount_path(tenant),
         auth_mount: auth_mount(tenant),
         policies: envs
             .iter()
-            .flat_map(|e| [env_policy(tenant, *e), grants_policy(tenant, *e, grants)])
+            .flat_map(|e| {
+                [
+                    env_policy(tenant, *e, owner),
+                    grants_policy(tenant, *e, owner, grants),
+                ]
+            })
             .collect(),
         roles: envs
             .iter()
@@ -199,6 +215,14 @@ pub enum Error {
     },
     #[error("mount {path} exists but is {found}, not KV v2")]
     WrongMountType { path: String, found: String },
+    #[error(
+        "{what} exists but was not made by the operator for {owner:?} (found {found:?}): it is neither adopted nor deleted"
+    )]
+    NotOurs {
+        what: String,
+        owner: String,
+        found: String,
+    },
     #[error("reading policy {name}: {source}")]
     ReadPolicy {
         name: String,
@@ -279,6 +303,7 @@ impl Error {
             Self::ReadMount { .. } => "read_mount",
             Self::EnableMount { .. } => "enable_mount",
             Self::WrongMountType { .. } => "wrong_mount_type",
+            Self::NotOurs { .. } => "not_ours",
             Self::ReadPolicy { .. } => "read_policy",
             Self::WritePolicy { .. } => "write_policy",
             Self::ReadRole { .. } => "read_role",
@@ -300,7 +325,9 @@ impl Error {
 /// idempotent and writes only when the backend differs from what is asked.
 #[async_trait]
 pub trait SecretsBackend: Send + Sync {
-    async fn ensure_kv2_mount(&self, path: &str) -> Result<Change, Error>;
+    /// Enables a KV v2 mount described as `owner`'s; an existing mount
+    /// without that mark is refused ([`Error::NotOurs`]).
+    async fn ensure_kv2_mount(&self, path: &str, owner: &str) -> Result<Change, Error>;
     async fn ensure_policy(&self, policy: &Policy) -> Result<Change, Error>;
     async fn ensure_kubernetes_auth(&self, mount: &str) -> Result<Change, Error>;
     async fn ensure_kubernetes_role(&self, role: &KubernetesRole) -> Result<Change, Error>;
@@ -308,15 +335,18 @@ pub trait SecretsBackend: Send + Sync {
     /// it is revoked, and no login succeeds. Idempotent.
     async fn disable_kubernetes_auth(&self, mount: &str) -> Result<Change, Error>;
     /// Disables a KV mount: every version of every secret in it is destroyed.
-    async fn disable_kv2_mount(&self, path: &str) -> Result<Change, Error>;
-    async fn delete_policy(&self, name: &str) -> Result<Change, Error>;
+    /// Only a mount with `owner`'s mark ([`Error::NotOurs`] otherwise).
+    async fn disable_kv2_mount(&self, path: &str, owner: &str) -> Result<Change, Error>;
+    /// Deletes a policy; only one with `owner`'s mark.
+    async fn delete_policy(&self, name: &str, owner: &str) -> Result<Change, Error>;
     /// Every secret path under a KV v2 mount, with a digest of its metadata
     /// (versions, times; never the data).
     async fn inventory_kv2(&self, mount: &str) -> Result<Vec<(String, String)>, Error>;
     /// Writes a KV v2 secret unless it already holds exactly `data` (delivery
-    /// is idempotent). Enables the KV v2 mount first if needed.
+    /// is idempotent). Enables the KV v2 mount first if needed, as `owner`'s.
     async fn write_kv2_once(
         &self,
+        owner: &str,
         mount: &str,
         path: &str,
         data: &std::collections::BTreeMap<String, String>,
@@ -327,11 +357,13 @@ pub trait SecretsBackend: Send + Sync {
         mount: &str,
         path: &str,
     ) -> Result<Option<std::collections::BTreeMap<String, String>>, Error>;
-    /// Whether a secrets mount, an auth mount or a policy exists (the exit review).
-    async fn exists(&self, what: Existing<'_>) -> Result<bool, Error>;
+    /// Whether a secrets mount, an auth mount or a policy exists (the exit
+    /// review), and if so its mark: a mount's description, a policy's text.
+    /// Only a clear "not there" is `None`; a refusal is an error.
+    async fn find(&self, what: Existing<'_>) -> Result<Option<String>, Error>;
 }
 
-/// What [`SecretsBackend::exists`] looks for.
+/// What [`SecretsBackend::find`] looks for.
 #[derive(Debug, Clone, Copy)]
 pub enum Existing<'a> {
     SecretsMount(&'a str),
@@ -347,7 +379,11 @@ pub async fn apply(backend: &dyn SecretsBackend, desired: &TenantVault) -> Resul
             writes += 1;
         }
     };
-    count(backend.ensure_kv2_mount(&desired.mount).await?);
+    count(
+        backend
+            .ensure_kv2_mount(&desired.mount, &desired.owner)
+            .await?,
+    );
     count(backend.ensure_kubernetes_auth(&desired.auth_mount).await?);
     for p in &desired.policies {
         count(backend.ensure_policy(p).await?);
@@ -364,7 +400,12 @@ mod tests {
 
     #[test]
     fn each_environment_gets_its_own_half_of_the_tenant_area() {
-        let v = build("acme", &[Environment::Prod, Environment::Dev], "openbao");
+        let v = build(
+            "acme",
+            "publicdata-operator tenant=acme unit=X",
+            &[Environment::Prod, Environment::Dev],
+            "openbao",
+        );
         assert_eq!(v.mount, "tenants/acme");
         assert_eq!(
             v.policies
@@ -394,11 +435,31 @@ mod tests {
         assert_eq!(role.service_account, "workload");
         assert_eq!(role.policies, ["tenant-acme-dev", "tenant-acme-dev-grants"]);
         assert_eq!(role.audience, "openbao");
+        assert!(dev.starts_with("# publicdata-operator tenant=acme unit=X: "));
+        assert!(marked_by(dev, &v.owner));
+    }
+
+    #[test]
+    fn only_marked_mounts_and_policies_are_the_operators() {
+        let owner = "publicdata-operator tenant=acme unit=X";
+        assert!(marked_by(&mount_description(owner), owner));
+        assert!(!marked_by(
+            &mount_description("publicdata-operator tenant=acme unit=Y"),
+            owner
+        ));
+        assert!(!marked_by("kv for the finance team", owner));
+        assert!(!marked_by("", owner));
+        // What the operator made before owner marks is still its own.
+        assert!(marked_by(LEGACY_MOUNT_DESCRIPTION, owner));
+        assert!(marked_by(
+            "# Managed by publicdata-operator: tenant acme, environment dev.",
+            owner
+        ));
     }
 
     #[test]
     fn nothing_for_environments_not_listed() {
-        let v = build("acme", &[Environment::Prod], "openbao");
+        let v = build("acme", "m", &[Environment::Prod], "openbao");
         assert_eq!(v.roles.len(), 1);
         assert_eq!(v.policies.len(), 2);
         assert_eq!(v.roles[0].name, "prod");
@@ -415,9 +476,9 @@ mod grant_tests {
             ("dev".to_string(), "catalog/data/x/masked".to_string()),
             ("prod".to_string(), "catalog/data/x/raw".to_string()),
         ];
-        let dev = grants_policy("acme", Environment::Dev, &grants);
+        let dev = grants_policy("acme", Environment::Dev, "m", &grants);
         assert!(dev.hcl.contains("catalog/data/x/masked") && !dev.hcl.contains("/raw"));
-        let none = grants_policy("acme", Environment::Prod, &[]);
+        let none = grants_policy("acme", Environment::Prod, "m", &[]);
         assert!(
             none.hcl.contains("deny"),
             "an empty grants policy denies a dummy path"

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     Change, Error, Existing, KubernetesAuthConfig, KubernetesRole, Policy, SecretsBackend,
+    marked_by,
 };
 
 /// An OpenBao/Vault server reached with a token that can be replaced while
@@ -195,14 +196,20 @@ impl Session {
 }
 
 fn not_found(e: &ClientError) -> bool {
-    // Vault answers 404 for a missing policy or role, 400 for a path with no mount.
-    matches!(
-        e,
-        ClientError::APIError {
-            code: 404 | 400,
-            ..
-        }
-    )
+    // Only a 404 means "not there". A 400 is a bad request and a 403 a
+    // permission the operator lacks: both are errors, never "nothing to do".
+    matches!(e, ClientError::APIError { code: 404, .. })
+}
+
+/// `GET sys/mounts/<path>` answers 400 with this text when no engine is
+/// mounted there (and 400 for other bad requests, which stay errors).
+fn no_mount(e: &ClientError) -> bool {
+    match e {
+        ClientError::APIError { code: 400, errors } => errors
+            .iter()
+            .any(|m| m.to_ascii_lowercase().contains("no secret engine mount at")),
+        other => not_found(other),
+    }
 }
 
 fn ttl_seconds(s: &str) -> u64 {
@@ -217,13 +224,18 @@ fn ttl_seconds(s: &str) -> u64 {
 
 #[async_trait]
 impl SecretsBackend for OpenBao {
-    async fn ensure_kv2_mount(&self, path: &str) -> Result<Change, Error> {
+    async fn ensure_kv2_mount(&self, path: &str, owner: &str) -> Result<Change, Error> {
         match vaultrs::sys::mount::get_configuration_of_a_secret_engine(
             &self.session().client,
             path,
         )
         .await
         {
+            Ok(m) if !marked_by(&m.description, owner) => Err(Error::NotOurs {
+                what: format!("mount {path}"),
+                owner: owner.into(),
+                found: m.description.clone(),
+            }),
             Ok(m) => {
                 let version = m
                     .options
@@ -239,10 +251,10 @@ impl SecretsBackend for OpenBao {
                     })
                 }
             }
-            Err(e) if not_found(&e) => {
+            Err(e) if no_mount(&e) => {
                 let mut opts = EnableEngineRequest::builder();
                 opts.options(HashMap::from([("version".to_string(), "2".to_string())]))
-                    .description("publicdata-operator: tenant KV area".to_string());
+                    .description(super::mount_description(owner));
                 vaultrs::sys::mount::enable(&self.session().client, path, "kv", Some(&mut opts))
                     .await
                     .map_err(|source| Error::EnableMount {
@@ -261,6 +273,13 @@ impl SecretsBackend for OpenBao {
     async fn ensure_policy(&self, policy: &Policy) -> Result<Change, Error> {
         match vaultrs::sys::policy::read(&self.session().client, &policy.name).await {
             Ok(current) if current.rules == policy.hcl => return Ok(Change::Unchanged),
+            Ok(current) if !marked_by(&current.rules, &policy.owner) => {
+                return Err(Error::NotOurs {
+                    what: format!("policy {}", policy.name),
+                    owner: policy.owner.clone(),
+                    found: current.rules.lines().next().unwrap_or_default().to_string(),
+                });
+            }
             Ok(_) => {}
             Err(e) if not_found(&e) => {}
             Err(source) => {
@@ -333,9 +352,28 @@ impl SecretsBackend for OpenBao {
         Ok(Change::Written)
     }
 
-    async fn disable_kv2_mount(&self, path: &str) -> Result<Change, Error> {
-        if !self.exists(Existing::SecretsMount(path)).await? {
-            return Ok(Change::Unchanged);
+    async fn disable_kv2_mount(&self, path: &str, owner: &str) -> Result<Change, Error> {
+        let mount = match vaultrs::sys::mount::get_configuration_of_a_secret_engine(
+            &self.session().client,
+            path,
+        )
+        .await
+        {
+            Ok(m) => m,
+            Err(e) if no_mount(&e) => return Ok(Change::Unchanged),
+            Err(source) => {
+                return Err(Error::ReadMount {
+                    path: path.into(),
+                    source,
+                });
+            }
+        };
+        if !marked_by(&mount.description, owner) {
+            return Err(Error::NotOurs {
+                what: format!("mount {path}"),
+                owner: owner.into(),
+                found: mount.description,
+            });
         }
         vaultrs::sys::mount::disable(&self.session().client, path)
             .await
@@ -346,9 +384,23 @@ impl SecretsBackend for OpenBao {
         Ok(Change::Written)
     }
 
-    async fn delete_policy(&self, name: &str) -> Result<Change, Error> {
-        if !self.exists(Existing::Policy(name)).await? {
-            return Ok(Change::Unchanged);
+    async fn delete_policy(&self, name: &str, owner: &str) -> Result<Change, Error> {
+        let current = match vaultrs::sys::policy::read(&self.session().client, name).await {
+            Ok(p) => p,
+            Err(e) if not_found(&e) => return Ok(Change::Unchanged),
+            Err(source) => {
+                return Err(Error::ReadPolicy {
+                    name: name.into(),
+                    source,
+                });
+            }
+        };
+        if !marked_by(&current.rules, owner) {
+            return Err(Error::NotOurs {
+                what: format!("policy {name}"),
+                owner: owner.into(),
+                found: current.rules.lines().next().unwrap_or_default().to_string(),
+            });
         }
         vaultrs::sys::policy::delete(&self.session().client, name)
             .await
@@ -399,11 +451,12 @@ impl SecretsBackend for OpenBao {
 
     async fn write_kv2_once(
         &self,
+        owner: &str,
         mount: &str,
         path: &str,
         data: &std::collections::BTreeMap<String, String>,
     ) -> Result<Change, Error> {
-        self.ensure_kv2_mount(mount).await?;
+        self.ensure_kv2_mount(mount, owner).await?;
         match vaultrs::kv2::read::<std::collections::BTreeMap<String, String>>(
             &self.session().client,
             mount,
@@ -445,7 +498,7 @@ impl SecretsBackend for OpenBao {
         }
     }
 
-    async fn exists(&self, what: Existing<'_>) -> Result<bool, Error> {
+    async fn find(&self, what: Existing<'_>) -> Result<Option<String>, Error> {
         match what {
             Existing::SecretsMount(path) => {
                 match vaultrs::sys::mount::get_configuration_of_a_secret_engine(
@@ -454,8 +507,8 @@ impl SecretsBackend for OpenBao {
                 )
                 .await
                 {
-                    Ok(_) => Ok(true),
-                    Err(e) if not_found(&e) => Ok(false),
+                    Ok(m) => Ok(Some(m.description)),
+                    Err(e) if no_mount(&e) => Ok(None),
                     Err(source) => Err(Error::ReadMount {
                         path: path.into(),
                         source,
@@ -466,12 +519,14 @@ impl SecretsBackend for OpenBao {
                 let mounts = vaultrs::sys::auth::list(&self.session().client)
                     .await
                     .map_err(|source| Error::ListAuth { source })?;
-                Ok(mounts.contains_key(&format!("{mount}/")))
+                Ok(mounts
+                    .get(&format!("{mount}/"))
+                    .map(|m| m.description.clone()))
             }
             Existing::Policy(name) => {
                 match vaultrs::sys::policy::read(&self.session().client, name).await {
-                    Ok(_) => Ok(true),
-                    Err(e) if not_found(&e) => Ok(false),
+                    Ok(p) => Ok(Some(p.rules)),
+                    Err(e) if not_found(&e) => Ok(None),
                     Err(source) => Err(Error::ReadPolicy {
                         name: name.into(),
                         source,
@@ -529,7 +584,29 @@ impl SecretsBackend for OpenBao {
 
 #[cfg(test)]
 mod tests {
-    use super::ttl_seconds;
+
+    fn api_error(code: u16, message: &str) -> ClientError {
+        ClientError::APIError {
+            code,
+            errors: vec![message.into()],
+        }
+    }
+
+    #[test]
+    fn only_a_clear_no_is_not_found_and_a_refusal_is_an_error() {
+        assert!(not_found(&api_error(404, "")));
+        assert!(!not_found(&api_error(403, "permission denied")));
+        assert!(!not_found(&api_error(400, "invalid path")));
+        assert!(!not_found(&api_error(500, "internal error")));
+        assert!(no_mount(&api_error(
+            400,
+            "No secret engine mount at tenants/acme/"
+        )));
+        assert!(!no_mount(&api_error(400, "invalid request")));
+        assert!(!no_mount(&api_error(403, "permission denied")));
+    }
+
+    use super::{ClientError, no_mount, not_found, ttl_seconds};
 
     #[test]
     fn ttls_are_read_as_seconds() {

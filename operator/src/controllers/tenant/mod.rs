@@ -26,24 +26,17 @@ use crate::api::labels;
 mod network;
 mod rbac;
 
+pub use crate::naming::{BUREAU_GROUP, WORKLOAD_SERVICE_ACCOUNT, namespace_name};
+
 use network::{frozen_network_policies, network_policies};
 use rbac::{inventory_binding, role_bindings, roles};
 
-/// The group of the bureau's people: auditors read everything.
-pub const BUREAU_GROUP: &str = "publicdata:bureau";
-/// The ServiceAccount workloads run as, in each tenant namespace.
-pub const WORKLOAD_SERVICE_ACCOUNT: &str = "workload";
 /// Role for members who develop (dev only).
 pub const DEVELOPER_ROLE: &str = "tenant-developer";
 /// Role for members who only see workload status and logs.
 pub const OBSERVER_ROLE: &str = "tenant-observer";
 /// Role for the bureau's auditors.
 pub const AUDITOR_ROLE: &str = "bureau-auditor";
-
-/// The namespace of one environment of a tenant.
-pub fn namespace_name(tenant: &str, env: Environment) -> String {
-    format!("{tenant}-{}", env.as_str())
-}
 
 /// The labels of every object of a tenant environment.
 pub fn tenant_labels(tenant: &str, env: Environment) -> BTreeMap<String, String> {
@@ -195,7 +188,7 @@ pub fn build_in(
             .unwrap_or_default();
             EnvironmentObjects {
                 env,
-                namespace: namespace(&tenant, env),
+                namespace: namespace(&tenant, &oa.spec.unit.credit_code, env),
                 service_account: ServiceAccount {
                     metadata: meta(WORKLOAD_SERVICE_ACCOUNT, &ns, &tenant, env),
                     // Workloads mount a projected token with the OpenBao audience
@@ -240,7 +233,7 @@ pub fn build_in(
         .collect()
 }
 
-fn namespace(tenant: &str, env: Environment) -> Namespace {
+fn namespace(tenant: &str, credit_code: &str, env: Environment) -> Namespace {
     let mut labels = tenant_labels(tenant, env);
     // Pod Security `restricted`: no privileged pods, no host access.
     for mode in ["enforce", "audit", "warn"] {
@@ -257,6 +250,10 @@ fn namespace(tenant: &str, env: Environment) -> Namespace {
         metadata: ObjectMeta {
             name: Some(namespace_name(tenant, env)),
             labels: Some(labels),
+            annotations: Some(BTreeMap::from([(
+                labels::OWNER.to_string(),
+                crate::naming::owner_mark(tenant, credit_code),
+            )])),
             ..Default::default()
         },
         ..Default::default()

@@ -34,25 +34,34 @@ const WRITE: &[&str] = &[
 /// The roles of a tenant namespace. No role grants Secrets to members, in
 /// either environment: credentials come from OpenBao, to workloads.
 pub(super) fn roles(ns: &str, tenant: &str, env: Environment) -> Vec<Role> {
+    // Logs in dev show masked samples; in prod they can show raw data, which
+    // never reaches a person: prod logs are for the bureau's auditors.
+    let observed: &[&str] = match env {
+        Environment::Dev => &[
+            "pods",
+            "pods/log",
+            "services",
+            "events",
+            "persistentvolumeclaims",
+            "resourcequotas",
+            "limitranges",
+        ],
+        Environment::Prod => &[
+            "pods",
+            "services",
+            "events",
+            "persistentvolumeclaims",
+            "resourcequotas",
+            "limitranges",
+        ],
+    };
     let mut out = vec![
-        // See workloads, their status and their logs; no exec, attach,
-        // port-forward or Secrets.
+        // See workloads and their status, and their logs in dev only; no
+        // exec, attach, port-forward or Secrets.
         Role {
             metadata: meta(OBSERVER_ROLE, ns, tenant, env),
             rules: Some(vec![
-                rule(
-                    &[""],
-                    &[
-                        "pods",
-                        "pods/log",
-                        "services",
-                        "events",
-                        "persistentvolumeclaims",
-                        "resourcequotas",
-                        "limitranges",
-                    ],
-                    READ,
-                ),
+                rule(&[""], observed, READ),
                 rule(
                     &["apps"],
                     &["deployments", "statefulsets", "replicasets"],

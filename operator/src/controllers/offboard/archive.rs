@@ -1,19 +1,5 @@
-//! Offboarding: after the freeze, archive, wipe,
-//! review, certify. Every step is idempotent and reads the world as it finds
-//! it, so an operator killed at any point resumes and converges; nothing is
-//! reported done before the exit review passed.
-//!
-//! 1. archive: an inventory of everything about to be deleted (objects by kind
-//!    and name, volumes, OpenBao paths, each with a digest) and the tenant's
-//!    audit trail, in a ConfigMap of the archive namespace, written once;
-//!    log volumes (PVCs labelled `publicdata.io/data-class=logs`) set to
-//!    Retain with a retain-until date at least six months ahead.
-//! 2. wipe: the KV mount disabled (every version destroyed), the policies
-//!    deleted (the auth mount went with the freeze), the namespaces deleted and
-//!    waited for until the controller manager has finalized them.
-//! 3. re-home the retained log volumes to claims in the archive namespace.
-//! 4. review: no namespace, binding, OpenBao mount, role or policy of the
-//!    tenant is left.
+//! Offboarding, before anything is deleted: the inventory and the archive,
+//! the log volumes kept and, once their claims are gone, re-homed.
 
 use std::collections::BTreeMap;
 
@@ -34,51 +20,10 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::api::authorization::{DisposalCertificate, KeptItem, OperatorAuthorization};
+use super::*;
+use crate::api::authorization::KeptItem;
 use crate::api::labels;
-use crate::controllers::tenant;
-use crate::vault::{self, Existing, SecretsBackend};
-
-/// Where offboarded tenants' archives and log volumes live.
-pub const ARCHIVE_NAMESPACE: &str = "publicdata-archive";
-/// Label marking a tenant's log volumes (kept on offboarding).
-pub const DATA_CLASS: &str = "publicdata.io/data-class";
-/// Annotation: keep at least until (YYYY-MM-DD).
-pub const RETAIN_UNTIL: &str = "publicdata.io/retain-until";
-/// Label on an archived log volume: the tenant it came from.
-pub const ARCHIVED_TENANT: &str = "publicdata.io/archived-tenant";
-/// Log volumes are kept at least this many months (R-28 says no less than 6).
-pub const LOG_RETENTION_MONTHS: i64 = 6;
-
-/// Errors of offboarding, named after the step that failed.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("listing {kind} in {namespace}: {source}")]
-    List {
-        kind: &'static str,
-        namespace: String,
-        #[source]
-        source: kube::Error,
-    },
-    #[error("writing the archive: {0}")]
-    Archive(#[source] kube::Error),
-    #[error("reading the audit trail: {0}")]
-    Trail(#[source] crate::audit::Error),
-    #[error("retaining log volume {name}: {source}")]
-    RetainVolume {
-        name: String,
-        #[source]
-        source: kube::Error,
-    },
-    #[error("deleting namespace {name}: {source}")]
-    DeleteNamespace {
-        name: String,
-        #[source]
-        source: kube::Error,
-    },
-    #[error("OpenBao: {0}")]
-    Vault(#[source] vault::Error),
-}
+use crate::vault::{self, SecretsBackend};
 
 /// One entry of the inventory.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -189,7 +134,7 @@ pub async fn inventory(
         name: mount.clone(),
         digest: digest_of(&mount),
     });
-    for policy in tenant_policies(tenant) {
+    for policy in crate::naming::tenant_policies(tenant) {
         items.push(Item {
             kind: "OpenBaoPolicy".into(),
             name: policy.clone(),
@@ -200,19 +145,46 @@ pub async fn inventory(
     Ok(items)
 }
 
-/// Every OpenBao policy the operator may have made for a tenant: per
-/// environment, its own and its scenario grants.
-pub fn tenant_policies(tenant: &str) -> Vec<String> {
-    use crate::api::authorization::Environment;
-    [Environment::Dev, Environment::Prod]
-        .into_iter()
-        .flat_map(|e| [vault::env_name(tenant, e), vault::grants_name(tenant, e)])
-        .collect()
+/// The name of the archive of one authorization: its tenant id and the
+/// start of its uid, so a name used again after an offboarding gets an archive
+/// of its own.
+pub fn archive_name(tenant: &str, uid: &str) -> String {
+    let short: String = uid.chars().filter(|c| *c != '-').take(8).collect();
+    format!("{tenant}-{short}-offboarding")
 }
 
-/// The name of a tenant's archive ConfigMap.
-pub fn archive_name(tenant: &str) -> String {
-    format!("{tenant}-offboarding")
+/// Largest part of an archive file in one ConfigMap (a ConfigMap holds at most
+/// 1 MiB, keys and metadata included).
+pub const PAGE_BYTES: usize = 512 * 1024;
+
+/// Splits `text` into pages of at most `limit` bytes, on line boundaries
+/// where it can (a single longer line is split on a character boundary).
+pub fn pages(text: &str, limit: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut page = String::new();
+    for line in text.split_inclusive('\n') {
+        let mut rest = line;
+        while !rest.is_empty() {
+            if page.len() + rest.len() <= limit {
+                page.push_str(rest);
+                break;
+            }
+            if page.is_empty() {
+                let mut cut = limit.min(rest.len());
+                while !rest.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                out.push(rest[..cut].to_string());
+                rest = &rest[cut..];
+            } else {
+                out.push(std::mem::take(&mut page));
+            }
+        }
+    }
+    if !page.is_empty() || out.is_empty() {
+        out.push(page);
+    }
+    out
 }
 
 /// Makes sure the archive namespace exists.
@@ -234,25 +206,29 @@ pub async fn ensure_archive_namespace(client: &Client, manager: &str) -> Result<
     Ok(())
 }
 
-/// Step 1: the archive, written once. If it exists (a restart after it was
-/// written), it is returned as it is: the inventory describes the domain
-/// before anything was deleted. Returns (configmap path, inventory digest).
+/// Step 1: the archive, written once. If its index exists (a restart after
+/// it was written), it is returned as it is: the inventory describes the
+/// domain before anything was deleted. The inventory and the audit trail are
+/// paged over as many ConfigMaps as they need (the parts first, the index
+/// naming each part and its digest last), so no size stops an offboarding.
+/// Returns (index path, inventory digest).
 pub async fn archive(
     client: &Client,
     backend: &dyn SecretsBackend,
-    audit: &dyn crate::audit::Sink,
+    trail: &[crate::audit::Record],
     tenant: &str,
+    uid: &str,
     namespaces: &[String],
     manager: &str,
 ) -> Result<(String, String), Error> {
     ensure_archive_namespace(client, manager).await?;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ARCHIVE_NAMESPACE);
-    let name = archive_name(tenant);
+    let name = archive_name(tenant, uid);
     let path = format!("{ARCHIVE_NAMESPACE}/{name}");
     if let Some(cm) = cms.get_opt(&name).await.map_err(Error::Archive)? {
         let digest = cm
             .annotations()
-            .get("publicdata.io/inventory-digest")
+            .get(INVENTORY_DIGEST)
             .cloned()
             .unwrap_or_default();
         return Ok((path, digest));
@@ -260,22 +236,53 @@ pub async fn archive(
     let items = inventory(client, backend, tenant, namespaces).await?;
     let inventory_json = serde_json::to_string_pretty(&items).unwrap_or_default();
     let digest = hex::encode(Sha256::digest(inventory_json.as_bytes()));
-    let trail: Vec<String> = audit
-        .trail(tenant)
-        .map_err(Error::Trail)?
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for item in &items {
+        *counts.entry(item.kind.as_str()).or_insert(0) += 1;
+    }
+    let trail_jsonl: Vec<String> = trail
         .iter()
         .filter_map(|r| serde_json::to_string(r).ok())
         .collect();
-    let cm: ConfigMap = serde_json::from_value(json!({
+    let labels_ =
+        json!({labels::MANAGED_BY: labels::MANAGER, ARCHIVED_TENANT: tenant, ARCHIVED_UID: uid});
+    let mut parts = Vec::new();
+    for (file, text) in [
+        ("inventory.json", inventory_json),
+        ("audit-trail.jsonl", trail_jsonl.join("\n")),
+    ] {
+        for (n, page) in pages(&text, PAGE_BYTES).into_iter().enumerate() {
+            let part = format!("{name}-{}-{n}", file.split('.').next().unwrap_or(file));
+            let cm: ConfigMap = serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": part, "labels": labels_},
+                "data": {file: page},
+            }))
+            .map_err(|e| Error::Archive(kube::Error::SerdeError(e)))?;
+            // Applied, not created: a restart may find a part written already.
+            cms.patch(
+                &part,
+                &PatchParams::apply(manager).force(),
+                &Patch::Apply(&cm),
+            )
+            .await
+            .map_err(Error::Archive)?;
+            parts.push(json!({"configMap": part, "key": file, "sha256": hex::encode(Sha256::digest(page.as_bytes()))}));
+        }
+    }
+    let index: ConfigMap = serde_json::from_value(json!({
         "metadata": {
             "name": name,
-            "labels": {labels::MANAGED_BY: labels::MANAGER, ARCHIVED_TENANT: tenant},
-            "annotations": {"publicdata.io/inventory-digest": digest},
+            "labels": labels_,
+            "annotations": {INVENTORY_DIGEST: digest},
         },
-        "data": {"inventory.json": inventory_json, "audit-trail.jsonl": trail.join("\n")},
+        "data": {
+            "parts.json": serde_json::to_string_pretty(&parts).unwrap_or_default(),
+            "counts.json": serde_json::to_string(&counts).unwrap_or_default(),
+        },
     }))
     .map_err(|e| Error::Archive(kube::Error::SerdeError(e)))?;
-    cms.create(&PostParams::default(), &cm)
+    cms.create(&PostParams::default(), &index)
         .await
         .map_err(Error::Archive)?;
     Ok((path, digest))
@@ -359,51 +366,6 @@ pub async fn retain_logs(
     Ok(kept)
 }
 
-/// Step 2: OpenBao data destroyed, policies and auth deleted.
-pub async fn wipe_openbao(backend: &dyn SecretsBackend, tenant: &str) -> Result<(), Error> {
-    backend
-        .disable_kubernetes_auth(&vault::auth_mount(tenant))
-        .await
-        .map_err(Error::Vault)?;
-    backend
-        .disable_kv2_mount(&vault::mount_path(tenant))
-        .await
-        .map_err(Error::Vault)?;
-    for policy in tenant_policies(tenant) {
-        backend.delete_policy(&policy).await.map_err(Error::Vault)?;
-    }
-    Ok(())
-}
-
-/// Step 2b: namespaces deleted; returns true once all are gone (finalized).
-pub async fn delete_namespaces(client: &Client, namespaces: &[String]) -> Result<bool, Error> {
-    let api: Api<Namespace> = Api::all(client.clone());
-    let mut gone = true;
-    for ns in namespaces {
-        match api
-            .get_opt(ns)
-            .await
-            .map_err(|source| Error::DeleteNamespace {
-                name: ns.clone(),
-                source,
-            })? {
-            None => {}
-            Some(n) => {
-                gone = false;
-                if n.metadata.deletion_timestamp.is_none() {
-                    api.delete(ns, &Default::default())
-                        .await
-                        .map_err(|source| Error::DeleteNamespace {
-                            name: ns.clone(),
-                            source,
-                        })?;
-                }
-            }
-        }
-    }
-    Ok(gone)
-}
-
 /// Step 3: retained log volumes, released by their deleted claims, are bound
 /// to claims in the archive namespace.
 pub async fn rehome_logs(client: &Client, tenant: &str) -> Result<(), Error> {
@@ -472,152 +434,54 @@ pub async fn rehome_logs(client: &Client, tenant: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Step 4: the exit review. Each line says what was checked and the result;
-/// the review passes when no line starts with "LEFT".
-pub async fn review(
-    client: &Client,
-    backend: &dyn SecretsBackend,
-    tenant: &str,
-) -> Result<Vec<String>, Error> {
-    let mut out = Vec::new();
-    let selector = format!("{}={tenant}", labels::TENANT);
-    let namespaces = Api::<Namespace>::all(client.clone())
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(|source| Error::List {
-            kind: "Namespace",
-            namespace: String::new(),
-            source,
-        })?;
-    out.push(if namespaces.items.is_empty() {
-        "ok: no namespace of the tenant".to_string()
-    } else {
-        format!(
-            "LEFT: namespaces {:?}",
-            namespaces
-                .items
-                .iter()
-                .map(|n| n.name_any())
-                .collect::<Vec<_>>()
-        )
-    });
-    let bindings = Api::<RoleBinding>::all(client.clone())
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(|source| Error::List {
-            kind: "RoleBinding",
-            namespace: String::new(),
-            source,
-        })?;
-    out.push(if bindings.items.is_empty() {
-        "ok: no RoleBinding of the tenant".to_string()
-    } else {
-        format!("LEFT: {} RoleBindings", bindings.items.len())
-    });
-    let checks = [
-        (
-            Existing::SecretsMount(&vault::mount_path(tenant)),
-            format!("OpenBao KV mount {}", vault::mount_path(tenant)),
-        ),
-        (
-            Existing::AuthMount(&vault::auth_mount(tenant)),
-            format!(
-                "OpenBao auth mount auth/{} (roles, tokens, leases)",
-                vault::auth_mount(tenant)
-            ),
-        ),
-    ];
-    for (what, label) in checks {
-        let exists = backend.exists(what).await.map_err(Error::Vault)?;
-        out.push(if exists {
-            format!("LEFT: {label}")
-        } else {
-            format!("ok: no {label}")
-        });
-    }
-    for name in tenant_policies(tenant) {
-        let exists = backend
-            .exists(Existing::Policy(&name))
-            .await
-            .map_err(Error::Vault)?;
-        out.push(if exists {
-            format!("LEFT: OpenBao policy {name}")
-        } else {
-            format!("ok: no OpenBao policy {name}")
-        });
-    }
-    Ok(out)
-}
-
-/// The certificate, from the archived inventory and what was kept.
-pub fn certificate(
-    outcome: &str,
-    inventory_path: &str,
-    inventory_digest: &str,
-    inventory_counts: &BTreeMap<String, usize>,
-    kept: Vec<KeptItem>,
-    review: Vec<String>,
-) -> DisposalCertificate {
-    let mut kept = kept;
-    kept.push(KeptItem {
-        what: "inventory and audit trail of the tenant".into(),
-        location: format!("ConfigMap {inventory_path}"),
-        until: "permanent".into(),
-    });
-    kept.push(KeptItem {
-        what: "the operator's audit log (hash-chained, every record of the tenant)".into(),
-        location: "the operator's audit volume".into(),
-        until: "permanent".into(),
-    });
-    kept.push(KeptItem {
-        what: "this OperatorAuthorization, in its final phase".into(),
-        location: "cluster".into(),
-        until: "permanent".into(),
-    });
-    DisposalCertificate {
-        completed_at: jiff::Timestamp::now().to_string(),
-        outcome: outcome.into(),
-        deleted: inventory_counts
-            .iter()
-            .map(|(k, n)| format!("{n} {k}"))
-            .collect(),
-        kept,
-        inventory: inventory_path.into(),
-        inventory_digest: inventory_digest.into(),
-        review,
-    }
-}
-
-/// Counts by kind from the archived inventory.
+/// Counts by kind from the archive's index.
 pub async fn inventory_counts(
     client: &Client,
     tenant: &str,
+    uid: &str,
 ) -> Result<BTreeMap<String, usize>, Error> {
     let cm = Api::<ConfigMap>::namespaced(client.clone(), ARCHIVE_NAMESPACE)
-        .get(&archive_name(tenant))
+        .get(&archive_name(tenant, uid))
         .await
         .map_err(Error::Archive)?;
     let text = cm
         .data
-        .and_then(|d| d.get("inventory.json").cloned())
+        .and_then(|d| d.get("counts.json").cloned())
         .unwrap_or_default();
-    let items: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap_or_default();
-    let mut counts = BTreeMap::new();
-    for item in items {
-        *counts
-            .entry(item["kind"].as_str().unwrap_or("?").to_string())
-            .or_insert(0) += 1;
-    }
-    Ok(counts)
+    Ok(serde_json::from_str(&text).unwrap_or_default())
 }
 
-/// The tenant's namespace names for its listed environments.
-pub fn namespaces_of(oa: &OperatorAuthorization) -> Vec<String> {
-    let tenant = oa.name_any();
-    let mut envs = oa.spec.environments.clone();
-    envs.sort();
-    envs.dedup();
-    envs.into_iter()
-        .map(|e| tenant::namespace_name(&tenant, e))
-        .collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_keep_lines_whole_and_never_exceed_the_limit() {
+        let text = "aaaa\nbbbb\ncc\n";
+        assert_eq!(pages(text, 10), ["aaaa\nbbbb\n", "cc\n"]);
+        assert_eq!(pages(text, 100), [text]);
+        assert_eq!(pages("", 10), [""]);
+        // A line longer than a page is cut, on a character boundary.
+        let long = "é".repeat(10);
+        let split = pages(&long, 5);
+        assert!(split.iter().all(|p| p.len() <= 5));
+        assert_eq!(split.concat(), long);
+        let big = "x".repeat(100) + "\n";
+        let many = big.repeat(50_000);
+        let split = pages(&many, PAGE_BYTES);
+        assert!(split.len() > 1 && split.iter().all(|p| p.len() <= PAGE_BYTES));
+        assert_eq!(split.concat(), many);
+    }
+
+    #[test]
+    fn a_name_used_again_gets_an_archive_of_its_own() {
+        assert_eq!(
+            archive_name("acme", "5e3c1a2b-0000-4000-8000-000000000000"),
+            "acme-5e3c1a2b-offboarding"
+        );
+        assert_ne!(
+            archive_name("acme", "5e3c1a2b-0000"),
+            archive_name("acme", "77aa0000-0000")
+        );
+    }
 }

@@ -1,0 +1,357 @@
+//! Act: apply what the decision asks for — the tenant's objects with
+//! server-side apply, OpenBao through the secrets backend — and return what
+//! happened, for the report. Only namespaces the observation found to be this
+//! authorization's own are touched.
+
+use jiff::civil::Date;
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use tracing::info;
+
+use super::decide::{FreezeOutcome, Ownership, ProvisionOutcome};
+use super::observe::Observed;
+use super::report;
+use super::{Context, Error, FIELD_MANAGER};
+use crate::api::authorization::{MemberStatus, OperatorAuthorization, VaultStatus};
+use crate::api::labels;
+use crate::controllers::tenant::{self, EnvironmentObjects, Mode};
+use crate::controllers::workloads;
+use crate::vault;
+
+/// Server-side apply of one object the operator alone owns. `force` takes
+/// the fields back if someone edited isolation by hand.
+async fn ssa<K>(ctx: &Context, api: Api<K>, obj: &K, kind: &'static str) -> Result<K, Error>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    let name = obj.meta().name.clone().unwrap_or_default();
+    let applied = api
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(obj),
+        )
+        .await
+        .map_err(|source| Error::Apply {
+            kind,
+            name: name.clone(),
+            source,
+        })?;
+    ctx.metrics.wrote("kubernetes", 1);
+    Ok(applied)
+}
+
+/// Applies one environment's objects in `mode`, isolation first, prunes what
+/// the mode does not want, and freezes or releases its workloads.
+async fn apply_environment(
+    ctx: &Context,
+    env: &EnvironmentObjects,
+    mode: Mode,
+) -> Result<workloads::Report, Error> {
+    let c = &ctx.client;
+    let ns = env.namespace.metadata.name.clone().unwrap_or_default();
+    ssa(
+        ctx,
+        Api::<Namespace>::all(c.clone()),
+        &env.namespace,
+        "Namespace",
+    )
+    .await?;
+    // Isolation first: the deny-all policy exists before anything else is allowed.
+    for np in &env.network_policies {
+        ssa(ctx, Api::namespaced(c.clone(), &ns), np, "NetworkPolicy").await?;
+    }
+    ssa(
+        ctx,
+        Api::<ResourceQuota>::namespaced(c.clone(), &ns),
+        &env.resource_quota,
+        "ResourceQuota",
+    )
+    .await?;
+    ssa(
+        ctx,
+        Api::<LimitRange>::namespaced(c.clone(), &ns),
+        &env.limit_range,
+        "LimitRange",
+    )
+    .await?;
+    ssa(
+        ctx,
+        Api::<ServiceAccount>::namespaced(c.clone(), &ns),
+        &env.service_account,
+        "ServiceAccount",
+    )
+    .await?;
+    for role in &env.roles {
+        ssa(ctx, Api::<Role>::namespaced(c.clone(), &ns), role, "Role").await?;
+    }
+    for rb in &env.role_bindings {
+        ssa(
+            ctx,
+            Api::<RoleBinding>::namespaced(c.clone(), &ns),
+            rb,
+            "RoleBinding",
+        )
+        .await?;
+    }
+    prune(ctx, &ns, env).await?;
+    workloads::set_frozen(c, &ns, mode == Mode::Frozen)
+        .await
+        .map_err(|source| Error::Apply {
+            kind: "Workload",
+            name: ns.clone(),
+            source,
+        })
+}
+
+/// Takes an orphaned namespace back: its orphan label and date go.
+async fn unorphan(ctx: &Context, ns: &str) -> Result<(), Error> {
+    let patch = json!({"metadata": {"labels": {labels::ORPHANED: null}, "annotations": {labels::ORPHANED_AT: null}}});
+    Api::<Namespace>::all(ctx.client.clone())
+        .patch(ns, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|source| Error::Apply {
+            kind: "Namespace",
+            name: ns.into(),
+            source,
+        })?;
+    info!(namespace = %ns, "adopted an orphaned tenant namespace");
+    Ok(())
+}
+
+/// Deletes the NetworkPolicies and RoleBindings of the tenant that the current
+/// mode does not want (member bindings and allow policies when frozen, the
+/// freeze policy when active). Only objects with the operator's label.
+async fn prune(ctx: &Context, ns: &str, env: &EnvironmentObjects) -> Result<(), Error> {
+    let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGER);
+    let lp = ListParams::default().labels(&selector);
+    let names = |objs: Vec<Option<String>>| objs.into_iter().flatten().collect::<Vec<_>>();
+    let wanted_np = names(
+        env.network_policies
+            .iter()
+            .map(|o| o.metadata.name.clone())
+            .collect(),
+    );
+    let wanted_rb = names(
+        env.role_bindings
+            .iter()
+            .map(|o| o.metadata.name.clone())
+            .collect(),
+    );
+    prune_kind::<NetworkPolicy>(ctx, ns, &lp, &wanted_np, "NetworkPolicy").await?;
+    prune_kind::<RoleBinding>(ctx, ns, &lp, &wanted_rb, "RoleBinding").await
+}
+
+async fn prune_kind<K>(
+    ctx: &Context,
+    ns: &str,
+    lp: &ListParams,
+    wanted: &[String],
+    kind: &'static str,
+) -> Result<(), Error>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
+    let err = |name: String| move |source| Error::Apply { kind, name, source };
+    for obj in api.list(lp).await.map_err(err(ns.to_string()))? {
+        let name = obj.name_any();
+        if wanted.contains(&name) {
+            continue;
+        }
+        match api.delete(&name, &Default::default()).await {
+            Ok(_) => ctx.metrics.wrote("kubernetes", 1),
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(err(name)(e)),
+        }
+    }
+    Ok(())
+}
+
+/// The freeze itself, shared by suspension, expiry and offboarding: the
+/// Kubernetes side of every namespace of this authorization and the OpenBao
+/// auth mount, at the same time, so that neither waits for the other (an
+/// OpenBao that hangs never delays the network cut, and the token cut never
+/// waits for pods). Only namespaces that exist and are this authorization's
+/// own are frozen: a freeze never creates a domain, and never touches a
+/// namespace someone else made.
+/// OpenBao's error comes back beside the outcome, for the retry.
+pub async fn freeze_domain(
+    ctx: &Context,
+    o: &Observed,
+) -> Result<(FreezeOutcome, Option<vault::Error>), Error> {
+    let tenant = o.oa.name_any();
+    let kubernetes = async {
+        let mut namespaces = Vec::new();
+        let mut stopped = workloads::Report::default();
+        for env in tenant::build_in(&o.oa, o.today, Mode::Frozen, &ctx.settings.platform) {
+            let ns = tenant::namespace_name(&tenant, env.env);
+            let ours = o.namespaces.iter().any(|(n, own)| {
+                *n == ns && matches!(own, Ownership::Ours | Ownership::Orphaned { .. })
+            });
+            if ours {
+                stopped.merge(apply_environment(ctx, &env, Mode::Frozen).await?);
+                namespaces.push(ns);
+            }
+        }
+        Ok::<_, Error>((namespaces, stopped))
+    };
+    let auth_mount = vault::auth_mount(&tenant);
+    let openbao = ctx.vault.disable_kubernetes_auth(&auth_mount);
+    let (kubernetes, vault_result) = tokio::join!(kubernetes, openbao);
+    if let Ok(vault::Change::Written) = vault_result {
+        ctx.metrics.wrote("openbao", 1);
+    }
+    let (namespaces, stopped) = kubernetes?;
+    let vault_error = vault_result.err();
+    let outcome = FreezeOutcome {
+        namespaces,
+        stopped_any: !stopped.pods_stopped.is_empty() || !stopped.bare_pods_stopped.is_empty(),
+        stopped: describe_stopped(&stopped),
+        vault_error: vault_error.as_ref().map(|e| e.to_string()),
+        auth_mount,
+    };
+    Ok((outcome, vault_error))
+}
+
+/// The audit text for the pods a freeze stopped. Bare pods are named: they
+/// cannot be resumed, so the record says which were lost.
+fn describe_stopped(stopped: &workloads::Report) -> String {
+    let mut text = format!(
+        "{} workload controllers scaled to 0 or suspended; {} pods stopped (their controllers restore them on resume)",
+        stopped.patched,
+        stopped.pods_stopped.len()
+    );
+    if !stopped.bare_pods_stopped.is_empty() {
+        text.push_str(&format!(
+            "; {} bare pods stopped for good (no controller can resume them): {}",
+            stopped.bare_pods_stopped.len(),
+            stopped.bare_pods_stopped.join(", ")
+        ));
+    }
+    text
+}
+
+/// The grants of the tenant's active scenarios, as `(env, policy path)`.
+async fn scenario_grants(ctx: &Context, tenant: &str) -> Result<Vec<(String, String)>, Error> {
+    let scenarios = Api::<crate::api::DataScenario>::all(ctx.client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(|source| Error::Apply {
+            kind: "DataScenario",
+            name: tenant.into(),
+            source,
+        })?;
+    let mut out: Vec<(String, String)> = scenarios
+        .items
+        .iter()
+        .filter(|s| s.spec.authorization == tenant)
+        // Only scenarios in the tenant's own namespaces count.
+        .filter(|s| {
+            s.namespace()
+                .is_some_and(|ns| ns.starts_with(&format!("{tenant}-")))
+        })
+        .flat_map(|s| s.status.iter().flat_map(|st| st.grants.clone()))
+        .filter_map(|g| {
+            g.split_once(':')
+                .map(|(e, p)| (e.to_string(), p.to_string()))
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Makes the domain exist as the spec says: Kubernetes, then OpenBao. A
+/// failure of either is part of the outcome, not an early return, so the
+/// report says what holds and what does not; the first failure comes back
+/// beside the outcome, for the retry.
+pub async fn provision(
+    ctx: &Context,
+    o: &Observed,
+    today: Date,
+) -> Result<(ProvisionOutcome, Option<Error>), Error> {
+    let oa: &OperatorAuthorization = &o.oa;
+    let tenant = oa.name_any();
+    let members: Vec<MemberStatus> = oa
+        .spec
+        .members
+        .iter()
+        .map(|m| tenant::eligibility(m, today))
+        .collect();
+    let mut namespaces = Vec::new();
+    let mut adopted = Vec::new();
+    let mut kubernetes_error = None;
+    let mut failure = None;
+    for env in tenant::build(oa, today, &ctx.settings.platform) {
+        let ns = tenant::namespace_name(&tenant, env.env);
+        namespaces.push(ns.clone());
+        let result = apply_environment(ctx, &env, Mode::Active).await;
+        if let Err(e) = result {
+            kubernetes_error = Some(e.to_string());
+            failure = Some(e);
+            break;
+        }
+        if let Some((_, Ownership::Orphaned { since })) =
+            o.namespaces.iter().find(|(n, _)| *n == ns)
+        {
+            unorphan(ctx, &ns).await?;
+            adopted.push((ns, since.clone()));
+        }
+    }
+    let grants = scenario_grants(ctx, &tenant).await?;
+    let owner = crate::naming::owner_mark(&tenant, &oa.spec.unit.credit_code);
+    let desired = vault::build_with_grants(
+        &tenant,
+        &owner,
+        &oa.spec.environments,
+        &ctx.settings.vault_audience,
+        &grants,
+    );
+    let vault = match vault::apply(ctx.vault.as_ref(), &desired).await {
+        Ok(writes) => {
+            ctx.metrics.wrote("openbao", writes as u64);
+            Ok(VaultStatus {
+                mount: desired.mount.clone(),
+                auth_mount: desired.auth_mount.clone(),
+                roles: desired
+                    .roles
+                    .iter()
+                    .map(|r| format!("auth/{}/role/{}", r.mount, r.name))
+                    .collect(),
+                policies: desired.policies.iter().map(|p| p.name.clone()).collect(),
+            })
+        }
+        Err(e) => {
+            let text = e.to_string();
+            failure.get_or_insert(Error::Vault(e));
+            Err(text)
+        }
+    };
+    let ready = kubernetes_error.is_none() && vault.is_ok();
+    let was_ready = o
+        .status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == crate::api::condition::types::READY && c.status == "True");
+    let provisioned_recorded =
+        ready && !was_ready && report::recorded(ctx, oa, "DomainProvisioned").await?;
+    let outcome = ProvisionOutcome {
+        namespaces,
+        kubernetes_error,
+        vault,
+        members,
+        provisioned_recorded,
+        adopted,
+    };
+    Ok((outcome, failure))
+}

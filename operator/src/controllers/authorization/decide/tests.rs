@@ -1,0 +1,372 @@
+use std::time::Duration;
+
+use jiff::Timestamp;
+use jiff::civil::date;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::*;
+use crate::api::authorization::State;
+use crate::api::condition::{self, status_str};
+
+const GRACE: Duration = Duration::from_secs(3600);
+
+fn authorization() -> OperatorAuthorization {
+    serde_yaml::from_str(include_str!("../../../../../examples/authorization.yaml")).unwrap()
+}
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn observed(oa: OperatorAuthorization, now: &str) -> Observed {
+    let now = ts(now);
+    Observed {
+        status: oa.status.clone().unwrap_or_default(),
+        namespaces: vec![
+            ("harbor-analytics-dev".into(), Ownership::Absent),
+            ("harbor-analytics-prod".into(), Ownership::Absent),
+        ],
+        today: now.to_zoned(jiff::tz::TimeZone::UTC).date(),
+        now,
+        oa,
+    }
+}
+
+fn ns(labels: &[(&str, &str)], annotations: &[(&str, &str)]) -> Namespace {
+    let map = |kv: &[(&str, &str)]| {
+        Some(
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    };
+    let mut n = Namespace::default();
+    n.metadata.name = Some("harbor-analytics-dev".into());
+    n.metadata.labels = map(labels);
+    n.metadata.annotations = map(annotations);
+    n
+}
+
+fn with_status(mut o: Observed, f: impl FnOnce(&mut OperatorAuthorizationStatus)) -> Observed {
+    f(&mut o.status);
+    o
+}
+
+fn condition_of<'a>(conditions: &'a [Desired], type_: &str) -> &'a Desired {
+    conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .unwrap_or_else(|| panic!("no condition {type_} in {conditions:?}"))
+}
+
+const CODE: &str = "91310000MA1K4CM92X";
+const MANAGED: (&str, &str) = (labels::MANAGED_BY, labels::MANAGER);
+const TENANT: (&str, &str) = (labels::TENANT, "harbor-analytics");
+
+#[test]
+fn a_namespace_made_by_someone_else_is_taken_and_never_ours() {
+    let t = "harbor-analytics";
+    let mark = owner_mark(t, CODE);
+    assert_eq!(ownership(None, t, CODE), Ownership::Absent);
+    assert!(matches!(
+        ownership(Some(&ns(&[], &[])), t, CODE),
+        Ownership::Taken(_)
+    ));
+    // The operator's labels for another tenant.
+    let other = ns(&[MANAGED, (labels::TENANT, "other")], &[]);
+    assert!(matches!(
+        ownership(Some(&other), t, CODE),
+        Ownership::Taken(_)
+    ));
+    // Made for the same tenant id by another unit.
+    let another_unit = ns(
+        &[MANAGED, TENANT],
+        &[(labels::OWNER, &owner_mark(t, "91110000802100433B"))],
+    );
+    assert!(matches!(
+        ownership(Some(&another_unit), t, CODE),
+        Ownership::Taken(_)
+    ));
+    assert_eq!(
+        ownership(
+            Some(&ns(&[MANAGED, TENANT], &[(labels::OWNER, &mark)])),
+            t,
+            CODE
+        ),
+        Ownership::Ours
+    );
+    let orphan = ns(
+        &[MANAGED, TENANT, (labels::ORPHANED, "true")],
+        &[
+            (labels::OWNER, &mark),
+            (labels::ORPHANED_AT, "2026-01-01T00:00:00Z"),
+        ],
+    );
+    assert_eq!(
+        ownership(Some(&orphan), t, CODE),
+        Ownership::Orphaned {
+            since: "2026-01-01T00:00:00Z".into()
+        }
+    );
+}
+
+#[test]
+fn a_taken_name_refuses_provisioning_with_a_condition_that_names_it() {
+    let mut o = observed(authorization(), "2027-03-01T10:00:00Z");
+    o.namespaces[1].1 = Ownership::Taken(
+        "namespace harbor-analytics-prod exists and was not made by the operator".into(),
+    );
+    let p = plan(&o, GRACE);
+    let Step::Refuse(r) = &p.step else {
+        panic!("expected a refusal, got {:?}", p.step)
+    };
+    assert_eq!(r.reason, reasons::NAME_TAKEN);
+    assert!(
+        r.message.contains("harbor-analytics-prod exists"),
+        "{}",
+        r.message
+    );
+    let names = condition_of(&p.conditions, types::NAMES_AVAILABLE);
+    assert!(!names.ok && names.reason == reasons::NAME_TAKEN);
+}
+
+#[test]
+fn a_live_domain_provisions_and_says_when_it_ends() {
+    let p = plan(&observed(authorization(), "2027-03-01T10:00:00Z"), GRACE);
+    assert_eq!(p.step, Step::Provision);
+    let expiring = condition_of(&p.conditions, types::EXPIRING);
+    assert!(!expiring.ok && expiring.message.contains("2030-12-31"));
+}
+
+#[test]
+fn an_expiry_set_by_the_bureau_freezes_then_offboards_after_the_grace_period() {
+    let mut oa = authorization();
+    oa.metadata.annotations = Some(
+        [(
+            labels::VALIDITY_SET_BY.to_string(),
+            "bureau-ann".to_string(),
+        )]
+        .into(),
+    );
+    oa.spec.validity.not_after = date(2027, 2, 28);
+    let first = with_status(observed(oa.clone(), "2027-03-01T10:00:00Z"), |s| {
+        s.phase = Some(Phase::Active)
+    });
+    let p = plan(&first, GRACE);
+    assert_eq!(p.phase, Phase::Expiring);
+    assert_eq!(
+        p.step,
+        Step::Freeze(Freeze::Expired {
+            offboard_at: Some(ts("2027-03-01T11:00:00Z"))
+        })
+    );
+    assert_eq!(p.expired_at, Some(ts("2027-03-01T10:00:00Z")));
+    let expiring = condition_of(&p.conditions, types::EXPIRING);
+    assert!(
+        expiring.ok && expiring.reason == reasons::GRACE_PERIOD,
+        "{expiring:?}"
+    );
+    assert!(
+        expiring.message.contains("2027-03-01T11:00:00Z"),
+        "{}",
+        expiring.message
+    );
+
+    let over = with_status(observed(oa, "2027-03-01T11:00:00Z"), |s| {
+        s.phase = Some(Phase::Expiring);
+        s.expired_at = Some(Time(ts("2027-03-01T10:00:00Z")));
+    });
+    assert_eq!(
+        plan(&over, GRACE).step,
+        Step::Offboard {
+            then: Phase::Expired
+        }
+    );
+}
+
+#[test]
+fn an_expiry_nobody_in_the_bureau_set_freezes_and_waits_for_the_bureau() {
+    let mut oa = authorization();
+    oa.spec.validity.not_after = date(2027, 2, 28);
+    let o = with_status(observed(oa, "2029-01-01T00:00:00Z"), |s| {
+        s.phase = Some(Phase::Expiring);
+        s.expired_at = Some(Time(ts("2027-03-01T10:00:00Z")));
+    });
+    let p = plan(&o, GRACE);
+    assert_eq!(p.step, Step::Freeze(Freeze::Expired { offboard_at: None }));
+    let expiring = condition_of(&p.conditions, types::EXPIRING);
+    assert_eq!(expiring.reason, reasons::AWAITING_BUREAU);
+}
+
+#[test]
+fn a_wrong_check_character_is_refused_before_anything_else() {
+    let mut oa = authorization();
+    oa.spec.unit.credit_code = "91310000MA1K4CM92Y".into();
+    let p = plan(&observed(oa, "2027-03-01T10:00:00Z"), GRACE);
+    assert!(matches!(
+        p.step,
+        Step::Refuse(Refusal {
+            reason: reasons::INVALID_SPEC,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_revocation_offboards_whatever_the_validity() {
+    let mut oa = authorization();
+    oa.spec.state = State::Revoked;
+    let p = plan(&observed(oa, "2027-03-01T10:00:00Z"), GRACE);
+    assert_eq!(
+        p.step,
+        Step::Offboard {
+            then: Phase::Revoked
+        }
+    );
+}
+
+fn freeze_outcome(vault_error: Option<&str>) -> FreezeOutcome {
+    FreezeOutcome {
+        namespaces: vec!["t-dev".into(), "t-prod".into()],
+        stopped: "1 workload controllers scaled to 0".into(),
+        stopped_any: true,
+        vault_error: vault_error.map(String::from),
+        auth_mount: "k8s-t".into(),
+    }
+}
+
+fn merged(
+    status: &OperatorAuthorizationStatus,
+    conditions: &[Desired],
+) -> OperatorAuthorizationStatus {
+    let mut next = status.clone();
+    next.conditions = condition::merge(
+        &status.conditions,
+        conditions,
+        Some(1),
+        &Time(ts("2027-01-01T00:00:00Z")),
+    );
+    next
+}
+
+#[test]
+fn a_freeze_is_recorded_and_announced_once_and_only_when_every_part_holds() {
+    let status = OperatorAuthorizationStatus::default();
+    let half = frozen(
+        &status,
+        Freeze::Suspended,
+        "breach (decision D-1)",
+        &freeze_outcome(Some("connection refused")),
+    );
+    let frozen_condition = condition_of(&half.conditions, types::FROZEN);
+    assert!(!frozen_condition.ok, "never Frozen before OpenBao holds");
+    assert_eq!(
+        half.records.iter().map(|r| r.action).collect::<Vec<_>>(),
+        ["FrozenPodsStopped", "TenantFreezeIncomplete"]
+    );
+    let status = merged(&status, &half.conditions);
+    let whole = frozen(
+        &status,
+        Freeze::Suspended,
+        "breach (decision D-1)",
+        &freeze_outcome(None),
+    );
+    assert_eq!(whole.records[0].action, "TenantFrozen");
+    assert!(whole.records[0].reason.contains("breach (decision D-1)"));
+    assert_eq!(whole.notes[0].reason, reasons::FROZEN);
+    let status = merged(&status, &whole.conditions);
+    let again = frozen(
+        &status,
+        Freeze::Suspended,
+        "breach (decision D-1)",
+        &FreezeOutcome {
+            stopped_any: false,
+            ..freeze_outcome(None)
+        },
+    );
+    assert!(
+        again.records.is_empty() && again.notes.is_empty(),
+        "{again:?}"
+    );
+    assert_eq!(
+        status_str(condition_of(&again.conditions, types::FROZEN).ok),
+        "True"
+    );
+}
+
+#[test]
+fn the_first_expiry_freeze_records_the_expiry() {
+    let out = frozen(
+        &OperatorAuthorizationStatus::default(),
+        Freeze::Expired { offboard_at: None },
+        "",
+        &freeze_outcome(None),
+    );
+    assert_eq!(out.records[0].action, "ValidityExpired");
+    assert_eq!(
+        condition_of(&out.conditions, types::READY).reason,
+        reasons::EXPIRED
+    );
+}
+
+fn provision_outcome() -> ProvisionOutcome {
+    ProvisionOutcome {
+        namespaces: vec!["t-dev".into()],
+        kubernetes_error: None,
+        vault: Ok(VaultStatus {
+            mount: "tenants/t".into(),
+            auth_mount: "k8s-t".into(),
+            roles: vec!["auth/k8s-t/role/dev".into()],
+            policies: vec![],
+        }),
+        members: vec![],
+        provisioned_recorded: false,
+        adopted: vec![],
+    }
+}
+
+#[test]
+fn provisioning_is_recorded_once_and_a_failure_is_reported_not_hidden() {
+    let oa = authorization();
+    let status = OperatorAuthorizationStatus::default();
+    let (phase, out) = provisioned(&oa, &status, "", &provision_outcome());
+    assert_eq!(phase, Phase::Active);
+    assert_eq!(out.records[0].action, "DomainProvisioned");
+    // A successor that finds the record already written does not repeat it.
+    let (_, again) = provisioned(
+        &oa,
+        &status,
+        "",
+        &ProvisionOutcome {
+            provisioned_recorded: true,
+            ..provision_outcome()
+        },
+    );
+    assert!(again.records.is_empty());
+    let (phase, failed) = provisioned(
+        &oa,
+        &status,
+        "",
+        &ProvisionOutcome {
+            vault: Err("403 permission denied".into()),
+            ..provision_outcome()
+        },
+    );
+    assert_eq!(phase, Phase::Pending);
+    assert_eq!(failed.records[0].action, "ProvisioningFailed");
+    let ready = condition_of(&failed.conditions, types::READY);
+    assert!(!ready.ok && ready.message.contains("403 permission denied"));
+}
+
+#[test]
+fn a_renewal_after_expiry_is_recorded_as_a_renewal() {
+    let oa = authorization();
+    let status = OperatorAuthorizationStatus {
+        phase: Some(Phase::Expiring),
+        ..Default::default()
+    };
+    let (_, out) = provisioned(&oa, &status, "", &provision_outcome());
+    assert_eq!(out.records[0].action, "TenantRenewed");
+    assert!(out.records[0].reason.contains("2030-12-31"));
+}

@@ -1,0 +1,462 @@
+//! The OperatorAuthorization reconciler, as a pipeline:
+//!
+//! ```text
+//! observe (read) -> decide (pure) -> act (apply, OpenBao) -> report (audit, status, events)
+//! ```
+//!
+//! [`observe`] reads the authorization and whose its namespaces are;
+//! [`decide`] turns that into a step and, after acting, into conditions,
+//! audit records and events, without I/O (unit-tested); [`act`] applies the
+//! tenant's objects and OpenBao; [`report`] writes the audit records first,
+//! then the status (only when it changed), then events. Offboarding is
+//! orchestrated in [`crate::controllers::offboard`].
+
+pub mod act;
+pub mod decide;
+pub mod observe;
+pub mod report;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use jiff::civil::Date;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::Reporter;
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+use tracing::{info, instrument, warn};
+
+use crate::api::authorization::{OperatorAuthorization, Phase};
+use crate::api::condition::{Desired, reasons, types};
+use crate::api::labels;
+use crate::audit;
+use crate::controllers::{offboard, tenant};
+use crate::lifecycle::Freeze;
+use crate::telemetry::{Health, Metrics};
+use crate::vault::{self, SecretsBackend};
+use decide::{Step, ready_reason_is};
+use report::{Actor, Note, Record, publish, publish_all, record, record_all, write_status};
+
+/// The field manager of everything the operator applies.
+pub const FIELD_MANAGER: &str = "publicdata-operator";
+/// The finalizer that lets the operator orphan (never wipe) a domain whose
+/// authorization is deleted before it was offboarded.
+pub const FINALIZER: &str = "publicdata.io/domain-protection";
+/// How often an unchanged authorization is looked at again (drift in OpenBao
+/// is not watched).
+const RESYNC: Duration = Duration::from_secs(300);
+/// How long an expired domain stays frozen before it is offboarded, unless
+/// the bureau renews it (R-7).
+pub const DEFAULT_EXPIRY_GRACE: Duration = Duration::from_secs(30 * 86400);
+
+/// Settings of the reconciler.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The audience workload tokens must carry to log in to OpenBao.
+    pub vault_audience: String,
+    /// Where tenant workloads may connect beyond their namespace (OpenBao),
+    /// and who the operator is.
+    pub platform: tenant::Platform,
+    /// How long an expired domain stays frozen before it is offboarded.
+    pub expiry_grace: Duration,
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: Client,
+    pub vault: Arc<dyn SecretsBackend>,
+    pub settings: Settings,
+    pub reporter: Reporter,
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+    /// The audit log: every decision and action, hash-chained.
+    pub audit: Arc<dyn audit::Sink>,
+    /// Consecutive failures per authorization, for the backoff.
+    pub failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+}
+
+/// Errors of the reconciler, named after the operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("applying {kind} {name}: {source}")]
+    Apply {
+        kind: &'static str,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("configuring OpenBao: {0}")]
+    Vault(#[source] vault::Error),
+    #[error("writing status: {0}")]
+    WriteStatus(#[source] kube::Error),
+    #[error("marking the domain orphaned: {0}")]
+    MarkOrphaned(#[source] kube::Error),
+    #[error("offboarding: {0}")]
+    Offboard(#[source] offboard::Error),
+    #[error("exit review found leftovers: {0}")]
+    ReviewFailed(String),
+    #[error("writing the audit log: {0}")]
+    Audit(#[source] audit::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+}
+
+impl Error {
+    /// A low-cardinality label for metrics and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Apply { .. } => "apply",
+            Self::Vault(e) => e.label(),
+            Self::WriteStatus(_) => "write_status",
+            Self::MarkOrphaned(_) => "mark_orphaned",
+            Self::Audit(_) => "audit",
+            Self::Offboard(_) => "offboard",
+            Self::ReviewFailed(_) => "review_failed",
+            Self::Finalizer(_) => "finalizer",
+        }
+    }
+}
+
+/// Reconciles one authorization.
+#[instrument(skip_all, fields(authorization = %oa.name_any()))]
+pub async fn reconcile(oa: Arc<OperatorAuthorization>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let name = oa.name_any();
+    let api: Api<OperatorAuthorization> = Api::all(ctx.client.clone());
+    // The cache can lag behind this operator's own last status write; acting
+    // on a stale status could redo a finished step or record it twice, so
+    // every reconcile starts from the object as the API server has it now.
+    let oa = match api.get_opt(&name).await {
+        Ok(Some(fresh)) => Arc::new(fresh),
+        Ok(None) => return Ok(Action::await_change()),
+        Err(source) => {
+            return Err(Error::Apply {
+                kind: "OperatorAuthorization",
+                name,
+                source,
+            });
+        }
+    };
+    let result = finalizer(&api, FINALIZER, oa, |event| async {
+        match event {
+            Finalizer::Apply(oa) => apply(&oa, &ctx).await,
+            Finalizer::Cleanup(oa) => orphan(&oa, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| match e {
+        kube::runtime::finalizer::Error::ApplyFailed(e)
+        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+        other => Error::Finalizer(Box::new(other)),
+    });
+    ctx.metrics
+        .observe(started.elapsed(), result.as_ref().err().map(Error::label));
+    if result.is_ok() {
+        let mut map = ctx
+            .failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.remove(&name);
+    }
+    result
+}
+
+/// observe -> decide -> act -> report.
+async fn apply(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Error> {
+    let o = observe::observe(ctx, oa).await?;
+    let plan = decide::plan(&o, ctx.settings.expiry_grace);
+    let status = &o.status;
+    match plan.step {
+        Step::Done => Ok(Action::await_change()),
+        Step::Refuse(refusal) => {
+            let mut conditions = plan.conditions;
+            conditions.push(Desired::new(
+                types::READY,
+                false,
+                refusal.reason,
+                refusal.message.clone(),
+            ));
+            let first = !ready_reason_is(status, refusal.reason);
+            if first {
+                record(
+                    ctx,
+                    oa,
+                    Record::new(
+                        refusal.record,
+                        refusal.message.clone(),
+                        format!("Refused: {}", refusal.reason),
+                        Actor::Spec,
+                    ),
+                )
+                .await?;
+            }
+            let phase = status.phase.unwrap_or(Phase::Pending);
+            write_status(ctx, oa, status, phase, conditions, |_| {}).await?;
+            if first {
+                publish(
+                    ctx,
+                    oa,
+                    &Note::warning(refusal.reason, "Validate", refusal.message),
+                )
+                .await;
+            }
+            Ok(Action::requeue(RESYNC))
+        }
+        Step::Wait => {
+            let mut conditions = plan.conditions;
+            conditions.push(Desired::new(
+                types::READY,
+                false,
+                reasons::NOT_STARTED,
+                format!(
+                    "the authorization is in force from {}",
+                    oa.spec.validity.not_before
+                ),
+            ));
+            write_status(ctx, oa, status, plan.phase, conditions, |_| {}).await?;
+            Ok(requeue_until(plan.next_change, o.today))
+        }
+        Step::Provision => {
+            let (done, failure) = act::provision(ctx, &o, o.today).await?;
+            let (phase, out) = decide::provisioned(oa, status, &report::state_reason(oa), &done);
+            record_all(ctx, oa, out.records).await?;
+            let conditions = plan.conditions.into_iter().chain(out.conditions).collect();
+            write_status(ctx, oa, status, phase, conditions, |s| {
+                s.namespaces = done.namespaces.clone();
+                s.members = done.members.clone();
+                s.vault = done.vault.clone().ok();
+                s.expired_at = None;
+                s.offboard_after = None;
+            })
+            .await?;
+            publish_all(ctx, oa, &out.notes).await;
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            let member_change = tenant::next_eligibility_change(&oa.spec.members, o.today);
+            let next = [plan.next_change, member_change]
+                .into_iter()
+                .flatten()
+                .min();
+            Ok(requeue_until(next, o.today))
+        }
+        Step::Freeze(cause) => {
+            let (done, vault_error) = act::freeze_domain(ctx, &o).await?;
+            let out = decide::frozen(status, cause, &report::state_reason(oa), &done);
+            record_all(ctx, oa, out.records).await?;
+            let conditions = plan.conditions.into_iter().chain(out.conditions).collect();
+            let offboard_at = match cause {
+                Freeze::Expired { offboard_at } => offboard_at,
+                Freeze::Suspended => None,
+            };
+            write_status(ctx, oa, status, plan.phase, conditions, |s| {
+                s.namespaces = done.namespaces.clone();
+                s.expired_at = plan.expired_at.map(Time);
+                s.offboard_after = offboard_at.map(Time);
+            })
+            .await?;
+            publish_all(ctx, oa, &out.notes).await;
+            if let Some(e) = vault_error {
+                return Err(Error::Vault(e));
+            }
+            let until_offboard = offboard_at
+                .and_then(|at| at.duration_since(o.now).try_into().ok())
+                .map(|d: Duration| d + Duration::from_secs(1));
+            Ok(Action::requeue(
+                until_offboard.map_or(RESYNC, |d| d.min(RESYNC)),
+            ))
+        }
+        Step::Offboard { then } => offboard::run(ctx, &o, then).await,
+    }
+}
+
+/// Requeue at the next day the facts change by themselves, or after RESYNC.
+fn requeue_until(next: Option<Date>, today: Date) -> Action {
+    let until = next
+        .and_then(|d| today.until(d).ok())
+        .and_then(|span| span.total(jiff::Unit::Second).ok())
+        .map(|s| Duration::from_secs(s.max(1.0) as u64));
+    Action::requeue(until.map_or(RESYNC, |u| u.min(RESYNC)))
+}
+
+/// The authorization is being deleted. If it was not offboarded, its domain
+/// is orphaned: namespaces and OpenBao data stay, flagged, and are never
+/// wiped as a side effect of a deletion (a removed CRD deletes every CR).
+async fn orphan(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Error> {
+    let tenant = oa.name_any();
+    let phase = oa.status.as_ref().and_then(|s| s.phase);
+    if matches!(
+        phase,
+        Some(Phase::Revoked | Phase::Terminated | Phase::Expired)
+    ) {
+        return Ok(Action::await_change());
+    }
+    let api: Api<Namespace> = Api::all(ctx.client.clone());
+    let selector = format!(
+        "{}={},{}={}",
+        labels::TENANT,
+        tenant,
+        labels::MANAGED_BY,
+        labels::MANAGER
+    );
+    let now = jiff::Timestamp::now().to_string();
+    let namespaces = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(Error::MarkOrphaned)?;
+    // Already orphaned (a retry after the finalizer's removal failed): say nothing twice.
+    if !namespaces.items.is_empty()
+        && namespaces
+            .items
+            .iter()
+            .all(|ns| ns.labels().contains_key(labels::ORPHANED))
+    {
+        return Ok(Action::await_change());
+    }
+    for ns in namespaces {
+        let patch = json!({"metadata": {
+            "labels": {labels::ORPHANED: "true"},
+            "annotations": {labels::ORPHANED_AT: now},
+        }});
+        api.patch(
+            &ns.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(Error::MarkOrphaned)?;
+    }
+    let message = format!(
+        "authorization {tenant} deleted before offboarding: its domain is kept and labelled {}=true, never wiped; \
+         re-apply the authorization to adopt it again, or offboard it explicitly",
+        labels::ORPHANED
+    );
+    record(
+        ctx,
+        oa,
+        Record::new(
+            "DomainOrphaned",
+            message.clone(),
+            "Kept: namespaces and OpenBao data not deleted",
+            Actor::Spec,
+        ),
+    )
+    .await?;
+    warn!(tenant = %tenant, "{message}");
+    publish(ctx, oa, &Note::warning("DomainOrphaned", "Orphan", message)).await;
+    Ok(Action::await_change())
+}
+
+/// The retry delay after `failures` consecutive failures: 1 s doubling, at most 5 minutes.
+pub fn backoff(failures: u32) -> Duration {
+    Duration::from_secs(1u64 << failures.min(8).saturating_sub(1)).min(RESYNC)
+}
+
+/// Per-object exponential backoff on errors.
+fn error_policy(oa: Arc<OperatorAuthorization>, error: &Error, ctx: Arc<Context>) -> Action {
+    let failures = {
+        let mut map = ctx
+            .failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let n = map.entry(oa.name_any()).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    };
+    let delay = backoff(failures);
+    warn!(error = %error, label = error.label(), failures, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+/// Maps an object the operator made (found by its tenant label) to its authorization.
+fn to_authorization<K: Resource>(obj: K) -> Option<ObjectRef<OperatorAuthorization>> {
+    let tenant = obj.meta().labels.as_ref()?.get(labels::TENANT)?;
+    Some(ObjectRef::new(tenant))
+}
+
+/// Runs the controller until shutdown.
+pub async fn run(ctx: Arc<Context>) {
+    let client = ctx.client.clone();
+    let managed =
+        watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGER));
+    let controller = Controller::new(
+        Api::<OperatorAuthorization>::all(client.clone()),
+        watcher::Config::default(),
+    );
+    // Ready once the authorizations are listed. The store's readiness signal
+    // wakes only its last waiter (the controller waits on it too), so poll it
+    // with a timeout instead of waiting once.
+    let store = controller.store();
+    let health = ctx.health.clone();
+    tokio::spawn(async move {
+        loop {
+            match tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready()).await {
+                Ok(Ok(())) => {
+                    health.ready.store(true, Ordering::Relaxed);
+                    info!("watches synced; ready");
+                    break;
+                }
+                Ok(Err(_)) => break,
+                Err(_) => {}
+            }
+        }
+    });
+    controller
+        .watches(
+            Api::<Namespace>::all(client.clone()),
+            managed.clone(),
+            to_authorization,
+        )
+        .watches(
+            Api::<NetworkPolicy>::all(client.clone()),
+            managed.clone(),
+            to_authorization,
+        )
+        .watches(
+            Api::<RoleBinding>::all(client.clone()),
+            managed.clone(),
+            to_authorization,
+        )
+        .watches(Api::<Role>::all(client.clone()), managed, to_authorization)
+        .watches(
+            Api::<crate::api::DataScenario>::all(client.clone()),
+            watcher::Config::default(),
+            |ds: crate::api::DataScenario| Some(ObjectRef::new(&ds.spec.authorization)),
+        )
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok(_) => {}
+                // An orphaned domain's objects still carry their tenant label:
+                // events on them map to an authorization that is gone.
+                Err(kube::runtime::controller::Error::ObjectNotFound(obj)) => {
+                    tracing::debug!(%obj, "event for an authorization that does not exist");
+                }
+                Err(e) => warn!(error = %e, "controller"),
+            }
+        })
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_one_second_up_to_the_resync() {
+        let secs: Vec<u64> = (1..=10).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 32, 64, 128, 128, 128]);
+        assert!(backoff(40) <= RESYNC);
+    }
+}

@@ -1,0 +1,53 @@
+//! Observe: the facts a decision needs, read from the API server as it is
+//! now. Nothing here writes.
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::ResourceExt;
+use kube::api::Api;
+
+use super::decide::{Ownership, ownership};
+use super::{Context, Error};
+use crate::api::authorization::{OperatorAuthorization, OperatorAuthorizationStatus};
+use crate::naming::namespace_name;
+
+/// What the reconciler saw.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub oa: OperatorAuthorization,
+    pub status: OperatorAuthorizationStatus,
+    pub today: Date,
+    pub now: Timestamp,
+    /// Each environment's namespace and whose it is.
+    pub namespaces: Vec<(String, Ownership)>,
+}
+
+/// Reads the facts about one authorization.
+pub async fn observe(ctx: &Context, oa: &OperatorAuthorization) -> Result<Observed, Error> {
+    let now = Timestamp::now();
+    let tenant = oa.name_any();
+    let api: Api<Namespace> = Api::all(ctx.client.clone());
+    let mut namespaces = Vec::new();
+    let mut envs = oa.spec.environments.clone();
+    envs.sort();
+    envs.dedup();
+    for env in envs {
+        let name = namespace_name(&tenant, env);
+        let found = api.get_opt(&name).await.map_err(|source| Error::Apply {
+            kind: "Namespace",
+            name: name.clone(),
+            source,
+        })?;
+        let owner = ownership(found.as_ref(), &tenant, &oa.spec.unit.credit_code);
+        namespaces.push((name, owner));
+    }
+    Ok(Observed {
+        oa: oa.clone(),
+        status: oa.status.clone().unwrap_or_default(),
+        today: now.to_zoned(TimeZone::UTC).date(),
+        now,
+        namespaces,
+    })
+}

@@ -1,0 +1,266 @@
+//! Report: what the decision and the actions mean to the people watching —
+//! audit records (written first), the status (only when it changed) and
+//! events.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::EventType;
+use serde_json::json;
+
+use super::{Context, Error, FIELD_MANAGER};
+use crate::api::authorization::{OperatorAuthorization, OperatorAuthorizationStatus, Phase};
+use crate::api::condition::{self, Desired};
+use crate::api::labels;
+use crate::audit;
+
+/// Who an audit record names as the actor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    /// Whoever last changed the spec (provisioning, member changes).
+    Spec,
+    /// Whoever changed the state (freeze, resume, offboarding).
+    State,
+}
+
+/// One audit record to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub action: &'static str,
+    pub reason: String,
+    pub outcome: String,
+    pub actor: Actor,
+}
+
+impl Record {
+    pub fn new(
+        action: &'static str,
+        reason: String,
+        outcome: impl Into<String>,
+        actor: Actor,
+    ) -> Self {
+        Self {
+            action,
+            reason,
+            outcome: outcome.into(),
+            actor,
+        }
+    }
+}
+
+/// One event to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub warning: bool,
+    pub reason: &'static str,
+    pub action: &'static str,
+    pub note: String,
+}
+
+impl Note {
+    pub fn normal(reason: &'static str, action: &'static str, note: impl Into<String>) -> Self {
+        Self {
+            warning: false,
+            reason,
+            action,
+            note: note.into(),
+        }
+    }
+
+    pub fn warning(reason: &'static str, action: &'static str, note: impl Into<String>) -> Self {
+        Self {
+            warning: true,
+            reason,
+            action,
+            note: note.into(),
+        }
+    }
+}
+
+/// Who last changed the spec, as the API server recorded it: the field manager
+/// of the newest managedFields entry that owns a field under `spec`.
+pub fn spec_actor(oa: &OperatorAuthorization) -> Option<String> {
+    oa.metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|m| m.subresource.as_deref().unwrap_or("").is_empty())
+        .filter(|m| {
+            m.fields_v1
+                .as_ref()
+                .is_some_and(|f| f.0.get("f:spec").is_some())
+        })
+        .max_by_key(|m| m.time.as_ref().map(|t| t.0))
+        .and_then(|m| m.manager.clone())
+}
+
+/// Who changed the state: the API server's stamp (see the admission policies).
+pub fn state_actor(oa: &OperatorAuthorization) -> Option<String> {
+    oa.annotations()
+        .get(labels::STATE_CHANGED_BY)
+        .cloned()
+        .or_else(|| spec_actor(oa))
+}
+
+/// The bureau's reason and decision for the current state.
+pub fn state_reason(oa: &OperatorAuthorization) -> String {
+    match &oa.spec.state_change {
+        Some(c) => format!("{} (decision {})", c.reason, c.decision),
+        None => "no reason recorded".into(),
+    }
+}
+
+/// Appends one audit record. Written before the status that reports the
+/// action, so a crash between the two repeats a record rather than losing one.
+pub async fn record(ctx: &Context, oa: &OperatorAuthorization, r: Record) -> Result<(), Error> {
+    let actor = match r.actor {
+        Actor::Spec => spec_actor(oa),
+        Actor::State => state_actor(oa),
+    };
+    let entry = audit::Entry {
+        tenant: oa.name_any(),
+        object: format!("OperatorAuthorization/{}", oa.name_any()),
+        action: r.action.into(),
+        reason: r.reason,
+        outcome: r.outcome,
+        actor,
+    };
+    audit::append(&ctx.audit, entry)
+        .await
+        .map_err(Error::Audit)?;
+    Ok(())
+}
+
+/// Appends every record, in order.
+pub async fn record_all(
+    ctx: &Context,
+    oa: &OperatorAuthorization,
+    records: Vec<Record>,
+) -> Result<(), Error> {
+    for r in records {
+        record(ctx, oa, r).await?;
+    }
+    Ok(())
+}
+
+/// This authorization's audit trail: the records of its tenant id since it
+/// was created. A name used again after an offboarding starts afresh; the
+/// earlier authorization's records stay in the log and in its own archive.
+pub async fn trail_of(
+    ctx: &Context,
+    oa: &OperatorAuthorization,
+) -> Result<Vec<audit::Record>, Error> {
+    let trail = audit::trail(&ctx.audit, &oa.name_any())
+        .await
+        .map_err(Error::Audit)?;
+    Ok(since_creation(trail, oa))
+}
+
+/// The records at or after the authorization's creation.
+pub fn since_creation(trail: Vec<audit::Record>, oa: &OperatorAuthorization) -> Vec<audit::Record> {
+    let Some(created) = oa.metadata.creation_timestamp.as_ref().map(|t| t.0) else {
+        return trail;
+    };
+    trail
+        .into_iter()
+        .filter(|r| {
+            r.time
+                .parse::<jiff::Timestamp>()
+                .map_or(true, |t| t >= created)
+        })
+        .collect()
+}
+
+/// Whether this authorization's audit trail already holds `action` (so a
+/// step redone after a crash does not record it twice).
+pub async fn recorded(
+    ctx: &Context,
+    oa: &OperatorAuthorization,
+    action: &str,
+) -> Result<bool, Error> {
+    Ok(trail_of(ctx, oa)
+        .await?
+        .iter()
+        .any(|r| r.entry.action == action))
+}
+
+/// Records `action` once per tenant.
+pub async fn record_once(
+    ctx: &Context,
+    oa: &OperatorAuthorization,
+    action: &'static str,
+    reason: String,
+    outcome: &str,
+) -> Result<(), Error> {
+    if !recorded(ctx, oa, action).await? {
+        record(ctx, oa, Record::new(action, reason, outcome, Actor::State)).await?;
+    }
+    Ok(())
+}
+
+/// Writes the status when it differs from what is there (so an unchanged
+/// authorization causes no write).
+pub async fn write_status(
+    ctx: &Context,
+    oa: &OperatorAuthorization,
+    current: &OperatorAuthorizationStatus,
+    phase: Phase,
+    conditions: Vec<Desired>,
+    fill: impl FnOnce(&mut OperatorAuthorizationStatus),
+) -> Result<(), Error> {
+    let now = Time(jiff::Timestamp::now());
+    let mut next = current.clone();
+    next.phase = Some(phase);
+    next.observed_generation = oa.metadata.generation;
+    next.conditions = condition::merge(
+        &current.conditions,
+        &conditions,
+        oa.metadata.generation,
+        &now,
+    );
+    fill(&mut next);
+    if &next == current {
+        return Ok(());
+    }
+    let api: Api<OperatorAuthorization> = Api::all(ctx.client.clone());
+    let patch = json!({
+        "apiVersion": "publicdata.io/v1alpha1",
+        "kind": "OperatorAuthorization",
+        "status": next,
+    });
+    api.patch_status(
+        &oa.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(Error::WriteStatus)?;
+    ctx.metrics.wrote("kubernetes", 1);
+    Ok(())
+}
+
+/// Publishes an Event about the authorization; a failure is logged, never fatal.
+pub async fn publish(ctx: &Context, oa: &OperatorAuthorization, note: &Note) {
+    let type_ = if note.warning {
+        EventType::Warning
+    } else {
+        EventType::Normal
+    };
+    super::super::publish(
+        &ctx.client,
+        &ctx.reporter,
+        oa,
+        type_,
+        note.reason,
+        note.action,
+        &note.note,
+    )
+    .await;
+}
+
+/// Publishes every event, in order.
+pub async fn publish_all(ctx: &Context, oa: &OperatorAuthorization, notes: &[Note]) {
+    for n in notes {
+        publish(ctx, oa, n).await;
+    }
+}

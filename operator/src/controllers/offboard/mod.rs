@@ -1,0 +1,282 @@
+//! Offboarding, in one place: freeze, archive, wipe,
+//! review, certify. Every step is idempotent and reads the world as it finds
+//! it, so an operator killed at any point resumes and converges; nothing is
+//! reported done before the exit review passed. The steps themselves are in
+//! [`steps`]; this module orders them and reports each.
+
+mod archive;
+mod wipe;
+
+pub use archive::*;
+pub use wipe::*;
+
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+
+use crate::api::authorization::Phase;
+use crate::api::condition::{Desired, reasons, types};
+use crate::controllers::authorization::act::freeze_domain;
+use crate::controllers::authorization::decide::Ownership;
+use crate::controllers::authorization::observe::Observed;
+use crate::controllers::authorization::report::{
+    Note, publish, record_once, state_reason, trail_of, write_status,
+};
+use crate::controllers::authorization::{Context, Error as ReconcileError, FIELD_MANAGER};
+use crate::failpoint;
+use crate::vault;
+
+/// Where offboarded tenants' archives and log volumes live.
+pub const ARCHIVE_NAMESPACE: &str = "publicdata-archive";
+/// Label marking a tenant's log volumes (kept on offboarding).
+pub const DATA_CLASS: &str = "publicdata.io/data-class";
+/// Annotation: keep at least until (YYYY-MM-DD).
+pub const RETAIN_UNTIL: &str = "publicdata.io/retain-until";
+/// Label on an archived log volume: the tenant it came from.
+pub const ARCHIVED_TENANT: &str = "publicdata.io/archived-tenant";
+/// Label on an archive's ConfigMaps: the uid of the authorization it records.
+pub const ARCHIVED_UID: &str = "publicdata.io/archived-uid";
+/// Annotation on an archive's index: the inventory's SHA-256.
+pub const INVENTORY_DIGEST: &str = "publicdata.io/inventory-digest";
+/// Log volumes are kept at least this many months (R-28 says no less than 6).
+pub const LOG_RETENTION_MONTHS: i64 = 6;
+
+/// Errors of offboarding, named after the step that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("listing {kind} in {namespace}: {source}")]
+    List {
+        kind: &'static str,
+        namespace: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("writing the archive: {0}")]
+    Archive(#[source] kube::Error),
+    #[error("reading the audit trail: {0}")]
+    Trail(#[source] crate::audit::Error),
+    #[error("retaining log volume {name}: {source}")]
+    RetainVolume {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("deleting namespace {name}: {source}")]
+    DeleteNamespace {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("OpenBao: {0}")]
+    Vault(#[source] vault::Error),
+}
+
+/// Runs the offboarding of an authorization ending as `then`, from wherever
+/// an earlier run stopped.
+pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, ReconcileError> {
+    let oa = &o.oa;
+    let status = &o.status;
+    let tenant = oa.name_any();
+    let why = match then {
+        Phase::Expired => format!("validity ended on {}", oa.spec.validity.not_after),
+        _ => state_reason(oa),
+    };
+    let outcome = then.as_str();
+    let uid = oa.uid().unwrap_or_default();
+    let owner = crate::naming::owner_mark(&tenant, &oa.spec.unit.credit_code);
+    // Only this authorization's own namespaces: one someone else made under
+    // the same name is never inventoried nor deleted.
+    let namespaces: Vec<String> = o
+        .namespaces
+        .iter()
+        .filter(|(_, own)| !matches!(own, Ownership::Taken(_)))
+        .map(|(n, _)| n.clone())
+        .collect();
+    let set_step = |name: &'static str| {
+        let conditions = vec![
+            Desired::new(
+                types::READY,
+                false,
+                reasons::ENDED,
+                format!("{outcome}: {why}; offboarding: {name}"),
+            ),
+            Desired::new(types::DEGRADED, false, reasons::AS_EXPECTED, name),
+        ];
+        async move {
+            write_status(ctx, oa, status, Phase::Offboarding, conditions, |s| {
+                s.offboarding = Some(name.to_string());
+            })
+            .await
+        }
+    };
+
+    record_once(
+        ctx,
+        oa,
+        "OffboardingStarted",
+        format!("{outcome}: {why}"),
+        "Started",
+    )
+    .await?;
+    failpoint::hit("offboard:start");
+
+    // 1. Freeze.
+    let (_, vault_error) = freeze_domain(ctx, o).await?;
+    if let Some(e) = vault_error {
+        let conditions = vec![
+            Desired::new(
+                types::READY,
+                false,
+                reasons::ENDED,
+                format!("{outcome}: offboarding waits for OpenBao"),
+            ),
+            Desired::new(
+                types::DEGRADED,
+                true,
+                reasons::FREEZE_INCOMPLETE,
+                format!("retrying: {e}"),
+            ),
+        ];
+        write_status(ctx, oa, status, Phase::Offboarding, conditions, |_| {}).await?;
+        return Err(ReconcileError::Vault(e));
+    }
+    set_step("Frozen").await?;
+    failpoint::hit("offboard:frozen");
+
+    // 2. Archive (inventory with digests, audit trail), retain log volumes.
+    let trail = trail_of(ctx, oa).await?;
+    let (inventory, digest) = archive(
+        &ctx.client,
+        ctx.vault.as_ref(),
+        &trail,
+        &tenant,
+        &uid,
+        &namespaces,
+        FIELD_MANAGER,
+    )
+    .await
+    .map_err(ReconcileError::Offboard)?;
+    let kept = retain_logs(&ctx.client, &tenant, &namespaces, o.today)
+        .await
+        .map_err(ReconcileError::Offboard)?;
+    record_once(
+        ctx,
+        oa,
+        "DomainArchived",
+        format!(
+            "inventory {inventory} (sha256 {digest}); {} log volume(s) retained",
+            kept.len()
+        ),
+        "Success",
+    )
+    .await?;
+    set_step("Archived").await?;
+    failpoint::hit("offboard:archived");
+
+    // 3. Wipe: OpenBao, then the namespaces (until the controller manager has finalized them).
+    let untouched = wipe_openbao(ctx.vault.as_ref(), &tenant, &owner)
+        .await
+        .map_err(ReconcileError::Offboard)?;
+    failpoint::hit("offboard:openbao-wiped");
+    let gone = delete_namespaces(&ctx.client, &tenant, &oa.spec.unit.credit_code, &namespaces)
+        .await
+        .map_err(ReconcileError::Offboard)?;
+    if !gone {
+        set_step("Wiping").await?;
+        return Ok(Action::requeue(std::time::Duration::from_secs(1)));
+    }
+    failpoint::hit("offboard:namespaces-gone");
+    rehome_logs(&ctx.client, &tenant)
+        .await
+        .map_err(ReconcileError::Offboard)?;
+
+    // 4. Exit review.
+    let trail = trail_of(ctx, oa).await?;
+    let mut review = review(
+        &ctx.client,
+        ctx.vault.as_ref(),
+        &trail,
+        &tenant,
+        &owner,
+        &namespaces,
+    )
+    .await
+    .map_err(ReconcileError::Offboard)?;
+    let left: Vec<&str> = review
+        .iter()
+        .filter(|l| l.starts_with("LEFT"))
+        .map(String::as_str)
+        .collect();
+    if !left.is_empty() {
+        let message = format!("exit review: {}", left.join("; "));
+        let conditions = vec![
+            Desired::new(
+                types::READY,
+                false,
+                reasons::ENDED,
+                format!("{outcome}: offboarding incomplete"),
+            ),
+            Desired::new(types::DEGRADED, true, "ExitReviewFailed", message.clone()),
+        ];
+        write_status(ctx, oa, status, Phase::Offboarding, conditions, |_| {}).await?;
+        return Err(ReconcileError::ReviewFailed(message));
+    }
+
+    // 5. The certificate: in the status and in the audit log.
+    review.extend(
+        untouched
+            .iter()
+            .map(|what| format!("ok: {what} is not this authorization's: untouched")),
+    );
+    for (ns, own) in &o.namespaces {
+        if let Ownership::Taken(_) = own {
+            review.push(format!(
+                "ok: namespace {ns} is not this authorization's: untouched"
+            ));
+        }
+    }
+    let counts = inventory_counts(&ctx.client, &tenant, &uid)
+        .await
+        .map_err(ReconcileError::Offboard)?;
+    let certificate = certificate(outcome, &inventory, &digest, &counts, kept, review);
+    let certificate_json = serde_json::to_string(&certificate).unwrap_or_default();
+    record_once(
+        ctx,
+        oa,
+        "DomainDisposed",
+        format!(
+            "disposal certificate sha256 {}: {certificate_json}",
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+                certificate_json.as_bytes()
+            ))
+        ),
+        "Success",
+    )
+    .await?;
+    let conditions = vec![
+        Desired::new(
+            types::READY,
+            false,
+            reasons::ENDED,
+            format!("{outcome}: {why}; domain disposed, record kept"),
+        ),
+        Desired::new(types::DEGRADED, false, reasons::AS_EXPECTED, "offboarded"),
+    ];
+    write_status(ctx, oa, status, then, conditions, |s| {
+        s.offboarding = Some("Done".into());
+        s.disposal = Some(certificate.clone());
+        s.namespaces = Vec::new();
+        s.members = Vec::new();
+    })
+    .await?;
+    publish(
+        ctx,
+        oa,
+        &Note::normal(
+            "Disposed",
+            "Offboard",
+            format!("{outcome}: domain wiped, logs kept; certificate in status.disposal"),
+        ),
+    )
+    .await;
+    Ok(Action::await_change())
+}

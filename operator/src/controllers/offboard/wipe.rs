@@ -1,0 +1,255 @@
+//! Offboarding's irreversible part and its check: OpenBao and the
+//! namespaces wiped (only what carries this authorization's mark), the exit
+//! review, the certificate.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolume};
+use k8s_openapi::api::rbac::v1::RoleBinding;
+use kube::api::{Api, ListParams};
+use kube::{Client, ResourceExt};
+
+use super::*;
+use crate::api::authorization::{DisposalCertificate, KeptItem};
+use crate::api::labels;
+use crate::vault::{self, Existing, SecretsBackend};
+
+/// Step 2: OpenBao data destroyed, policies and auth deleted: only a mount
+/// or policy with this authorization's mark (`owner`); one someone else made
+/// under the same name is left alone and named in the returned lines.
+pub async fn wipe_openbao(
+    backend: &dyn SecretsBackend,
+    tenant: &str,
+    owner: &str,
+) -> Result<Vec<String>, Error> {
+    let mut untouched = Vec::new();
+    backend
+        .disable_kubernetes_auth(&vault::auth_mount(tenant))
+        .await
+        .map_err(Error::Vault)?;
+    match backend
+        .disable_kv2_mount(&vault::mount_path(tenant), owner)
+        .await
+    {
+        Ok(_) => {}
+        Err(vault::Error::NotOurs { what, .. }) => untouched.push(what),
+        Err(e) => return Err(Error::Vault(e)),
+    }
+    for policy in crate::naming::tenant_policies(tenant) {
+        match backend.delete_policy(&policy, owner).await {
+            Ok(_) => {}
+            Err(vault::Error::NotOurs { what, .. }) => untouched.push(what),
+            Err(e) => return Err(Error::Vault(e)),
+        }
+    }
+    Ok(untouched)
+}
+
+/// Step 2b: this authorization's namespaces deleted, each after its mark was
+/// checked again; returns true once all are gone (finalized).
+pub async fn delete_namespaces(
+    client: &Client,
+    tenant: &str,
+    credit_code: &str,
+    namespaces: &[String],
+) -> Result<bool, Error> {
+    use crate::controllers::authorization::decide::{Ownership, ownership};
+    let api: Api<Namespace> = Api::all(client.clone());
+    let mut gone = true;
+    for ns in namespaces {
+        let err = |source| Error::DeleteNamespace {
+            name: ns.clone(),
+            source,
+        };
+        let found = api.get_opt(ns).await.map_err(err)?;
+        match ownership(found.as_ref(), tenant, credit_code) {
+            Ownership::Absent | Ownership::Taken(_) => {}
+            Ownership::Terminating => gone = false,
+            Ownership::Ours | Ownership::Orphaned { .. } => {
+                gone = false;
+                api.delete(ns, &Default::default()).await.map_err(err)?;
+            }
+        }
+    }
+    Ok(gone)
+}
+
+/// Step 4: the exit review. Each line says what was checked and the result;
+/// the review passes when no line starts with "LEFT". Every question is
+/// answered from the API server and OpenBao as they are; an answer that is
+/// not a clear yes or no (a 403, say) fails the review loudly.
+pub async fn review(
+    client: &Client,
+    backend: &dyn SecretsBackend,
+    audit: &[crate::audit::Record],
+    tenant: &str,
+    owner: &str,
+    namespaces: &[String],
+) -> Result<Vec<String>, Error> {
+    let mut out = Vec::new();
+    let list_err = |kind: &'static str| {
+        move |source| Error::List {
+            kind,
+            namespace: String::new(),
+            source,
+        }
+    };
+    let selector = format!("{}={tenant}", labels::TENANT);
+    let left_namespaces: Vec<String> = Api::<Namespace>::all(client.clone())
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(list_err("Namespace"))?
+        .items
+        .iter()
+        .map(|n| n.name_any())
+        .collect();
+    out.push(if left_namespaces.is_empty() {
+        "ok: no namespace of the tenant".to_string()
+    } else {
+        format!("LEFT: namespaces {left_namespaces:?}")
+    });
+    let bindings = Api::<RoleBinding>::all(client.clone())
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(list_err("RoleBinding"))?;
+    out.push(if bindings.items.is_empty() {
+        "ok: no RoleBinding of the tenant".to_string()
+    } else {
+        format!("LEFT: {} RoleBindings", bindings.items.len())
+    });
+    // Volumes outlive their namespace when their reclaim policy is Retain:
+    // only the log volumes the archive kept may remain.
+    let volumes: Vec<String> = Api::<PersistentVolume>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(list_err("PersistentVolume"))?
+        .items
+        .iter()
+        .filter(|pv| !pv.labels().contains_key(ARCHIVED_TENANT))
+        .filter(|pv| {
+            pv.spec
+                .as_ref()
+                .and_then(|s| s.claim_ref.as_ref())
+                .and_then(|c| c.namespace.as_deref())
+                .is_some_and(|ns| namespaces.iter().any(|n| n == ns))
+        })
+        .map(|pv| pv.name_any())
+        .collect();
+    out.push(if volumes.is_empty() {
+        "ok: no PersistentVolume of the tenant's claims, but the archived log volumes".to_string()
+    } else {
+        format!("LEFT: PersistentVolumes {volumes:?} still hold the tenant's data")
+    });
+    for (what, label) in [
+        (
+            Existing::SecretsMount(&vault::mount_path(tenant)),
+            format!("OpenBao KV mount {}", vault::mount_path(tenant)),
+        ),
+        (
+            Existing::AuthMount(&vault::auth_mount(tenant)),
+            format!(
+                "OpenBao auth mount auth/{} (roles, tokens, leases)",
+                vault::auth_mount(tenant)
+            ),
+        ),
+    ] {
+        out.push(openbao_line(backend, what, &label, owner).await?);
+    }
+    for name in crate::naming::tenant_policies(tenant) {
+        let label = format!("OpenBao policy {name}");
+        out.push(openbao_line(backend, Existing::Policy(&name), &label, owner).await?);
+    }
+    out.push(deliveries_line(backend, audit, tenant).await?);
+    Ok(out)
+}
+
+/// One OpenBao line of the review: absent, left (ours), or someone else's.
+async fn openbao_line(
+    backend: &dyn SecretsBackend,
+    what: Existing<'_>,
+    label: &str,
+    owner: &str,
+) -> Result<String, Error> {
+    let found = backend.find(what).await.map_err(Error::Vault)?;
+    Ok(match found {
+        None => format!("ok: no {label}"),
+        // Auth mounts carry no owner mark: k8s-<tenant> is the operator's.
+        Some(_) if matches!(what, Existing::AuthMount(_)) => format!("LEFT: {label}"),
+        Some(mark) if vault::marked_by(&mark, owner) => format!("LEFT: {label}"),
+        Some(_) => format!("ok: {label} exists but is not this authorization's: untouched"),
+    })
+}
+
+/// The tenant's deliveries: every product that left must be an approved
+/// export on record (R-24). They stay with their recipients.
+async fn deliveries_line(
+    backend: &dyn SecretsBackend,
+    audit: &[crate::audit::Record],
+    tenant: &str,
+) -> Result<String, Error> {
+    use crate::controllers::export::DELIVERY_MOUNT;
+    let mine: Vec<String> = backend
+        .inventory_kv2(DELIVERY_MOUNT)
+        .await
+        .map_err(Error::Vault)?
+        .into_iter()
+        .map(|(path, _)| path)
+        // deliveries/<recipient>/<tenant>/<export>
+        .filter(|p| p.split('/').nth(2) == Some(tenant))
+        .collect();
+    let unrecorded: Vec<&String> = mine
+        .iter()
+        .filter(|p| {
+            !audit.iter().any(|r| {
+                r.entry.action == "ExportDelivered" && r.entry.reason.starts_with(p.as_str())
+            })
+        })
+        .collect();
+    Ok(if unrecorded.is_empty() {
+        format!(
+            "ok: {} deliveries, each an approved export on record, kept for their recipients",
+            mine.len()
+        )
+    } else {
+        format!("LEFT: deliveries without an approved export on record: {unrecorded:?}")
+    })
+}
+
+/// The certificate, from the archived inventory and what was kept.
+pub fn certificate(
+    outcome: &str,
+    inventory_path: &str,
+    inventory_digest: &str,
+    inventory_counts: &BTreeMap<String, usize>,
+    kept: Vec<KeptItem>,
+    review: Vec<String>,
+) -> DisposalCertificate {
+    let mut kept = kept;
+    kept.push(KeptItem {
+        what: "inventory and audit trail of the tenant".into(),
+        location: format!("ConfigMap {inventory_path}"),
+        until: "permanent".into(),
+    });
+    kept.push(KeptItem {
+        what: "the operator's audit log (hash-chained, every record of the tenant)".into(),
+        location: "the operator's audit volume".into(),
+        until: "permanent".into(),
+    });
+    kept.push(KeptItem {
+        what: "this OperatorAuthorization, in its final phase".into(),
+        location: "cluster".into(),
+        until: "permanent".into(),
+    });
+    DisposalCertificate {
+        completed_at: jiff::Timestamp::now().to_string(),
+        outcome: outcome.into(),
+        deleted: inventory_counts
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect(),
+        kept,
+        inventory: inventory_path.into(),
+        inventory_digest: inventory_digest.into(),
+        review,
+    }
+}
