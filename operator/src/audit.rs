@@ -33,6 +33,10 @@ pub struct Entry {
     /// Who caused it, where the API tells (the field manager of the change).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
+    /// The uid of the authorization the record belongs to, where known: a
+    /// tenant id used again after an offboarding is another authorization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
 }
 
 /// One record of the log.
@@ -312,6 +316,7 @@ mod tests {
             reason: "test".into(),
             outcome: "Success".into(),
             actor: Some("kubectl".into()),
+            uid: None,
         }
     }
 

@@ -62,7 +62,7 @@ pub struct OperatorAuthorizationSpec {
     #[x_kube(merge_strategy = ListMerge::Set)]
     #[x_kube(validation = Rule::new("oldSelf.all(e, e in self)")
         .message("an environment cannot be removed from an authorization: its namespace and credentials would be left live and untracked; the bureau ends the authorization instead"))]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 2))]
     pub environments: Vec<Environment>,
     /// Compute and storage quotas per environment. Unset values take safe defaults.
     #[serde(default)]

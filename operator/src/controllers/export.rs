@@ -242,6 +242,7 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
         reason,
         outcome: outcome.into(),
         actor: decision.as_ref().map(|d| d.reviewer.clone()),
+        uid: None,
     };
     let first_time = |p: ExportPhase| current.phase != Some(p);
 

@@ -240,6 +240,7 @@ pub async fn reconcile(ds: Arc<DataScenario>, ctx: Arc<Context>) -> Result<Actio
         reason,
         outcome: "Success".into(),
         actor: None,
+        uid: None,
     };
     if !grants.is_empty() && !was_granted {
         append(

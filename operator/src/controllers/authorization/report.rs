@@ -124,6 +124,7 @@ pub async fn record(ctx: &Context, oa: &OperatorAuthorization, r: Record) -> Res
         reason: r.reason,
         outcome: r.outcome,
         actor,
+        uid: oa.uid(),
     };
     audit::append(&ctx.audit, entry)
         .await
@@ -156,17 +157,24 @@ pub async fn trail_of(
     Ok(since_creation(trail, oa))
 }
 
-/// The records at or after the authorization's creation.
+/// The records of this authorization: those carrying its uid, and those of
+/// other controllers (no uid) written since it was created. (Creation times
+/// have whole seconds, so a name offboarded and used again within the same
+/// second is told apart by the uid alone.)
 pub fn since_creation(trail: Vec<audit::Record>, oa: &OperatorAuthorization) -> Vec<audit::Record> {
-    let Some(created) = oa.metadata.creation_timestamp.as_ref().map(|t| t.0) else {
-        return trail;
-    };
+    let uid = oa.uid();
+    let created = oa.metadata.creation_timestamp.as_ref().map(|t| t.0);
     trail
         .into_iter()
-        .filter(|r| {
-            r.time
-                .parse::<jiff::Timestamp>()
-                .map_or(true, |t| t >= created)
+        .filter(|r| match (&r.entry.uid, &uid) {
+            (Some(theirs), Some(ours)) => theirs == ours,
+            _ => match created {
+                Some(created) => r
+                    .time
+                    .parse::<jiff::Timestamp>()
+                    .map_or(true, |t| t >= created),
+                None => true,
+            },
         })
         .collect()
 }
@@ -262,5 +270,47 @@ pub async fn publish(ctx: &Context, oa: &OperatorAuthorization, note: &Note) {
 pub async fn publish_all(ctx: &Context, oa: &OperatorAuthorization, notes: &[Note]) {
     for n in notes {
         publish(ctx, oa, n).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(time: &str, uid: Option<&str>, action: &str) -> audit::Record {
+        audit::Record {
+            seq: 1,
+            time: time.into(),
+            entry: audit::Entry {
+                tenant: "acme".into(),
+                object: "OperatorAuthorization/acme".into(),
+                action: action.into(),
+                reason: String::new(),
+                outcome: String::new(),
+                actor: None,
+                uid: uid.map(String::from),
+            },
+            prev: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_name_used_again_in_the_same_second_has_a_history_of_its_own() {
+        let mut oa: OperatorAuthorization =
+            serde_yaml::from_str(include_str!("../../../../examples/authorization.yaml")).unwrap();
+        oa.metadata.uid = Some("new".into());
+        oa.metadata.creation_timestamp = Some(Time("2026-11-27T14:10:13Z".parse().unwrap()));
+        let trail = vec![
+            record("2026-11-27T14:10:13.48Z", Some("old"), "DomainDisposed"),
+            record("2026-11-27T14:10:12Z", None, "ScenarioGranted"),
+            record("2026-11-27T14:10:13.9Z", None, "ExportDelivered"),
+            record("2026-11-27T14:10:14Z", Some("new"), "DomainProvisioned"),
+        ];
+        let mine: Vec<String> = since_creation(trail, &oa)
+            .into_iter()
+            .map(|r| r.entry.action)
+            .collect();
+        assert_eq!(mine, ["ExportDelivered", "DomainProvisioned"]);
     }
 }

@@ -7,6 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::*;
 use crate::api::authorization::State;
+use crate::api::authorization::{OperatorAuthorizationStatus, VaultStatus};
 use crate::api::condition::{self, status_str};
 
 const GRACE: Duration = Duration::from_secs(3600);
