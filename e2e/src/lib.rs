@@ -437,6 +437,27 @@ where
     }
 }
 
+/// Waits (up to 60 s) until the operator has written the status of the
+/// object's current generation (`status.observedGeneration`), so that what
+/// follows checks what it did, not what it had not done yet; returns it.
+pub async fn wait_observed<K>(api: &kube::Api<K>, name: &str) -> Result<K>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    eventually(
+        &format!("{name}: the operator to observe its current generation"),
+        Duration::from_secs(60),
+        || async {
+            let obj = api.get(name).await?;
+            let v = serde_json::to_value(&obj)?;
+            let generation = v["metadata"]["generation"].as_i64();
+            let observed = v["status"]["observedGeneration"].as_i64();
+            Ok((generation.is_some() && generation == observed).then_some(obj))
+        },
+    )
+    .await
+}
+
 /// Parses `export KEY="value"` lines (the format testbed.sh writes).
 fn parse_env_file(text: &str) -> HashMap<String, String> {
     text.lines()

@@ -108,18 +108,24 @@ async fn example_authorization_becomes_ready_and_reconciling_again_writes_nothin
         let oa = Api::<OperatorAuthorization>::all(client)
             .get("harbor-analytics")
             .await?;
-        v.insert("status".into(), Some(serde_json::to_string(&oa.status)?));
+        v.insert(
+            "vault".into(),
+            Some(serde_json::to_string(&oa.status.and_then(|s| s.vault))?),
+        );
         anyhow::Ok(v)
     };
     let before = versions(client.clone()).await?;
-    let poke = json!({"metadata": {"annotations": {"e2e/poke": unique("p")}}});
+    // A change of the spec that changes no object of the domain: the
+    // operator reconciles it (a new generation to observe) and must apply
+    // nothing new.
+    let poke = json!({"spec": {"securityOfficer": {"contact": unique("officer")}}});
     api.patch(
         "harbor-analytics",
         &PatchParams::default(),
         &Patch::Merge(&poke),
     )
     .await?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    e2e::wait_observed(&api, "harbor-analytics").await?;
     let after = versions(client).await?;
     ensure!(
         before == after,

@@ -233,8 +233,7 @@ async fn products_leave_only_through_an_approved_digest_pinned_export() -> Resul
         json!({}),
     )
     .await?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let er = api.get("leaky").await?;
+    let er = e2e::wait_observed(&api, "leaky").await?;
     ensure!(
         er.status.and_then(|s| s.delivered_to).is_none(),
         "findings block delivery without an override"

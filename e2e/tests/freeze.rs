@@ -187,7 +187,7 @@ async fn suspension_cuts_all_access_at_once_and_resume_restores_it_exactly() -> 
             ),
         )
         .await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    e2e::wait_observed(&api, &t).await?;
     let web = deployments.get("web").await?;
     ensure!(
         web.spec.replicas == Some(0)

@@ -108,7 +108,13 @@ async fn a_scenario_grants_masked_data_to_dev_and_raw_to_prod_only_after_every_a
     )
     .await?;
     wait_phase(&api, "PendingApproval").await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The operator decided on the bureau's approval (its generation
+    // observed) and granted nothing: the grants follow from this status.
+    let observed = e2e::wait_observed(&api, "commuter-flows").await?;
+    ensure!(
+        observed.status.is_some_and(|s| s.grants.is_empty()),
+        "no grant on the bureau's approval alone"
+    );
     ensure!(
         !readable(&bed, &dev, masked).await?,
         "the bureau alone grants nothing"
@@ -295,7 +301,7 @@ async fn bad_scenarios_are_refused_precisely() -> Result<()> {
             "domain",
             json!([{"dataset": "water-network", "fields": ["pipe_id", "geometry"], "justification": "x"}]),
             None,
-            "is in domain \"Environment\", which authorization",
+            "is in domain Environment, which authorization",
         ),
     ];
     for (name, items, not_after, expected) in cases {

@@ -14,6 +14,8 @@
 //! its tokens and leases, and no login is possible until it is enabled again.
 
 pub mod login;
+#[cfg(test)]
+pub mod memory;
 mod openbao;
 
 pub use openbao::OpenBao;

@@ -253,3 +253,156 @@ pub fn certificate(
         review,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::naming::owner_mark;
+    use crate::vault::memory::Memory;
+    use crate::vault::{self, SecretsBackend};
+
+    const TENANT: &str = "acme";
+
+    fn owner() -> String {
+        owner_mark(TENANT, "91310000MA1K4CM92X")
+    }
+
+    async fn provisioned() -> Memory {
+        let backend = Memory::default();
+        let desired = vault::build(
+            TENANT,
+            &owner(),
+            &[crate::api::authorization::Environment::Dev],
+            "openbao",
+        );
+        vault::apply(&backend, &desired).await.unwrap();
+        backend
+    }
+
+    #[tokio::test]
+    async fn the_wipe_removes_what_carries_the_mark_and_nothing_else() {
+        let backend = provisioned().await;
+        // Someone else's policy under one of the tenant's names.
+        backend.with_state(|s| {
+            s.policies.insert(
+                crate::naming::grants_name(TENANT, crate::api::authorization::Environment::Prod),
+                "# the finance team's policy".into(),
+            );
+        });
+        let untouched = wipe_openbao(&backend, TENANT, &owner()).await.unwrap();
+        assert_eq!(untouched, ["policy tenant-acme-prod-grants"]);
+        let policy = |name: &str| backend.with_state(|s| s.policies.contains_key(name));
+        assert!(!policy("tenant-acme-dev") && !policy("tenant-acme-dev-grants"));
+        assert!(
+            policy("tenant-acme-prod-grants"),
+            "someone else's policy stays"
+        );
+        assert!(backend.with_state(|s| s.mounts.is_empty() && s.auth.is_empty()));
+    }
+
+    #[tokio::test]
+    async fn a_mount_made_for_another_unit_is_neither_adopted_nor_wiped() {
+        let other = owner_mark(TENANT, "91110000802100433B");
+        let backend = Memory::default();
+        backend
+            .ensure_kv2_mount(&vault::mount_path(TENANT), &other)
+            .await
+            .unwrap();
+        let desired = vault::build(
+            TENANT,
+            &owner(),
+            &[crate::api::authorization::Environment::Dev],
+            "openbao",
+        );
+        let refused = vault::apply(&backend, &desired).await.unwrap_err();
+        assert!(matches!(refused, vault::Error::NotOurs { .. }), "{refused}");
+        let untouched = wipe_openbao(&backend, TENANT, &owner()).await.unwrap();
+        assert_eq!(untouched, ["mount tenants/acme"]);
+        let line = openbao_line(
+            &backend,
+            Existing::SecretsMount("tenants/acme"),
+            "KV mount tenants/acme",
+            &owner(),
+        )
+        .await
+        .unwrap();
+        assert!(
+            line.starts_with("ok: KV mount tenants/acme exists but is not this authorization's"),
+            "{line}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_review_names_what_is_left_and_what_is_gone() {
+        let backend = provisioned().await;
+        let left = openbao_line(
+            &backend,
+            Existing::Policy("tenant-acme-dev"),
+            "policy",
+            &owner(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(left, "LEFT: policy");
+        let auth = openbao_line(
+            &backend,
+            Existing::AuthMount("k8s-acme"),
+            "auth mount",
+            &owner(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(auth, "LEFT: auth mount");
+        wipe_openbao(&backend, TENANT, &owner()).await.unwrap();
+        let gone = openbao_line(
+            &backend,
+            Existing::Policy("tenant-acme-dev"),
+            "policy",
+            &owner(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(gone, "ok: no policy");
+    }
+
+    #[tokio::test]
+    async fn every_delivery_must_be_an_approved_export_on_record() {
+        let backend = Memory::default();
+        let data = std::collections::BTreeMap::from([("artifact".to_string(), "x".to_string())]);
+        for path in [
+            "91310000MA1K4CM92X/acme/report",
+            "91310000MA1K4CM92X/other/report",
+        ] {
+            backend
+                .write_kv2_once("o", crate::controllers::export::DELIVERY_MOUNT, path, &data)
+                .await
+                .unwrap();
+        }
+        let none = deliveries_line(&backend, &[], TENANT).await.unwrap();
+        assert!(
+            none.starts_with("LEFT: deliveries without an approved export on record"),
+            "{none}"
+        );
+        assert!(
+            none.contains("acme/report") && !none.contains("other/report"),
+            "{none}"
+        );
+        let record = crate::audit::Record {
+            seq: 1,
+            time: String::new(),
+            entry: crate::audit::Entry {
+                tenant: TENANT.into(),
+                object: "ExportRequest/acme-dev/report".into(),
+                action: "ExportDelivered".into(),
+                reason: "deliveries/91310000MA1K4CM92X/acme/report, digest d, to X".into(),
+                outcome: "Success".into(),
+                actor: None,
+                uid: None,
+            },
+            prev: String::new(),
+            hash: String::new(),
+        };
+        let ok = deliveries_line(&backend, &[record], TENANT).await.unwrap();
+        assert!(ok.starts_with("ok: 1 deliveries"), "{ok}");
+    }
+}

@@ -1,0 +1,172 @@
+//! An in-memory [`SecretsBackend`] for unit tests: the same ownership rules
+//! as OpenBao (marks on mounts and policies), no server.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::{
+    Change, Error, Existing, KubernetesRole, Policy, SecretsBackend, marked_by, mount_description,
+};
+
+/// What the backend holds.
+#[derive(Debug, Default)]
+pub struct State {
+    /// KV mounts by path, with their description.
+    pub mounts: BTreeMap<String, String>,
+    /// Policies by name, with their text.
+    pub policies: BTreeMap<String, String>,
+    /// Kubernetes auth mounts.
+    pub auth: BTreeSet<String>,
+    /// Secrets by (mount, path).
+    pub secrets: BTreeMap<(String, String), BTreeMap<String, String>>,
+}
+
+/// An in-memory secrets backend.
+#[derive(Debug, Default)]
+pub struct Memory {
+    pub state: Mutex<State>,
+}
+
+impl Memory {
+    /// Runs `f` on the state (to arrange a test or look at the outcome).
+    pub fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        self.with(f)
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut state)
+    }
+}
+
+fn not_ours(what: String, owner: &str, found: &str) -> Error {
+    Error::NotOurs {
+        what,
+        owner: owner.into(),
+        found: found.into(),
+    }
+}
+
+#[async_trait]
+impl SecretsBackend for Memory {
+    async fn ensure_kv2_mount(&self, path: &str, owner: &str) -> Result<Change, Error> {
+        self.with(|s| match s.mounts.get(path) {
+            Some(d) if marked_by(d, owner) => Ok(Change::Unchanged),
+            Some(d) => Err(not_ours(format!("mount {path}"), owner, d)),
+            None => {
+                s.mounts.insert(path.into(), mount_description(owner));
+                Ok(Change::Written)
+            }
+        })
+    }
+
+    async fn ensure_policy(&self, policy: &Policy) -> Result<Change, Error> {
+        self.with(|s| match s.policies.get(&policy.name) {
+            Some(text) if *text == policy.hcl => Ok(Change::Unchanged),
+            Some(text) if !marked_by(text, &policy.owner) => Err(not_ours(
+                format!("policy {}", policy.name),
+                &policy.owner,
+                text,
+            )),
+            _ => {
+                s.policies.insert(policy.name.clone(), policy.hcl.clone());
+                Ok(Change::Written)
+            }
+        })
+    }
+
+    async fn ensure_kubernetes_auth(&self, mount: &str) -> Result<Change, Error> {
+        Ok(if self.with(|s| s.auth.insert(mount.into())) {
+            Change::Written
+        } else {
+            Change::Unchanged
+        })
+    }
+
+    async fn ensure_kubernetes_role(&self, _role: &KubernetesRole) -> Result<Change, Error> {
+        Ok(Change::Unchanged)
+    }
+
+    async fn disable_kubernetes_auth(&self, mount: &str) -> Result<Change, Error> {
+        Ok(if self.with(|s| s.auth.remove(mount)) {
+            Change::Written
+        } else {
+            Change::Unchanged
+        })
+    }
+
+    async fn disable_kv2_mount(&self, path: &str, owner: &str) -> Result<Change, Error> {
+        self.with(|s| match s.mounts.get(path).cloned() {
+            None => Ok(Change::Unchanged),
+            Some(d) if !marked_by(&d, owner) => Err(not_ours(format!("mount {path}"), owner, &d)),
+            Some(_) => {
+                s.mounts.remove(path);
+                s.secrets.retain(|(m, _), _| m != path);
+                Ok(Change::Written)
+            }
+        })
+    }
+
+    async fn delete_policy(&self, name: &str, owner: &str) -> Result<Change, Error> {
+        self.with(|s| match s.policies.get(name).cloned() {
+            None => Ok(Change::Unchanged),
+            Some(text) if !marked_by(&text, owner) => {
+                Err(not_ours(format!("policy {name}"), owner, &text))
+            }
+            Some(_) => {
+                s.policies.remove(name);
+                Ok(Change::Written)
+            }
+        })
+    }
+
+    async fn inventory_kv2(&self, mount: &str) -> Result<Vec<(String, String)>, Error> {
+        Ok(self.with(|s| {
+            s.secrets
+                .keys()
+                .filter(|(m, _)| m == mount)
+                .map(|(m, p)| (format!("{m}/{p}"), String::new()))
+                .collect()
+        }))
+    }
+
+    async fn write_kv2_once(
+        &self,
+        owner: &str,
+        mount: &str,
+        path: &str,
+        data: &BTreeMap<String, String>,
+    ) -> Result<Change, Error> {
+        self.ensure_kv2_mount(mount, owner).await?;
+        Ok(self.with(|s| {
+            let key = (mount.to_string(), path.to_string());
+            if s.secrets.get(&key) == Some(data) {
+                Change::Unchanged
+            } else {
+                s.secrets.insert(key, data.clone());
+                Change::Written
+            }
+        }))
+    }
+
+    async fn read_kv2(
+        &self,
+        mount: &str,
+        path: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, Error> {
+        Ok(self.with(|s| s.secrets.get(&(mount.into(), path.into())).cloned()))
+    }
+
+    async fn find(&self, what: Existing<'_>) -> Result<Option<String>, Error> {
+        Ok(self.with(|s| match what {
+            Existing::SecretsMount(p) => s.mounts.get(p).cloned(),
+            Existing::AuthMount(m) => s.auth.contains(m).then(String::new),
+            Existing::Policy(n) => s.policies.get(n).cloned(),
+        }))
+    }
+}
