@@ -596,6 +596,81 @@ async fn a_name_used_again_gets_a_fresh_archive_and_a_full_offboarding() -> Resu
     Ok(())
 }
 
+/// The exit review reads the world: a volume of the tenant that would outlive
+/// it (reclaim policy Retain) stops the offboarding with a condition naming
+/// it, and no certificate, until it is dealt with.
+#[tokio::test]
+async fn a_volume_that_would_outlive_the_tenant_stops_the_offboarding_until_it_is_gone()
+-> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let admin = bed.client().await?;
+    let api: Api<OperatorAuthorization> = Api::all(admin.clone());
+    let t = unique("vol");
+    bed.apply(&authorization(&t, &[])?)?;
+    bed.wait_ready(&t).await?;
+    let prod = format!("{t}-prod");
+    bed.apply(&json!({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "ledger", "namespace": prod},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "16Mi"}}}
+    }))?;
+    bed.probe_with(
+        &prod,
+        "writer",
+        json!({
+            "volumes": [{"name": "ledger", "persistentVolumeClaim": {"claimName": "ledger"}}],
+            "containers": [{"volumeMounts": [{"name": "ledger", "mountPath": "/ledger"}]}]
+        }),
+    )
+    .await?;
+    let claims: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
+        Api::namespaced(admin.clone(), &prod);
+    let pv = claims
+        .get("ledger")
+        .await?
+        .spec
+        .and_then(|s| s.volume_name)
+        .context("the claim is bound")?;
+    run_ok(bed.kubectl().args([
+        "patch",
+        "pv",
+        &pv,
+        "-p",
+        r#"{"spec":{"persistentVolumeReclaimPolicy":"Retain"}}"#,
+    ]))?;
+
+    bed.set_state(&t, "Revoked").await?;
+    let stuck = wait_for(&api, &t, "the exit review to name the volume", |oa| {
+        condition(oa, "Degraded")
+            .is_some_and(|c| c.0 == "True" && c.1 == "ExitReviewFailed" && c.2.contains(&pv))
+    })
+    .await?;
+    ensure!(
+        phase(&stuck) == "Offboarding",
+        "no final phase while data is left: {}",
+        phase(&stuck)
+    );
+    ensure!(
+        stuck.status.and_then(|s| s.disposal).is_none(),
+        "no certificate while data is left"
+    );
+
+    // Dealt with: the offboarding finishes by itself.
+    run_ok(bed.kubectl().args(["delete", "pv", &pv, "--wait=true"]))?;
+    let done = wait_for(&api, &t, "phase Revoked", |oa| phase(oa) == "Revoked").await?;
+    let cert = done
+        .status
+        .and_then(|s| s.disposal)
+        .context("certificate")?;
+    ensure!(
+        cert.review.iter().all(|l| l.starts_with("ok")),
+        "{:?}",
+        cert.review
+    );
+    Ok(())
+}
+
 /// Feeding JSON to `kubectl ... -f -`.
 trait StdinJson {
     fn stdin_json(&mut self, value: &serde_json::Value) -> Result<&mut Self>;

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod context;
 pub mod controllers;
 pub mod crdgen;
 pub mod failpoint;

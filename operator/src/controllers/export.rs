@@ -27,7 +27,7 @@ use crate::api::export::{ExportPhase, ExportRequest};
 use crate::api::labels;
 use crate::api::scenario::{DataScenario, Decision, ScenarioPhase};
 use crate::audit;
-use crate::controllers::authorization::{Context, FIELD_MANAGER};
+use crate::context::{Context, FIELD_MANAGER};
 use crate::vault::{self, Policy};
 
 /// The KV v2 mount deliveries go to.

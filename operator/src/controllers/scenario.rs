@@ -25,7 +25,7 @@ use crate::api::dataset::PublicDataset;
 use crate::api::labels;
 use crate::api::scenario::{DataScenario, DataScenarioStatus, ScenarioPhase};
 use crate::audit;
-use crate::controllers::authorization::{Context, FIELD_MANAGER};
+use crate::context::{Context, FIELD_MANAGER};
 use crate::controllers::scenario_rules as rules;
 
 /// Errors of the scenario reconciler.

@@ -14,12 +14,13 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use tracing::info;
 
+use super::Error;
 use super::decide::{FreezeOutcome, Ownership, ProvisionOutcome};
 use super::observe::Observed;
 use super::report;
-use super::{Context, Error, FIELD_MANAGER};
 use crate::api::authorization::{MemberStatus, OperatorAuthorization, VaultStatus};
 use crate::api::labels;
+use crate::context::{Context, FIELD_MANAGER};
 use crate::controllers::tenant::{self, EnvironmentObjects, Mode};
 use crate::controllers::workloads;
 use crate::vault;

@@ -28,11 +28,10 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::Reporter;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
-use kube::{Client, Resource, ResourceExt};
+use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::{info, instrument, warn};
 
@@ -42,48 +41,18 @@ use crate::api::labels;
 use crate::audit;
 use crate::controllers::{offboard, tenant};
 use crate::lifecycle::Freeze;
-use crate::telemetry::{Health, Metrics};
-use crate::vault::{self, SecretsBackend};
+use crate::vault;
 use decide::{Step, ready_reason_is};
 use report::{Actor, Note, Record, publish, publish_all, record, record_all, write_status};
 
-/// The field manager of everything the operator applies.
-pub const FIELD_MANAGER: &str = "publicdata-operator";
+use crate::context::Context;
+
 /// The finalizer that lets the operator orphan (never wipe) a domain whose
 /// authorization is deleted before it was offboarded.
 pub const FINALIZER: &str = "publicdata.io/domain-protection";
 /// How often an unchanged authorization is looked at again (drift in OpenBao
 /// is not watched).
 const RESYNC: Duration = Duration::from_secs(300);
-/// How long an expired domain stays frozen before it is offboarded, unless
-/// the bureau renews it.
-pub const DEFAULT_EXPIRY_GRACE: Duration = Duration::from_secs(30 * 86400);
-
-/// Settings of the reconciler.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// The audience workload tokens must carry to log in to OpenBao.
-    pub vault_audience: String,
-    /// Where tenant workloads may connect beyond their namespace (OpenBao),
-    /// and who the operator is.
-    pub platform: tenant::Platform,
-    /// How long an expired domain stays frozen before it is offboarded.
-    pub expiry_grace: Duration,
-}
-
-/// What every reconcile shares.
-pub struct Context {
-    pub client: Client,
-    pub vault: Arc<dyn SecretsBackend>,
-    pub settings: Settings,
-    pub reporter: Reporter,
-    pub metrics: Arc<Metrics>,
-    pub health: Arc<Health>,
-    /// The audit log: every decision and action, hash-chained.
-    pub audit: Arc<dyn audit::Sink>,
-    /// Consecutive failures per authorization, for the backoff.
-    pub failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
-}
 
 /// Errors of the reconciler, named after the operation that failed.
 #[derive(Debug, thiserror::Error)]

@@ -8,9 +8,10 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 use kube::api::Api;
 
+use super::Error;
 use super::decide::{Ownership, ownership};
-use super::{Context, Error};
 use crate::api::authorization::{OperatorAuthorization, OperatorAuthorizationStatus};
+use crate::context::Context;
 use crate::naming::namespace_name;
 
 /// What the reconciler saw.

@@ -8,11 +8,12 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::EventType;
 use serde_json::json;
 
-use super::{Context, Error, FIELD_MANAGER};
+use super::Error;
 use crate::api::authorization::{OperatorAuthorization, OperatorAuthorizationStatus, Phase};
 use crate::api::condition::{self, Desired};
 use crate::api::labels;
 use crate::audit;
+use crate::context::{Context, FIELD_MANAGER};
 
 /// Who an audit record names as the actor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,13 +15,14 @@ use kube::runtime::controller::Action;
 
 use crate::api::authorization::Phase;
 use crate::api::condition::{Desired, reasons, types};
+use crate::context::{Context, FIELD_MANAGER};
+use crate::controllers::authorization::Error as ReconcileError;
 use crate::controllers::authorization::act::freeze_domain;
 use crate::controllers::authorization::decide::Ownership;
 use crate::controllers::authorization::observe::Observed;
 use crate::controllers::authorization::report::{
     Note, publish, record_once, state_reason, trail_of, write_status,
 };
-use crate::controllers::authorization::{Context, Error as ReconcileError, FIELD_MANAGER};
 use crate::failpoint;
 use crate::vault;
 
@@ -185,6 +186,19 @@ pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, Rec
         return Ok(Action::requeue(std::time::Duration::from_secs(1)));
     }
     failpoint::hit("offboard:namespaces-gone");
+    // Volumes with reclaim policy Delete go after their claims: wait for the
+    // provisioner, so the review judges the end state, not a deletion under way.
+    let deleting: Vec<String> = volumes_of(&ctx.client, &namespaces)
+        .await
+        .map_err(ReconcileError::Offboard)?
+        .into_iter()
+        .filter(|(_, policy)| policy == "Delete")
+        .map(|(name, _)| name)
+        .collect();
+    if !deleting.is_empty() {
+        set_step("Wiping").await?;
+        return Ok(Action::requeue(std::time::Duration::from_secs(1)));
+    }
     rehome_logs(&ctx.client, &tenant)
         .await
         .map_err(ReconcileError::Offboard)?;
@@ -217,7 +231,22 @@ pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, Rec
             ),
             Desired::new(types::DEGRADED, true, "ExitReviewFailed", message.clone()),
         ];
+        let first = !status.conditions.iter().any(|c| {
+            c.type_ == types::DEGRADED && c.reason == "ExitReviewFailed" && c.message == message
+        });
         write_status(ctx, oa, status, Phase::Offboarding, conditions, |_| {}).await?;
+        if first {
+            publish(
+                ctx,
+                oa,
+                &Note::warning(
+                    "ExitReviewFailed",
+                    "Offboard",
+                    format!("{message}; offboarding waits until it is dealt with"),
+                ),
+            )
+            .await;
+        }
         return Err(ReconcileError::ReviewFailed(message));
     }
 

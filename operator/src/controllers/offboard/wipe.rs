@@ -74,6 +74,40 @@ pub async fn delete_namespaces(
     Ok(gone)
 }
 
+/// The PersistentVolumes that were bound to claims of the tenant's
+/// namespaces, except the log volumes the archive keeps, with their reclaim
+/// policy: `Delete` ones are on their way out, any other outlives the tenant.
+pub async fn volumes_of(
+    client: &Client,
+    namespaces: &[String],
+) -> Result<Vec<(String, String)>, Error> {
+    let all = Api::<PersistentVolume>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(|source| Error::List {
+            kind: "PersistentVolume",
+            namespace: String::new(),
+            source,
+        })?;
+    Ok(all
+        .items
+        .iter()
+        .filter(|pv| !pv.labels().contains_key(ARCHIVED_TENANT))
+        .filter_map(|pv| {
+            let spec = pv.spec.as_ref()?;
+            let claim_ns = spec.claim_ref.as_ref()?.namespace.as_deref()?;
+            namespaces.iter().any(|n| n == claim_ns).then(|| {
+                (
+                    pv.name_any(),
+                    spec.persistent_volume_reclaim_policy
+                        .clone()
+                        .unwrap_or_else(|| "Retain".into()),
+                )
+            })
+        })
+        .collect())
+}
+
 /// Step 4: the exit review. Each line says what was checked and the result;
 /// the review passes when no line starts with "LEFT". Every question is
 /// answered from the API server and OpenBao as they are; an answer that is
@@ -119,21 +153,10 @@ pub async fn review(
     });
     // Volumes outlive their namespace when their reclaim policy is Retain:
     // only the log volumes the archive kept may remain.
-    let volumes: Vec<String> = Api::<PersistentVolume>::all(client.clone())
-        .list(&ListParams::default())
-        .await
-        .map_err(list_err("PersistentVolume"))?
-        .items
-        .iter()
-        .filter(|pv| !pv.labels().contains_key(ARCHIVED_TENANT))
-        .filter(|pv| {
-            pv.spec
-                .as_ref()
-                .and_then(|s| s.claim_ref.as_ref())
-                .and_then(|c| c.namespace.as_deref())
-                .is_some_and(|ns| namespaces.iter().any(|n| n == ns))
-        })
-        .map(|pv| pv.name_any())
+    let volumes: Vec<String> = volumes_of(client, namespaces)
+        .await?
+        .into_iter()
+        .map(|(name, policy)| format!("{name} ({policy})"))
         .collect();
     out.push(if volumes.is_empty() {
         "ok: no PersistentVolume of the tenant's claims, but the archived log volumes".to_string()

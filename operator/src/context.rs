@@ -1,0 +1,42 @@
+//! What every reconciler shares: the client, the secrets backend, the audit
+//! sink, metrics, health and the settings. Built once in `main.rs`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::Client;
+use kube::runtime::events::Reporter;
+
+use crate::audit;
+use crate::controllers::tenant;
+use crate::telemetry::{Health, Metrics};
+use crate::vault::SecretsBackend;
+
+/// The field manager of everything the operator applies.
+pub const FIELD_MANAGER: &str = "publicdata-operator";
+
+/// Settings of the reconcilers.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The audience workload tokens must carry to log in to OpenBao.
+    pub vault_audience: String,
+    /// Where tenant workloads may connect beyond their namespace (OpenBao),
+    /// and who the operator is.
+    pub platform: tenant::Platform,
+    /// How long an expired domain stays frozen before it is offboarded.
+    pub expiry_grace: Duration,
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: Client,
+    pub vault: Arc<dyn SecretsBackend>,
+    pub settings: Settings,
+    pub reporter: Reporter,
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+    /// The audit log: every decision and action, hash-chained.
+    pub audit: Arc<dyn audit::Sink>,
+    /// Consecutive failures per authorization, for the backoff.
+    pub failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+}

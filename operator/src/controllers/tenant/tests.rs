@@ -1,0 +1,290 @@
+use super::rbac::READ;
+use super::*;
+use jiff::civil::date;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+fn example() -> OperatorAuthorization {
+    let text = include_str!("../../../../examples/authorization.yaml");
+    serde_yaml::from_str(text).unwrap()
+}
+
+fn egress() -> Platform {
+    Platform {
+        openbao_cidrs: vec!["10.213.1.1/32".into()],
+        openbao_port: 8200,
+        operator_service_account: None,
+    }
+}
+
+#[test]
+fn an_in_cluster_operator_reads_secrets_only_in_tenant_namespaces_even_when_frozen() {
+    let platform = Platform {
+        operator_service_account: Some((
+            "publicdata-system".into(),
+            "publicdata-operator".into(),
+        )),
+        ..egress()
+    };
+    for mode in [Mode::Active, Mode::Frozen] {
+        for env in build_in(&example(), date(2026, 11, 26), mode, &platform) {
+            let b = env
+                .role_bindings
+                .iter()
+                .find(|b| b.metadata.name.as_deref() == Some(INVENTORY_BINDING))
+                .expect("the inventory binding");
+            assert_eq!(b.role_ref.kind, "ClusterRole");
+            assert_eq!(b.role_ref.name, INVENTORY_CLUSTER_ROLE);
+            let subjects = b.subjects.as_ref().unwrap();
+            assert_eq!(subjects.len(), 1);
+            assert_eq!(subjects[0].kind, "ServiceAccount");
+            assert_eq!(subjects[0].namespace.as_deref(), Some("publicdata-system"));
+        }
+    }
+    // Run on the host (no ServiceAccount): no such binding.
+    assert!(
+        build(&example(), date(2026, 11, 26), &egress())
+            .iter()
+            .all(|e| e
+                .role_bindings
+                .iter()
+                .all(|b| b.metadata.name.as_deref() != Some(INVENTORY_BINDING)))
+    );
+}
+
+fn subjects(b: &RoleBinding) -> Vec<String> {
+    b.subjects
+        .iter()
+        .flatten()
+        .map(|s| format!("{}:{}", s.kind, s.name))
+        .collect()
+}
+
+#[test]
+fn two_environments_with_everything_labelled_and_no_owner_reference() {
+    let envs = build(&example(), date(2026, 11, 26), &egress());
+    assert_eq!(
+        envs.iter().map(|e| e.env).collect::<Vec<_>>(),
+        [Environment::Dev, Environment::Prod]
+    );
+    for e in &envs {
+        let ns = e.namespace.metadata.name.clone().unwrap();
+        assert_eq!(ns, format!("harbor-analytics-{}", e.env.as_str()));
+        let labels = e.namespace.metadata.labels.clone().unwrap();
+        assert_eq!(labels["pod-security.kubernetes.io/enforce"], "restricted");
+        assert_eq!(labels[labels::TENANT], "harbor-analytics");
+        let metas = std::iter::once(&e.namespace.metadata)
+            .chain(std::iter::once(&e.service_account.metadata))
+            .chain(e.network_policies.iter().map(|o| &o.metadata))
+            .chain(std::iter::once(&e.resource_quota.metadata))
+            .chain(std::iter::once(&e.limit_range.metadata))
+            .chain(e.roles.iter().map(|o| &o.metadata))
+            .chain(e.role_bindings.iter().map(|o| &o.metadata));
+        for m in metas {
+            assert!(
+                m.owner_references.is_none(),
+                "{:?} must not be garbage-collectable",
+                m.name
+            );
+            assert_eq!(
+                m.labels.as_ref().unwrap()[labels::MANAGED_BY],
+                labels::MANAGER
+            );
+        }
+    }
+}
+
+#[test]
+fn network_policies_deny_by_default_and_name_no_other_namespace() {
+    let envs = build(&example(), date(2026, 11, 26), &egress());
+    let nps = &envs[0].network_policies;
+    let deny = nps[0].spec.as_ref().unwrap();
+    assert_eq!(deny.policy_types.as_deref().unwrap(), ["Ingress", "Egress"]);
+    assert!(deny.ingress.is_none() && deny.egress.is_none());
+    let json = serde_json::to_string(nps).unwrap();
+    assert!(
+        !json.contains("harbor-analytics-prod"),
+        "dev must not name prod"
+    );
+    // The only namespace selector is kube-system, for DNS on port 53.
+    assert_eq!(json.matches("namespaceSelector").count(), 1);
+    assert!(json.contains("kube-system"));
+}
+
+#[test]
+fn workloads_reach_openbao_only_at_its_configured_address_and_port() {
+    let envs = build(&example(), date(2026, 11, 26), &egress());
+    for env in &envs {
+        let np = env
+            .network_policies
+            .iter()
+            .find(|np| np.metadata.name.as_deref() == Some(OPENBAO_EGRESS_POLICY))
+            .expect("an OpenBao egress policy");
+        let spec = np.spec.as_ref().unwrap();
+        assert_eq!(spec.policy_types.as_deref().unwrap(), ["Egress"]);
+        assert!(spec.ingress.is_none());
+        let rules = spec.egress.as_ref().unwrap();
+        assert_eq!(rules.len(), 1);
+        let peers = rules[0].to.as_ref().unwrap();
+        assert_eq!(peers.len(), 1);
+        let block = peers[0].ip_block.as_ref().unwrap();
+        assert_eq!(block.cidr, "10.213.1.1/32");
+        assert!(peers[0].namespace_selector.is_none() && peers[0].pod_selector.is_none());
+        let ports = rules[0].ports.as_ref().unwrap();
+        assert_eq!(ports.len(), 1);
+        assert_eq!(ports[0].port, Some(IntOrString::Int(8200)));
+        assert_eq!(ports[0].protocol.as_deref(), Some("TCP"));
+    }
+    // No rule anywhere allows egress to every address.
+    let json = serde_json::to_string(&envs[0].network_policies).unwrap();
+    assert!(!json.contains("0.0.0.0/0"));
+    // Without a configured OpenBao, there is no such policy at all.
+    let none = build(&example(), date(2026, 11, 26), &Platform::default());
+    assert!(none.iter().all(|e| {
+        e.network_policies
+            .iter()
+            .all(|np| np.metadata.name.as_deref() != Some(OPENBAO_EGRESS_POLICY))
+    }));
+    // A frozen domain keeps only the deny policies.
+    let frozen = build_in(&example(), date(2026, 11, 26), Mode::Frozen, &egress());
+    assert!(frozen.iter().all(|e| {
+        e.network_policies
+            .iter()
+            .all(|np| np.metadata.name.as_deref() != Some(OPENBAO_EGRESS_POLICY))
+    }));
+}
+
+#[test]
+fn only_eligible_members_are_bound_and_developers_edit_only_dev() {
+    let envs = build(&example(), date(2026, 11, 26), &egress());
+    let dev = &envs[0];
+    let prod = &envs[1];
+    let by_name = |e: &EnvironmentObjects, n: &str| {
+        e.role_bindings
+            .iter()
+            .find(|b| b.metadata.name.as_deref() == Some(n))
+            .cloned()
+    };
+    // wang.fang is trained; li.ming is not.
+    assert_eq!(
+        subjects(&by_name(dev, "members-develop").unwrap()),
+        ["User:wang.fang"]
+    );
+    assert_eq!(
+        subjects(&by_name(prod, "members-observe").unwrap()),
+        ["User:wang.fang"]
+    );
+    assert!(
+        by_name(prod, "members-develop").is_none(),
+        "no developer role in prod"
+    );
+    assert_eq!(
+        subjects(&by_name(prod, "bureau-audit").unwrap()),
+        ["Group:publicdata:bureau"]
+    );
+    let all: String = envs
+        .iter()
+        .map(|e| serde_json::to_string(&e.role_bindings).unwrap())
+        .collect();
+    assert!(!all.contains("li.ming"));
+}
+
+#[test]
+fn no_member_role_grants_secrets_and_prod_grants_no_exec_and_no_logs() {
+    let envs = build(&example(), date(2026, 11, 26), &egress());
+    for e in &envs {
+        for role in e
+            .roles
+            .iter()
+            .filter(|r| r.metadata.name.as_deref() != Some(AUDITOR_ROLE))
+        {
+            for r in role.rules.iter().flatten() {
+                let res = r.resources.clone().unwrap_or_default();
+                assert!(
+                    !res.iter().any(|x| x == "secrets" || x == "*"),
+                    "{:?}",
+                    role.metadata.name
+                );
+                if e.env == Environment::Prod {
+                    assert!(!res.iter().any(|x| x.contains("exec")
+                        || x.contains("portforward")
+                        || x.contains("attach")
+                        || x == "pods/log"));
+                    assert!(r.verbs.iter().all(|v| READ.contains(&v.as_str())));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn eligibility_needs_training_and_a_confidentiality_agreement_in_force() {
+    let mut m = example().spec.members[0].clone();
+    let today = date(2026, 11, 26);
+    assert!(eligibility(&m, today).access);
+    m.confidentiality_until = Some(date(2026, 11, 25));
+    let s = eligibility(&m, today);
+    assert!(
+        !s.access && s.reason.contains("ended on 2026-11-25"),
+        "{}",
+        s.reason
+    );
+    m.confidentiality_until = Some(date(2026, 11, 26));
+    assert!(
+        eligibility(&m, today).access,
+        "the last day is still in force"
+    );
+    m.training_completed = None;
+    assert!(
+        eligibility(&m, today)
+            .reason
+            .contains("training not completed")
+    );
+    m.training_completed = Some(date(2026, 12, 1));
+    assert!(!eligibility(&m, today).access);
+    assert_eq!(
+        next_eligibility_change(&[m], today),
+        Some(date(2026, 11, 27))
+    );
+}
+
+#[test]
+fn quotas_take_the_spec_or_safe_defaults() {
+    let mut oa = example();
+    oa.spec.quotas = Default::default();
+    let envs = build(&oa, date(2026, 11, 26), &egress());
+    let hard = |e: &EnvironmentObjects| e.resource_quota.spec.clone().unwrap().hard.unwrap();
+    assert_eq!(hard(&envs[0])["pods"], Quantity("10".into()));
+    assert_eq!(hard(&envs[1])["requests.memory"], Quantity("8Gi".into()));
+    let envs = build(&example(), date(2026, 11, 26), &egress());
+    assert_eq!(hard(&envs[1])["requests.storage"], Quantity("50Gi".into()));
+}
+
+#[test]
+fn a_frozen_domain_denies_all_traffic_admits_no_pod_and_binds_only_auditors() {
+    let envs = build_in(&example(), date(2026, 11, 26), Mode::Frozen, &egress());
+    for e in &envs {
+        let names: Vec<_> = e
+            .network_policies
+            .iter()
+            .filter_map(|n| n.metadata.name.clone())
+            .collect();
+        assert_eq!(names, ["default-deny-all", FREEZE_POLICY]);
+        for np in &e.network_policies {
+            let spec = np.spec.as_ref().unwrap();
+            assert!(spec.ingress.is_none() && spec.egress.is_none());
+        }
+        let hard = e.resource_quota.spec.clone().unwrap().hard.unwrap();
+        assert_eq!(hard["pods"], Quantity("0".into()));
+        let bindings: Vec<_> = e.role_bindings.iter().map(subjects).collect();
+        assert_eq!(bindings, [vec!["Group:publicdata:bureau".to_string()]]);
+    }
+}
+
+#[test]
+fn only_listed_environments_are_built() {
+    let mut oa = example();
+    oa.spec.environments = vec![Environment::Prod];
+    let envs = build(&oa, date(2026, 11, 26), &egress());
+    assert_eq!(envs.len(), 1);
+    assert_eq!(envs[0].env, Environment::Prod);
+}
