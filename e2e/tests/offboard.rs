@@ -362,7 +362,10 @@ async fn killed_at_every_step_in_the_cluster(bed: &TestBed, t: &str, steps: &[&s
             revoke(bed, t).await?;
         }
         eventually(
-            &format!("a replica to abort at {step}"),
+            &format!(
+                "a replica to abort at {step} (the image must be built with the failpoints \
+                 feature: CARGO_FEATURES=failpoints hack/image.sh, as hack/test.sh does)"
+            ),
             Duration::from_secs(180),
             || async { Ok(died_at(step)?.then_some(())) },
         )

@@ -16,3 +16,16 @@ pub fn hit(name: &str) {
 #[cfg(not(feature = "failpoints"))]
 #[inline(always)]
 pub fn hit(_name: &str) {}
+
+/// Says at startup whether failpoints can be armed in this build, and warns
+/// when one is asked for in a build without them.
+pub fn announce() {
+    let asked = std::env::var("PUBLICDATA_FAILPOINT").ok();
+    if cfg!(feature = "failpoints") {
+        if let Some(name) = asked {
+            tracing::warn!(failpoint = %name, "test failpoint armed: the operator aborts there");
+        }
+    } else if let Some(name) = asked {
+        tracing::warn!(failpoint = %name, "PUBLICDATA_FAILPOINT is ignored: this build has no failpoints (a release build)");
+    }
+}

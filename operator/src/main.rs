@@ -202,6 +202,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         builder.init();
     }
+    publicdata_operator::failpoint::announce();
 
     let client = kube::Client::try_default()
         .await

@@ -19,10 +19,7 @@ fn egress() -> Platform {
 #[test]
 fn an_in_cluster_operator_reads_secrets_only_in_tenant_namespaces_even_when_frozen() {
     let platform = Platform {
-        operator_service_account: Some((
-            "publicdata-system".into(),
-            "publicdata-operator".into(),
-        )),
+        operator_service_account: Some(("publicdata-system".into(), "publicdata-operator".into())),
         ..egress()
     };
     for mode in [Mode::Active, Mode::Frozen] {
