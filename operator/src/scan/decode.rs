@@ -1,0 +1,354 @@
+//! Decoding an artifact into the texts a person would read in it, with
+//! maintained crates: text encodings (BOM, UTF-16, UTF-8, GB18030 by
+//! `encoding_rs`), gzip (`flate2`), zstd (`zstd`), zip archives, nested
+//! (`zip`), xlsx cell values (`calamine`). Whatever cannot be read — an
+//! unknown binary, an encrypted entry, a format without a decoder here, a
+//! part past the size or depth limits — is a part of its own, `Unreadable`,
+//! saying why: the scan fails closed.
+
+use std::io::{Cursor, Read};
+
+/// Bounds on what one artifact may unpack to.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Bytes all decompressed parts together may hold.
+    pub max_total_bytes: u64,
+    /// How deep containers may nest (a zip in a zip in a gzip is 3).
+    pub max_depth: u32,
+    /// How many parts one artifact may hold.
+    pub max_parts: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_total_bytes: 512 * 1024 * 1024,
+            max_depth: 5,
+            max_parts: 10_000,
+        }
+    }
+}
+
+/// What a part is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// Text to scan (UTF-8, after decoding).
+    Text(String),
+    /// Cannot be read; why.
+    Unreadable(String),
+}
+
+/// One readable (or unreadable) part of an artifact: its path inside the
+/// artifact (`report.zip > data.csv.gz > data.csv`) and its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    pub path: String,
+    pub content: Content,
+}
+
+struct Budget {
+    bytes_left: u64,
+    parts_left: usize,
+}
+
+/// Decodes an artifact named `name` into its parts.
+pub fn parts(name: &str, bytes: &[u8], limits: &Limits) -> Vec<Part> {
+    let mut out = Vec::new();
+    let mut budget = Budget {
+        bytes_left: limits.max_total_bytes,
+        parts_left: limits.max_parts,
+    };
+    walk(name, bytes, 0, limits, &mut budget, &mut out);
+    out
+}
+
+fn unreadable(out: &mut Vec<Part>, path: &str, why: impl Into<String>) {
+    out.push(Part {
+        path: path.into(),
+        content: Content::Unreadable(why.into()),
+    });
+}
+
+/// What the first bytes say a blob is.
+#[derive(Debug, PartialEq, Eq)]
+enum Format {
+    Gzip,
+    Zstd,
+    Zip,
+    Pdf,
+    Parquet,
+    Other,
+}
+
+fn sniff(b: &[u8]) -> Format {
+    if b.starts_with(&[0x1f, 0x8b]) {
+        Format::Gzip
+    } else if b.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Format::Zstd
+    } else if b.starts_with(b"PK\x03\x04") || b.starts_with(b"PK\x05\x06") {
+        Format::Zip
+    } else if b.starts_with(b"%PDF-") {
+        Format::Pdf
+    } else if b.starts_with(b"PAR1") {
+        Format::Parquet
+    } else {
+        Format::Other
+    }
+}
+
+/// The name of what a compressed file holds: `data.csv.gz` -> `data.csv`.
+fn inner_name(path: &str, suffixes: &[&str]) -> String {
+    let base = path.rsplit(" > ").next().unwrap_or(path);
+    let stripped = suffixes
+        .iter()
+        .find_map(|s| base.strip_suffix(s))
+        .unwrap_or(base);
+    format!("{path} > {stripped}")
+}
+
+/// Reads at most the remaining budget from `reader`; `None` if it holds more.
+fn read_bounded(reader: impl Read, budget: &mut Budget) -> Result<Option<Vec<u8>>, std::io::Error> {
+    let mut buf = Vec::new();
+    reader.take(budget.bytes_left + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > budget.bytes_left {
+        return Ok(None);
+    }
+    budget.bytes_left -= buf.len() as u64;
+    Ok(Some(buf))
+}
+
+fn walk(
+    path: &str,
+    bytes: &[u8],
+    depth: u32,
+    limits: &Limits,
+    budget: &mut Budget,
+    out: &mut Vec<Part>,
+) {
+    if budget.parts_left == 0 {
+        return unreadable(
+            out,
+            path,
+            format!("more than {} parts in one artifact", limits.max_parts),
+        );
+    }
+    budget.parts_left -= 1;
+    let format = sniff(bytes);
+    if format != Format::Other && depth >= limits.max_depth {
+        return unreadable(
+            out,
+            path,
+            format!("nested deeper than {} levels", limits.max_depth),
+        );
+    }
+    match format {
+        Format::Gzip => {
+            let inner = inner_name(path, &[".gz", ".gzip"]);
+            match read_bounded(flate2::read::MultiGzDecoder::new(bytes), budget) {
+                Ok(Some(data)) => walk(&inner, &data, depth + 1, limits, budget, out),
+                Ok(None) => too_big(out, path, limits),
+                Err(e) => unreadable(out, path, format!("a damaged gzip stream: {e}")),
+            }
+        }
+        Format::Zstd => {
+            let inner = inner_name(path, &[".zst", ".zstd"]);
+            let decoded =
+                zstd::stream::read::Decoder::new(bytes).and_then(|d| read_bounded(d, budget));
+            match decoded {
+                Ok(Some(data)) => walk(&inner, &data, depth + 1, limits, budget, out),
+                Ok(None) => too_big(out, path, limits),
+                Err(e) => unreadable(out, path, format!("a damaged zstd stream: {e}")),
+            }
+        }
+        Format::Zip => zip(path, bytes, depth, limits, budget, out),
+        Format::Pdf => unreadable(
+            out,
+            path,
+            "a PDF: this scanner does not extract PDF text, so it cannot vouch for it",
+        ),
+        Format::Parquet => unreadable(
+            out,
+            path,
+            "a Parquet file: this scanner does not decode Parquet, so it cannot vouch for it",
+        ),
+        Format::Other => match text(bytes) {
+            Some(t) => out.push(Part {
+                path: path.into(),
+                content: Content::Text(t),
+            }),
+            None => unreadable(out, path, "binary data in no known format or text encoding"),
+        },
+    }
+}
+
+fn too_big(out: &mut Vec<Part>, path: &str, limits: &Limits) {
+    unreadable(
+        out,
+        path,
+        format!(
+            "decompresses past the limit of {} bytes for one artifact (a compression bomb?)",
+            limits.max_total_bytes
+        ),
+    )
+}
+
+fn zip(
+    path: &str,
+    bytes: &[u8],
+    depth: u32,
+    limits: &Limits,
+    budget: &mut Budget,
+    out: &mut Vec<Part>,
+) {
+    let mut archive = match zip::ZipArchive::new(Cursor::new(bytes)) {
+        Ok(a) => a,
+        Err(e) => return unreadable(out, path, format!("a damaged zip archive: {e}")),
+    };
+    if archive.index_for_name("xl/workbook.xml").is_some() {
+        return xlsx(path, bytes, out, budget);
+    }
+    for i in 0..archive.len() {
+        let entry = match archive.by_index(i) {
+            Ok(e) => e,
+            Err(zip::result::ZipError::UnsupportedArchive(why)) => {
+                unreadable(
+                    out,
+                    &format!("{path} > #{i}"),
+                    format!("unsupported zip entry: {why}"),
+                );
+                continue;
+            }
+            Err(e) => {
+                unreadable(
+                    out,
+                    &format!("{path} > #{i}"),
+                    format!("unreadable zip entry: {e}"),
+                );
+                continue;
+            }
+        };
+        let name = format!("{path} > {}", entry.name());
+        if entry.is_dir() {
+            continue;
+        }
+        if entry.encrypted() {
+            unreadable(out, &name, "an encrypted zip entry");
+            continue;
+        }
+        match read_bounded(entry, budget) {
+            Ok(Some(data)) => walk(&name, &data, depth + 1, limits, budget, out),
+            Ok(None) => {
+                too_big(out, &name, limits);
+                return;
+            }
+            Err(e) => unreadable(out, &name, format!("unreadable zip entry: {e}")),
+        }
+    }
+}
+
+/// Each sheet's cell values, one row per line, cells separated by commas.
+fn xlsx(path: &str, bytes: &[u8], out: &mut Vec<Part>, budget: &mut Budget) {
+    use calamine::Reader;
+    let mut book: calamine::Xlsx<_> = match calamine::open_workbook_from_rs(Cursor::new(bytes)) {
+        Ok(b) => b,
+        Err(e) => return unreadable(out, path, format!("a damaged xlsx workbook: {e}")),
+    };
+    for sheet in book.sheet_names() {
+        let name = format!("{path} > {sheet}");
+        match book.worksheet_range(&sheet) {
+            Ok(range) => {
+                let mut text = String::new();
+                for row in range.rows() {
+                    let cells: Vec<String> = row.iter().map(|c| c.to_string()).collect();
+                    text.push_str(&cells.join(","));
+                    text.push('\n');
+                }
+                if text.len() as u64 > budget.bytes_left {
+                    return unreadable(out, &name, "the sheet's cells exceed the size limit");
+                }
+                budget.bytes_left -= text.len() as u64;
+                out.push(Part {
+                    path: name,
+                    content: Content::Text(text),
+                });
+            }
+            Err(e) => unreadable(out, &name, format!("an unreadable sheet: {e}")),
+        }
+    }
+}
+
+/// The text in `bytes`, if they are text: a BOM says the encoding; else
+/// UTF-16 without a BOM (every other byte zero, as spreadsheet tools write
+/// it), UTF-8, then GB18030. Bytes that decode only with errors, or text with
+/// NULs or other control characters, are not text.
+pub fn text(bytes: &[u8]) -> Option<String> {
+    use encoding_rs::{GB18030, UTF_8};
+    let decode = |enc: &'static encoding_rs::Encoding, b: &[u8]| {
+        let (s, had_errors) = enc.decode_without_bom_handling(b);
+        (!had_errors).then(|| s.into_owned())
+    };
+    let decoded = if let Some((enc, bom)) = encoding_rs::Encoding::for_bom(bytes) {
+        decode(enc, &bytes[bom..])
+    } else if let Some(enc) = utf16_without_bom(bytes) {
+        decode(enc, bytes)
+    } else if bytes.is_ascii() {
+        // The common case, no copy of the meaning: ASCII is UTF-8.
+        Some(String::from_utf8_lossy(bytes).into_owned())
+    } else {
+        decode(UTF_8, bytes)
+            .or_else(|| decode(GB18030, bytes))
+            .or_else(|| plausible_utf16(bytes))
+    }?;
+    let control = decoded
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t' | '\u{c}'));
+    (!control).then_some(decoded)
+}
+
+/// UTF-16 without a BOM and without ASCII (Chinese text, full-width
+/// digits): accepted only when nearly every character is one text uses, so
+/// that random binary (which decodes as UTF-16 too) stays unreadable.
+fn plausible_utf16(bytes: &[u8]) -> Option<String> {
+    if !bytes.len().is_multiple_of(2) {
+        return None;
+    }
+    let plausible = |c: char| {
+        matches!(c, ' '..='~' | '\n' | '\r' | '\t')
+            || ('\u{3000}'..='\u{303f}').contains(&c)
+            || ('\u{4e00}'..='\u{9fff}').contains(&c)
+            || ('\u{ff00}'..='\u{ffef}').contains(&c)
+    };
+    for enc in [encoding_rs::UTF_16LE, encoding_rs::UTF_16BE] {
+        let (s, had_errors) = enc.decode_without_bom_handling(bytes);
+        let total = s.chars().count();
+        if !had_errors
+            && total > 0
+            && s.chars().filter(|c| plausible(*c)).count() * 100 >= total * 95
+        {
+            return Some(s.into_owned());
+        }
+    }
+    None
+}
+
+/// UTF-16 text without a BOM: mostly ASCII characters, so one byte of each
+/// pair is zero.
+fn utf16_without_bom(bytes: &[u8]) -> Option<&'static encoding_rs::Encoding> {
+    if bytes.len() < 4 || !bytes.len().is_multiple_of(2) {
+        return None;
+    }
+    let sample = &bytes[..bytes.len().min(4096)];
+    let pairs = sample.len() / 2;
+    let zero_at = |k: usize| sample.chunks_exact(2).filter(|p| p[k] == 0).count();
+    let (even, odd) = (zero_at(0), zero_at(1));
+    if odd * 10 >= pairs * 6 && even * 10 < pairs {
+        Some(encoding_rs::UTF_16LE)
+    } else if even * 10 >= pairs * 6 && odd * 10 < pairs {
+        Some(encoding_rs::UTF_16BE)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;
