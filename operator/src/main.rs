@@ -35,6 +35,15 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Scan data products as the export review will, before filing an export
+    /// request: personal data and unreadable parts, by kind and place, never
+    /// the values. Exits 1 if anything is found. (The review also looks for
+    /// the catalog's sensitive values, which only the operator can read.)
+    Scan {
+        /// The files to scan.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -168,6 +177,34 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         },
+        Some(Command::Scan { files }) => {
+            let mut found = false;
+            for file in &files {
+                let bytes =
+                    std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+                let name = file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let findings = publicdata_operator::scan::scan_artifact(
+                    &name,
+                    &bytes,
+                    &[],
+                    &publicdata_operator::scan::Limits::default(),
+                );
+                if findings.is_empty() {
+                    println!("{}: clean, every part read", file.display());
+                }
+                for f in &findings {
+                    println!("{}: {} at {}", file.display(), f.kind, f.location);
+                }
+                found |= !findings.is_empty();
+            }
+            if found {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         None => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?

@@ -171,7 +171,7 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
             what: "artifact",
             source,
         })?
-        .and_then(|cm| cm.data.and_then(|d| d.get(&er.spec.artifact.key).cloned()));
+        .and_then(|cm| artifact_bytes(cm, &er.spec.artifact.key));
     let mut computed = None;
     let mut findings = Vec::new();
     match &artifact {
@@ -180,7 +180,7 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
             er.spec.artifact.config_map, er.spec.artifact.key
         )),
         Some(content) => {
-            let digest = hex::encode(Sha256::digest(content.as_bytes()));
+            let digest = hex::encode(Sha256::digest(content));
             if digest == er.spec.digest {
                 checks.push(format!(
                     "ok: artifact digest {digest} matches the declared one"
@@ -193,15 +193,21 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
                 ));
             }
             computed = Some(digest);
-            findings = crate::scan::scan(content.as_bytes());
-            if let Some(s) = &scenario {
-                findings.extend(sensitive_values_found(&ctx, s, content.as_bytes()).await?);
-            }
+            let sensitive = match &scenario {
+                Some(s) => sensitive_values(&ctx, s).await?,
+                None => Vec::new(),
+            };
+            findings = crate::scan::scan_artifact(
+                &er.spec.artifact.key,
+                content,
+                &sensitive,
+                &crate::scan::Limits::default(),
+            );
             checks.push(if findings.is_empty() {
-                "ok: no personal data found".to_string()
+                "ok: no personal data found, every part read".to_string()
             } else {
                 format!(
-                    "{} finding(s) of personal data: {}",
+                    "{} finding(s) of personal data or unreadable parts: {}",
                     findings.len(),
                     findings
                         .iter()
@@ -251,6 +257,14 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
         // Deliver, once: the artifact is the approved one (checked above, now).
         let content = artifact.clone().unwrap_or_default();
         let digest = computed.clone().unwrap_or_default();
+        // Text as it is; anything else in base64, named so.
+        let (artifact_key, artifact_value) = match String::from_utf8(content) {
+            Ok(text) => ("artifact", text),
+            Err(e) => (
+                "artifactBase64",
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, e.into_bytes()),
+            ),
+        };
         let path = format!(
             "{}/{tenant}/{}",
             er.spec.recipient.credit_code,
@@ -267,7 +281,7 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
             "purpose": er.spec.purpose,
         });
         let data = BTreeMap::from([
-            ("artifact".to_string(), content),
+            (artifact_key.to_string(), artifact_value),
             ("manifest".to_string(), manifest.to_string()),
         ]);
         if overridden && first_time(ExportPhase::Delivered) {
@@ -366,15 +380,14 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
     Ok(Action::requeue(Duration::from_secs(30)))
 }
 
-/// Values of catalog fields marked Sensitive, for the scenario's datasets,
-/// that appear unmasked in the artifact. The operator reads those raw
-/// values (only those) from the catalog to look for them; findings name the
-/// field and the place, never the value.
-async fn sensitive_values_found(
+/// The raw values of catalog fields marked Sensitive, for the scenario's
+/// datasets, as (finding kind, values): the scan looks for them unmasked in
+/// the artifact. The operator reads those raw values (only those) from
+/// the catalog; findings name the field and the place, never the value.
+async fn sensitive_values(
     ctx: &Context,
     scenario: &DataScenario,
-    content: &[u8],
-) -> Result<Vec<crate::scan::Finding>, Error> {
+) -> Result<Vec<(String, Vec<String>)>, Error> {
     let catalog = Api::<PublicDataset>::all(ctx.client.clone())
         .list(&Default::default())
         .await
@@ -383,7 +396,7 @@ async fn sensitive_values_found(
             source,
         })?
         .items;
-    let mut findings = Vec::new();
+    let mut out = Vec::new();
     for item in &scenario.spec.items {
         let Some(ds) = catalog.iter().find(|d| d.name_any() == item.dataset) else {
             continue;
@@ -415,10 +428,17 @@ async fn sensitive_values_found(
                     .collect(),
             };
             let kind = format!("SensitiveField:{}.{}", ds.name_any(), field.name);
-            findings.extend(crate::scan::scan_values(content, &kind, &values));
+            out.push((kind, values));
         }
     }
-    Ok(findings)
+    Ok(out)
+}
+
+/// The artifact's bytes: a text key (`data`) or a binary one (`binaryData`).
+fn artifact_bytes(cm: ConfigMap, key: &str) -> Option<Vec<u8>> {
+    cm.data
+        .and_then(|d| d.get(key).map(|t| t.clone().into_bytes()))
+        .or_else(|| cm.binary_data.and_then(|b| b.get(key).map(|v| v.0.clone())))
 }
 
 async fn append(ctx: &Context, entry: audit::Entry) -> Result<(), Error> {

@@ -104,35 +104,61 @@ fn is_word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
-/// A run of digit groups at `start`: the digits, the group lengths and where
-/// it ends. Groups are split by one separator (the same one throughout); an
-/// `X` may end the digits (a resident ID). Stops past 19 digits.
-fn digit_run(text: &[u8], start: usize) -> (Vec<u8>, Vec<usize>, usize) {
+/// A run of digit groups: the digits (an `X` may end them), the group
+/// lengths. On the stack: the scan meets a run at every number of a table.
+struct Run {
+    digits: [u8; 21],
+    len: usize,
+    groups: [usize; 8],
+    ngroups: usize,
+}
+
+impl Run {
+    fn digits(&self) -> &[u8] {
+        &self.digits[..self.len]
+    }
+    fn groups(&self) -> &[usize] {
+        &self.groups[..self.ngroups]
+    }
+}
+
+/// The run of digit groups at `start`, and where it ends. Groups are split by
+/// one separator (the same one throughout); an `X` may end the digits (a
+/// resident ID). Stops past 19 digits or 8 groups.
+fn digit_run(text: &[u8], start: usize) -> (Run, usize) {
     let n = text.len();
-    let mut digits = Vec::with_capacity(20);
-    let mut groups = Vec::with_capacity(5);
+    let mut run = Run {
+        digits: [0; 21],
+        len: 0,
+        groups: [0; 8],
+        ngroups: 0,
+    };
     let mut sep: Option<u8> = None;
     let mut i = start;
     loop {
         let g = i;
-        while i < n && text[i].is_ascii_digit() && digits.len() <= 19 {
-            digits.push(text[i]);
+        while i < n && text[i].is_ascii_digit() && run.len < 20 {
+            run.digits[run.len] = text[i];
+            run.len += 1;
             i += 1;
         }
-        groups.push(i - g);
+        run.groups[run.ngroups] = i - g;
+        run.ngroups += 1;
         // A trailing X of a resident ID.
-        if digits.len() == 17 && i < n && (text[i] == b'X' || text[i] == b'x') {
-            digits.push(b'X');
-            *groups.last_mut().unwrap_or(&mut 0) += 1;
+        if run.len == 17 && i < n && (text[i] == b'X' || text[i] == b'x') {
+            run.digits[run.len] = b'X';
+            run.len += 1;
+            run.groups[run.ngroups - 1] += 1;
             i += 1;
             break;
         }
         // Another group after one separator?
         if i + 1 < n
+            && run.ngroups < 8
+            && run.len < 19
             && SEPARATORS.contains(&text[i])
             && sep.is_none_or(|s| s == text[i])
             && text[i + 1].is_ascii_digit()
-            && digits.len() < 19
         {
             sep = Some(text[i]);
             i += 1;
@@ -140,7 +166,7 @@ fn digit_run(text: &[u8], start: usize) -> (Vec<u8>, Vec<usize>, usize) {
         }
         break;
     }
-    (digits, groups, i)
+    (run, i)
 }
 
 /// The kind of a bounded digit run, if any. A country prefix (`86`, `0086`,
@@ -237,9 +263,9 @@ pub fn find(text: &[u8]) -> Vec<Hit> {
             continue;
         }
         // `+86 138…`: the country code is its own group.
-        let (digits, groups, end) = digit_run(text, start);
+        let (run, end) = digit_run(text, start);
         let bounded_after = end == n || !is_word(text[end]);
-        if bounded_after && let Some(kind) = classify(&digits, &groups, plus) {
+        if bounded_after && let Some(kind) = classify(run.digits(), run.groups(), plus) {
             hits.push(Hit { kind, offset: i });
         }
         i = end.max(i + 1);
