@@ -375,3 +375,102 @@ async fn products_leave_only_through_an_approved_digest_pinned_export() -> Resul
     );
     Ok(())
 }
+
+/// A binary product in the tenant's prod namespace (a `binaryData` key).
+async fn put_binary(bed: &TestBed, t: &str, name: &str, key: &str, bytes: &[u8]) -> Result<()> {
+    use base64::Engine;
+    let cms: Api<ConfigMap> = Api::namespaced(bed.client().await?, &format!("{t}-prod"));
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name},
+                    "binaryData": {key: encoded}});
+    cms.patch(name, &PatchParams::apply("e2e-tenant-job").force(), &Patch::Apply(&cm))
+        .await?;
+    Ok(())
+}
+
+fn gzip_utf16(text: &str) -> Result<Vec<u8>> {
+    use std::io::Write;
+    // What spreadsheet tools write: UTF-16 with a BOM; then gzip'd.
+    let mut utf16 = vec![0xff, 0xfe];
+    for unit in text.encode_utf16() {
+        utf16.extend(unit.to_le_bytes());
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&utf16)?;
+    Ok(gz.finish()?)
+}
+
+/// The review reads what a product really is: a gzip'd UTF-16 CSV with a
+/// resident ID is blocked with the finding and its place inside; a product
+/// the scanner cannot read is blocked as Unreadable; the same product with
+/// the data removed passes and is delivered byte for byte.
+#[tokio::test]
+async fn the_review_reads_compressed_re_encoded_products_and_blocks_what_it_cannot_read()
+-> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let (t, alice) = tenant_with_active_scenario(&bed).await?;
+    let api: Api<ExportRequest> = Api::namespaced(bed.client().await?, &format!("{t}-dev"));
+    let as_alice: Api<ExportRequest> =
+        Api::namespaced(bed.client_as(&alice, &[]).await?, &format!("{t}-dev"));
+    let file = |name: &str, key: &str, bytes: &[u8]| -> Result<ExportRequest> {
+        let mut er = export(&t, name, "commuter-flows", name, &hex::encode(Sha256::digest(bytes)))?;
+        er.spec.artifact.key = key.into();
+        Ok(er)
+    };
+    let cases: [(&str, &str, Vec<u8>); 3] = [
+        ("leaky", "flows.csv.gz", gzip_utf16("区,居民身份证\n北,11010519491231002X\n")?),
+        ("scanned", "flows.pdf", b"%PDF-1.7\n1 0 obj << >> endobj\n%%EOF\n".to_vec()),
+        ("cleaned", "flows.csv.gz", gzip_utf16("区,通勤人数\n北,40213\n")?),
+    ];
+    for (name, key, bytes) in &cases {
+        put_binary(&bed, &t, name, key, bytes).await?;
+        as_alice.create(&PostParams::default(), &file(name, key, bytes)?).await?;
+    }
+    let findings = |er: &ExportRequest| -> Vec<(String, String)> {
+        er.status
+            .iter()
+            .flat_map(|s| s.findings.iter().map(|f| (f.kind.clone(), f.location.clone())))
+            .collect()
+    };
+    let leaky = wait_phase(&api, "leaky", "AwaitingReview").await?;
+    ensure!(
+        findings(&leaky) == [("ResidentId".to_string(), "flows.csv.gz > flows.csv: line 2, column 3".to_string())],
+        "{:?}",
+        findings(&leaky)
+    );
+    let scanned = wait_phase(&api, "scanned", "AwaitingReview").await?;
+    let f = findings(&scanned);
+    ensure!(
+        f.len() == 1 && f[0].0 == "Unreadable" && f[0].1.starts_with("flows.pdf: a PDF"),
+        "{f:?}"
+    );
+    let cleaned = wait_phase(&api, "cleaned", "AwaitingReview").await?;
+    ensure!(findings(&cleaned).is_empty(), "{:?}", findings(&cleaned));
+
+    // The bureau approves all three without an override: findings block
+    // delivery; the clean one leaves, byte for byte.
+    for (name, _, _) in &cases {
+        decide(&bed, &t, name, "reviewer-li", &["publicdata:bureau"], json!({})).await?;
+    }
+    let delivered = wait_phase(&api, "cleaned", "Delivered").await?;
+    let path = delivered
+        .status
+        .and_then(|s| s.delivered_to)
+        .context("deliveredTo")?;
+    let path = path.strip_prefix("deliveries/").context("the delivery path")?;
+    let got: BTreeMap<String, String> = vaultrs::kv2::read(&bed.vault_root()?, "deliveries", path).await?;
+    let bytes = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        got.get("artifactBase64").context("artifactBase64")?,
+    )?;
+    ensure!(bytes == cases[2].2, "the delivered bytes are the approved ones");
+    for name in ["leaky", "scanned"] {
+        let er = e2e::wait_observed(&api, name).await?;
+        ensure!(
+            er.status.and_then(|s| s.delivered_to).is_none(),
+            "{name}: findings block delivery without an override"
+        );
+    }
+    Ok(())
+}
