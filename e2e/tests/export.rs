@@ -383,8 +383,12 @@ async fn put_binary(bed: &TestBed, t: &str, name: &str, key: &str, bytes: &[u8])
     let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name},
                     "binaryData": {key: encoded}});
-    cms.patch(name, &PatchParams::apply("e2e-tenant-job").force(), &Patch::Apply(&cm))
-        .await?;
+    cms.patch(
+        name,
+        &PatchParams::apply("e2e-tenant-job").force(),
+        &Patch::Apply(&cm),
+    )
+    .await?;
     Ok(())
 }
 
@@ -414,28 +418,56 @@ async fn the_review_reads_compressed_re_encoded_products_and_blocks_what_it_cann
     let as_alice: Api<ExportRequest> =
         Api::namespaced(bed.client_as(&alice, &[]).await?, &format!("{t}-dev"));
     let file = |name: &str, key: &str, bytes: &[u8]| -> Result<ExportRequest> {
-        let mut er = export(&t, name, "commuter-flows", name, &hex::encode(Sha256::digest(bytes)))?;
+        let mut er = export(
+            &t,
+            name,
+            "commuter-flows",
+            name,
+            &hex::encode(Sha256::digest(bytes)),
+        )?;
         er.spec.artifact.key = key.into();
         Ok(er)
     };
     let cases: [(&str, &str, Vec<u8>); 3] = [
-        ("leaky", "flows.csv.gz", gzip_utf16("区,居民身份证\n北,11010519491231002X\n")?),
-        ("scanned", "flows.pdf", b"%PDF-1.7\n1 0 obj << >> endobj\n%%EOF\n".to_vec()),
-        ("cleaned", "flows.csv.gz", gzip_utf16("区,通勤人数\n北,40213\n")?),
+        (
+            "leaky",
+            "flows.csv.gz",
+            gzip_utf16("区,居民身份证\n北,11010519491231002X\n")?,
+        ),
+        (
+            "scanned",
+            "flows.pdf",
+            b"%PDF-1.7\n1 0 obj << >> endobj\n%%EOF\n".to_vec(),
+        ),
+        (
+            "cleaned",
+            "flows.csv.gz",
+            gzip_utf16("区,通勤人数\n北,40213\n")?,
+        ),
     ];
     for (name, key, bytes) in &cases {
         put_binary(&bed, &t, name, key, bytes).await?;
-        as_alice.create(&PostParams::default(), &file(name, key, bytes)?).await?;
+        as_alice
+            .create(&PostParams::default(), &file(name, key, bytes)?)
+            .await?;
     }
     let findings = |er: &ExportRequest| -> Vec<(String, String)> {
         er.status
             .iter()
-            .flat_map(|s| s.findings.iter().map(|f| (f.kind.clone(), f.location.clone())))
+            .flat_map(|s| {
+                s.findings
+                    .iter()
+                    .map(|f| (f.kind.clone(), f.location.clone()))
+            })
             .collect()
     };
     let leaky = wait_phase(&api, "leaky", "AwaitingReview").await?;
     ensure!(
-        findings(&leaky) == [("ResidentId".to_string(), "flows.csv.gz > flows.csv: line 2, column 3".to_string())],
+        findings(&leaky)
+            == [(
+                "ResidentId".to_string(),
+                "flows.csv.gz > flows.csv: line 2, column 3".to_string()
+            )],
         "{:?}",
         findings(&leaky)
     );
@@ -451,20 +483,34 @@ async fn the_review_reads_compressed_re_encoded_products_and_blocks_what_it_cann
     // The bureau approves all three without an override: findings block
     // delivery; the clean one leaves, byte for byte.
     for (name, _, _) in &cases {
-        decide(&bed, &t, name, "reviewer-li", &["publicdata:bureau"], json!({})).await?;
+        decide(
+            &bed,
+            &t,
+            name,
+            "reviewer-li",
+            &["publicdata:bureau"],
+            json!({}),
+        )
+        .await?;
     }
     let delivered = wait_phase(&api, "cleaned", "Delivered").await?;
     let path = delivered
         .status
         .and_then(|s| s.delivered_to)
         .context("deliveredTo")?;
-    let path = path.strip_prefix("deliveries/").context("the delivery path")?;
-    let got: BTreeMap<String, String> = vaultrs::kv2::read(&bed.vault_root()?, "deliveries", path).await?;
+    let path = path
+        .strip_prefix("deliveries/")
+        .context("the delivery path")?;
+    let got: BTreeMap<String, String> =
+        vaultrs::kv2::read(&bed.vault_root()?, "deliveries", path).await?;
     let bytes = base64::Engine::decode(
         &base64::engine::general_purpose::STANDARD,
         got.get("artifactBase64").context("artifactBase64")?,
     )?;
-    ensure!(bytes == cases[2].2, "the delivered bytes are the approved ones");
+    ensure!(
+        bytes == cases[2].2,
+        "the delivered bytes are the approved ones"
+    );
     for name in ["leaky", "scanned"] {
         let er = e2e::wait_observed(&api, name).await?;
         ensure!(

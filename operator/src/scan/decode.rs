@@ -1,7 +1,8 @@
 //! Decoding an artifact into the texts a person would read in it, with
 //! maintained crates: text encodings (BOM, UTF-16, UTF-8, GB18030 by
 //! `encoding_rs`), gzip (`flate2`), zstd (`zstd`), zip archives, nested
-//! (`zip`), xlsx cell values (`calamine`). Whatever cannot be read — an
+//! (`zip`), xlsx cell values (`calamine`), Parquet columns (arrow-rs
+//! `parquet`). Whatever cannot be read — an
 //! unknown binary, an encrypted entry, a format without a decoder here, a
 //! part past the size or depth limits — is a part of its own, `Unreadable`,
 //! saying why: the scan fails closed.
@@ -166,11 +167,7 @@ fn walk(
             path,
             "a PDF: this scanner does not extract PDF text, so it cannot vouch for it",
         ),
-        Format::Parquet => unreadable(
-            out,
-            path,
-            "a Parquet file: this scanner does not decode Parquet, so it cannot vouch for it",
-        ),
+        Format::Parquet => parquet(path, bytes, out, budget),
         Format::Other => match text(bytes) {
             Some(t) => out.push(Part {
                 path: path.into(),
@@ -244,6 +241,45 @@ fn zip(
             Err(e) => unreadable(out, &name, format!("unreadable zip entry: {e}")),
         }
     }
+}
+
+/// A Parquet file's columns (arrow-rs `parquet`): the column names, then one
+/// row per line, values separated by commas.
+fn parquet(path: &str, bytes: &[u8], out: &mut Vec<Part>, budget: &mut Budget) {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader = match SerializedFileReader::new(bytes::Bytes::copy_from_slice(bytes)) {
+        Ok(r) => r,
+        Err(e) => return unreadable(out, path, format!("a damaged Parquet file: {e}")),
+    };
+    let rows = match reader.get_row_iter(None) {
+        Ok(rows) => rows,
+        Err(e) => return unreadable(out, path, format!("unreadable Parquet rows: {e}")),
+    };
+    let mut text = String::new();
+    let mut header = false;
+    for row in rows {
+        let row = match row {
+            Ok(r) => r,
+            Err(e) => return unreadable(out, path, format!("an unreadable Parquet row: {e}")),
+        };
+        if !header {
+            let names: Vec<&str> = row.get_column_iter().map(|(n, _)| n.as_str()).collect();
+            text.push_str(&names.join(","));
+            text.push('\n');
+            header = true;
+        }
+        let values: Vec<String> = row.get_column_iter().map(|(_, v)| v.to_string()).collect();
+        text.push_str(&values.join(","));
+        text.push('\n');
+        if text.len() as u64 > budget.bytes_left {
+            return unreadable(out, path, "the Parquet values exceed the size limit");
+        }
+    }
+    budget.bytes_left -= text.len() as u64;
+    out.push(Part {
+        path: path.into(),
+        content: Content::Text(text),
+    });
 }
 
 /// Each sheet's cell values, one row per line, cells separated by commas.

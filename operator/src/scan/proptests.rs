@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 
-use super::decode::tests::{gzip, utf16le, zip_of};
+use super::decode::tests::{gzip, parquet_of, utf16le, zip_of};
 use super::*;
 
 fn check_char(first17: &[u8]) -> u8 {
@@ -102,8 +102,10 @@ fn encode(text: &str, encoding: u8) -> Vec<u8> {
     }
 }
 
-fn contain(bytes: Vec<u8>, container: u8) -> (String, Vec<u8>) {
+fn contain(text: &str, bytes: Vec<u8>, container: u8) -> (String, Vec<u8>) {
     match container {
+        // A Parquet column holds UTF-8 text whatever the encoding drawn.
+        4 => ("p.parquet".into(), parquet_of(&["header", text])),
         0 => ("p.csv".into(), bytes),
         1 => ("p.csv.gz".into(), gzip(&bytes)),
         2 => (
@@ -126,7 +128,7 @@ proptest! {
         before in filler(),
         after in filler(),
         encoding in 0u8..4,
-        container in 0u8..4,
+        container in 0u8..5,
     ) {
         let mut value = written(kind, &digits, grouped, sep);
         if full_width {
@@ -137,7 +139,7 @@ proptest! {
                 .collect();
         }
         let text = format!("{before} {value} {after}");
-        let (name, bytes) = contain(encode(&text, encoding), container);
+        let (name, bytes) = contain(&text, encode(&text, encoding), container);
         let findings = scan_artifact(&name, &bytes, &[], &Limits::default());
         prop_assert!(
             findings.iter().any(|f| f.kind == kind),

@@ -110,7 +110,10 @@ fn what_cannot_be_read_says_so() {
     let got = texts(&parts("scan.pdf", b"%PDF-1.7\n...", &Limits::default()));
     assert!(got[0].1.starts_with("UNREADABLE a PDF"), "{got:?}");
     let got = texts(&parts("cols.parquet", b"PAR1\x00\x00", &Limits::default()));
-    assert!(got[0].1.starts_with("UNREADABLE a Parquet file"), "{got:?}");
+    assert!(
+        got[0].1.starts_with("UNREADABLE a damaged Parquet file"),
+        "{got:?}"
+    );
     let got = texts(&parts(
         "blob.bin",
         &[0x00, 0x9f, 0x92, 0x96, 0x00, 0x01],
@@ -165,4 +168,56 @@ fn xlsx_cells_are_read_as_rows() {
             "district,contact\nNorth,13812345678\n".to_string()
         )]
     );
+}
+
+/// A Parquet file with a text column and a number column.
+pub(crate) fn parquet_of(contacts: &[&str]) -> Vec<u8> {
+    use parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::parser::parse_message_type;
+    let schema = std::sync::Arc::new(
+        parse_message_type("message flows { required binary contact (UTF8); required int64 n; }")
+            .unwrap(),
+    );
+    let mut buf = Vec::new();
+    let mut writer = SerializedFileWriter::new(
+        &mut buf,
+        schema,
+        std::sync::Arc::new(WriterProperties::builder().build()),
+    )
+    .unwrap();
+    let mut group = writer.next_row_group().unwrap();
+    let values: Vec<ByteArray> = contacts.iter().map(|c| ByteArray::from(*c)).collect();
+    let mut col = group.next_column().unwrap().unwrap();
+    col.typed::<ByteArrayType>()
+        .write_batch(&values, None, None)
+        .unwrap();
+    col.close().unwrap();
+    let numbers: Vec<i64> = (0..contacts.len() as i64).collect();
+    let mut col = group.next_column().unwrap().unwrap();
+    col.typed::<Int64Type>()
+        .write_batch(&numbers, None, None)
+        .unwrap();
+    col.close().unwrap();
+    group.close().unwrap();
+    writer.close().unwrap();
+    buf
+}
+
+#[test]
+fn parquet_columns_are_read_as_rows() {
+    let file = parquet_of(&["North", "13812345678"]);
+    let got = texts(&parts("flows.parquet", &file, &Limits::default()));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, "flows.parquet");
+    assert!(got[0].1.starts_with("contact,n\n"), "{got:?}");
+    assert!(got[0].1.contains("13812345678"), "{got:?}");
+    // A damaged one is unreadable, not clean.
+    let got = texts(&parts(
+        "cut.parquet",
+        &file[..file.len() / 2],
+        &Limits::default(),
+    ));
+    assert!(got[0].1.starts_with("UNREADABLE"), "{got:?}");
 }
