@@ -217,6 +217,54 @@ mod tests {
     }
 
     #[test]
+    fn full_width_digits_and_ideographic_spaces_count_after_normalization() {
+        assert_eq!(normalize("１３８　１２３４　５６７８"), "138 1234 5678");
+        assert_eq!(
+            scan("电话：１３８１２３４５６７８。".as_bytes())[0].kind,
+            "MobilePhone"
+        );
+        assert_eq!(
+            scan("身份证 １１０１０５１９４９１２３１００２Ｘ".as_bytes())[0].kind,
+            "ResidentId"
+        );
+        // The negative twin: a full-width order number with a wrong check character.
+        assert!(scan("订单 １１０１０５１９４９１２３１００２１".as_bytes()).is_empty());
+        // ASCII is not copied.
+        assert!(matches!(normalize("plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn the_verdict_of_an_artifact_names_the_part_and_fails_closed() {
+        let csv = "区,电话\n北,+86 138 1234 5678\n";
+        let gz = decode::tests::gzip(&decode::tests::utf16le(csv, true));
+        let f = scan_artifact("flows.csv.gz", &gz, &[], &Limits::default());
+        assert_eq!(
+            f,
+            [Finding {
+                kind: "MobilePhone".into(),
+                location: "flows.csv.gz > flows.csv: line 2, column 3".into()
+            }]
+        );
+        let f = scan_artifact(
+            "x.bin",
+            &[0, 159, 146, 150, 0, 1, 2],
+            &[],
+            &Limits::default(),
+        );
+        assert_eq!(f[0].kind, UNREADABLE);
+        assert!(f[0].location.starts_with("x.bin: binary data"), "{f:?}");
+        // Catalog values after the same decoding and normalization.
+        let values = [(
+            "SensitiveField:r.name".to_string(),
+            vec!["ZHANG-7731".to_string()],
+        )];
+        let gz = decode::tests::gzip("a,b\nx,ＺＨＡＮＧ－７７３１\n".as_bytes());
+        let f = scan_artifact("r.csv.gz", &gz, &values, &Limits::default());
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].kind, "SensitiveField:r.name");
+    }
+
+    #[test]
     fn indicator_tables_are_clean() {
         let report = b"district,commuters,avg_minutes\nNorth,40213,37.5\nSouth,18877,29.1\n";
         assert!(scan(report).is_empty());
