@@ -37,9 +37,11 @@ CARGO_FEATURES=failpoints hack/image.sh
 OPERATOR_TOKEN_TTL=20s OPERATOR_EXPIRY_GRACE=30s e2e/testbed/testbed.sh operator install "$repo/target/image/publicdata-operator.tar"
 
 section "e2e tests, against the chart-installed operator under its own RBAC"
+# The bureau's kubectl plugin, which plugin.rs runs from target/debug.
+cargo build --locked -q -p kubectl-publicdata
 cargo test --locked -p e2e --test testbed --test authorization --test freeze --test scenario \
   --test export --test isolation --test suspension_node --test workload_credentials \
-  --test offboard_node --test safety -- --nocapture
+  --test offboard_node --test safety --test plugin -- --nocapture
 # These disturb every tenant on the test bed (OpenBao paused; a CRD removed,
 # which deletes every authorization; the operator aborted at each offboarding
 # step, killed, upgraded, uninstalled): each alone, in this order.

@@ -1,0 +1,108 @@
+//! `kubectl publicdata`: the bureau's tool. It changes an authorization's
+//! state or validity with the bureau's decision, says first what will change
+//! (and for a revocation or termination what will be wiped and what kept),
+//! and shows a tenant on one screen. It acts with the caller's own kubeconfig
+//! identity and never escalates; admission refusals are explained in plain
+//! words with what to do next.
+#![forbid(unsafe_code)]
+
+mod explain;
+mod state;
+mod status;
+
+use std::io::Write;
+
+use anyhow::Result;
+use clap::{CommandFactory, Parser, Subcommand};
+
+/// The bureau's kubectl plugin for public data authorized operation.
+#[derive(Parser, Debug)]
+#[command(name = "kubectl-publicdata", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Act as this user (as `kubectl --as`); the cluster must allow you to.
+    #[arg(long = "as", global = true)]
+    as_user: Option<String>,
+    /// Act with these groups (as `kubectl --as-group`).
+    #[arg(long = "as-group", global = true)]
+    as_groups: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Suspend a unit: its domain is frozen at once.
+    Suspend(state::Change),
+    /// Resume a suspended unit.
+    Resume(state::Change),
+    /// Revoke an authorization: the domain is wiped, the records kept. Final.
+    Revoke(state::Change),
+    /// Terminate an authorization (the unit's exit): wiped, records kept. Final.
+    Terminate(state::Change),
+    /// Set a new end of the validity, under a decision (a renewal).
+    Renew(state::Renewal),
+    /// One screen for a tenant: phase, conditions, namespaces, members,
+    /// scenarios, exports, what is frozen, days until expiry.
+    Status {
+        /// The authorization (tenant id).
+        name: String,
+        /// Output: a readable tree (default), json or yaml.
+        #[arg(short = 'o', long, default_value = "tree", value_parser = ["tree", "json", "yaml"])]
+        output: String,
+    },
+    /// Shell completion.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+async fn client(cli: &Cli) -> Result<kube::Client> {
+    let mut config = kube::Config::infer().await?;
+    if let Some(user) = &cli.as_user {
+        config.auth_info.impersonate = Some(user.clone());
+        config.auth_info.impersonate_groups = Some(cli.as_groups.clone());
+    }
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// Who the caller is, as they asked to act (for plain-words refusals).
+fn caller(cli: &Cli) -> String {
+    cli.as_user
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "you".into())
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    if let Command::Completion { shell } = &cli.command {
+        clap_complete::generate(
+            *shell,
+            &mut Cli::command(),
+            "kubectl-publicdata",
+            &mut std::io::stdout(),
+        );
+        return;
+    }
+    let result = run(&cli).await;
+    let _ = std::io::stdout().flush();
+    if let Err(e) = result {
+        eprintln!("{}", explain::error(&e, &caller(&cli)));
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: &Cli) -> Result<()> {
+    let client = client(cli).await?;
+    match &cli.command {
+        Command::Suspend(c) => state::change(&client, c, "Suspended").await,
+        Command::Resume(c) => state::change(&client, c, "Active").await,
+        Command::Revoke(c) => state::change(&client, c, "Revoked").await,
+        Command::Terminate(c) => state::change(&client, c, "Terminated").await,
+        Command::Renew(r) => state::renew(&client, r).await,
+        Command::Status { name, output } => status::show(&client, name, output).await,
+        Command::Completion { .. } => Ok(()),
+    }
+}
