@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use publicdata_operator::api::{DataScenario, OperatorAuthorization, PublicDataset};
+use publicdata_operator::api::{DataScenario, ExportRequest, OperatorAuthorization, PublicDataset};
 use serde::Deserialize;
 
 fn repo() -> PathBuf {
@@ -59,6 +59,7 @@ fn every_example_deserializes_into_its_kind() {
                 }
                 "PublicDataset" => serde_yaml::from_value::<PublicDataset>(value).map(|_| ()),
                 "DataScenario" => serde_yaml::from_value::<DataScenario>(value).map(|_| ()),
+                "ExportRequest" => serde_yaml::from_value::<ExportRequest>(value).map(|_| ()),
                 "Deployment" => {
                     serde_yaml::from_value::<k8s_openapi::api::apps::v1::Deployment>(value)
                         .map(|_| ())
@@ -81,5 +82,48 @@ fn example_credit_codes_carry_a_valid_check_character() {
     let oa: OperatorAuthorization = serde_yaml::from_str(&text).unwrap();
     assert!(
         publicdata_operator::api::authorization::credit_code_is_valid(&oa.spec.unit.credit_code)
+    );
+}
+
+/// Every property of every CRD's schema, with its path, that has no description.
+fn undocumented(path: &str, schema: &serde_json::Value, out: &mut Vec<String>) {
+    if let Some(props) = schema.get("properties").and_then(|p| p.as_object()) {
+        for (name, prop) in props {
+            let here = format!("{path}.{name}");
+            // metadata, apiVersion and kind are documented by Kubernetes itself.
+            let standard =
+                path.is_empty() && matches!(name.as_str(), "metadata" | "apiVersion" | "kind");
+            let described = prop
+                .get("description")
+                .and_then(|d| d.as_str())
+                .is_some_and(|d| !d.trim().is_empty());
+            if !described && !standard {
+                out.push(here.clone());
+            }
+            undocumented(&here, prop, out);
+        }
+    }
+    if let Some(items) = schema.get("items") {
+        undocumented(&format!("{path}[]"), items, out);
+    }
+}
+
+#[test]
+fn every_field_of_every_crd_has_a_description_for_kubectl_explain() {
+    let mut missing = Vec::new();
+    for (file, crd) in publicdata_operator::crdgen::all() {
+        let crd = serde_json::to_value(&crd).unwrap();
+        for version in crd["spec"]["versions"].as_array().unwrap() {
+            let schema = &version["schema"]["openAPIV3Schema"];
+            let mut here = Vec::new();
+            undocumented("", schema, &mut here);
+            missing.extend(here.into_iter().map(|p| format!("{file}: {p}")));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "fields without a description ({}):\n{}",
+        missing.len(),
+        missing.join("\n")
     );
 }

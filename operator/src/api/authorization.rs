@@ -173,6 +173,7 @@ pub struct Validity {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Person {
+    /// Their full name.
     #[schemars(length(min = 1, max = 100))]
     pub name: String,
     /// How to reach them (phone or e-mail).
@@ -383,7 +384,9 @@ pub struct DisposalCertificate {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct KeptItem {
+    /// What is kept (a record, a volume).
     pub what: String,
+    /// Where it is kept.
     pub location: String,
     /// Kept at least until (YYYY-MM-DD), or "permanent".
     pub until: String,
@@ -430,6 +433,7 @@ impl Phase {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberStatus {
+    /// The member's username.
     pub user: String,
     /// Whether the member has any access.
     pub access: bool,

@@ -128,18 +128,25 @@ pub fn merge(
 pub fn conditions_schema(_: &mut SchemaGenerator) -> Schema {
     let schema = json!({
         "type": "array",
+        "description": "The latest observations of the object's state, one per type.",
         "x-kubernetes-list-type": "map",
         "x-kubernetes-list-map-keys": ["type"],
         "items": {
             "type": "object",
             "required": ["type", "status", "lastTransitionTime", "reason", "message"],
             "properties": {
-                "type": {"type": "string", "maxLength": 316},
-                "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
-                "reason": {"type": "string", "maxLength": 1024},
-                "message": {"type": "string", "maxLength": 32768},
-                "observedGeneration": {"type": "integer", "format": "int64", "minimum": 0},
-                "lastTransitionTime": {"type": "string", "format": "date-time"}
+                "type": {"type": "string", "maxLength": 316,
+                         "description": "The condition, e.g. Ready, Frozen, Expiring."},
+                "status": {"type": "string", "enum": ["True", "False", "Unknown"],
+                           "description": "Whether the condition holds: True, False or Unknown."},
+                "reason": {"type": "string", "maxLength": 1024,
+                           "description": "Why, in one CamelCase word a program can match."},
+                "message": {"type": "string", "maxLength": 32768,
+                            "description": "Why, in words a person reads."},
+                "observedGeneration": {"type": "integer", "format": "int64", "minimum": 0,
+                                       "description": "The generation of the object this condition was set for."},
+                "lastTransitionTime": {"type": "string", "format": "date-time",
+                                       "description": "When the status last changed (not when the message did)."}
             }
         }
     });

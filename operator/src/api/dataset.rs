@@ -73,6 +73,7 @@ pub struct Field {
         length(min = 1, max = 128),
         regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$")
     )]
+    /// The field's name, as the data holds it and scenarios list it.
     pub name: String,
     #[serde(default)]
     pub sensitivity: Sensitivity,

@@ -73,8 +73,10 @@ pub struct ExportRequestSpec {
 pub struct Product {
     #[serde(rename = "type")]
     pub type_: ProductType,
+    /// The product's name.
     #[schemars(length(min = 1, max = 200))]
     pub name: String,
+    /// The product's version.
     #[schemars(length(min = 1, max = 64))]
     pub version: String,
 }
@@ -93,8 +95,10 @@ pub enum ProductType {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Artifact {
+    /// The ConfigMap, in the tenant's prod namespace.
     #[schemars(length(min = 1, max = 253))]
     pub config_map: String,
+    /// The key: `data` for text, `binaryData` for anything else (gzip, zip, xlsx, Parquet).
     #[schemars(length(min = 1, max = 253))]
     pub key: String,
 }
@@ -103,6 +107,7 @@ pub struct Artifact {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Recipient {
+    /// The recipient's registered name.
     #[schemars(length(min = 1, max = 200))]
     pub name: String,
     /// Unified social credit code of the recipient.
@@ -120,8 +125,10 @@ pub struct Recipient {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Pricing {
+    /// The price, with its currency.
     #[schemars(length(min = 1, max = 100))]
     pub price: String,
+    /// How the price was set, as filed with the bureau.
     #[schemars(length(min = 1, max = 2000))]
     pub basis: String,
 }
@@ -134,12 +141,14 @@ pub struct ExportDecision {
     /// Who reviewed (must be the requester's own name, by admission policy).
     #[schemars(length(min = 1, max = 253))]
     pub reviewer: String,
+    /// The reviewer's remarks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2000))]
     pub comment: Option<String>,
     /// Approve despite scan findings; needs `overrideReason`, and is audited.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub override_findings: bool,
+    /// Why the findings are overridden (required with `overrideFindings`; audited).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2000))]
     pub override_reason: Option<String>,
@@ -152,6 +161,7 @@ pub struct ExportRequestStatus {
     /// Submitted, Checking, AwaitingReview, Approved, Delivered, Rejected, Failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<ExportPhase>,
+    /// The generation of the spec this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// The digest the operator computed over the artifact.

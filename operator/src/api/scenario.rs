@@ -89,8 +89,10 @@ pub struct DataScenarioSpec {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.notBefore <= self.notAfter").message("window.notBefore must not be after window.notAfter"))]
 pub struct Window {
+    /// First day the grants may be used (YYYY-MM-DD).
     #[schemars(with = "String", extend("format" = "date", "maxLength" = 10, "minLength" = 10))]
     pub not_before: Date,
+    /// Last day the grants may be used (YYYY-MM-DD).
     #[schemars(with = "String", extend("format" = "date", "maxLength" = 10, "minLength" = 10))]
     pub not_after: Date,
 }
@@ -117,10 +119,13 @@ pub struct RequestedItem {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ExternalSource {
+    /// What the external data is.
     #[schemars(length(min = 1, max = 200))]
     pub name: String,
+    /// Who provides it.
     #[schemars(length(min = 1, max = 200))]
     pub provider: String,
+    /// What it holds and why it is needed.
     #[schemars(length(min = 1, max = 2000))]
     pub description: String,
 }
@@ -142,6 +147,7 @@ pub struct Approval {
     /// Who decided (recorded for the audit trail).
     #[schemars(length(min = 1, max = 253))]
     pub by: String,
+    /// The party's remarks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2000))]
     pub comment: Option<String>,
@@ -161,6 +167,7 @@ pub struct DataScenarioStatus {
     /// Draft, PendingApproval, Approved, Active, Rejected, Expired, Withdrawn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<ScenarioPhase>,
+    /// The generation of the spec this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// SHA-256 of the requested list (items and external sources): what an approval names.
