@@ -88,6 +88,12 @@ up() {
   teardown
   rm -rf "$state"
   mkdir -p "$state/logs"
+  # The kubelet taints the node with disk-pressure when its disk is (nearly)
+  # full, and then no pod starts: say so now rather than time out later.
+  local free_kib; free_kib="$(df -Pk "$state" | awk 'NR == 2 {print $4}')"
+  if ((free_kib < 4 * 1024 * 1024)); then
+    die "only $((free_kib / 1024)) MiB free on the disk holding $state: the node would be tainted with disk-pressure and run no pod; free at least 4 GiB (cargo's target/ directories are the usual culprit)"
+  fi
   # Whatever fails from here on, nothing of this attempt keeps running.
   trap 'if [[ ! -f "$state/testbed.env" ]]; then teardown; fi' EXIT
 
