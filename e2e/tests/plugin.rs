@@ -250,3 +250,190 @@ async fn the_bureau_suspends_resumes_renews_and_revokes_with_the_plugin_and_othe
     );
     Ok(())
 }
+
+/// Each party approves a scenario with the plugin after seeing its list and
+/// digest; the bureau decides an export after seeing its checks and findings.
+/// A member can do neither, and is told why.
+#[tokio::test]
+async fn parties_approve_a_scenario_and_the_bureau_decides_an_export_with_the_plugin() -> Result<()>
+{
+    use e2e::scenarios::example_scenario;
+    use kube::api::{Patch, PatchParams, PostParams};
+    use publicdata_operator::api::{DataScenario, ExportRequest};
+    use sha2::{Digest, Sha256};
+
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let admin = bed.client().await?;
+    bed.apply_file(&e2e::repo().join("examples/datasets.yaml"))?;
+    let t = unique("plugsc");
+    let alice = unique("alice");
+    bed.apply(&authorization(&t, &[(&alice, true)])?)?;
+    bed.wait_ready(&t).await?;
+    let dev = format!("{t}-dev");
+    let scenarios: Api<DataScenario> = Api::namespaced(admin.clone(), &dev);
+    scenarios
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(example_scenario(&t)?)?,
+        )
+        .await?;
+    let target = format!("{dev}/commuter-flows");
+    eventually("the scenario's digest", WAIT, || async {
+        Ok(scenarios
+            .get("commuter-flows")
+            .await?
+            .status
+            .and_then(|s| s.items_digest))
+    })
+    .await?;
+
+    // A member files scenarios but approves nothing.
+    let out = plugin(
+        &bed,
+        &[
+            "approve", "scenario", &target, "--party", "bureau", "--yes", "--as", &alice,
+        ],
+    )?;
+    let (_, err) = text(&out);
+    ensure!(
+        !out.status.success()
+            && err.contains("a party's approval is recorded by that party only")
+            && err.contains(&alice),
+        "{err}"
+    );
+    // Each party, under its own name.
+    for (party, user, group) in [
+        ("bureau", "zhao.lei", "publicdata:bureau"),
+        (
+            "agency:transport-bureau",
+            "agent-t",
+            "publicdata:agency:transport-bureau",
+        ),
+        (
+            "agency:market-regulation",
+            "agent-m",
+            "publicdata:agency:market-regulation",
+        ),
+    ] {
+        let out = plugin(
+            &bed,
+            &[
+                "approve",
+                "scenario",
+                &target,
+                "--party",
+                party,
+                "--yes",
+                "--as",
+                user,
+                "--as-group",
+                group,
+            ],
+        )?;
+        let (stdout, err) = text(&out);
+        ensure!(out.status.success(), "{party}: {err}");
+        ensure!(
+            stdout.contains("bus-ridership: line_id, stop_id, service_date, boardings")
+                && stdout.contains("digest: "),
+            "{stdout}"
+        );
+    }
+    let ds = eventually("the scenario Active", WAIT, || async {
+        let ds = scenarios.get("commuter-flows").await?;
+        let active = ds
+            .status
+            .as_ref()
+            .and_then(|s| s.phase)
+            .map(|p| format!("{p:?}"))
+            == Some("Active".into());
+        Ok(active.then_some(ds))
+    })
+    .await?;
+    ensure!(
+        ds.spec
+            .approvals
+            .iter()
+            .any(|a| a.party == "bureau" && a.by == "zhao.lei"),
+        "signed with the caller's own name: {:?}",
+        ds.spec.approvals
+    );
+
+    // An export, decided with the plugin.
+    let csv = "district,commuters\nNorth,40213\n";
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(admin.clone(), &format!("{t}-prod"));
+    cms.patch(
+        "index",
+        &PatchParams::apply("e2e-tenant-job").force(),
+        &Patch::Apply(&serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "index"}, "data": {"index.csv": csv}})),
+    )
+    .await?;
+    let er: ExportRequest = serde_json::from_value(serde_json::json!({
+        "apiVersion": "publicdata.io/v1alpha1", "kind": "ExportRequest",
+        "metadata": {"name": "q1", "namespace": dev},
+        "spec": {
+            "scenario": "commuter-flows",
+            "product": {"type": "Indicator", "name": "commuter-flow-index", "version": "2026.1"},
+            "artifact": {"configMap": "index", "key": "index.csv"},
+            "digest": hex::encode(Sha256::digest(csv.as_bytes())),
+            "recipient": {"name": "City Transport Planning Institute", "creditCode": "91350100M000100Y43", "agreement": "DUA-2026-9"},
+            "purpose": "the city's transport plan",
+            "permittedUse": "internal planning only; no onward transfer",
+            "pricing": {"price": "0 CNY", "basis": "public interest use"}
+        }
+    }))?;
+    let exports: Api<ExportRequest> = Api::namespaced(bed.client_as(&alice, &[]).await?, &dev);
+    exports.create(&PostParams::default(), &er).await?;
+    let exports_admin: Api<ExportRequest> = Api::namespaced(admin.clone(), &dev);
+    eventually("the export awaiting review", WAIT, || async {
+        let er = exports_admin.get("q1").await?;
+        Ok((er.status.and_then(|s| s.phase).map(|p| format!("{p:?}"))
+            == Some("AwaitingReview".into()))
+        .then_some(()))
+    })
+    .await?;
+    let export = format!("{dev}/q1");
+    let out = plugin(
+        &bed,
+        &[
+            "decide", "export", &export, "approve", "--reason", "mine", "--yes", "--as", &alice,
+        ],
+    )?;
+    let (_, err) = text(&out);
+    ensure!(
+        !out.status.success() && err.contains("only group publicdata:bureau decides on an export"),
+        "{err}"
+    );
+    let out = plugin(
+        &bed,
+        &[
+            "decide",
+            "export",
+            &export,
+            "approve",
+            "--reason",
+            "aggregated indicators",
+            "--yes",
+            "--as",
+            "reviewer-li",
+            "--as-group",
+            "publicdata:bureau",
+        ],
+    )?;
+    let (stdout, err) = text(&out);
+    ensure!(out.status.success(), "{err}");
+    ensure!(
+        stdout.contains("findings: none") && stdout.contains("Approved by reviewer-li"),
+        "{stdout}"
+    );
+    eventually("the export delivered", WAIT, || async {
+        let er = exports_admin.get("q1").await?;
+        Ok(
+            (er.status.and_then(|s| s.phase).map(|p| format!("{p:?}")) == Some("Delivered".into()))
+                .then_some(()),
+        )
+    })
+    .await?;
+    Ok(())
+}

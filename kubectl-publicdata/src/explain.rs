@@ -23,6 +23,17 @@ pub fn error(e: &anyhow::Error, caller: &str) -> String {
             "only group publicdata:bureau may change an authorization's validity; you are {caller}. \
              Ask a bureau admin."
         )
+    } else if m.contains("only a party records its own approval") {
+        format!(
+            "a party's approval is recorded by that party only, signed with its own name; you are {caller}. \
+             The bureau approves as `bureau` (group publicdata:bureau), agency X as `agency:X` (group publicdata:agency:X)."
+        )
+    } else if m
+        .contains("only the bureau (group publicdata:bureau) records the decision on an export")
+    {
+        format!(
+            "only group publicdata:bureau decides on an export, as its own reviewer; you are {caller}. Ask a bureau admin."
+        )
     } else if m.contains("terminal") {
         "the authorization is Revoked or Terminated, which is final: its state cannot change again."
             .into()

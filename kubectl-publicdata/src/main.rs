@@ -6,6 +6,7 @@
 //! words with what to do next.
 #![forbid(unsafe_code)]
 
+mod decide;
 mod explain;
 mod state;
 mod status;
@@ -41,6 +42,12 @@ enum Command {
     Terminate(state::Change),
     /// Set a new end of the validity, under a decision (a renewal).
     Renew(state::Renewal),
+    /// Record your party's approval of a scenario's list, after seeing it
+    /// and its digest (`approve scenario NS/NAME --party bureau|agency:ID`).
+    Approve(decide::Approval),
+    /// Record the bureau's decision on an export, after seeing its checks and
+    /// findings (`decide export NS/NAME approve|reject --reason TEXT`).
+    Decide(decide::ExportDecision),
     /// One screen for a tenant: phase, conditions, namespaces, members,
     /// scenarios, exports, what is frozen, days until expiry.
     Status {
@@ -102,6 +109,8 @@ async fn run(cli: &Cli) -> Result<()> {
         Command::Revoke(c) => state::change(&client, c, "Revoked").await,
         Command::Terminate(c) => state::change(&client, c, "Terminated").await,
         Command::Renew(r) => state::renew(&client, r).await,
+        Command::Approve(a) => decide::approve(&client, a).await,
+        Command::Decide(d) => decide::decide_export(&client, d).await,
         Command::Status { name, output } => status::show(&client, name, output).await,
         Command::Completion { .. } => Ok(()),
     }

@@ -1,0 +1,209 @@
+//! A party's approval of a scenario, and the bureau's decision on an export:
+//! show what is decided on first, then record it under the caller's own name.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::{Context, Result, bail};
+use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
+use publicdata_operator::api::{DataScenario, ExportRequest};
+use serde_json::json;
+
+/// A party's approval (or rejection) of a scenario's list.
+#[derive(clap::Args, Debug)]
+pub struct Approval {
+    /// `scenario`.
+    #[arg(value_parser = ["scenario"])]
+    pub what: String,
+    /// NAMESPACE/NAME of the scenario.
+    pub target: String,
+    /// The party you approve for: `bureau` or `agency:<id>`.
+    #[arg(long)]
+    pub party: String,
+    /// Reject instead of approve.
+    #[arg(long)]
+    pub reject: bool,
+    /// A remark recorded with the decision.
+    #[arg(long)]
+    pub comment: Option<String>,
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+/// The bureau's decision on an export.
+#[derive(clap::Args, Debug)]
+pub struct ExportDecision {
+    /// `export`.
+    #[arg(value_parser = ["export"])]
+    pub what: String,
+    /// NAMESPACE/NAME of the export request.
+    pub target: String,
+    /// `approve` or `reject`.
+    #[arg(value_parser = ["approve", "reject"])]
+    pub decision: String,
+    /// Why (recorded as the decision's comment).
+    #[arg(long)]
+    pub reason: String,
+    /// Approve despite the scan's findings (audited; needs --reason).
+    #[arg(long)]
+    pub override_findings: bool,
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+fn split(target: &str) -> Result<(&str, &str)> {
+    target
+        .split_once('/')
+        .with_context(|| format!("{target}: expected NAMESPACE/NAME"))
+}
+
+/// Who the API server says the caller is.
+async fn username(client: &kube::Client) -> Result<String> {
+    let review = Api::<SelfSubjectReview>::all(client.clone())
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await
+        .context("asking the API server who you are")?;
+    review
+        .status
+        .and_then(|s| s.user_info)
+        .and_then(|u| u.username)
+        .context("the API server did not say who you are")
+}
+
+fn confirm(yes: bool) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("not confirmed: there is no terminal to ask on; add --yes to proceed");
+    }
+    print!("Record it? [y/N] ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    if !matches!(line.trim(), "y" | "Y" | "yes") {
+        bail!("not confirmed: nothing recorded");
+    }
+    Ok(())
+}
+
+/// Shows the scenario's list and digest, then records the party's approval.
+pub async fn approve(client: &kube::Client, a: &Approval) -> Result<()> {
+    let (ns, name) = split(&a.target)?;
+    let api: Api<DataScenario> = Api::namespaced(client.clone(), ns);
+    let ds = api.get(name).await?;
+    let st = ds.status.clone().unwrap_or_default();
+    let digest = st
+        .items_digest
+        .context("the operator has not computed the scenario's digest yet")?;
+    let s = &ds.spec;
+    println!("scenario {ns}/{name} of authorization {}", s.authorization);
+    println!("  purpose: {}", s.purpose);
+    println!("  plan: {}", s.plan);
+    println!(
+        "  window: {} .. {}",
+        s.window.not_before, s.window.not_after
+    );
+    for item in &s.items {
+        println!(
+            "  - {}: {} ({})",
+            item.dataset,
+            item.fields.join(", "),
+            item.justification
+        );
+    }
+    for e in &s.external_sources {
+        println!(
+            "  - external: {} from {} ({})",
+            e.name, e.provider, e.description
+        );
+    }
+    println!("  required: {}", st.required_approvals.join(", "));
+    println!("  digest: {digest}");
+    let by = username(client).await?;
+    let decision = if a.reject { "Rejected" } else { "Approved" };
+    println!("  {decision} by {by} for {}", a.party);
+    confirm(a.yes)?;
+    let mut approval =
+        json!({"party": a.party, "decision": decision, "itemsDigest": digest, "by": by});
+    if let Some(c) = &a.comment {
+        approval["comment"] = c.clone().into();
+    }
+    let patch = json!({
+        "apiVersion": "publicdata.io/v1alpha1", "kind": "DataScenario",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"approvals": [approval]}
+    });
+    let manager = format!("kubectl-publicdata-{}", a.party.replace(':', "-"));
+    api.patch(name, &PatchParams::apply(&manager), &Patch::Apply(&patch))
+        .await
+        .with_context(|| format!("recording the approval of {}", a.party))?;
+    println!(
+        "done: {decision} for {} on digest {}",
+        a.party,
+        &digest[..12.min(digest.len())]
+    );
+    Ok(())
+}
+
+/// Shows the export's checks and findings, then records the bureau's decision.
+pub async fn decide_export(client: &kube::Client, d: &ExportDecision) -> Result<()> {
+    let (ns, name) = split(&d.target)?;
+    let api: Api<ExportRequest> = Api::namespaced(client.clone(), ns);
+    let er = api.get(name).await?;
+    let st = er.status.clone().unwrap_or_default();
+    let s = &er.spec;
+    println!(
+        "export {ns}/{name}: {:?} {} {} to {} ({})",
+        s.product.type_,
+        s.product.name,
+        s.product.version,
+        s.recipient.name,
+        s.recipient.credit_code
+    );
+    println!(
+        "  purpose: {}\n  permitted use: {}",
+        s.purpose, s.permitted_use
+    );
+    println!(
+        "  phase: {}",
+        st.phase.map_or("-".into(), |p| format!("{p:?}"))
+    );
+    for c in &st.checks {
+        println!("  check: {c}");
+    }
+    if st.findings.is_empty() {
+        println!("  findings: none");
+    } else {
+        println!("  findings ({}):", st.findings.len());
+        for f in &st.findings {
+            println!("    - {} at {}", f.kind, f.location);
+        }
+        if d.decision == "approve" && !d.override_findings {
+            println!("  (an approval with findings delivers nothing unless --override-findings)");
+        }
+    }
+    let reviewer = username(client).await?;
+    let decision = if d.decision == "approve" {
+        "Approved"
+    } else {
+        "Rejected"
+    };
+    println!("  {decision} by {reviewer}: {}", d.reason);
+    confirm(d.yes)?;
+    let mut value = json!({"decision": decision, "reviewer": reviewer, "comment": d.reason});
+    if d.override_findings {
+        value["overrideFindings"] = true.into();
+        value["overrideReason"] = d.reason.clone().into();
+    }
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"decision": value}})),
+    )
+    .await
+    .with_context(|| format!("recording the decision on {ns}/{name}"))?;
+    println!("done: {decision}; follow it with `kubectl get er -n {ns} {name}`");
+    Ok(())
+}
