@@ -199,7 +199,10 @@ pub async fn decide_export(client: &kube::Client, d: &ExportDecision) -> Result<
     }
     api.patch(
         name,
-        &PatchParams::default(),
+        &PatchParams {
+            field_manager: Some(crate::state::FIELD_MANAGER.into()),
+            ..Default::default()
+        },
         &Patch::Merge(&json!({"spec": {"decision": value}})),
     )
     .await

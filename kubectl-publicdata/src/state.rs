@@ -94,9 +94,14 @@ fn confirm(prompt: &str, expect: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// The field manager of the bureau's changes: GitOps tools can ignore its
+/// fields by name (docs/gitops.md).
+pub const FIELD_MANAGER: &str = "kubectl-publicdata";
+
 fn params(dry_run: bool) -> PatchParams {
     PatchParams {
         dry_run,
+        field_manager: Some(FIELD_MANAGER.into()),
         ..Default::default()
     }
 }
