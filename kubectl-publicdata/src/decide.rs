@@ -1,14 +1,14 @@
 //! A party's approval of a scenario, and the bureau's decision on an export:
 //! show what is decided on first, then record it under the caller's own name.
 
-use std::io::{BufRead, IsTerminal, Write};
-
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use publicdata_operator::api::{DataScenario, ExportRequest};
 use serde_json::json;
+
+use crate::state::{confirm, params};
 
 /// A party's approval (or rejection) of a scenario's list.
 #[derive(clap::Args, Debug)]
@@ -71,23 +71,6 @@ async fn username(client: &kube::Client) -> Result<String> {
         .context("the API server did not say who you are")
 }
 
-fn confirm(yes: bool) -> Result<()> {
-    if yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        bail!("not confirmed: there is no terminal to ask on; add --yes to proceed");
-    }
-    print!("Record it? [y/N] ");
-    std::io::stdout().flush()?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    if !matches!(line.trim(), "y" | "Y" | "yes") {
-        bail!("not confirmed: nothing recorded");
-    }
-    Ok(())
-}
-
 /// Shows the scenario's list and digest, then records the party's approval.
 pub async fn approve(client: &kube::Client, a: &Approval) -> Result<()> {
     let (ns, name) = split(&a.target)?;
@@ -124,7 +107,9 @@ pub async fn approve(client: &kube::Client, a: &Approval) -> Result<()> {
     let by = username(client).await?;
     let decision = if a.reject { "Rejected" } else { "Approved" };
     println!("  {decision} by {by} for {}", a.party);
-    confirm(a.yes)?;
+    if !a.yes {
+        confirm("Record it? [y/N] ", None)?;
+    }
     let mut approval =
         json!({"party": a.party, "decision": decision, "itemsDigest": digest, "by": by});
     if let Some(c) = &a.comment {
@@ -191,7 +176,9 @@ pub async fn decide_export(client: &kube::Client, d: &ExportDecision) -> Result<
         "Rejected"
     };
     println!("  {decision} by {reviewer}: {}", d.reason);
-    confirm(d.yes)?;
+    if !d.yes {
+        confirm("Record it? [y/N] ", None)?;
+    }
     let mut value = json!({"decision": decision, "reviewer": reviewer, "comment": d.reason});
     if d.override_findings {
         value["overrideFindings"] = true.into();
@@ -199,10 +186,7 @@ pub async fn decide_export(client: &kube::Client, d: &ExportDecision) -> Result<
     }
     api.patch(
         name,
-        &PatchParams {
-            field_manager: Some(crate::state::FIELD_MANAGER.into()),
-            ..Default::default()
-        },
+        &params(false),
         &Patch::Merge(&json!({"spec": {"decision": value}})),
     )
     .await

@@ -75,7 +75,7 @@ fn effect(oa: &OperatorAuthorization, target: &str) -> String {
 }
 
 /// Asks on the terminal; a final change needs the name typed back.
-fn confirm(prompt: &str, expect: Option<&str>) -> Result<()> {
+pub(crate) fn confirm(prompt: &str, expect: Option<&str>) -> Result<()> {
     if !std::io::stdin().is_terminal() {
         bail!("not confirmed: there is no terminal to ask on; add --yes to proceed");
     }
@@ -98,7 +98,7 @@ fn confirm(prompt: &str, expect: Option<&str>) -> Result<()> {
 /// fields by name (docs/gitops.md).
 pub const FIELD_MANAGER: &str = "kubectl-publicdata";
 
-fn params(dry_run: bool) -> PatchParams {
+pub(crate) fn params(dry_run: bool) -> PatchParams {
     PatchParams {
         dry_run,
         field_manager: Some(FIELD_MANAGER.into()),

@@ -38,17 +38,23 @@ pub struct Hit {
 const ID_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 const ID_CHECK: &[u8; 11] = b"10X98765432";
 
-/// Whether 18 characters are a resident ID number with a valid check character.
-pub fn resident_id_valid(s: &[u8]) -> bool {
-    if s.len() != 18 || !s[..17].iter().all(u8::is_ascii_digit) {
-        return false;
+/// The check character (GB 11643) of the first 17 digits of a resident ID
+/// number, or `None` if they are not 17 digits.
+pub fn resident_id_check_char(first17: &[u8]) -> Option<u8> {
+    if first17.len() != 17 || !first17.iter().all(u8::is_ascii_digit) {
+        return None;
     }
-    let sum: u32 = s[..17]
+    let sum: u32 = first17
         .iter()
         .zip(ID_WEIGHTS)
         .map(|(c, w)| u32::from(c - b'0') * w)
         .sum();
-    s[17].to_ascii_uppercase() == ID_CHECK[(sum % 11) as usize]
+    Some(ID_CHECK[(sum % 11) as usize])
+}
+
+/// Whether 18 characters are a resident ID number with a valid check character.
+pub fn resident_id_valid(s: &[u8]) -> bool {
+    s.len() == 18 && resident_id_check_char(&s[..17]) == Some(s[17].to_ascii_uppercase())
 }
 
 /// Luhn check of a digit string.

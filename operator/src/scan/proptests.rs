@@ -8,13 +8,7 @@ use super::decode::tests::{gzip, parquet_of, utf16le, zip_of};
 use super::*;
 
 fn check_char(first17: &[u8]) -> u8 {
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = first17
-        .iter()
-        .zip(W)
-        .map(|(c, w)| u32::from(c - b'0') * w)
-        .sum();
-    b"10X98765432"[(sum % 11) as usize]
+    detect::resident_id_check_char(first17).unwrap_or(b'0')
 }
 
 fn luhn_digit(body: &[u8]) -> u8 {

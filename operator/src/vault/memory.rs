@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{
-    Change, Error, Existing, KubernetesRole, Policy, SecretsBackend, marked_by, mount_description,
+    Change, Error, Existing, KubernetesRole, Policy, SecretsBackend, mount_description, owned,
 };
 
 /// What the backend holds.
@@ -44,20 +44,11 @@ impl Memory {
     }
 }
 
-fn not_ours(what: String, owner: &str, found: &str) -> Error {
-    Error::NotOurs {
-        what,
-        owner: owner.into(),
-        found: found.into(),
-    }
-}
-
 #[async_trait]
 impl SecretsBackend for Memory {
     async fn ensure_kv2_mount(&self, path: &str, owner: &str) -> Result<Change, Error> {
         self.with(|s| match s.mounts.get(path) {
-            Some(d) if marked_by(d, owner) => Ok(Change::Unchanged),
-            Some(d) => Err(not_ours(format!("mount {path}"), owner, d)),
+            Some(d) => owned(|| format!("mount {path}"), d, owner).map(|()| Change::Unchanged),
             None => {
                 s.mounts.insert(path.into(), mount_description(owner));
                 Ok(Change::Written)
@@ -68,12 +59,13 @@ impl SecretsBackend for Memory {
     async fn ensure_policy(&self, policy: &Policy) -> Result<Change, Error> {
         self.with(|s| match s.policies.get(&policy.name) {
             Some(text) if *text == policy.hcl => Ok(Change::Unchanged),
-            Some(text) if !marked_by(text, &policy.owner) => Err(not_ours(
-                format!("policy {}", policy.name),
-                &policy.owner,
-                text,
-            )),
-            _ => {
+            Some(text) => {
+                owned(|| format!("policy {}", policy.name), text, &policy.owner).map(|()| {
+                    s.policies.insert(policy.name.clone(), policy.hcl.clone());
+                    Change::Written
+                })
+            }
+            None => {
                 s.policies.insert(policy.name.clone(), policy.hcl.clone());
                 Ok(Change::Written)
             }
@@ -103,8 +95,8 @@ impl SecretsBackend for Memory {
     async fn disable_kv2_mount(&self, path: &str, owner: &str) -> Result<Change, Error> {
         self.with(|s| match s.mounts.get(path).cloned() {
             None => Ok(Change::Unchanged),
-            Some(d) if !marked_by(&d, owner) => Err(not_ours(format!("mount {path}"), owner, &d)),
-            Some(_) => {
+            Some(d) => {
+                owned(|| format!("mount {path}"), &d, owner)?;
                 s.mounts.remove(path);
                 s.secrets.retain(|(m, _), _| m != path);
                 Ok(Change::Written)
@@ -115,10 +107,8 @@ impl SecretsBackend for Memory {
     async fn delete_policy(&self, name: &str, owner: &str) -> Result<Change, Error> {
         self.with(|s| match s.policies.get(name).cloned() {
             None => Ok(Change::Unchanged),
-            Some(text) if !marked_by(&text, owner) => {
-                Err(not_ours(format!("policy {name}"), owner, &text))
-            }
-            Some(_) => {
+            Some(text) => {
+                owned(|| format!("policy {name}"), &text, owner)?;
                 s.policies.remove(name);
                 Ok(Change::Written)
             }

@@ -80,6 +80,20 @@ pub fn marked_by(found: &str, owner: &str) -> bool {
             && !found.contains("publicdata-operator tenant=")
 }
 
+/// `Ok` when `found` (a mount's description, a policy's text) carries
+/// `owner`'s mark; otherwise [`Error::NotOurs`] naming `what` and the first
+/// line found.
+pub fn owned(what: impl FnOnce() -> String, found: &str, owner: &str) -> Result<(), Error> {
+    if marked_by(found, owner) {
+        return Ok(());
+    }
+    Err(Error::NotOurs {
+        what: what(),
+        owner: owner.into(),
+        found: found.lines().next().unwrap_or_default().to_string(),
+    })
+}
+
 /// The description of a KV mount the operator made for `owner`.
 pub fn mount_description(owner: &str) -> String {
     format!("{owner}: KV area")

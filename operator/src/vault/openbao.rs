@@ -13,8 +13,7 @@ use vaultrs::error::ClientError;
 use sha2::{Digest, Sha256};
 
 use super::{
-    Change, Error, Existing, KubernetesAuthConfig, KubernetesRole, Policy, SecretsBackend,
-    marked_by,
+    Change, Error, Existing, KubernetesAuthConfig, KubernetesRole, Policy, SecretsBackend, owned,
 };
 
 /// An OpenBao/Vault server reached with a token that can be replaced while
@@ -231,12 +230,8 @@ impl SecretsBackend for OpenBao {
         )
         .await
         {
-            Ok(m) if !marked_by(&m.description, owner) => Err(Error::NotOurs {
-                what: format!("mount {path}"),
-                owner: owner.into(),
-                found: m.description.clone(),
-            }),
             Ok(m) => {
+                owned(|| format!("mount {path}"), &m.description, owner)?;
                 let version = m
                     .options
                     .as_ref()
@@ -273,14 +268,11 @@ impl SecretsBackend for OpenBao {
     async fn ensure_policy(&self, policy: &Policy) -> Result<Change, Error> {
         match vaultrs::sys::policy::read(&self.session().client, &policy.name).await {
             Ok(current) if current.rules == policy.hcl => return Ok(Change::Unchanged),
-            Ok(current) if !marked_by(&current.rules, &policy.owner) => {
-                return Err(Error::NotOurs {
-                    what: format!("policy {}", policy.name),
-                    owner: policy.owner.clone(),
-                    found: current.rules.lines().next().unwrap_or_default().to_string(),
-                });
-            }
-            Ok(_) => {}
+            Ok(current) => owned(
+                || format!("policy {}", policy.name),
+                &current.rules,
+                &policy.owner,
+            )?,
             Err(e) if not_found(&e) => {}
             Err(source) => {
                 return Err(Error::ReadPolicy {
@@ -368,13 +360,7 @@ impl SecretsBackend for OpenBao {
                 });
             }
         };
-        if !marked_by(&mount.description, owner) {
-            return Err(Error::NotOurs {
-                what: format!("mount {path}"),
-                owner: owner.into(),
-                found: mount.description,
-            });
-        }
+        owned(|| format!("mount {path}"), &mount.description, owner)?;
         vaultrs::sys::mount::disable(&self.session().client, path)
             .await
             .map_err(|source| Error::DisableMount {
@@ -395,13 +381,7 @@ impl SecretsBackend for OpenBao {
                 });
             }
         };
-        if !marked_by(&current.rules, owner) {
-            return Err(Error::NotOurs {
-                what: format!("policy {name}"),
-                owner: owner.into(),
-                found: current.rules.lines().next().unwrap_or_default().to_string(),
-            });
-        }
+        owned(|| format!("policy {name}"), &current.rules, owner)?;
         vaultrs::sys::policy::delete(&self.session().client, name)
             .await
             .map_err(|source| Error::DeletePolicy {
