@@ -437,6 +437,42 @@ where
     }
 }
 
+/// The phase an authorization's status records (empty before the first).
+pub fn phase(oa: &publicdata_operator::api::OperatorAuthorization) -> &'static str {
+    oa.status
+        .as_ref()
+        .and_then(|s| s.phase)
+        .map_or("", |p| p.as_str())
+}
+
+/// Waits (up to 90 s) until the authorization `name` satisfies `pred`;
+/// returns it. `what` says what is awaited, for the timeout's message.
+pub async fn wait_authorization(
+    api: &kube::Api<publicdata_operator::api::OperatorAuthorization>,
+    name: &str,
+    what: &str,
+    pred: impl Fn(&publicdata_operator::api::OperatorAuthorization) -> bool,
+) -> Result<publicdata_operator::api::OperatorAuthorization> {
+    eventually(
+        &format!("{name}: {what}"),
+        Duration::from_secs(90),
+        || async {
+            let oa = api.get(name).await?;
+            Ok(pred(&oa).then_some(oa))
+        },
+    )
+    .await
+}
+
+/// Waits (up to 90 s) until the authorization `name` is in phase `want`.
+pub async fn wait_phase(
+    api: &kube::Api<publicdata_operator::api::OperatorAuthorization>,
+    name: &str,
+    want: &str,
+) -> Result<publicdata_operator::api::OperatorAuthorization> {
+    wait_authorization(api, name, &format!("phase {want}"), |oa| phase(oa) == want).await
+}
+
 /// Waits (up to 60 s) until the operator has written the status of the
 /// object's current generation (`status.observedGeneration`), so that what
 /// follows checks what it did, not what it had not done yet; returns it.

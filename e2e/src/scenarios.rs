@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use kube::api::{Api, Patch, PatchParams};
-use publicdata_operator::api::DataScenario;
+use publicdata_operator::api::{DataScenario, ExportRequest};
 use serde_json::{Value, json};
 
 use crate::{TestBed, eventually, run};
@@ -58,22 +58,25 @@ pub async fn seed_catalog(bed: &TestBed) -> Result<()> {
     Ok(())
 }
 
+/// The agencies owning the example scenario's datasets: (party, user, group).
+pub const AGENCY_APPROVERS: [(&str, &str, &str); 2] = [
+    (
+        "agency:transport-bureau",
+        "agent-t",
+        "publicdata:agency:transport-bureau",
+    ),
+    (
+        "agency:market-regulation",
+        "agent-m",
+        "publicdata:agency:market-regulation",
+    ),
+];
+
 /// Every party the example scenario needs approves `digest`: the bureau and
 /// the two owning agencies.
 pub async fn approve_all(bed: &TestBed, tenant: &str, digest: &str) -> Result<()> {
-    for (party, user, group) in [
-        ("bureau", "bureau-admin", "publicdata:bureau"),
-        (
-            "agency:transport-bureau",
-            "agent-t",
-            "publicdata:agency:transport-bureau",
-        ),
-        (
-            "agency:market-regulation",
-            "agent-m",
-            "publicdata:agency:market-regulation",
-        ),
-    ] {
+    let bureau = ("bureau", "bureau-admin", "publicdata:bureau");
+    for (party, user, group) in std::iter::once(bureau).chain(AGENCY_APPROVERS) {
         approve(bed, tenant, party, user, &[group], digest).await?;
     }
     Ok(())
@@ -133,4 +136,32 @@ pub async fn wait_phase(api: &Api<DataScenario>, phase: &str) -> Result<String> 
         Ok((p == phase).then_some(digest))
     })
     .await
+}
+
+/// The credit code of the recipient of the e2e exports.
+pub const RECIPIENT: &str = "91350100M000100Y43";
+
+/// An ExportRequest of tenant `tenant` (filed in its dev namespace) for the
+/// artifact at key `report.csv` of ConfigMap `artifact` in its prod namespace.
+pub fn export_request(
+    tenant: &str,
+    name: &str,
+    scenario: &str,
+    artifact: &str,
+    digest: &str,
+) -> Result<ExportRequest> {
+    Ok(serde_json::from_value(json!({
+        "apiVersion": "publicdata.io/v1alpha1", "kind": "ExportRequest",
+        "metadata": {"name": name, "namespace": format!("{tenant}-dev")},
+        "spec": {
+            "scenario": scenario,
+            "product": {"type": "Indicator", "name": "commuter-flow-index", "version": "2026.1"},
+            "artifact": {"configMap": artifact, "key": "report.csv"},
+            "digest": digest,
+            "recipient": {"name": "City Transport Planning Institute", "creditCode": RECIPIENT, "agreement": "DUA-2026-9"},
+            "purpose": "the city's transport plan",
+            "permittedUse": "internal planning only; no onward transfer",
+            "pricing": {"price": "0 CNY", "basis": "public interest use, filed with the bureau"},
+        }
+    }))?)
 }

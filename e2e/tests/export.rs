@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use e2e::scenarios::{approve_all, example_scenario};
+use e2e::scenarios::{RECIPIENT, approve_all, example_scenario, export_request as export};
 use e2e::{TestBed, authorization, eventually, run_ok, unique};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -14,7 +14,6 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 const WAIT: Duration = Duration::from_secs(60);
-const RECIPIENT: &str = "91350100M000100Y43";
 
 /// A tenant with an Active scenario (approved by the bureau and both agencies).
 async fn tenant_with_active_scenario(bed: &TestBed) -> Result<(String, String)> {
@@ -68,29 +67,6 @@ async fn put_artifact(bed: &TestBed, t: &str, name: &str, content: &str) -> Resu
     Ok(())
 }
 
-fn export(
-    t: &str,
-    name: &str,
-    scenario: &str,
-    artifact: &str,
-    digest: &str,
-) -> Result<ExportRequest> {
-    Ok(serde_json::from_value(json!({
-        "apiVersion": "publicdata.io/v1alpha1", "kind": "ExportRequest",
-        "metadata": {"name": name, "namespace": format!("{t}-dev")},
-        "spec": {
-            "scenario": scenario,
-            "product": {"type": "Indicator", "name": "commuter-flow-index", "version": "2026.1"},
-            "artifact": {"configMap": artifact, "key": "report.csv"},
-            "digest": digest,
-            "recipient": {"name": "City Transport Planning Institute", "creditCode": RECIPIENT, "agreement": "DUA-2026-9"},
-            "purpose": "the city's transport plan",
-            "permittedUse": "internal planning only; no onward transfer",
-            "pricing": {"price": "0 CNY", "basis": "public interest use, filed with the bureau"},
-        }
-    }))?)
-}
-
 async fn decide(
     bed: &TestBed,
     t: &str,
@@ -130,6 +106,19 @@ async fn wait_phase(api: &Api<ExportRequest>, name: &str, phase: &str) -> Result
     .await
 }
 
+/// Where a delivered export was written, inside the `deliveries` mount.
+fn delivery_path(er: &ExportRequest) -> Result<String> {
+    let location = er
+        .status
+        .as_ref()
+        .and_then(|s| s.delivered_to.clone())
+        .context("deliveredTo")?;
+    Ok(location
+        .strip_prefix("deliveries/")
+        .context("delivery path")?
+        .to_string())
+}
+
 #[tokio::test]
 async fn products_leave_only_through_an_approved_digest_pinned_export() -> Result<()> {
     let bed = TestBed::from_env()?;
@@ -162,15 +151,7 @@ async fn products_leave_only_through_an_approved_digest_pinned_export() -> Resul
         json!({"comment": "aggregated, no personal data"}),
     )
     .await?;
-    let er = wait_phase(&api, "clean", "Delivered").await?;
-    let location = er
-        .status
-        .and_then(|s| s.delivered_to)
-        .context("deliveredTo")?;
-    let path = location
-        .strip_prefix("deliveries/")
-        .context("delivery path")?
-        .to_string();
+    let path = delivery_path(&wait_phase(&api, "clean", "Delivered").await?)?;
 
     // The recipient reads it; the digest matches; the tenant's credentials cannot.
     let root = bed.vault_root()?;
@@ -493,16 +474,9 @@ async fn the_review_reads_compressed_re_encoded_products_and_blocks_what_it_cann
         )
         .await?;
     }
-    let delivered = wait_phase(&api, "cleaned", "Delivered").await?;
-    let path = delivered
-        .status
-        .and_then(|s| s.delivered_to)
-        .context("deliveredTo")?;
-    let path = path
-        .strip_prefix("deliveries/")
-        .context("the delivery path")?;
+    let path = delivery_path(&wait_phase(&api, "cleaned", "Delivered").await?)?;
     let got: BTreeMap<String, String> =
-        vaultrs::kv2::read(&bed.vault_root()?, "deliveries", path).await?;
+        vaultrs::kv2::read(&bed.vault_root()?, "deliveries", &path).await?;
     let bytes = base64::Engine::decode(
         &base64::engine::general_purpose::STANDARD,
         got.get("artifactBase64").context("artifactBase64")?,

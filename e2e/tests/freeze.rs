@@ -267,8 +267,7 @@ async fn an_end_the_bureau_did_not_set_freezes_and_waits_for_the_bureau() -> Res
     bed.apply(&manifest)?;
     let oa = eventually("phase Expiring, awaiting the bureau", WAIT, || async {
         let oa = api.get(&t).await?;
-        let expiring = oa.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str())
-            == Some("Expiring")
+        let expiring = e2e::phase(&oa) == "Expiring"
             && condition(&oa, "Expiring")
                 .is_some_and(|c| c.0 == "True" && c.1 == "AwaitingBureauDecision");
         Ok(expiring.then_some(oa))
@@ -286,14 +285,7 @@ async fn an_end_the_bureau_did_not_set_freezes_and_waits_for_the_bureau() -> Res
         .await?;
     ensure!(ns.is_none(), "an ended authorization is never provisioned");
     bed.set_state(&t, "Revoked").await?;
-    eventually("phase Revoked", WAIT, || async {
-        let oa = api.get(&t).await?;
-        Ok(
-            (oa.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str()) == Some("Revoked"))
-                .then_some(()),
-        )
-    })
-    .await?;
+    e2e::wait_phase(&api, &t, "Revoked").await?;
     // The final record may now be deleted; a live one may not (see authorization.rs).
     run_ok(bed.kubectl().args(["delete", "oa", &t, "--wait=false"]))?;
     Ok(())

@@ -3,11 +3,10 @@
 //! manager. The bureau's state survives every re-sync; Git cannot set one.
 
 use anyhow::{Result, bail, ensure};
-use e2e::{TestBed, authorization, eventually, unique};
+use e2e::{TestBed, authorization, unique};
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use publicdata_operator::api::OperatorAuthorization;
-use std::time::Duration;
 
 const GITOPS: &str = "argocd-controller";
 
@@ -45,14 +44,7 @@ async fn a_git_sync_keeps_the_terms_never_reverts_the_bureaus_state_and_cannot_s
     // The bureau suspends.
     bed.set_state(&t, "Suspended").await?;
     let admin: Api<OperatorAuthorization> = Api::all(bed.client().await?);
-    eventually("Suspended", Duration::from_secs(60), || async {
-        let oa = admin.get(&t).await?;
-        Ok(
-            (oa.status.and_then(|s| s.phase).map(|p| p.as_str()) == Some("Suspended"))
-                .then_some(()),
-        )
-    })
-    .await?;
+    e2e::wait_phase(&admin, &t, "Suspended").await?;
 
     // The same Git content again, and a Git change of the terms: no conflict,
     // and the state stays the bureau's.

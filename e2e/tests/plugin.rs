@@ -6,7 +6,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use e2e::{TestBed, authorization, eventually, unique};
+use e2e::{TestBed, authorization, eventually, unique, wait_phase};
 use kube::Api;
 use kube::ResourceExt;
 use publicdata_operator::api::OperatorAuthorization;
@@ -44,19 +44,6 @@ fn text(out: &Output) -> (String, String) {
 }
 
 const BUREAU: [&str; 4] = ["--as", "zhao.lei", "--as-group", "publicdata:bureau"];
-
-async fn wait_phase(
-    api: &Api<OperatorAuthorization>,
-    name: &str,
-    phase: &str,
-) -> Result<OperatorAuthorization> {
-    eventually(&format!("{name} {phase}"), WAIT, || async {
-        let oa = api.get(name).await?;
-        let p = oa.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str());
-        Ok((p == Some(phase)).then_some(oa))
-    })
-    .await
-}
 
 #[tokio::test]
 async fn the_bureau_suspends_resumes_renews_and_revokes_with_the_plugin_and_others_are_told_why_not()
@@ -303,19 +290,8 @@ async fn parties_approve_a_scenario_and_the_bureau_decides_an_export_with_the_pl
         "{err}"
     );
     // Each party, under its own name.
-    for (party, user, group) in [
-        ("bureau", "zhao.lei", "publicdata:bureau"),
-        (
-            "agency:transport-bureau",
-            "agent-t",
-            "publicdata:agency:transport-bureau",
-        ),
-        (
-            "agency:market-regulation",
-            "agent-m",
-            "publicdata:agency:market-regulation",
-        ),
-    ] {
+    let bureau = ("bureau", "zhao.lei", "publicdata:bureau");
+    for (party, user, group) in std::iter::once(bureau).chain(e2e::scenarios::AGENCY_APPROVERS) {
         let out = plugin(
             &bed,
             &[
@@ -366,23 +342,16 @@ async fn parties_approve_a_scenario_and_the_bureau_decides_an_export_with_the_pl
     cms.patch(
         "index",
         &PatchParams::apply("e2e-tenant-job").force(),
-        &Patch::Apply(&serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "index"}, "data": {"index.csv": csv}})),
+        &Patch::Apply(&serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "index"}, "data": {"report.csv": csv}})),
     )
     .await?;
-    let er: ExportRequest = serde_json::from_value(serde_json::json!({
-        "apiVersion": "publicdata.io/v1alpha1", "kind": "ExportRequest",
-        "metadata": {"name": "q1", "namespace": dev},
-        "spec": {
-            "scenario": "commuter-flows",
-            "product": {"type": "Indicator", "name": "commuter-flow-index", "version": "2026.1"},
-            "artifact": {"configMap": "index", "key": "index.csv"},
-            "digest": hex::encode(Sha256::digest(csv.as_bytes())),
-            "recipient": {"name": "City Transport Planning Institute", "creditCode": "91350100M000100Y43", "agreement": "DUA-2026-9"},
-            "purpose": "the city's transport plan",
-            "permittedUse": "internal planning only; no onward transfer",
-            "pricing": {"price": "0 CNY", "basis": "public interest use"}
-        }
-    }))?;
+    let er = e2e::scenarios::export_request(
+        &t,
+        "q1",
+        "commuter-flows",
+        "index",
+        &hex::encode(Sha256::digest(csv.as_bytes())),
+    )?;
     let exports: Api<ExportRequest> = Api::namespaced(bed.client_as(&alice, &[]).await?, &dev);
     exports.create(&PostParams::default(), &er).await?;
     let exports_admin: Api<ExportRequest> = Api::namespaced(admin.clone(), &dev);

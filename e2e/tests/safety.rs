@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use e2e::pods::running_containers;
-use e2e::{TestBed, authorization, eventually, run, run_err, run_ok, unique};
+use e2e::{
+    TestBed, authorization, eventually, phase, run, run_err, run_ok, unique, wait_authorization,
+    wait_phase,
+};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
@@ -16,13 +19,6 @@ use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(90);
 
-fn phase(oa: &OperatorAuthorization) -> &'static str {
-    oa.status
-        .as_ref()
-        .and_then(|s| s.phase)
-        .map_or("", |p| p.as_str())
-}
-
 fn condition(oa: &OperatorAuthorization, type_: &str) -> Option<(String, String, String)> {
     oa.status
         .as_ref()?
@@ -30,20 +26,6 @@ fn condition(oa: &OperatorAuthorization, type_: &str) -> Option<(String, String,
         .iter()
         .find(|c| c.type_ == type_)
         .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
-/// Waits until the authorization satisfies `pred`; returns it.
-async fn wait_for(
-    api: &Api<OperatorAuthorization>,
-    name: &str,
-    what: &str,
-    pred: impl Fn(&OperatorAuthorization) -> bool,
-) -> Result<OperatorAuthorization> {
-    eventually(&format!("{name}: {what}"), WAIT, || async {
-        let oa = api.get(name).await?;
-        Ok(pred(&oa).then_some(oa))
-    })
-    .await
 }
 
 /// The API server's refusal of a patch, as text.
@@ -135,7 +117,7 @@ async fn an_ended_validity_freezes_the_live_domain_and_wipes_it_only_after_the_g
                 "validityChange": {"reason": "e2e: agreement ended early", "decision": unique("PDB")}}})),
         )
         .await?;
-    let expiring = wait_for(&api, &t, "Expiring and Frozen", |oa| {
+    let expiring = wait_authorization(&api, &t, "Expiring and Frozen", |oa| {
         phase(oa) == "Expiring"
             && condition(oa, "Frozen").is_some_and(|c| c.0 == "True")
             && condition(oa, "Expiring").is_some_and(|c| c.0 == "True" && c.1 == "GracePeriod")
@@ -159,7 +141,7 @@ async fn an_ended_validity_freezes_the_live_domain_and_wipes_it_only_after_the_g
     .await?;
 
     // After the grace period: offboarded like a revocation, ending Expired.
-    let expired = wait_for(&api, &t, "phase Expired", |oa| phase(oa) == "Expired").await?;
+    let expired = wait_phase(&api, &t, "Expired").await?;
     let cert = expired
         .status
         .and_then(|s| s.disposal)
@@ -249,7 +231,7 @@ async fn a_namespace_someone_else_made_is_never_adopted_nor_deleted() -> Result<
     ]))?;
 
     bed.apply(&authorization(&t, &[])?)?;
-    let oa = wait_for(&api, &t, "Ready=False NameTaken", |oa| {
+    let oa = wait_authorization(&api, &t, "Ready=False NameTaken", |oa| {
         condition(oa, "Ready").is_some_and(|c| c.0 == "False" && c.1 == "NameTaken")
     })
     .await?;
@@ -286,7 +268,7 @@ async fn a_namespace_someone_else_made_is_never_adopted_nor_deleted() -> Result<
 
     // The bureau revokes it: the foreign namespace and its data stay.
     bed.set_state(&t, "Revoked").await?;
-    let revoked = wait_for(&api, &t, "phase Revoked", |oa| phase(oa) == "Revoked").await?;
+    let revoked = wait_phase(&api, &t, "Revoked").await?;
     let cert = revoked
         .status
         .and_then(|s| s.disposal)
@@ -343,7 +325,7 @@ async fn an_openbao_mount_someone_else_made_is_never_adopted_nor_wiped() -> Resu
     ]))?;
 
     bed.apply(&authorization(&t, &[])?)?;
-    let oa = wait_for(&api, &t, "VaultConfigured=False", |oa| {
+    let oa = wait_authorization(&api, &t, "VaultConfigured=False", |oa| {
         condition(oa, "VaultConfigured").is_some_and(|c| c.0 == "False")
     })
     .await?;
@@ -357,7 +339,7 @@ async fn an_openbao_mount_someone_else_made_is_never_adopted_nor_wiped() -> Resu
     ensure!(condition(&oa, "Ready").is_some_and(|c| c.0 == "False"));
 
     bed.set_state(&t, "Revoked").await?;
-    let revoked = wait_for(&api, &t, "phase Revoked", |oa| phase(oa) == "Revoked").await?;
+    let revoked = wait_phase(&api, &t, "Revoked").await?;
     let cert = revoked
         .status
         .and_then(|s| s.disposal)
@@ -566,7 +548,7 @@ async fn a_name_used_again_gets_a_fresh_archive_and_a_full_offboarding() -> Resu
             "round {round}: a fresh authorization carries no old certificate"
         );
         bed.set_state(&t, "Revoked").await?;
-        let done = wait_for(&api, &t, "phase Revoked", |oa| phase(oa) == "Revoked").await?;
+        let done = wait_phase(&api, &t, "Revoked").await?;
         certificates.push(
             done.status
                 .and_then(|s| s.disposal)
@@ -641,7 +623,7 @@ async fn a_volume_that_would_outlive_the_tenant_stops_the_offboarding_until_it_i
     ]))?;
 
     bed.set_state(&t, "Revoked").await?;
-    let stuck = wait_for(&api, &t, "the exit review to name the volume", |oa| {
+    let stuck = wait_authorization(&api, &t, "the exit review to name the volume", |oa| {
         condition(oa, "Degraded")
             .is_some_and(|c| c.0 == "True" && c.1 == "ExitReviewFailed" && c.2.contains(&pv))
     })
@@ -658,7 +640,7 @@ async fn a_volume_that_would_outlive_the_tenant_stops_the_offboarding_until_it_i
 
     // Dealt with: the offboarding finishes by itself.
     run_ok(bed.kubectl().args(["delete", "pv", &pv, "--wait=true"]))?;
-    let done = wait_for(&api, &t, "phase Revoked", |oa| phase(oa) == "Revoked").await?;
+    let done = wait_phase(&api, &t, "Revoked").await?;
     let cert = done
         .status
         .and_then(|s| s.disposal)
