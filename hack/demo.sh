@@ -78,6 +78,10 @@ bao auth list | grep -E '^(Path|k8s-)'
 bao list auth/k8s-harbor-analytics/role
 bao policy read tenant-harbor-analytics-dev
 echo
+echo "== the bureau's view: kubectl publicdata status harbor-analytics (docs/bureau.md)"
+cargo build --locked --release -q -p kubectl-publicdata
+PATH="$repo/target/release:$PATH" kubectl publicdata status harbor-analytics
+echo
 echo "== events"
 kubectl get events -n default --field-selector involvedObject.kind=OperatorAuthorization,involvedObject.name=harbor-analytics
 echo

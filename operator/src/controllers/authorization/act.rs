@@ -3,7 +3,6 @@
 //! happened, for the report. Only namespaces the observation found to be this
 //! authorization's own are touched.
 
-use jiff::civil::Date;
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -279,7 +278,6 @@ async fn scenario_grants(ctx: &Context, tenant: &str) -> Result<Vec<(String, Str
 pub async fn provision(
     ctx: &Context,
     o: &Observed,
-    today: Date,
 ) -> Result<(ProvisionOutcome, Option<Error>), Error> {
     let oa: &OperatorAuthorization = &o.oa;
     let tenant = oa.name_any();
@@ -287,13 +285,13 @@ pub async fn provision(
         .spec
         .members
         .iter()
-        .map(|m| tenant::eligibility(m, today))
+        .map(|m| tenant::eligibility(m, o.today))
         .collect();
     let mut namespaces = Vec::new();
     let mut adopted = Vec::new();
     let mut kubernetes_error = None;
     let mut failure = None;
-    for env in tenant::build(oa, today, &ctx.settings.platform) {
+    for env in tenant::build(oa, o.today, &ctx.settings.platform) {
         let ns = tenant::namespace_name(&tenant, env.env);
         namespaces.push(ns.clone());
         let result = apply_environment(ctx, &env, Mode::Active).await;

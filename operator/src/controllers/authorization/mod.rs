@@ -196,7 +196,7 @@ async fn apply(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Erro
             Ok(requeue_until(plan.next_change, o.today))
         }
         Step::Provision => {
-            let (done, failure) = act::provision(ctx, &o, o.today).await?;
+            let (done, failure) = act::provision(ctx, &o).await?;
             let (phase, out) = decide::provisioned(oa, status, &report::state_reason(oa), &done);
             record_all(ctx, oa, out.records).await?;
             let conditions = plan.conditions.into_iter().chain(out.conditions).collect();
