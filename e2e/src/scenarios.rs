@@ -138,6 +138,24 @@ pub async fn wait_phase(api: &Api<DataScenario>, phase: &str) -> Result<String> 
     .await
 }
 
+/// Waits until export `name` reaches `phase`; returns it.
+pub async fn wait_export(
+    api: &Api<ExportRequest>,
+    name: &str,
+    phase: &str,
+) -> Result<ExportRequest> {
+    eventually(&format!("{name} {phase}"), WAIT, || async {
+        let er = api.get(name).await?;
+        let p = er
+            .status
+            .as_ref()
+            .and_then(|s| s.phase)
+            .map(|p| format!("{p:?}"));
+        Ok((p.as_deref() == Some(phase)).then_some(er))
+    })
+    .await
+}
+
 /// The credit code of the recipient of the e2e exports.
 pub const RECIPIENT: &str = "91350100M000100Y43";
 

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use e2e::scenarios::{RECIPIENT, approve_all, example_scenario, export_request as export};
+use e2e::scenarios::{
+    RECIPIENT, approve_all, example_scenario, export_request as export, wait_export,
+};
 use e2e::{TestBed, authorization, eventually, run_ok, unique};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -93,19 +95,6 @@ async fn decide(
     .map(|_| ())
 }
 
-async fn wait_phase(api: &Api<ExportRequest>, name: &str, phase: &str) -> Result<ExportRequest> {
-    eventually(&format!("{name} {phase}"), WAIT, || async {
-        let er = api.get(name).await?;
-        let p = er
-            .status
-            .as_ref()
-            .and_then(|s| s.phase)
-            .map(|p| format!("{p:?}"));
-        Ok((p.as_deref() == Some(phase)).then_some(er))
-    })
-    .await
-}
-
 /// Where a delivered export was written, inside the `deliveries` mount.
 fn delivery_path(er: &ExportRequest) -> Result<String> {
     let location = er
@@ -137,7 +126,7 @@ async fn products_leave_only_through_an_approved_digest_pinned_export() -> Resul
             &export(&t, "clean", "commuter-flows", "index", &sha256(clean))?,
         )
         .await?;
-    wait_phase(&api, "clean", "AwaitingReview").await?;
+    wait_export(&api, "clean", "AwaitingReview").await?;
     match decide(&bed, &t, "clean", &alice, &[], json!({})).await {
         Err(kube::Error::Api(s)) if s.code == 403 => {}
         other => bail!("a tenant member must not approve an export: {other:?}"),
@@ -151,7 +140,7 @@ async fn products_leave_only_through_an_approved_digest_pinned_export() -> Resul
         json!({"comment": "aggregated, no personal data"}),
     )
     .await?;
-    let path = delivery_path(&wait_phase(&api, "clean", "Delivered").await?)?;
+    let path = delivery_path(&wait_export(&api, "clean", "Delivered").await?)?;
 
     // The recipient reads it; the digest matches; the tenant's credentials cannot.
     let root = bed.vault_root()?;
@@ -192,7 +181,7 @@ async fn products_leave_only_through_an_approved_digest_pinned_export() -> Resul
             &export(&t, "leaky", "commuter-flows", "leaky", &sha256(&pii))?,
         )
         .await?;
-    let er = wait_phase(&api, "leaky", "AwaitingReview").await?;
+    let er = wait_export(&api, "leaky", "AwaitingReview").await?;
     let findings = er.status.clone().context("status")?.findings;
     let kinds: Vec<_> = findings.iter().map(|f| f.kind.as_str()).collect();
     ensure!(
@@ -229,7 +218,7 @@ async fn products_leave_only_through_an_approved_digest_pinned_export() -> Resul
         json!({"overrideFindings": true, "overrideReason": "test data of the bureau itself"}),
     )
     .await?;
-    wait_phase(&api, "leaky", "Delivered").await?;
+    wait_export(&api, "leaky", "Delivered").await?;
 
     // The artifact changed after it was checked: delivery refused, and the status says why.
     let v1 = "district,commuters\nNorth,1\n";
@@ -240,7 +229,7 @@ async fn products_leave_only_through_an_approved_digest_pinned_export() -> Resul
             &export(&t, "moving", "commuter-flows", "moving", &sha256(v1))?,
         )
         .await?;
-    wait_phase(&api, "moving", "AwaitingReview").await?;
+    wait_export(&api, "moving", "AwaitingReview").await?;
     put_artifact(&bed, &t, "moving", "district,commuters\nNorth,999999\n").await?;
     decide(
         &bed,
@@ -251,7 +240,7 @@ async fn products_leave_only_through_an_approved_digest_pinned_export() -> Resul
         json!({}),
     )
     .await?;
-    let er = wait_phase(&api, "moving", "Failed").await?;
+    let er = wait_export(&api, "moving", "Failed").await?;
     let checks = er.status.context("status")?.checks.join("; ");
     ensure!(
         checks.contains("does not match the declared") && checks.contains("delivery refused"),
@@ -265,7 +254,7 @@ async fn products_leave_only_through_an_approved_digest_pinned_export() -> Resul
             &export(&t, "orphan", "no-such-scenario", "index", &sha256(clean))?,
         )
         .await?;
-    let er = wait_phase(&api, "orphan", "Failed").await?;
+    let er = wait_export(&api, "orphan", "Failed").await?;
     ensure!(
         er.status
             .context("status")?
@@ -299,7 +288,7 @@ async fn products_leave_only_through_an_approved_digest_pinned_export() -> Resul
             &export(&t, "named", "commuter-flows", "named", &sha256(&named))?,
         )
         .await?;
-    let er = wait_phase(&api, "named", "AwaitingReview").await?;
+    let er = wait_export(&api, "named", "AwaitingReview").await?;
     let findings = er.status.context("status")?.findings;
     ensure!(
         findings.len() == 1
@@ -328,7 +317,7 @@ async fn products_leave_only_through_an_approved_digest_pinned_export() -> Resul
         &export(&t, "late", "commuter-flows", "index", &sha256(clean))?,
     )
     .await?;
-    let er = wait_phase(&api, "late", "Failed").await?;
+    let er = wait_export(&api, "late", "Failed").await?;
     let checks = er.status.context("status")?.checks;
     ensure!(
         checks
@@ -442,7 +431,7 @@ async fn the_review_reads_compressed_re_encoded_products_and_blocks_what_it_cann
             })
             .collect()
     };
-    let leaky = wait_phase(&api, "leaky", "AwaitingReview").await?;
+    let leaky = wait_export(&api, "leaky", "AwaitingReview").await?;
     ensure!(
         findings(&leaky)
             == [(
@@ -452,13 +441,13 @@ async fn the_review_reads_compressed_re_encoded_products_and_blocks_what_it_cann
         "{:?}",
         findings(&leaky)
     );
-    let scanned = wait_phase(&api, "scanned", "AwaitingReview").await?;
+    let scanned = wait_export(&api, "scanned", "AwaitingReview").await?;
     let f = findings(&scanned);
     ensure!(
         f.len() == 1 && f[0].0 == "Unreadable" && f[0].1.starts_with("flows.pdf: a PDF"),
         "{f:?}"
     );
-    let cleaned = wait_phase(&api, "cleaned", "AwaitingReview").await?;
+    let cleaned = wait_export(&api, "cleaned", "AwaitingReview").await?;
     ensure!(findings(&cleaned).is_empty(), "{:?}", findings(&cleaned));
 
     // The bureau approves all three without an override: findings block
@@ -474,7 +463,7 @@ async fn the_review_reads_compressed_re_encoded_products_and_blocks_what_it_cann
         )
         .await?;
     }
-    let path = delivery_path(&wait_phase(&api, "cleaned", "Delivered").await?)?;
+    let path = delivery_path(&wait_export(&api, "cleaned", "Delivered").await?)?;
     let got: BTreeMap<String, String> =
         vaultrs::kv2::read(&bed.vault_root()?, "deliveries", &path).await?;
     let bytes = base64::Engine::decode(

@@ -6,6 +6,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
+use e2e::scenarios::wait_export;
 use e2e::{TestBed, authorization, eventually, unique, wait_phase};
 use kube::Api;
 use kube::ResourceExt;
@@ -355,13 +356,7 @@ async fn parties_approve_a_scenario_and_the_bureau_decides_an_export_with_the_pl
     let exports: Api<ExportRequest> = Api::namespaced(bed.client_as(&alice, &[]).await?, &dev);
     exports.create(&PostParams::default(), &er).await?;
     let exports_admin: Api<ExportRequest> = Api::namespaced(admin.clone(), &dev);
-    eventually("the export awaiting review", WAIT, || async {
-        let er = exports_admin.get("q1").await?;
-        Ok((er.status.and_then(|s| s.phase).map(|p| format!("{p:?}"))
-            == Some("AwaitingReview".into()))
-        .then_some(()))
-    })
-    .await?;
+    wait_export(&exports_admin, "q1", "AwaitingReview").await?;
     let export = format!("{dev}/q1");
     let out = plugin(
         &bed,
@@ -396,13 +391,287 @@ async fn parties_approve_a_scenario_and_the_bureau_decides_an_export_with_the_pl
         stdout.contains("findings: none") && stdout.contains("Approved by reviewer-li"),
         "{stdout}"
     );
-    eventually("the export delivered", WAIT, || async {
-        let er = exports_admin.get("q1").await?;
+    wait_export(&exports_admin, "q1", "Delivered").await?;
+    Ok(())
+}
+
+/// The bureau reads a tenant's records and verifies the chain where the log
+/// lives, keeps a copy that still verifies, and a copy edited or cut the way
+/// a forger would is refused with the record named. A member may not read it.
+#[tokio::test]
+async fn the_bureau_reads_and_verifies_the_audit_log_and_a_forged_copy_is_named() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let api: Api<OperatorAuthorization> = Api::all(bed.client().await?);
+    let t = unique("plugaud");
+    let alice = unique("alice");
+    bed.apply(&authorization(&t, &[(&alice, true)])?)?;
+    bed.wait_ready(&t).await?;
+    let decision = unique("PDB");
+    let suspend = [
+        "suspend",
+        &t,
+        "--reason",
+        "audit walk-through",
+        "--decision",
+        &decision,
+        "--yes",
+    ];
+    let out = plugin(&bed, &[&suspend[..], &BUREAU[..]].concat())?;
+    ensure!(out.status.success(), "{:?}", text(&out));
+    wait_phase(&api, &t, "Suspended").await?;
+
+    // The tenant's records, readable, with who did what.
+    let log = eventually("the freeze in the tenant's records", WAIT, || async {
+        let out = plugin(&bed, &[&["audit", "log", &t][..], &BUREAU[..]].concat())?;
+        let (stdout, err) = text(&out);
+        ensure!(out.status.success(), "{err}");
+        Ok(stdout.contains("TenantFrozen").then_some(stdout))
+    })
+    .await?;
+    ensure!(
+        log.contains("DomainProvisioned") && log.contains("by zhao.lei") && log.contains(&decision),
+        "{log}"
+    );
+    let out = plugin(
+        &bed,
+        &[&["audit", "log", &t, "-o", "json"][..], &BUREAU[..]].concat(),
+    )?;
+    let records: Vec<publicdata_operator::audit::Record> = text(&out)
+        .0
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    ensure!(
+        records.len() >= 2 && records.iter().all(|r| r.entry.tenant == t),
+        "only this tenant's records: {records:?}"
+    );
+
+    let out = plugin(&bed, &[&["audit", "verify"][..], &BUREAU[..]].concat())?;
+    let (stdout, err) = text(&out);
+    ensure!(
+        out.status.success() && stdout.contains("chain intact"),
+        "{stdout}{err}"
+    );
+
+    // A member is told why not.
+    let out = plugin(&bed, &["audit", "log", &t, "--as", &alice])?;
+    let (_, err) = text(&out);
+    ensure!(
+        !out.status.success()
+            && err.contains("needs pods/exec on the operator's pods")
+            && err.contains(&format!("you are {alice}")),
+        "{err}"
+    );
+
+    // A copy verifies; an edited or cut copy does not, and the record is named.
+    let out = plugin(&bed, &[&["audit", "dump"][..], &BUREAU[..]].concat())?;
+    ensure!(out.status.success(), "{:?}", text(&out));
+    let copy = text(&out).0;
+    let dir = std::env::temp_dir().join(unique("audit-copies"));
+    std::fs::create_dir_all(&dir)?;
+    let verify = |name: &str, content: &str| -> Result<(bool, String)> {
+        let file = dir.join(name);
+        std::fs::write(&file, content)?;
+        let out = plugin(
+            &bed,
+            &["audit", "verify", "--file", &file.to_string_lossy()],
+        )?;
+        let (stdout, err) = text(&out);
+        Ok((out.status.success(), format!("{stdout}{err}")))
+    };
+    let (ok, said) = verify("copy.log", &copy)?;
+    ensure!(ok && said.contains("chain intact"), "{said}");
+    let lines: Vec<&str> = copy.lines().collect();
+    let frozen = lines
+        .iter()
+        .position(|l| l.contains("TenantFrozen") && l.contains(&t))
+        .context("the freeze in the copy")?;
+    let mut edited = lines.clone();
+    let quiet = lines[frozen].replace(&decision, "nothing-happened");
+    edited[frozen] = &quiet;
+    let (ok, said) = verify("edited.log", &(edited.join("\n") + "\n"))?;
+    ensure!(
+        !ok && said.contains(&format!("(line {}) was edited", frozen + 1)),
+        "{said}"
+    );
+    // Cut out the provisioning record, which the freeze follows.
+    let provisioned = lines
+        .iter()
+        .position(|l| l.contains("DomainProvisioned") && l.contains(&t))
+        .context("the provisioning in the copy")?;
+    ensure!(provisioned < frozen);
+    let mut cut = lines.clone();
+    cut.remove(provisioned);
+    let (ok, said) = verify("cut.log", &(cut.join("\n") + "\n"))?;
+    ensure!(
+        !ok && said.contains("records were removed, inserted or reordered"),
+        "{said}"
+    );
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+/// Every file of `examples/`, applied as written, in the order a newcomer
+/// follows: the catalog and the authorization, the member's scenario and
+/// workload, the approvals with the plugin, the artifact and its export
+/// request, the bureau's decision with the plugin, and the export delivered.
+#[tokio::test]
+async fn the_examples_as_written_walk_from_the_catalog_to_a_delivered_export() -> Result<()> {
+    use e2e::run_ok;
+    use publicdata_operator::api::{DataScenario, ExportRequest};
+
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let admin = bed.client().await?;
+    let examples = e2e::repo().join("examples");
+    let walked = [
+        "datasets.yaml",
+        "authorization.yaml",
+        "scenario.yaml",
+        "workload.yaml",
+        "commuter-index.csv",
+        "export.yaml",
+    ];
+    let mut present: Vec<String> = std::fs::read_dir(&examples)?
+        .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_>>()?;
+    present.sort();
+    let mut expected: Vec<String> = walked.iter().map(|s| s.to_string()).collect();
+    expected.sort();
+    ensure!(
+        present == expected,
+        "every example is walked through here: {present:?}"
+    );
+    let file = |name: &str| examples.join(name).to_string_lossy().into_owned();
+    let member = ["--as", "wang.fang"];
+
+    bed.apply_file(&examples.join("datasets.yaml"))?;
+    bed.apply_file(&examples.join("authorization.yaml"))?;
+    bed.wait_ready("harbor-analytics").await?;
+    // A kept test bed may hold the last walk's product: start afresh.
+    run_ok(bed.kubectl().args([
+        "delete",
+        "--ignore-not-found",
+        "--wait",
+        "-f",
+        &file("export.yaml"),
+    ]))?;
+    run_ok(bed.kubectl().args([
+        "-n",
+        "harbor-analytics-prod",
+        "delete",
+        "--ignore-not-found",
+        "configmap",
+        "commuter-index",
+    ]))?;
+
+    // The trained member files the scenario and deploys the sample workload.
+    run_ok(
+        bed.kubectl()
+            .args(["apply", "--server-side", "-f", &file("scenario.yaml")])
+            .args(member),
+    )?;
+    run_ok(
+        bed.kubectl()
+            .args(["apply", "--server-side", "-f", &file("workload.yaml")])
+            .args(member),
+    )?;
+    let scenarios: Api<DataScenario> = Api::namespaced(admin.clone(), "harbor-analytics-dev");
+    eventually("the scenario's digest", WAIT, || async {
+        Ok(scenarios
+            .get("commuter-flows")
+            .await?
+            .status
+            .and_then(|s| s.items_digest))
+    })
+    .await?;
+    let bureau = ("bureau", "zhao.lei", "publicdata:bureau");
+    for (party, user, group) in std::iter::once(bureau).chain(e2e::scenarios::AGENCY_APPROVERS) {
+        let out = plugin(
+            &bed,
+            &[
+                "approve",
+                "scenario",
+                "harbor-analytics-dev/commuter-flows",
+                "--party",
+                party,
+                "--yes",
+                "--as",
+                user,
+                "--as-group",
+                group,
+            ],
+        )?;
+        ensure!(out.status.success(), "{party}: {:?}", text(&out));
+    }
+    eventually("the scenario Active", WAIT, || async {
+        let ds = scenarios.get("commuter-flows").await?;
         Ok(
-            (er.status.and_then(|s| s.phase).map(|p| format!("{p:?}")) == Some("Delivered".into()))
+            (ds.status.and_then(|s| s.phase).map(|p| format!("{p:?}")) == Some("Active".into()))
                 .then_some(()),
         )
     })
     .await?;
+    run_ok(bed.kubectl().args([
+        "-n",
+        "harbor-analytics-dev",
+        "rollout",
+        "status",
+        "deployment/sample-etl",
+        "--timeout=120s",
+    ]))?;
+
+    // The prod job leaves the artifact; the member files the export request.
+    run_ok(bed.kubectl().args([
+        "-n",
+        "harbor-analytics-prod",
+        "create",
+        "configmap",
+        "commuter-index",
+        &format!("--from-file=index.csv={}", file("commuter-index.csv")),
+    ]))?;
+    run_ok(
+        bed.kubectl()
+            .args(["apply", "--server-side", "-f", &file("export.yaml")])
+            .args(member),
+    )?;
+    let exports: Api<ExportRequest> = Api::namespaced(admin.clone(), "harbor-analytics-dev");
+    wait_export(&exports, "q1-commuter-index", "AwaitingReview").await?;
+    let out = plugin(
+        &bed,
+        &[
+            &[
+                "decide",
+                "export",
+                "harbor-analytics-dev/q1-commuter-index",
+                "approve",
+                "--reason",
+                "aggregated indicators, no personal data",
+                "--yes",
+            ][..],
+            &BUREAU[..],
+        ]
+        .concat(),
+    )?;
+    let (stdout, err) = text(&out);
+    ensure!(
+        out.status.success() && stdout.contains("findings: none"),
+        "{stdout}{err}"
+    );
+    wait_export(&exports, "q1-commuter-index", "Delivered").await?;
+
+    let out = plugin(
+        &bed,
+        &[&["status", "harbor-analytics"][..], &BUREAU[..]].concat(),
+    )?;
+    let (stdout, err) = text(&out);
+    ensure!(
+        out.status.success()
+            && stdout.contains("commuter-flows")
+            && stdout.contains("q1-commuter-index")
+            && stdout.contains("Delivered"),
+        "{stdout}{err}"
+    );
     Ok(())
 }

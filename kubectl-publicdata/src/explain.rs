@@ -8,6 +8,9 @@ pub fn error(e: &anyhow::Error, caller: &str) -> String {
             Some(kube::Error::Api(s)) => Some(s.clone()),
             _ => None,
         });
+    if let Some(not_a_reader) = e.downcast_ref::<crate::audit::NotAReader>() {
+        return format!("refused: {not_a_reader}; you are {caller}. Ask a cluster admin.");
+    }
     let Some(s) = api else {
         return format!("error: {e:#}");
     };

@@ -6,6 +6,7 @@
 //! words with what to do next.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod decide;
 mod explain;
 mod state;
@@ -57,6 +58,14 @@ enum Command {
         #[arg(short = 'o', long, default_value = "tree", value_parser = ["tree", "json", "yaml"])]
         output: String,
     },
+    /// The operator's audit log: verify its chain, read a tenant's records,
+    /// or keep a copy.
+    Audit {
+        #[command(flatten)]
+        source: audit::Source,
+        #[command(subcommand)]
+        command: audit::Audit,
+    },
     /// Shell completion.
     Completion {
         #[arg(value_enum)]
@@ -102,6 +111,11 @@ async fn main() {
 }
 
 async fn run(cli: &Cli) -> Result<()> {
+    if let Command::Audit { command, .. } = &cli.command
+        && let Some(done) = audit::local(command)
+    {
+        return done;
+    }
     let client = client(cli).await?;
     match &cli.command {
         Command::Suspend(c) => state::change(&client, c, "Suspended").await,
@@ -112,6 +126,7 @@ async fn run(cli: &Cli) -> Result<()> {
         Command::Approve(a) => decide::approve(&client, a).await,
         Command::Decide(d) => decide::decide_export(&client, d).await,
         Command::Status { name, output } => status::show(&client, name, output).await,
+        Command::Audit { source, command } => audit::run(&client, source, command).await,
         Command::Completion { .. } => Ok(()),
     }
 }

@@ -50,10 +50,18 @@ enum Command {
 enum AuditCommand {
     /// Verify the hash chain; report the first record edited, removed or reordered.
     Verify {
-        /// The audit log file.
+        /// The audit log file (default: the operator's own, AUDIT_LOG).
+        #[arg(env = "AUDIT_LOG", default_value = DEFAULT_AUDIT_LOG)]
         file: std::path::PathBuf,
     },
+    /// Print the operator's own audit log (AUDIT_LOG) as it is, for
+    /// `kubectl publicdata audit` to verify and read where it runs. Takes no
+    /// path: run in the operator's container, it reads that log and nothing else.
+    Cat,
 }
+
+/// Where the audit log is, in the operator's image and chart.
+const DEFAULT_AUDIT_LOG: &str = "/var/lib/publicdata-operator/audit.log";
 
 /// Run the operator (the default command).
 #[derive(clap::Args, Debug)]
@@ -126,11 +134,7 @@ struct Args {
     #[arg(long, env = "WORKLOAD_OPENBAO_PORT", default_value_t = 8200)]
     workload_openbao_port: u16,
     /// The audit log (JSON lines, hash-chained, append-only). Put it on a volume.
-    #[arg(
-        long,
-        env = "AUDIT_LOG",
-        default_value = "/var/lib/publicdata-operator/audit.log"
-    )]
+    #[arg(long, env = "AUDIT_LOG", default_value = DEFAULT_AUDIT_LOG)]
     audit_log: std::path::PathBuf,
     /// Address of the admin server: /metrics, /livez, /readyz.
     #[arg(long, env = "ADMIN_ADDR", default_value = "127.0.0.1:8080")]
@@ -177,6 +181,16 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         },
+        Some(Command::Audit {
+            command: AuditCommand::Cat,
+        }) => {
+            let path = std::env::var_os("AUDIT_LOG").unwrap_or(DEFAULT_AUDIT_LOG.into());
+            let mut file = std::fs::File::open(&path)
+                .with_context(|| format!("opening the audit log {}", path.display()))?;
+            std::io::copy(&mut file, &mut std::io::stdout().lock())
+                .with_context(|| format!("reading the audit log {}", path.display()))?;
+            Ok(())
+        }
         Some(Command::Scan { files }) => {
             let mut found = false;
             for file in &files {
