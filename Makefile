@@ -1,5 +1,5 @@
 # The two commands of the README are `make demo` and `make test`.
-.PHONY: demo test up down status unit e2e lint fmt crds bench bench-suspend
+.PHONY: demo test up down status unit e2e lint fmt crds bench bench-suspend krew
 
 demo:            ## start the test bed and show it (the main job)
 	hack/demo.sh
@@ -27,6 +27,9 @@ lint:
 
 fmt:
 	cargo fmt --all
+
+krew:            ## package the plugin and install it with krew from .krew.yaml
+	hack/krew.sh
 
 crds:            ## regenerate crds/ from the Rust types
 	cargo run -q -p publicdata-operator --bin crdgen

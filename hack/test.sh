@@ -19,6 +19,9 @@ section "unit tests (and generated CRDs in sync with the types)"
 cargo test --workspace --locked --exclude e2e
 cargo test --locked -p e2e --lib
 
+section "the plugin's krew manifest, installed by krew"
+hack/krew.sh
+
 section "test bed"
 export PUBLICDATA_TESTBED_DIR="$repo/.testbed/test"
 if [[ "${KEEP_TESTBED:-0}" != 1 ]]; then

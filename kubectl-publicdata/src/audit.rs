@@ -141,23 +141,20 @@ fn table(records: &[Record]) -> String {
     let mut out = String::new();
     for r in records {
         let actor = r.entry.actor.as_deref().unwrap_or("operator");
+        let failed = r.entry.outcome != "Success";
         out.push_str(&format!(
-            "{:>6}  {}  {:<24} {:<36} {:<10} by {}\n        {}\n",
+            "{:>6}  {}  {}  {}  by {actor}\n        {}: {}{}\n",
             r.seq,
             r.time,
             r.entry.action,
+            if failed { "FAILURE" } else { "Success" },
             r.entry.object,
-            if r.entry.outcome == "Success" {
-                "Success"
+            r.entry.reason,
+            if failed {
+                format!(" ({})", r.entry.outcome)
             } else {
-                "FAILURE"
+                String::new()
             },
-            actor,
-            if r.entry.outcome == "Success" {
-                r.entry.reason.clone()
-            } else {
-                format!("{} ({})", r.entry.reason, r.entry.outcome)
-            }
         ));
     }
     out
