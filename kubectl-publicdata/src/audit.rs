@@ -17,7 +17,7 @@ use k8s_openapi::api::authorization::v1::{
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, AttachParams, ListParams, PostParams};
-use publicdata_operator::audit::{Problem, Record, verify_lines};
+use publicdata_operator::audit::{Problem, Record, verify_bytes};
 use tokio::io::AsyncReadExt;
 
 /// Where the operator runs.
@@ -89,7 +89,7 @@ pub async fn run(client: &kube::Client, source: &Source, audit: &Audit) -> Resul
             Ok(())
         }
         Audit::Log { tenant, output } => {
-            let checked = verify_lines(text.lines().map(|l| Ok(l.to_string())));
+            let checked = verify_bytes(text.as_bytes());
             let records: Vec<Record> = text
                 .lines()
                 .filter_map(|l| serde_json::from_str::<Record>(l).ok())
@@ -115,7 +115,7 @@ pub async fn run(client: &kube::Client, source: &Source, audit: &Audit) -> Resul
 
 /// Verifies `text` and says what it found.
 fn report(origin: &str, text: &str) -> Result<()> {
-    match verify_lines(text.lines().map(|l| Ok(l.to_string()))) {
+    match verify_bytes(text.as_bytes()) {
         Ok(Some(last)) => {
             println!(
                 "{origin}: {} records, chain intact; last record {} at {}, hash {}",
@@ -315,14 +315,16 @@ mod tests {
             .iter()
             .map(|r| serde_json::to_string(r).unwrap())
             .collect::<Vec<_>>()
-            .join("\n");
+            .join("\n")
+            + "\n";
         let err = report("copy", &lines).unwrap_err().to_string();
         assert!(err.contains("record 2 (line 2) was edited"), "{err}");
         let intact = [&first, &second]
             .iter()
             .map(|r| serde_json::to_string(r).unwrap())
             .collect::<Vec<_>>()
-            .join("\n");
+            .join("\n")
+            + "\n";
         assert!(report("copy", &intact).is_ok());
     }
 }

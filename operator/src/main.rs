@@ -345,6 +345,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let fresh = tokio::spawn(login::keep_fresh(vault.clone(), login, reviewer, due));
     let audit = publicdata_operator::audit::FileSink::open(&args.audit_log)
         .with_context(|| format!("opening the audit log {}", args.audit_log.display()))?;
+    if let Err(problem) = publicdata_operator::audit::Sink::health(&audit) {
+        tracing::error!(
+            "the audit log {} is damaged ({problem}): records are held beside it; provisioning, \
+             grants, deliveries and offboardings wait, suspensions and revocations go ahead; \
+             repair the log and restart the operator",
+            args.audit_log.display()
+        );
+    }
     let ctx = Arc::new(Context {
         client,
         vault,

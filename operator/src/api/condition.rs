@@ -55,6 +55,9 @@ pub mod reasons {
     pub const AWAITING_BUREAU: &str = "AwaitingBureauDecision";
     pub const NAME_TAKEN: &str = "NameTaken";
     pub const NAMES_FREE: &str = "NamesFree";
+    /// The audit log cannot take records: access is widened by nothing
+    /// until it is repaired (restrictions go ahead, their records held).
+    pub const AUDIT_LOG_DAMAGED: &str = "AuditLogDamaged";
 }
 
 /// `"True"` or `"False"`.

@@ -253,7 +253,14 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
     let first_time = |p: ExportPhase| current.phase != Some(p);
 
     let mut delivered_to = None;
-    let final_phase = if phase == ExportPhase::Approved {
+    // A delivery widens access: it waits while the audit log cannot take records.
+    let held_back = match ctx.audit.health() {
+        Err(problem) if phase == ExportPhase::Approved => Some(problem),
+        _ => None,
+    };
+    let final_phase = if held_back.is_some() {
+        ExportPhase::Approved
+    } else if phase == ExportPhase::Approved {
         // Deliver, once: the artifact is the approved one (checked above, now).
         let content = artifact.clone().unwrap_or_default();
         let digest = computed.clone().unwrap_or_default();
@@ -337,17 +344,26 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
         final_phase,
         ExportPhase::Delivered | ExportPhase::AwaitingReview
     );
-    let cond = Desired::new(
-        "Ready",
-        final_phase == ExportPhase::Delivered,
-        if ok { "AsExpected" } else { "Blocked" },
-        match final_phase {
-            ExportPhase::Delivered => {
-                format!("delivered to {}", delivered_to.clone().unwrap_or_default())
-            }
-            _ => message.clone(),
-        },
-    );
+    let cond = if let Some(problem) = &held_back {
+        Desired::new(
+            "Ready",
+            false,
+            condition::reasons::AUDIT_LOG_DAMAGED,
+            format!("approved; the delivery waits while the audit log is damaged ({problem})"),
+        )
+    } else {
+        Desired::new(
+            "Ready",
+            final_phase == ExportPhase::Delivered,
+            if ok { "AsExpected" } else { "Blocked" },
+            match final_phase {
+                ExportPhase::Delivered => {
+                    format!("delivered to {}", delivered_to.clone().unwrap_or_default())
+                }
+                _ => message.clone(),
+            },
+        )
+    };
     let now = Time(jiff::Timestamp::now());
     let mut next = current.clone();
     next.phase = Some(final_phase);

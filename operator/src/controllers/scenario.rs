@@ -162,6 +162,18 @@ pub async fn reconcile(ds: Arc<DataScenario>, ctx: Arc<Context>) -> Result<Actio
     } else {
         Vec::new()
     };
+    // A new grant widens access: it waits while the audit log cannot take
+    // records. A grant in force stays; a revocation goes ahead.
+    let newly_granted = ds.status.as_ref().is_none_or(|s| s.grants.is_empty());
+    let held_back = match ctx.audit.health() {
+        Err(problem) if !grants.is_empty() && newly_granted => Some(problem),
+        _ => None,
+    };
+    let grants = if held_back.is_some() {
+        Vec::new()
+    } else {
+        grants
+    };
 
     let valid = if problems.is_empty() {
         Desired::new(
@@ -212,7 +224,14 @@ pub async fn reconcile(ds: Arc<DataScenario>, ctx: Arc<Context>) -> Result<Actio
             message,
         )
     };
-    let granted = if grants.is_empty() {
+    let granted = if let Some(problem) = &held_back {
+        Desired::new(
+            "Granted",
+            false,
+            condition::reasons::AUDIT_LOG_DAMAGED,
+            format!("approved, but no data is granted while the audit log is damaged ({problem})"),
+        )
+    } else if grants.is_empty() {
         Desired::new(
             "Granted",
             false,

@@ -145,6 +145,13 @@ async fn apply(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Erro
     let o = observe::observe(ctx, oa).await?;
     let plan = decide::plan(&o, ctx.settings.expiry_grace);
     let status = &o.status;
+    // Nothing widens access, and nothing is wiped, while the audit log cannot
+    // take records; a freeze (below, and before an offboarding) never waits.
+    if let (Step::Provision | Step::Offboard { .. }, Err(problem)) =
+        (&plan.step, ctx.audit.health())
+    {
+        return wait_for_audit_log(ctx, &o, plan, problem).await;
+    }
     match plan.step {
         Step::Done => Ok(Action::await_change()),
         Step::Refuse(refusal) => {
@@ -247,6 +254,59 @@ async fn apply(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Erro
         }
         Step::Offboard { then } => offboard::run(ctx, &o, then).await,
     }
+}
+
+/// Provisioning or offboarding while the audit log is damaged: a revocation
+/// still freezes the domain at once; then Ready is False with the reason,
+/// said once as an event, until the log is repaired and the operator restarted.
+async fn wait_for_audit_log(
+    ctx: &Context,
+    o: &observe::Observed,
+    plan: decide::Plan,
+    problem: audit::Problem,
+) -> Result<Action, Error> {
+    let (oa, status) = (&o.oa, &o.status);
+    let mut conditions = plan.conditions;
+    let what = if let Step::Offboard { then } = plan.step {
+        let (done, vault_error) = act::freeze_domain(ctx, o).await?;
+        let out = decide::frozen(status, Freeze::Suspended, &report::state_reason(oa), &done);
+        record_all(ctx, oa, out.records).await?;
+        conditions.extend(
+            out.conditions
+                .into_iter()
+                .filter(|c| c.type_ != types::READY),
+        );
+        publish_all(ctx, oa, &out.notes).await;
+        if let Some(e) = vault_error {
+            return Err(Error::Vault(e));
+        }
+        format!(
+            "{then:?} by the bureau: the domain is frozen; its offboarding (archive, wipe) waits"
+        )
+    } else {
+        "provisioning and every new grant of access wait; a suspension or revocation still goes ahead".into()
+    };
+    let message = format!(
+        "the audit log is damaged ({problem}): {what} until it is repaired and the operator restarted"
+    );
+    let first = !ready_reason_is(status, reasons::AUDIT_LOG_DAMAGED);
+    conditions.push(Desired::new(
+        types::READY,
+        false,
+        reasons::AUDIT_LOG_DAMAGED,
+        message.clone(),
+    ));
+    let phase = status.phase.unwrap_or(Phase::Pending);
+    write_status(ctx, oa, status, phase, conditions, |_| {}).await?;
+    if first {
+        publish(
+            ctx,
+            oa,
+            &Note::warning(reasons::AUDIT_LOG_DAMAGED, "Wait", message),
+        )
+        .await;
+    }
+    Ok(Action::requeue(RESYNC))
 }
 
 /// Requeue at the next day the facts change by themselves, or after RESYNC.
