@@ -45,10 +45,12 @@ cargo build --locked -q -p kubectl-publicdata
 cargo test --locked -p e2e --test testbed --test authorization --test freeze --test scenario \
   --test export --test isolation --test suspension_node --test workload_credentials \
   --test offboard_node --test safety --test plugin --test gitops -- --nocapture
-# These disturb every tenant on the test bed (OpenBao paused; a CRD removed,
+# These disturb every tenant on the test bed (OpenBao paused; the audit log torn
+# and damaged, with the operator stopped meanwhile; a CRD removed,
 # which deletes every authorization; the operator aborted at each offboarding
 # step, killed, upgraded, uninstalled): each alone, in this order.
 cargo test --locked -p e2e --test openbao_outage
+cargo test --locked -p e2e --test audit_damage -- --test-threads=1
 cargo test --locked -p e2e --test crd_reinstall
 cargo test --locked -p e2e --test offboard -- --nocapture
 cargo test --locked -p e2e --test chart -- --test-threads=1 --nocapture
