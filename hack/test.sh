@@ -37,7 +37,11 @@ CARGO_FEATURES=failpoints hack/image.sh
 # the operator's fresh logins.
 # A 30 s grace period after expiry: the expiry test sees a live domain freeze,
 # wait, and only then be offboarded.
-OPERATOR_TOKEN_TTL=20s OPERATOR_EXPIRY_GRACE=30s e2e/testbed/testbed.sh operator install "$repo/target/image/publicdata-operator.tar"
+# A ten-year training period: examples/ carry fixed training dates, which must
+# not lapse under the tests; the lapse itself is tested with members trained
+# just over and just under ten years ago.
+OPERATOR_TOKEN_TTL=20s OPERATOR_EXPIRY_GRACE=30s OPERATOR_TRAINING_VALID_DAYS=3650 \
+  e2e/testbed/testbed.sh operator install "$repo/target/image/publicdata-operator.tar"
 
 section "e2e tests, against the chart-installed operator under its own RBAC"
 # The bureau's kubectl plugin, which plugin.rs runs from target/debug.

@@ -342,7 +342,8 @@ impl TestBed {
 }
 
 /// The example authorization from `examples/authorization.yaml`, renamed, with
-/// the given members: `(user, trained)`.
+/// the given members: `(user, trained)`. A trained member was trained 30 days
+/// ago, well inside any training period.
 pub fn authorization(name: &str, members: &[(&str, bool)]) -> Result<serde_json::Value> {
     let text = std::fs::read_to_string(repo().join("examples/authorization.yaml"))?;
     let mut oa: serde_json::Value = serde_yaml::from_str(&text)?;
@@ -355,12 +356,23 @@ pub fn authorization(name: &str, members: &[(&str, bool)]) -> Result<serde_json:
                 "role": "Developer", "confidentialityUntil": "2030-12-31",
             });
             if *trained {
-                m["trainingCompleted"] = "2026-01-10".into();
+                m["trainingCompleted"] = days_ago(30).into();
             }
             m
         })
         .collect();
     Ok(oa)
+}
+
+/// The date `days` days before today (UTC), as `YYYY-MM-DD`.
+pub fn days_ago(days: i64) -> String {
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    today
+        .checked_sub(jiff::Span::new().days(days))
+        .unwrap_or(today)
+        .to_string()
 }
 
 /// The repository root.

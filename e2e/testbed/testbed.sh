@@ -274,6 +274,7 @@ operator_install() {
     --set "openbao.workloadEgress.cidrs={$OPENBAO_EGRESS_CIDR}" \
     --set openbao.workloadEgress.port="$OPENBAO_EGRESS_PORT" \
     --set expiryGracePeriod="${OPERATOR_EXPIRY_GRACE:-30d}" \
+    --set trainingValidDays="${OPERATOR_TRAINING_VALID_DAYS:-365}" \
     --wait --timeout 180s ${HELM_ARGS:-} >"$state/logs/helm.log" 2>&1 \
     || { tail -n 30 "$state/logs/helm.log" >&2; kubectl -n publicdata-system get pods -o wide >&2 || true; \
          kubectl -n publicdata-system logs -l app.kubernetes.io/name=publicdata-operator --tail 20 >&2 || true; \

@@ -633,3 +633,46 @@ async fn only_the_bureau_changes_the_state_and_the_api_server_stamps_who_did() -
     );
     Ok(())
 }
+
+/// a security training counts for the platform's period (the chart's
+/// `trainingValidDays`); a member trained longer ago than that has no access,
+/// and the status says when it lapsed, while one trained a day later works.
+#[tokio::test]
+async fn a_member_whose_training_lapsed_has_no_access_and_is_told_why() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let env = run_ok(bed.kubectl().args([
+        "-n",
+        "publicdata-system",
+        "get",
+        "deployment/publicdata-operator",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].env[?(@.name==\"TRAINING_VALID_DAYS\")].value}",
+    ]))?;
+    let period: i64 = env
+        .trim()
+        .parse()
+        .context("the operator's training period")?;
+    let name = unique("lapse");
+    let (lapsed, current) = (unique("lapsed"), unique("current"));
+    let mut oa = authorization(&name, &[(&lapsed, true), (&current, true)])?;
+    oa["spec"]["members"][0]["trainingCompleted"] = e2e::days_ago(period).into();
+    oa["spec"]["members"][1]["trainingCompleted"] = e2e::days_ago(period - 1).into();
+    bed.apply(&oa)?;
+    let ready = bed.wait_ready(&name).await?;
+    let members = ready.status.context("status")?.members;
+    let said = |user: &str| members.iter().find(|m| m.user == user).cloned();
+    let l = said(&lapsed).context("the lapsed member in status")?;
+    ensure!(
+        !l.access
+            && l.reason.contains("lapsed on")
+            && l.reason.contains(&format!("every {period} days")),
+        "{l:?}"
+    );
+    let c = said(&current).context("the current member in status")?;
+    ensure!(c.access && c.reason.contains("trained (until"), "{c:?}");
+    let dev = format!("{name}-dev");
+    ensure!(!can_i(&bed, &lapsed, &["list", "pods", "-n", &dev])?);
+    ensure!(can_i(&bed, &current, &["list", "pods", "-n", &dev])?);
+    Ok(())
+}

@@ -71,6 +71,12 @@ struct Args {
     /// Only an end the bureau itself set is ever acted on.
     #[arg(long, env = "EXPIRY_GRACE", default_value = "30d", value_parser = parse_duration)]
     expiry_grace: std::time::Duration,
+    /// How long a member's security training counts, in days (R-16: trained
+    /// before the job and again periodically). From the day after, the member
+    /// has no access until the bureau records a newer training.
+    #[arg(long, env = "TRAINING_VALID_DAYS", default_value_t = 365,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    training_valid_days: u32,
     /// OpenBao/Vault address.
     #[arg(long, env = "VAULT_ADDR", required = false, default_value = "")]
     vault_addr: String,
@@ -367,6 +373,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     .collect(),
                 openbao_port: args.workload_openbao_port,
                 operator_service_account: args.namespace.clone().zip(args.service_account.clone()),
+                training_valid_days: Some(args.training_valid_days),
             },
         },
         reporter: Reporter {

@@ -285,7 +285,7 @@ pub async fn provision(
         .spec
         .members
         .iter()
-        .map(|m| tenant::eligibility(m, o.today))
+        .map(|m| tenant::eligibility(m, o.today, ctx.settings.platform.training_valid_days))
         .collect();
     let mut namespaces = Vec::new();
     let mut adopted = Vec::new();

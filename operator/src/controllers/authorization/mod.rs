@@ -219,7 +219,11 @@ async fn apply(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Erro
             if let Some(e) = failure {
                 return Err(e);
             }
-            let member_change = tenant::next_eligibility_change(&oa.spec.members, o.today);
+            let member_change = tenant::next_eligibility_change(
+                &oa.spec.members,
+                o.today,
+                ctx.settings.platform.training_valid_days,
+            );
             let next = [plan.next_change, member_change]
                 .into_iter()
                 .flatten()

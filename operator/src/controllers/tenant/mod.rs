@@ -57,36 +57,64 @@ fn meta(name: &str, namespace: &str, tenant: &str, env: Environment) -> ObjectMe
 }
 
 /// Whether a member may have access today, and why: training completed
-/// on or before today, and a confidentiality agreement in force through today.
-pub fn eligibility(member: &Member, today: Date) -> MemberStatus {
+/// on or before today and, with a training period, not older than that; a
+/// confidentiality agreement in force through today.
+pub fn eligibility(member: &Member, today: Date, training_valid_days: Option<u32>) -> MemberStatus {
     let denied = |reason: String| MemberStatus {
         user: member.user.clone(),
         access: false,
         reason,
     };
+    let lapses = training_lapses(member, training_valid_days);
     match (member.training_completed, member.confidentiality_until) {
         (None, _) => denied("security training not completed".into()),
         (Some(t), _) if t > today => denied(format!(
             "security training recorded for a future date ({t})"
+        )),
+        (Some(t), _) if lapses.is_some_and(|l| l <= today) => denied(format!(
+            "security training of {t} lapsed on {} (renewed every {} days): record a newer training",
+            lapses.unwrap_or(t),
+            training_valid_days.unwrap_or_default()
         )),
         (_, None) => denied("no confidentiality agreement on record".into()),
         (_, Some(c)) if c < today => denied(format!("confidentiality agreement ended on {c}")),
         (Some(_), Some(c)) => MemberStatus {
             user: member.user.clone(),
             access: true,
-            reason: format!("trained; confidentiality agreement in force until {c}"),
+            reason: match lapses {
+                Some(l) => format!(
+                    "trained (until {}); confidentiality agreement in force until {c}",
+                    l.yesterday().unwrap_or(l)
+                ),
+                None => format!("trained; confidentiality agreement in force until {c}"),
+            },
         },
     }
 }
 
+/// The first day a member's training no longer counts, with a training period.
+pub fn training_lapses(member: &Member, training_valid_days: Option<u32>) -> Option<Date> {
+    let days = training_valid_days?;
+    member
+        .training_completed?
+        .checked_add(jiff::Span::new().days(i64::from(days)))
+        .ok()
+}
+
 /// The first day on which some member's eligibility changes by itself (a
-/// training date reached, an agreement ended), so the controller can come back.
-pub fn next_eligibility_change(members: &[Member], today: Date) -> Option<Date> {
+/// training date reached or lapsed, an agreement ended), so the controller
+/// can come back.
+pub fn next_eligibility_change(
+    members: &[Member],
+    today: Date,
+    training_valid_days: Option<u32>,
+) -> Option<Date> {
     members
         .iter()
         .flat_map(|m| {
             [
                 m.training_completed.filter(|t| *t > today),
+                training_lapses(m, training_valid_days).filter(|d| *d > today),
                 m.confidentiality_until
                     .and_then(|c| c.tomorrow().ok())
                     .filter(|d| *d > today),
@@ -111,8 +139,8 @@ pub struct EnvironmentObjects {
 
 /// What the tenant domains need to know of the platform: where tenant
 /// workloads may open connections beyond their namespace and DNS (the
-/// secrets backend, by address and port, and nothing else), and who the
-/// operator is.
+/// secrets backend, by address and port, and nothing else), who the
+/// operator is, and how long a member's security training counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Platform {
     /// CIDRs of the OpenBao/Vault endpoints as pods reach them (after a
@@ -126,6 +154,10 @@ pub struct Platform {
     /// lets it read that namespace's Secrets for the offboarding inventory,
     /// so it reads no Secret anywhere else.
     pub operator_service_account: Option<(String, String)>,
+    /// Days a member's security training counts (R-16: trained before the
+    /// job, and again periodically): from the day after, the member has no
+    /// access until a newer training is recorded. None: it never lapses.
+    pub training_valid_days: Option<u32>,
 }
 
 /// The ClusterRole (shipped by the chart) that lets the operator read a
@@ -173,7 +205,7 @@ pub fn build_in(
         .spec
         .members
         .iter()
-        .filter(|m| eligibility(m, today).access)
+        .filter(|m| eligibility(m, today, platform.training_valid_days).access)
         .collect();
     let mut envs = oa.spec.environments.clone();
     envs.sort();

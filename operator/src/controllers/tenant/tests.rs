@@ -13,6 +13,7 @@ fn egress() -> Platform {
         openbao_cidrs: vec!["10.213.1.1/32".into()],
         openbao_port: 8200,
         operator_service_account: None,
+        training_valid_days: Some(365),
     }
 }
 
@@ -217,9 +218,9 @@ fn no_member_role_grants_secrets_and_prod_grants_no_exec_and_no_logs() {
 fn eligibility_needs_training_and_a_confidentiality_agreement_in_force() {
     let mut m = example().spec.members[0].clone();
     let today = date(2026, 11, 26);
-    assert!(eligibility(&m, today).access);
+    assert!(eligibility(&m, today, None).access);
     m.confidentiality_until = Some(date(2026, 11, 25));
-    let s = eligibility(&m, today);
+    let s = eligibility(&m, today, None);
     assert!(
         !s.access && s.reason.contains("ended on 2026-11-25"),
         "{}",
@@ -227,21 +228,63 @@ fn eligibility_needs_training_and_a_confidentiality_agreement_in_force() {
     );
     m.confidentiality_until = Some(date(2026, 11, 26));
     assert!(
-        eligibility(&m, today).access,
+        eligibility(&m, today, None).access,
         "the last day is still in force"
     );
     m.training_completed = None;
     assert!(
-        eligibility(&m, today)
+        eligibility(&m, today, None)
             .reason
             .contains("training not completed")
     );
     m.training_completed = Some(date(2026, 12, 1));
-    assert!(!eligibility(&m, today).access);
+    assert!(!eligibility(&m, today, None).access);
     assert_eq!(
-        next_eligibility_change(&[m], today),
+        next_eligibility_change(&[m], today, None),
         Some(date(2026, 11, 27))
     );
+}
+
+#[test]
+fn a_training_lapses_after_its_period_and_the_member_loses_access_that_day() {
+    let m = example().spec.members[0].clone();
+    assert_eq!(m.training_completed, Some(date(2026, 11, 20)));
+    let period = Some(365);
+    let last_day = eligibility(&m, date(2027, 11, 19), period);
+    assert!(last_day.access, "{}", last_day.reason);
+    assert!(
+        last_day.reason.contains("trained (until 2027-11-19)"),
+        "{}",
+        last_day.reason
+    );
+    let lapsed = eligibility(&m, date(2027, 11, 20), period);
+    assert!(!lapsed.access);
+    assert!(
+        lapsed.reason.contains(
+            "security training of 2026-11-20 lapsed on 2027-11-20 (renewed every 365 days)"
+        ),
+        "{}",
+        lapsed.reason
+    );
+    assert!(
+        eligibility(&m, date(2027, 11, 20), None).access,
+        "no period: never lapses"
+    );
+    assert_eq!(
+        next_eligibility_change(std::slice::from_ref(&m), date(2026, 11, 26), period),
+        Some(date(2027, 11, 20)),
+        "the controller comes back on the day it lapses"
+    );
+    // On that day the member's bindings are gone from the domain.
+    let bound = |today| {
+        build(&example(), today, &egress())
+            .iter()
+            .flat_map(|e| e.role_bindings.clone())
+            .flat_map(|b| b.subjects.unwrap_or_default())
+            .any(|s| s.name == m.user)
+    };
+    assert!(bound(date(2027, 11, 19)));
+    assert!(!bound(date(2027, 11, 20)));
 }
 
 #[test]
