@@ -676,3 +676,51 @@ async fn a_member_whose_training_lapsed_has_no_access_and_is_told_why() -> Resul
     ensure!(can_i(&bed, &current, &["list", "pods", "-n", &dev])?);
     Ok(())
 }
+
+/// one emergency plan per authorization. With a plan drilled ten days
+/// ago the condition says whom to call and when the next drill is due;
+/// without one it says what is missing.
+#[tokio::test]
+async fn the_emergency_plan_and_its_last_drill_are_in_the_status() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let condition = |oa: &OperatorAuthorization| {
+        oa.status.as_ref().and_then(|s| {
+            s.conditions
+                .iter()
+                .find(|c| c.type_ == "EmergencyPlanReady")
+                .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+        })
+    };
+    let drilled = unique("drilled");
+    let mut oa = authorization(&drilled, &[])?;
+    oa["spec"]["emergencyPlan"]["drills"] =
+        json!([{"date": e2e::days_ago(10), "result": "Passed"}]);
+    bed.apply(&oa)?;
+    let (status, reason, message) =
+        condition(&bed.wait_ready(&drilled).await?).context("EmergencyPlanReady")?;
+    ensure!(
+        status == "True" && reason == "PlanOnFile",
+        "{reason}: {message}"
+    );
+    ensure!(
+        message.contains("call Chen Jing (unit security officer, +86 571 8800 0042) first")
+            && message.contains(&format!("last drill {} (Passed)", e2e::days_ago(10))),
+        "{message}"
+    );
+
+    let without = unique("noplan");
+    let mut oa = authorization(&without, &[])?;
+    oa["spec"]
+        .as_object_mut()
+        .context("spec")?
+        .remove("emergencyPlan");
+    bed.apply(&oa)?;
+    let (status, reason, message) =
+        condition(&bed.wait_ready(&without).await?).context("EmergencyPlanReady")?;
+    ensure!(
+        status == "False" && reason == "NoEmergencyPlan" && message.contains("R-31"),
+        "{reason}: {message}"
+    );
+    Ok(())
+}

@@ -103,6 +103,30 @@ pub fn tree(
             "no"
         }
     );
+    out += &match &oa.spec.emergency_plan {
+        None => "├─ emergency plan: none on record (R-31)\n".to_string(),
+        Some(plan) => {
+            let first = plan
+                .contacts
+                .first()
+                .map(|c| format!("; call {} ({}) first", c.name, c.contact))
+                .unwrap_or_default();
+            let last = plan
+                .drills
+                .iter()
+                .filter(|d| d.date <= today)
+                .max_by_key(|d| d.date)
+                .map_or("no drill yet".to_string(), |d| {
+                    format!(
+                        "last drill {} ({:?}, {} days ago)",
+                        d.date,
+                        d.result,
+                        days(d.date, today)
+                    )
+                });
+            format!("├─ emergency plan {}{first}; {last}\n", plan.reference)
+        }
+    };
     out += "├─ conditions\n";
     for c in &st.conditions {
         out += &format!(
@@ -174,5 +198,9 @@ mod tests {
         assert!(text.starts_with("harbor-analytics  "), "{text}");
         assert!(text.contains("validity 2026-01-01 .. 2030-12-31: 184 days left; renewal due from 2030-06-30 (due now)"), "{text}");
         assert!(text.contains("frozen: no"), "{text}");
+        assert!(
+            text.contains("emergency plan EP-2026-0042; call Chen Jing (+86 571 8800 0042) first; last drill 2026-10-15 (Passed, 1355 days ago)"),
+            "{text}"
+        );
     }
 }

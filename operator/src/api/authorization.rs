@@ -67,6 +67,12 @@ pub struct OperatorAuthorizationSpec {
     /// Compute and storage quotas per environment. Unset values take safe defaults.
     #[serde(default)]
     pub quotas: Quotas,
+    /// The authorization's emergency plan (R-31: one plan per authorization):
+    /// its reference, whom to call, and the drills held. Without it the
+    /// condition `EmergencyPlanReady` is False. In an incident the bureau's
+    /// technical lever is `state: Suspended`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emergency_plan: Option<EmergencyPlan>,
     /// The state the bureau keeps the authorization in. Only the bureau changes it;
     /// manifests kept in Git should leave it unset (default `Active`).
     /// `Revoked` and `Terminated` are final.
@@ -193,6 +199,63 @@ pub struct Agreement {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>", extend("format" = "date"))]
     pub signed: Option<Date>,
+}
+
+/// The emergency plan of one authorization (一授权一预案, R-31).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EmergencyPlan {
+    /// The plan document's reference, as filed with the bureau.
+    #[schemars(length(min = 1, max = 200))]
+    pub reference: String,
+    /// Whom to call in an incident, in the order to call them.
+    #[schemars(length(min = 1, max = 20))]
+    pub contacts: Vec<EmergencyContact>,
+    /// The drills held under the plan, in any order.
+    #[serde(default)]
+    #[schemars(length(max = 100))]
+    pub drills: Vec<Drill>,
+}
+
+/// Someone to call in an incident.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EmergencyContact {
+    /// Their full name.
+    #[schemars(length(min = 1, max = 100))]
+    pub name: String,
+    /// Their part in the response, e.g. `unit security officer`, `bureau duty desk`.
+    #[schemars(length(min = 1, max = 100))]
+    pub role: String,
+    /// How to reach them at any hour (phone).
+    #[schemars(length(min = 1, max = 200))]
+    pub contact: String,
+}
+
+/// One emergency drill.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Drill {
+    /// The day it was held.
+    #[schemars(with = "String", extend("format" = "date"))]
+    pub date: Date,
+    /// How it went.
+    pub result: DrillResult,
+    /// What was practised and what was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1000))]
+    pub notes: Option<String>,
+}
+
+/// How a drill went.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DrillResult {
+    /// The plan worked as written.
+    Passed,
+    /// It worked, with findings to fix in the plan.
+    PassedWithFindings,
+    /// The plan did not work.
+    Failed,
 }
 
 /// A person who processes data for the unit.

@@ -29,6 +29,8 @@ pub mod types {
     pub const EXPIRING: &str = "Expiring";
     /// Every namespace the authorization names is free or already its own.
     pub const NAMES_AVAILABLE: &str = "NamesAvailable";
+    /// The emergency plan is on record, its last drill passed within a year.
+    pub const EMERGENCY_PLAN_READY: &str = "EmergencyPlanReady";
 }
 
 /// Condition reasons, one constant each.
@@ -58,6 +60,11 @@ pub mod reasons {
     /// The audit log cannot take records: access is widened by nothing
     /// until it is repaired (restrictions go ahead, their records held).
     pub const AUDIT_LOG_DAMAGED: &str = "AuditLogDamaged";
+    pub const PLAN_ON_FILE: &str = "PlanOnFile";
+    pub const NO_EMERGENCY_PLAN: &str = "NoEmergencyPlan";
+    pub const NO_DRILL_YET: &str = "NoDrillYet";
+    pub const DRILL_OVERDUE: &str = "DrillOverdue";
+    pub const LAST_DRILL_FAILED: &str = "LastDrillFailed";
 }
 
 /// `"True"` or `"False"`.

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 
 use super::observe::Observed;
-use crate::api::authorization::{OperatorAuthorization, Phase, credit_code_is_valid};
+use crate::api::authorization::{DrillResult, OperatorAuthorization, Phase, credit_code_is_valid};
 use crate::api::condition::{Desired, reasons, types};
 use crate::api::labels;
 use crate::lifecycle::{self, Action, Facts, Freeze};
@@ -156,7 +156,8 @@ pub fn plan(o: &Observed, grace: Duration) -> Plan {
         expired_at,
         grace,
     });
-    let mut conditions = vec![renewal(oa, decision.renewal_due)];
+    let (plan_ready, drill_due) = emergency_plan(oa, o.today);
+    let mut conditions = vec![renewal(oa, decision.renewal_due), plan_ready];
     let mut plan_expired_at = None;
     let step = match decision.action {
         Action::Nothing if status.disposal.is_some() => Step::Done,
@@ -216,9 +217,89 @@ pub fn plan(o: &Observed, grace: Duration) -> Plan {
         phase: decision.phase,
         step,
         conditions,
-        next_change: decision.next_change,
+        next_change: [decision.next_change, drill_due]
+            .into_iter()
+            .flatten()
+            .min(),
         expired_at: plan_expired_at,
     }
+}
+
+/// How often the emergency plan is drilled, at least (R-31: 定期组织应急演练).
+pub const DRILL_EVERY_DAYS: i64 = 365;
+
+/// Whether the authorization's emergency plan is on record and drilled
+/// (R-31), and the day its last drill becomes overdue.
+pub fn emergency_plan(oa: &OperatorAuthorization, today: Date) -> (Desired, Option<Date>) {
+    let condition = |ok, reason, message: String| {
+        Desired::new(types::EMERGENCY_PLAN_READY, ok, reason, message)
+    };
+    let Some(plan) = &oa.spec.emergency_plan else {
+        return (
+            condition(
+                false,
+                reasons::NO_EMERGENCY_PLAN,
+                "no emergency plan on record (R-31: one plan per authorization): record \
+                 spec.emergencyPlan with its reference and whom to call"
+                    .into(),
+            ),
+            None,
+        );
+    };
+    let first = plan
+        .contacts
+        .first()
+        .map(|c| format!("; call {} ({}, {}) first", c.name, c.role, c.contact))
+        .unwrap_or_default();
+    let Some(last) = plan
+        .drills
+        .iter()
+        .filter(|d| d.date <= today)
+        .max_by_key(|d| d.date)
+    else {
+        return (
+            condition(
+                false,
+                reasons::NO_DRILL_YET,
+                format!("plan {}{first}; no drill held yet", plan.reference),
+            ),
+            None,
+        );
+    };
+    let overdue = last
+        .date
+        .checked_add(jiff::Span::new().days(DRILL_EVERY_DAYS))
+        .unwrap_or(today);
+    let drilled = format!("last drill {} ({:?})", last.date, last.result);
+    let ready = if last.result == DrillResult::Failed {
+        condition(
+            false,
+            reasons::LAST_DRILL_FAILED,
+            format!(
+                "plan {}{first}; {drilled}: revise the plan and drill it again",
+                plan.reference
+            ),
+        )
+    } else if overdue <= today {
+        condition(
+            false,
+            reasons::DRILL_OVERDUE,
+            format!(
+                "plan {}{first}; {drilled}, more than {DRILL_EVERY_DAYS} days ago: a drill is overdue since {overdue}",
+                plan.reference
+            ),
+        )
+    } else {
+        condition(
+            true,
+            reasons::PLAN_ON_FILE,
+            format!(
+                "plan {}{first}; {drilled}; next drill due by {overdue}",
+                plan.reference
+            ),
+        )
+    };
+    (ready, (overdue > today).then_some(overdue))
 }
 
 fn renewal(oa: &OperatorAuthorization, due: bool) -> Desired {

@@ -371,3 +371,72 @@ fn a_renewal_after_expiry_is_recorded_as_a_renewal() {
     assert_eq!(out.records[0].action, "TenantRenewed");
     assert!(out.records[0].reason.contains("2030-12-31"));
 }
+
+#[test]
+fn the_emergency_plan_is_ready_with_a_passed_drill_within_a_year_and_says_why_not() {
+    use crate::api::authorization::{Drill, DrillResult};
+    let condition = |oa: &OperatorAuthorization, today| emergency_plan(oa, today);
+    let mut oa = authorization();
+    // The example: plan on file, drilled on 2026-10-15.
+    let (ready, due) = condition(&oa, date(2026, 11, 27));
+    assert!(ready.ok, "{}", ready.message);
+    assert_eq!(ready.reason, condition::reasons::PLAN_ON_FILE);
+    assert!(
+        ready
+            .message
+            .contains("call Chen Jing (unit security officer, +86 571 8800 0042) first")
+            && ready.message.contains("last drill 2026-10-15 (Passed)"),
+        "{}",
+        ready.message
+    );
+    assert_eq!(
+        due,
+        Some(date(2027, 10, 15)),
+        "the controller comes back then"
+    );
+    // The last day before it is overdue, and the day it is.
+    assert!(condition(&oa, date(2027, 10, 14)).0.ok);
+    let (overdue, due) = condition(&oa, date(2027, 10, 15));
+    assert_eq!(overdue.reason, condition::reasons::DRILL_OVERDUE);
+    assert!(
+        overdue.message.contains("overdue since 2027-10-15"),
+        "{}",
+        overdue.message
+    );
+    assert_eq!(due, None);
+
+    let plan = oa.spec.emergency_plan.as_mut().unwrap();
+    // A drill dated after today is not counted.
+    plan.drills = vec![Drill {
+        date: date(2026, 12, 1),
+        result: DrillResult::Passed,
+        notes: None,
+    }];
+    assert_eq!(
+        condition(&oa, date(2026, 11, 27)).0.reason,
+        condition::reasons::NO_DRILL_YET
+    );
+    // The newest drill counts, whatever the order; a failed one is said.
+    let plan = oa.spec.emergency_plan.as_mut().unwrap();
+    plan.drills = vec![
+        Drill {
+            date: date(2026, 11, 20),
+            result: DrillResult::Failed,
+            notes: None,
+        },
+        Drill {
+            date: date(2026, 6, 1),
+            result: DrillResult::Passed,
+            notes: None,
+        },
+    ];
+    let (failed, _) = condition(&oa, date(2026, 11, 27));
+    assert_eq!(failed.reason, condition::reasons::LAST_DRILL_FAILED);
+    assert!(!failed.ok && failed.message.contains("2026-11-20 (Failed)"));
+
+    oa.spec.emergency_plan = None;
+    let (none, due) = condition(&oa, date(2026, 11, 27));
+    assert!(!none.ok && none.reason == condition::reasons::NO_EMERGENCY_PLAN);
+    assert!(none.message.contains("R-31"));
+    assert_eq!(due, None);
+}
