@@ -4,7 +4,7 @@
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use crate::api::{DataScenario, ExportRequest, OperatorAuthorization, PublicDataset};
+use crate::api::{AnnualReport, DataScenario, ExportRequest, OperatorAuthorization, PublicDataset};
 
 /// Where the CRDs are written, relative to the repository: the top-level
 /// `crds/` (for `kubectl apply`) and the chart's `crds/` (Helm installs those
@@ -18,6 +18,7 @@ pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
         ("publicdatasets.yaml", PublicDataset::crd()),
         ("datascenarios.yaml", DataScenario::crd()),
         ("exportrequests.yaml", ExportRequest::crd()),
+        ("annualreports.yaml", AnnualReport::crd()),
     ]
 }
 

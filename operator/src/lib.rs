@@ -7,6 +7,7 @@ pub mod audit;
 pub mod context;
 pub mod controllers;
 pub mod crdgen;
+pub mod evaluation;
 pub mod failpoint;
 pub mod leader;
 pub mod lifecycle;

@@ -27,6 +27,7 @@ use super::condition::conditions_schema;
     printcolumn(name = "State", type_ = "string", json_path = ".spec.state"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Standing", type_ = "string", json_path = ".status.conditions[?(@.type==\"AnnualEvaluation\")].reason"),
     printcolumn(name = "Expires", type_ = "string", json_path = ".spec.validity.notAfter"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("self.metadata.name.size() <= 40 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')")

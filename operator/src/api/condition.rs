@@ -29,6 +29,8 @@ pub mod types {
     pub const EXPIRING: &str = "Expiring";
     /// Every namespace the authorization names is free or already its own.
     pub const NAMES_AVAILABLE: &str = "NamesAvailable";
+    /// The unit is in good standing in its annual reports and evaluations.
+    pub const ANNUAL_EVALUATION: &str = "AnnualEvaluation";
     /// The emergency plan is on record, its last drill passed within a year.
     pub const EMERGENCY_PLAN_READY: &str = "EmergencyPlanReady";
 }
@@ -61,6 +63,15 @@ pub mod reasons {
     /// until it is repaired (restrictions go ahead, their records held).
     pub const AUDIT_LOG_DAMAGED: &str = "AuditLogDamaged";
     pub const PLAN_ON_FILE: &str = "PlanOnFile";
+    pub const EVALUATION_PASSED: &str = "Passed";
+    pub const NO_REPORT_DUE: &str = "NoReportDueYet";
+    pub const REPORT_DUE_SOON: &str = "ReportDueSoon";
+    pub const REPORT_OVERDUE: &str = "ReportOverdue";
+    pub const AWAITING_EVALUATION: &str = "AwaitingEvaluation";
+    pub const RECTIFICATION: &str = "Rectification";
+    pub const AWAITING_REEVALUATION: &str = "AwaitingReevaluation";
+    pub const RECTIFICATION_OVERDUE: &str = "RectificationOverdue";
+    pub const EVALUATION_FAILED: &str = "EvaluationFailed";
     pub const NO_EMERGENCY_PLAN: &str = "NoEmergencyPlan";
     pub const NO_DRILL_YET: &str = "NoDrillYet";
     pub const DRILL_OVERDUE: &str = "DrillOverdue";

@@ -8,6 +8,7 @@ pub mod authorization;
 pub mod condition;
 pub mod dataset;
 pub mod export;
+pub mod report;
 pub mod scenario;
 
 pub use authorization::{
@@ -15,6 +16,7 @@ pub use authorization::{
 };
 pub use dataset::{PublicDataset, PublicDatasetSpec};
 pub use export::{ExportRequest, ExportRequestSpec, ExportRequestStatus};
+pub use report::{AnnualReport, AnnualReportSpec};
 pub use scenario::{DataScenario, DataScenarioSpec, DataScenarioStatus};
 
 /// The API group of every kind here.

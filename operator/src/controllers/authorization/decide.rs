@@ -13,6 +13,7 @@ use super::observe::Observed;
 use crate::api::authorization::{DrillResult, OperatorAuthorization, Phase, credit_code_is_valid};
 use crate::api::condition::{Desired, reasons, types};
 use crate::api::labels;
+use crate::evaluation;
 use crate::lifecycle::{self, Action, Facts, Freeze};
 use crate::naming::owner_mark;
 
@@ -108,6 +109,8 @@ pub struct Plan {
     pub next_change: Option<Date>,
     /// When the domain was frozen for expiry (kept once set).
     pub expired_at: Option<Timestamp>,
+    /// The annual standing, when it newly warns (said once: event and record).
+    pub standing_changed: Option<Desired>,
 }
 
 /// Whether the bureau set the validity: the API server stamps the annotation
@@ -136,6 +139,7 @@ pub fn plan(o: &Observed, grace: Duration) -> Plan {
             conditions: Vec::new(),
             next_change: None,
             expired_at: None,
+            standing_changed: None,
         };
     }
     let provisioned = status.phase == Some(Phase::Active)
@@ -157,7 +161,13 @@ pub fn plan(o: &Observed, grace: Duration) -> Plan {
         grace,
     });
     let (plan_ready, drill_due) = emergency_plan(oa, o.today);
-    let mut conditions = vec![renewal(oa, decision.renewal_due), plan_ready];
+    let standing = evaluation::standing(&o.reports, &oa.spec.validity, o.today);
+    let standing_changed = standing_change(status, &standing);
+    let mut conditions = vec![
+        renewal(oa, decision.renewal_due),
+        plan_ready,
+        standing.condition.clone(),
+    ];
     let mut plan_expired_at = None;
     let step = match decision.action {
         Action::Nothing if status.disposal.is_some() => Step::Done,
@@ -217,12 +227,28 @@ pub fn plan(o: &Observed, grace: Duration) -> Plan {
         phase: decision.phase,
         step,
         conditions,
-        next_change: [decision.next_change, drill_due]
+        next_change: [decision.next_change, drill_due, standing.next_change]
             .into_iter()
             .flatten()
             .min(),
         expired_at: plan_expired_at,
+        standing_changed,
     }
+}
+
+/// A new annual standing the bureau and the unit should hear of: once, when
+/// the condition's reason changes to one that warns.
+fn standing_change(
+    status: &crate::api::authorization::OperatorAuthorizationStatus,
+    standing: &evaluation::Standing,
+) -> Option<Desired> {
+    let before = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == types::ANNUAL_EVALUATION)
+        .map(|c| c.reason.as_str());
+    (standing.warns() && before != Some(standing.condition.reason))
+        .then(|| standing.condition.clone())
 }
 
 /// How often the emergency plan is drilled, at least (R-31: 定期组织应急演练).

@@ -35,7 +35,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::{info, instrument, warn};
 
-use crate::api::authorization::{OperatorAuthorization, Phase};
+use crate::api::authorization::{Environment, OperatorAuthorization, Phase};
 use crate::api::condition::{Desired, reasons, types};
 use crate::api::labels;
 use crate::audit;
@@ -145,6 +145,27 @@ async fn apply(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Erro
     let o = observe::observe(ctx, oa).await?;
     let plan = decide::plan(&o, ctx.settings.expiry_grace);
     let status = &o.status;
+    // a report due soon or late, a rectification, a failed evaluation:
+    // said once, to the unit (an event) and in the audit trail.
+    if let (Some(c), false) = (&plan.standing_changed, plan.step == Step::Done) {
+        record(
+            ctx,
+            oa,
+            Record::new(
+                "AnnualEvaluation",
+                c.message.clone(),
+                c.reason.to_string(),
+                Actor::Spec,
+            ),
+        )
+        .await?;
+        let note = if c.ok {
+            Note::normal(c.reason, "Evaluate", c.message.clone())
+        } else {
+            Note::warning(c.reason, "Evaluate", c.message.clone())
+        };
+        publish(ctx, oa, &note).await;
+    }
     // Nothing widens access, and nothing is wiped, while the audit log cannot
     // take records; a freeze (below, and before an offboarding) never waits.
     if let (Step::Provision | Step::Offboard { .. }, Err(problem)) =
@@ -465,6 +486,16 @@ pub async fn run(ctx: Arc<Context>) {
             Api::<crate::api::DataScenario>::all(client.clone()),
             watcher::Config::default(),
             |ds: crate::api::DataScenario| Some(ObjectRef::new(&ds.spec.authorization)),
+        )
+        // A unit's annual reports live in its dev namespace, `<tenant>-dev`.
+        .watches(
+            Api::<crate::api::AnnualReport>::all(client.clone()),
+            watcher::Config::default(),
+            |r: crate::api::AnnualReport| {
+                let ns = r.namespace()?;
+                let tenant = ns.strip_suffix(&format!("-{}", Environment::Dev.as_str()))?;
+                Some(ObjectRef::new(tenant))
+            },
         )
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)

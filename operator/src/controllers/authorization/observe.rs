@@ -6,11 +6,12 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
-use kube::api::Api;
+use kube::api::{Api, ListParams};
 
 use super::Error;
 use super::decide::{Ownership, ownership};
-use crate::api::authorization::{OperatorAuthorization, OperatorAuthorizationStatus};
+use crate::api::authorization::{Environment, OperatorAuthorization, OperatorAuthorizationStatus};
+use crate::api::report::{AnnualReport, AnnualReportSpec};
 use crate::context::Context;
 use crate::naming::namespace_name;
 
@@ -23,6 +24,8 @@ pub struct Observed {
     pub now: Timestamp,
     /// Each environment's namespace and whose it is.
     pub namespaces: Vec<(String, Ownership)>,
+    /// The unit's annual reports (in its dev namespace), by name.
+    pub reports: Vec<(String, AnnualReportSpec)>,
 }
 
 /// Reads the facts about one authorization.
@@ -44,8 +47,21 @@ pub async fn observe(ctx: &Context, oa: &OperatorAuthorization) -> Result<Observ
         let owner = ownership(found.as_ref(), &tenant, &oa.spec.unit.credit_code);
         namespaces.push((name, owner));
     }
+    let dev = namespace_name(&tenant, Environment::Dev);
+    let reports = Api::<AnnualReport>::namespaced(ctx.client.clone(), &dev)
+        .list(&ListParams::default())
+        .await
+        .map_err(|source| Error::Apply {
+            kind: "AnnualReport",
+            name: dev.clone(),
+            source,
+        })?
+        .into_iter()
+        .map(|r| (r.name_any(), r.spec))
+        .collect();
     Ok(Observed {
         oa: oa.clone(),
+        reports,
         status: oa.status.clone().unwrap_or_default(),
         today: now.to_zoned(TimeZone::UTC).date(),
         now,

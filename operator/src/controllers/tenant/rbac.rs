@@ -71,7 +71,7 @@ pub(super) fn roles(ns: &str, tenant: &str, env: Environment) -> Vec<Role> {
                 rule(&["events.k8s.io"], &["events"], READ),
                 rule(
                     &["publicdata.io"],
-                    &["datascenarios", "exportrequests"],
+                    &["datascenarios", "exportrequests", "annualreports"],
                     READ,
                 ),
             ]),
@@ -118,7 +118,7 @@ pub(super) fn roles(ns: &str, tenant: &str, env: Environment) -> Vec<Role> {
                 // refused by admission policy).
                 rule(
                     &["publicdata.io"],
-                    &["datascenarios", "exportrequests"],
+                    &["datascenarios", "exportrequests", "annualreports"],
                     WRITE,
                 ),
             ]),

@@ -28,6 +28,7 @@ fn observed(oa: OperatorAuthorization, now: &str) -> Observed {
             ("harbor-analytics-dev".into(), Ownership::Absent),
             ("harbor-analytics-prod".into(), Ownership::Absent),
         ],
+        reports: Vec::new(),
         today: now.to_zoned(jiff::tz::TimeZone::UTC).date(),
         now,
         oa,
