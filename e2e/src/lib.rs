@@ -309,6 +309,29 @@ impl TestBed {
         run(Command::new(bin.trim()).args(["audit", "verify"]).arg(file))
     }
 
+    /// `kubectl publicdata ARGS`, with the plugin built by hack/test.sh
+    /// (target/debug) on the PATH, as kubectl finds a plugin.
+    pub fn plugin(&self, args: &[&str]) -> Result<Output> {
+        let dir = repo().join("target/debug");
+        ensure!(
+            dir.join("kubectl-publicdata").exists(),
+            "build the plugin first: cargo build -p kubectl-publicdata (hack/test.sh does)"
+        );
+        let mut kubectl = self.kubectl();
+        let path = kubectl
+            .get_envs()
+            .find(|(k, _)| *k == "PATH")
+            .and_then(|(_, v)| v.map(|v| v.to_string_lossy().into_owned()))
+            .unwrap_or_default();
+        kubectl
+            .env("PATH", format!("{}:{path}", dir.display()))
+            .arg("publicdata")
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .context("running kubectl publicdata")
+    }
+
     /// Applies a manifest with `kubectl apply --server-side`, as a user would.
     pub fn apply(&self, manifest: &serde_json::Value) -> Result<String> {
         let file = self.dir.join(format!("{}.json", unique("manifest")));

@@ -14,27 +14,8 @@ use publicdata_operator::api::OperatorAuthorization;
 
 const WAIT: Duration = Duration::from_secs(90);
 
-/// `kubectl publicdata ARGS` with the plugin (built by hack/test.sh) on the PATH.
 fn plugin(bed: &TestBed, args: &[&str]) -> Result<Output> {
-    let dir = e2e::repo().join("target/debug");
-    ensure!(
-        dir.join("kubectl-publicdata").exists(),
-        "build the plugin first: cargo build -p kubectl-publicdata (hack/test.sh does)"
-    );
-    let mut kubectl = bed.kubectl();
-    let path = kubectl
-        .get_envs()
-        .find(|(k, _)| *k == "PATH")
-        .and_then(|(_, v)| v.map(|v| v.to_string_lossy().into_owned()))
-        .unwrap_or_default();
-    let out = kubectl
-        .env("PATH", format!("{}:{path}", dir.display()))
-        .arg("publicdata")
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .context("running kubectl publicdata")?;
-    Ok(out)
+    bed.plugin(args)
 }
 
 fn text(out: &Output) -> (String, String) {
@@ -532,6 +513,7 @@ async fn the_examples_as_written_walk_from_the_catalog_to_a_delivered_export() -
         "workload.yaml",
         "commuter-index.csv",
         "export.yaml",
+        "annual-report.yaml",
     ];
     let mut present: Vec<String> = std::fs::read_dir(&examples)?
         .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
@@ -564,6 +546,13 @@ async fn the_examples_as_written_walk_from_the_catalog_to_a_delivered_export() -
         "--ignore-not-found",
         "configmap",
         "commuter-index",
+    ]))?;
+    run_ok(bed.kubectl().args([
+        "delete",
+        "--ignore-not-found",
+        "--wait",
+        "-f",
+        &file("annual-report.yaml"),
     ]))?;
 
     // The trained member files the scenario and deploys the sample workload.
@@ -660,6 +649,47 @@ async fn the_examples_as_written_walk_from_the_catalog_to_a_delivered_export() -
         "{stdout}{err}"
     );
     wait_export(&exports, "q1-commuter-index", "Delivered").await?;
+
+    // The year's report, filed by the member and evaluated by the bureau.
+    run_ok(
+        bed.kubectl()
+            .args(["apply", "--server-side", "-f", &file("annual-report.yaml")])
+            .args(member),
+    )?;
+    let out = plugin(
+        &bed,
+        &[
+            &[
+                "evaluate",
+                "report",
+                "harbor-analytics-dev/report-2026",
+                "passed",
+                "--decision",
+                "PDB-EV-2027-3",
+                "--reason",
+                "complete and true",
+                "--yes",
+            ][..],
+            &BUREAU[..],
+        ]
+        .concat(),
+    )?;
+    let (stdout, err) = text(&out);
+    ensure!(
+        out.status.success()
+            && stdout.contains("market operations: One indicator product")
+            && stdout.contains("Passed by zhao.lei"),
+        "{stdout}{err}"
+    );
+    let evaluated =
+        run_ok(
+            bed.kubectl()
+                .args(["-n", "harbor-analytics-dev", "get", "annual", "report-2026"]),
+        )?;
+    ensure!(
+        evaluated.contains("2026") && evaluated.contains("Passed"),
+        "{evaluated}"
+    );
 
     let out = plugin(
         &bed,

@@ -1,11 +1,12 @@
-//! A party's approval of a scenario, and the bureau's decision on an export:
-//! show what is decided on first, then record it under the caller's own name.
+//! A party's approval of a scenario, the bureau's decision on an export and
+//! its evaluation of an annual report: show what is decided on first, then
+//! record it under the caller's own name.
 
 use anyhow::{Context, Result};
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
-use publicdata_operator::api::{DataScenario, ExportRequest};
+use publicdata_operator::api::{AnnualReport, DataScenario, ExportRequest};
 use serde_json::json;
 
 use crate::state::{confirm, params};
@@ -48,6 +49,30 @@ pub struct ExportDecision {
     /// Approve despite the scan's findings (audited; needs --reason).
     #[arg(long)]
     pub override_findings: bool,
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+/// The bureau's evaluation of a unit's annual report.
+#[derive(clap::Args, Debug)]
+pub struct ReportEvaluation {
+    /// `report`.
+    #[arg(value_parser = ["report"])]
+    pub what: String,
+    /// NAMESPACE/NAME of the annual report.
+    pub target: String,
+    /// `passed`, `rectification` (30 days to fix) or `failed`.
+    #[arg(value_parser = ["passed", "rectification", "failed"])]
+    pub result: String,
+    /// The reference of the bureau's decision.
+    #[arg(long)]
+    pub decision: String,
+    /// Why, in a sentence.
+    #[arg(long)]
+    pub reason: String,
+    /// The evaluation after a rectification (`passed` or `failed`).
+    #[arg(long)]
+    pub again: bool,
     #[arg(long, short = 'y')]
     pub yes: bool,
 }
@@ -192,5 +217,74 @@ pub async fn decide_export(client: &kube::Client, d: &ExportDecision) -> Result<
     .await
     .with_context(|| format!("recording the decision on {ns}/{name}"))?;
     println!("done: {decision}; follow it with `kubectl get er -n {ns} {name}`");
+    Ok(())
+}
+
+/// Shows the report and what evaluating it means, then records the evaluation.
+pub async fn evaluate_report(client: &kube::Client, e: &ReportEvaluation) -> Result<()> {
+    let (ns, name) = split(&e.target)?;
+    let api: Api<AnnualReport> = Api::namespaced(client.clone(), ns);
+    let report = api.get(name).await?;
+    let s = &report.spec;
+    println!("annual report {ns}/{name} for {}", s.year);
+    let sections = [
+        ("storage", &s.sections.storage),
+        ("processing", &s.sections.processing),
+        ("analysis", &s.sections.analysis),
+        ("security", &s.sections.security),
+        ("utilization", &s.sections.utilization),
+        ("market operations", &s.sections.market_operations),
+    ];
+    for (heading, text) in sections {
+        println!("  {heading}: {text}");
+    }
+    if let Some(r) = &s.rectification {
+        println!(
+            "  rectification: {} (completed {})",
+            r.plan,
+            r.completed.map_or("not yet".into(), |d| d.to_string())
+        );
+    }
+    if e.again && e.result == "rectification" {
+        anyhow::bail!("after a rectification the bureau evaluates `passed` or `failed` (R-19)");
+    }
+    let result = match e.result.as_str() {
+        "passed" => "Passed",
+        "rectification" => "Rectification",
+        _ => "Failed",
+    };
+    let by = username(client).await?;
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let meaning = match result {
+        "Passed" => "the unit continues".to_string(),
+        "Rectification" => format!(
+            "the unit has until {} to rectify, then you evaluate again with --again",
+            today.checked_add(jiff::Span::new().days(30)).unwrap_or(today)
+        ),
+        _ => "the authorization is to end: revoke it with `kubectl publicdata revoke` under this decision".into(),
+    };
+    println!(
+        "  {result} by {by} on {today} (decision {}): {meaning}",
+        e.decision
+    );
+    if !e.yes {
+        confirm("Record it? [y/N] ", None)?;
+    }
+    let field = if e.again {
+        "reevaluation"
+    } else {
+        "evaluation"
+    };
+    let value = json!({"result": result, "date": today.to_string(), "decision": e.decision, "by": by, "reason": e.reason});
+    api.patch(
+        name,
+        &params(false),
+        &Patch::Merge(&json!({"spec": {field: value}})),
+    )
+    .await
+    .with_context(|| format!("recording the evaluation of {ns}/{name}"))?;
+    println!("done: {result}; the authorization's condition AnnualEvaluation follows it");
     Ok(())
 }

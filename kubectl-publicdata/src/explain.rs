@@ -37,6 +37,14 @@ pub fn error(e: &anyhow::Error, caller: &str) -> String {
         format!(
             "only group publicdata:bureau decides on an export, as its own reviewer; you are {caller}. Ask a bureau admin."
         )
+    } else if m.contains("only the bureau (group publicdata:bureau) records an annual evaluation") {
+        format!(
+            "only group publicdata:bureau evaluates an annual report, under its own name; you are {caller}. \
+             The unit files the report and its rectification."
+        )
+    } else if m.contains("is kept as it was") {
+        "an evaluation, once recorded, is kept: after a rectification, record the new one with --again."
+            .into()
     } else if m.contains("terminal") {
         "the authorization is Revoked or Terminated, which is final: its state cannot change again."
             .into()

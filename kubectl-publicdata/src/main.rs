@@ -49,6 +49,9 @@ enum Command {
     /// Record the bureau's decision on an export, after seeing its checks and
     /// findings (`decide export NS/NAME approve|reject --reason TEXT`).
     Decide(decide::ExportDecision),
+    /// Record the bureau's evaluation of a unit's annual report, after
+    /// seeing it (`evaluate report NS/NAME passed|rectification|failed`, R-19).
+    Evaluate(decide::ReportEvaluation),
     /// One screen for a tenant: phase, conditions, namespaces, members,
     /// scenarios, exports, what is frozen, days until expiry.
     Status {
@@ -125,6 +128,7 @@ async fn run(cli: &Cli) -> Result<()> {
         Command::Renew(r) => state::renew(&client, r).await,
         Command::Approve(a) => decide::approve(&client, a).await,
         Command::Decide(d) => decide::decide_export(&client, d).await,
+        Command::Evaluate(e) => decide::evaluate_report(&client, e).await,
         Command::Status { name, output } => status::show(&client, name, output).await,
         Command::Audit { source, command } => audit::run(&client, source, command).await,
         Command::Completion { .. } => Ok(()),

@@ -127,6 +127,9 @@ pub fn tree(
             format!("├─ emergency plan {}{first}; {last}\n", plan.reference)
         }
     };
+    if let Some(c) = cond("AnnualEvaluation") {
+        out += &format!("├─ annual standing {}: {}\n", c.reason, c.message);
+    }
     out += "├─ conditions\n";
     for c in &st.conditions {
         out += &format!(
