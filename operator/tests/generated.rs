@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use publicdata_operator::api::{DataScenario, ExportRequest, OperatorAuthorization, PublicDataset};
+use publicdata_operator::api::{
+    AnnualReport, DataScenario, ExportRequest, OperatorAuthorization, PublicDataset,
+};
 use serde::Deserialize;
 
 fn repo() -> PathBuf {
@@ -60,6 +62,7 @@ fn every_example_deserializes_into_its_kind() {
                 "PublicDataset" => serde_yaml::from_value::<PublicDataset>(value).map(|_| ()),
                 "DataScenario" => serde_yaml::from_value::<DataScenario>(value).map(|_| ()),
                 "ExportRequest" => serde_yaml::from_value::<ExportRequest>(value).map(|_| ()),
+                "AnnualReport" => serde_yaml::from_value::<AnnualReport>(value).map(|_| ()),
                 "Deployment" => {
                     serde_yaml::from_value::<k8s_openapi::api::apps::v1::Deployment>(value)
                         .map(|_| ())
