@@ -633,9 +633,22 @@ async fn a_volume_that_would_outlive_the_tenant_stops_the_offboarding_until_it_i
         "no final phase while data is left: {}",
         phase(&stuck)
     );
+    let stuck_status = stuck.status.clone().context("status")?;
     ensure!(
-        stuck.status.and_then(|s| s.disposal).is_none(),
+        stuck_status.offboarding.as_deref() == Some("ExitReviewFailed"),
+        "the offboarding stops in a state that names it: {:?}",
+        stuck_status.offboarding
+    );
+    ensure!(
+        stuck_status.disposal.is_none(),
         "no certificate while data is left"
+    );
+    ensure!(
+        bed.audit_records(&t)?
+            .iter()
+            .any(|r| r["action"] == "ExitReviewFailed"
+                && r["reason"].as_str().is_some_and(|s| s.contains(&pv))),
+        "the failed review is in the audit trail"
     );
 
     // Dealt with: the offboarding finishes by itself.

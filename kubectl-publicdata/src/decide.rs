@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
-use publicdata_operator::api::{AnnualReport, DataScenario, ExportRequest};
+use publicdata_operator::api::{AnnualReport, DataScenario, ExitRequest, ExportRequest};
 use serde_json::json;
 
 use crate::state::{confirm, params};
@@ -32,12 +32,38 @@ pub struct Approval {
     pub yes: bool,
 }
 
+/// What the bureau decides on.
+#[derive(clap::Subcommand, Debug)]
+pub enum Decision {
+    /// An export, after seeing its checks and findings
+    /// (`decide export NS/NAME approve|reject --reason TEXT`).
+    Export(ExportDecision),
+    /// A unit's early exit, after seeing its date and disposal plan
+    /// (`decide exit NS/NAME accept|reject --decision REF --reason TEXT`, R-8).
+    Exit(ExitDecision),
+}
+
+/// The bureau's decision on an early exit.
+#[derive(clap::Args, Debug)]
+pub struct ExitDecision {
+    /// NAMESPACE/NAME of the exit request.
+    pub target: String,
+    /// `accept` or `reject`.
+    #[arg(value_parser = ["accept", "reject"])]
+    pub result: String,
+    /// The reference of the bureau's decision.
+    #[arg(long)]
+    pub decision: String,
+    /// Why, in a sentence.
+    #[arg(long)]
+    pub reason: String,
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
 /// The bureau's decision on an export.
 #[derive(clap::Args, Debug)]
 pub struct ExportDecision {
-    /// `export`.
-    #[arg(value_parser = ["export"])]
-    pub what: String,
     /// NAMESPACE/NAME of the export request.
     pub target: String,
     /// `approve` or `reject`.
@@ -286,5 +312,64 @@ pub async fn evaluate_report(client: &kube::Client, e: &ReportEvaluation) -> Res
     .await
     .with_context(|| format!("recording the evaluation of {ns}/{name}"))?;
     println!("done: {result}; the authorization's condition AnnualEvaluation follows it");
+    Ok(())
+}
+
+/// Shows the exit request, its notice and disposal plan, then records the decision.
+pub async fn decide_exit(client: &kube::Client, d: &ExitDecision) -> Result<()> {
+    let (ns, name) = split(&d.target)?;
+    let api: Api<ExitRequest> = Api::namespaced(client.clone(), ns);
+    let request = api.get(name).await?;
+    let s = &request.spec;
+    let filed = request
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| t.0.to_zoned(jiff::tz::TimeZone::UTC).date());
+    println!("early exit {ns}/{name}: to end on {}", s.effective_date);
+    if let Some(filed) = filed {
+        let earliest = publicdata_operator::early_exit::earliest(filed);
+        let notice = if s.effective_date < earliest {
+            format!("LESS than 6 months' notice: the earliest date is {earliest} (R-8)")
+        } else {
+            format!("6 months' notice given (earliest date {earliest})")
+        };
+        println!("  filed {filed}: {notice}");
+    }
+    println!(
+        "  reason: {}\n  disposal plan: {}",
+        s.reason, s.disposal_plan
+    );
+    let by = username(client).await?;
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let (result, meaning) = if d.result == "accept" {
+        (
+            "Accepted",
+            format!(
+                "the domain is offboarded on {} (wiped, records kept) and the authorization ends Terminated",
+                s.effective_date
+            ),
+        )
+    } else {
+        ("Rejected", "the unit continues".to_string())
+    };
+    println!(
+        "  {result} by {by} on {today} (decision {}): {meaning}",
+        d.decision
+    );
+    if !d.yes {
+        confirm("Record it? [y/N] ", None)?;
+    }
+    let value = json!({"result": result, "date": today.to_string(), "decision": d.decision, "by": by, "reason": d.reason});
+    api.patch(
+        name,
+        &params(false),
+        &Patch::Merge(&json!({"spec": {"decision": value}})),
+    )
+    .await
+    .with_context(|| format!("recording the decision on {ns}/{name}"))?;
+    println!("done: {result}; the authorization's condition EarlyExit follows it");
     Ok(())
 }

@@ -42,6 +42,11 @@ pub fn error(e: &anyhow::Error, caller: &str) -> String {
             "only group publicdata:bureau evaluates an annual report, under its own name; you are {caller}. \
              The unit files the report and its rectification."
         )
+    } else if m.contains("only the bureau (group publicdata:bureau) decides on an early exit") {
+        format!(
+            "only group publicdata:bureau accepts or rejects an early exit, under its own name; you are {caller}. \
+             The unit files the request and its disposal plan."
+        )
     } else if m.contains("is kept as it was") {
         "an evaluation, once recorded, is kept: after a rectification, record the new one with --again."
             .into()

@@ -46,9 +46,12 @@ enum Command {
     /// Record your party's approval of a scenario's list, after seeing it
     /// and its digest (`approve scenario NS/NAME --party bureau|agency:ID`).
     Approve(decide::Approval),
-    /// Record the bureau's decision on an export, after seeing its checks and
-    /// findings (`decide export NS/NAME approve|reject --reason TEXT`).
-    Decide(decide::ExportDecision),
+    /// Record the bureau's decision on an export or on a unit's early exit,
+    /// after seeing what it decides on.
+    Decide {
+        #[command(subcommand)]
+        what: decide::Decision,
+    },
     /// Record the bureau's evaluation of a unit's annual report, after
     /// seeing it (`evaluate report NS/NAME passed|rectification|failed`, R-19).
     Evaluate(decide::ReportEvaluation),
@@ -127,7 +130,12 @@ async fn run(cli: &Cli) -> Result<()> {
         Command::Terminate(c) => state::change(&client, c, "Terminated").await,
         Command::Renew(r) => state::renew(&client, r).await,
         Command::Approve(a) => decide::approve(&client, a).await,
-        Command::Decide(d) => decide::decide_export(&client, d).await,
+        Command::Decide {
+            what: decide::Decision::Export(d),
+        } => decide::decide_export(&client, d).await,
+        Command::Decide {
+            what: decide::Decision::Exit(d),
+        } => decide::decide_exit(&client, d).await,
         Command::Evaluate(e) => decide::evaluate_report(&client, e).await,
         Command::Status { name, output } => status::show(&client, name, output).await,
         Command::Audit { source, command } => audit::run(&client, source, command).await,

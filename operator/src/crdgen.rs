@@ -4,7 +4,9 @@
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use crate::api::{AnnualReport, DataScenario, ExportRequest, OperatorAuthorization, PublicDataset};
+use crate::api::{
+    AnnualReport, DataScenario, ExitRequest, ExportRequest, OperatorAuthorization, PublicDataset,
+};
 
 /// Where the CRDs are written, relative to the repository: the top-level
 /// `crds/` (for `kubectl apply`) and the chart's `crds/` (Helm installs those
@@ -19,6 +21,7 @@ pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
         ("datascenarios.yaml", DataScenario::crd()),
         ("exportrequests.yaml", ExportRequest::crd()),
         ("annualreports.yaml", AnnualReport::crd()),
+        ("exitrequests.yaml", ExitRequest::crd()),
     ]
 }
 

@@ -4,9 +4,11 @@
 
 pub mod api;
 pub mod audit;
+pub mod clock;
 pub mod context;
 pub mod controllers;
 pub mod crdgen;
+pub mod early_exit;
 pub mod evaluation;
 pub mod failpoint;
 pub mod leader;

@@ -55,6 +55,8 @@ pub struct Facts {
     pub expired_at: Option<Timestamp>,
     /// How long an expired domain stays frozen before it is offboarded.
     pub grace: Duration,
+    /// The effective date of an early exit the bureau accepted.
+    pub exit_on: Option<Date>,
 }
 
 /// Why a domain is frozen.
@@ -105,8 +107,19 @@ pub fn expiry_day(validity: &Validity) -> Date {
     validity.not_after.tomorrow().unwrap_or(validity.not_after)
 }
 
-/// Decides the phase and the action from the facts.
+/// Decides the phase and the action from the facts; an accepted early exit
+/// is one more day on which they change by themselves.
 pub fn decide(facts: &Facts) -> Decision {
+    let mut decision = decide_now(facts);
+    if let Some(exit) = facts.exit_on.filter(|d| *d > facts.today)
+        && !matches!(decision.action, Action::Offboard { .. } | Action::Nothing)
+    {
+        decision.next_change = Some(decision.next_change.map_or(exit, |n| n.min(exit)));
+    }
+    decision
+}
+
+fn decide_now(facts: &Facts) -> Decision {
     let Facts {
         state,
         validity,
@@ -118,6 +131,7 @@ pub fn decide(facts: &Facts) -> Decision {
         offboarded,
         expired_at,
         grace,
+        exit_on,
     } = facts;
     let expiry = expiry_day(validity);
     let renewal_from = renewal_due_from(validity);
@@ -151,7 +165,16 @@ pub fn decide(facts: &Facts) -> Decision {
     // An offboarding that began is finished: a domain half wiped is never
     // provisioned again (only an expiry starts one without a final state).
     if *phase == Some(Phase::Offboarding) {
-        return offboard(Phase::Expired);
+        return offboard(if exit_on.is_some() {
+            Phase::Terminated
+        } else {
+            Phase::Expired
+        });
+    }
+    // an early exit the bureau accepted ends the authorization on its
+    // date, not a day before.
+    if exit_on.is_some_and(|d| *today >= d) {
+        return offboard(Phase::Terminated);
     }
     if *today >= expiry {
         // frozen first; offboarded like a revocation after the grace
@@ -224,6 +247,7 @@ mod tests {
             offboarded: false,
             expired_at: None,
             grace: Duration::from_secs(30 * 86400),
+            exit_on: None,
         }
     }
 
@@ -438,6 +462,57 @@ mod tests {
             Action::Offboard {
                 then: Phase::Revoked
             }
+        );
+    }
+
+    #[test]
+    fn an_accepted_early_exit_offboards_on_its_date_and_not_before() {
+        let exit = date(2027, 6, 1);
+        let eve = decide(&Facts {
+            exit_on: Some(exit),
+            ..facts(State::Active, date(2027, 5, 31))
+        });
+        assert_eq!(eve.phase, Phase::Active);
+        assert_eq!(eve.action, Action::Provision);
+        assert_eq!(
+            eve.next_change,
+            Some(exit),
+            "the controller comes back that day"
+        );
+        for state in [State::Active, State::Suspended] {
+            let day = decide(&Facts {
+                exit_on: Some(exit),
+                ..facts(state, exit)
+            });
+            assert_eq!(day.phase, Phase::Offboarding, "{state:?}");
+            assert_eq!(
+                day.action,
+                Action::Offboard {
+                    then: Phase::Terminated
+                }
+            );
+        }
+        // An offboarding under way finishes as Terminated; a finished one stays.
+        let going = decide(&Facts {
+            exit_on: Some(exit),
+            phase: Some(Phase::Offboarding),
+            ..facts(State::Active, date(2027, 6, 2))
+        });
+        assert_eq!(
+            going.action,
+            Action::Offboard {
+                then: Phase::Terminated
+            }
+        );
+        let done = decide(&Facts {
+            exit_on: Some(exit),
+            phase: Some(Phase::Terminated),
+            offboarded: true,
+            ..facts(State::Active, date(2027, 6, 2))
+        });
+        assert_eq!(
+            (done.phase, done.action),
+            (Phase::Terminated, Action::Nothing)
         );
     }
 }

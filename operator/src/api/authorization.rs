@@ -418,6 +418,10 @@ pub struct OperatorAuthorizationStatus {
     /// The disposal certificate, once offboarding is complete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disposal: Option<DisposalCertificate>,
+    /// The early exit being carried out, kept from the day its
+    /// offboarding starts: the request goes with the unit's namespaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_exit: Option<crate::api::exit::AcceptedExit>,
 }
 
 /// What offboarding deleted, what it kept, where and until when, and

@@ -29,6 +29,8 @@ pub mod types {
     pub const EXPIRING: &str = "Expiring";
     /// Every namespace the authorization names is free or already its own.
     pub const NAMES_AVAILABLE: &str = "NamesAvailable";
+    /// Whether the unit exits early, and when.
+    pub const EARLY_EXIT: &str = "EarlyExit";
     /// The unit is in good standing in its annual reports and evaluations.
     pub const ANNUAL_EVALUATION: &str = "AnnualEvaluation";
     /// The emergency plan is on record, its last drill passed within a year.
@@ -63,6 +65,10 @@ pub mod reasons {
     /// until it is repaired (restrictions go ahead, their records held).
     pub const AUDIT_LOG_DAMAGED: &str = "AuditLogDamaged";
     pub const PLAN_ON_FILE: &str = "PlanOnFile";
+    pub const NO_EXIT: &str = "NoExit";
+    pub const EXIT_REQUESTED: &str = "ExitRequested";
+    pub const EXIT_SCHEDULED: &str = "ExitScheduled";
+    pub const EXIT_REJECTED: &str = "ExitRejected";
     pub const EVALUATION_PASSED: &str = "Passed";
     pub const NO_REPORT_DUE: &str = "NoReportDueYet";
     pub const REPORT_DUE_SOON: &str = "ReportDueSoon";

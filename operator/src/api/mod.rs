@@ -7,6 +7,7 @@
 pub mod authorization;
 pub mod condition;
 pub mod dataset;
+pub mod exit;
 pub mod export;
 pub mod report;
 pub mod scenario;
@@ -15,6 +16,7 @@ pub use authorization::{
     OperatorAuthorization, OperatorAuthorizationSpec, OperatorAuthorizationStatus,
 };
 pub use dataset::{PublicDataset, PublicDatasetSpec};
+pub use exit::{ExitRequest, ExitRequestSpec};
 pub use export::{ExportRequest, ExportRequestSpec, ExportRequestStatus};
 pub use report::{AnnualReport, AnnualReportSpec};
 pub use scenario::{DataScenario, DataScenarioSpec, DataScenarioStatus};

@@ -13,9 +13,9 @@ use super::observe::Observed;
 use crate::api::authorization::{DrillResult, OperatorAuthorization, Phase, credit_code_is_valid};
 use crate::api::condition::{Desired, reasons, types};
 use crate::api::labels;
-use crate::evaluation;
 use crate::lifecycle::{self, Action, Facts, Freeze};
 use crate::naming::owner_mark;
+use crate::{early_exit, evaluation};
 
 /// Whose a namespace is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +148,7 @@ pub fn plan(o: &Observed, grace: Duration) -> Plan {
             .iter()
             .any(|c| c.type_ == types::PROVISIONED && c.status == "True");
     let expired_at = status.expired_at.as_ref().map(|t| t.0);
+    let (exit_condition, _) = early_exit::standing(&o.exits, o.today);
     let decision = lifecycle::decide(&Facts {
         state: oa.spec.state,
         validity: oa.spec.validity.clone(),
@@ -159,6 +160,7 @@ pub fn plan(o: &Observed, grace: Duration) -> Plan {
         offboarded: status.disposal.is_some(),
         expired_at,
         grace,
+        exit_on: o.exit.as_ref().map(|a| a.effective_date),
     });
     let (plan_ready, drill_due) = emergency_plan(oa, o.today);
     let standing = evaluation::standing(&o.reports, &oa.spec.validity, o.today);
@@ -167,6 +169,7 @@ pub fn plan(o: &Observed, grace: Duration) -> Plan {
         renewal(oa, decision.renewal_due),
         plan_ready,
         standing.condition.clone(),
+        exit_condition,
     ];
     let mut plan_expired_at = None;
     let step = match decision.action {

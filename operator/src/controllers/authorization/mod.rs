@@ -334,6 +334,12 @@ async fn wait_for_audit_log(
     Ok(Action::requeue(RESYNC))
 }
 
+/// The authorization whose dev namespace `ns` is.
+fn tenant_of_dev(ns: String) -> Option<ObjectRef<OperatorAuthorization>> {
+    let tenant = ns.strip_suffix(&format!("-{}", Environment::Dev.as_str()))?;
+    Some(ObjectRef::new(tenant))
+}
+
 /// Requeue at the next day the facts change by themselves, or after RESYNC.
 fn requeue_until(next: Option<Date>, today: Date) -> Action {
     let until = next
@@ -487,15 +493,17 @@ pub async fn run(ctx: Arc<Context>) {
             watcher::Config::default(),
             |ds: crate::api::DataScenario| Some(ObjectRef::new(&ds.spec.authorization)),
         )
-        // A unit's annual reports live in its dev namespace, `<tenant>-dev`.
+        // A unit's annual reports and exit requests live in its dev
+        // namespace, `<tenant>-dev`.
         .watches(
             Api::<crate::api::AnnualReport>::all(client.clone()),
             watcher::Config::default(),
-            |r: crate::api::AnnualReport| {
-                let ns = r.namespace()?;
-                let tenant = ns.strip_suffix(&format!("-{}", Environment::Dev.as_str()))?;
-                Some(ObjectRef::new(tenant))
-            },
+            |r: crate::api::AnnualReport| tenant_of_dev(r.namespace()?),
+        )
+        .watches(
+            Api::<crate::api::ExitRequest>::all(client.clone()),
+            watcher::Config::default(),
+            |r: crate::api::ExitRequest| tenant_of_dev(r.namespace()?),
         )
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)

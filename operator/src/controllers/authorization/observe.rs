@@ -11,8 +11,10 @@ use kube::api::{Api, ListParams};
 use super::Error;
 use super::decide::{Ownership, ownership};
 use crate::api::authorization::{Environment, OperatorAuthorization, OperatorAuthorizationStatus};
+use crate::api::exit::ExitRequest;
 use crate::api::report::{AnnualReport, AnnualReportSpec};
 use crate::context::Context;
+use crate::early_exit;
 use crate::naming::namespace_name;
 
 /// What the reconciler saw.
@@ -26,11 +28,16 @@ pub struct Observed {
     pub namespaces: Vec<(String, Ownership)>,
     /// The unit's annual reports (in its dev namespace), by name.
     pub reports: Vec<(String, AnnualReportSpec)>,
+    /// The unit's early exit requests (in its dev namespace).
+    pub exits: Vec<early_exit::Filed>,
+    /// The early exit the bureau accepted: from the requests, or, once its
+    /// offboarding took the namespaces, from the status.
+    pub exit: Option<early_exit::Accepted>,
 }
 
 /// Reads the facts about one authorization.
 pub async fn observe(ctx: &Context, oa: &OperatorAuthorization) -> Result<Observed, Error> {
-    let now = Timestamp::now();
+    let (today, now) = crate::clock::of(oa);
     let tenant = oa.name_any();
     let api: Api<Namespace> = Api::all(ctx.client.clone());
     let mut namespaces = Vec::new();
@@ -59,11 +66,36 @@ pub async fn observe(ctx: &Context, oa: &OperatorAuthorization) -> Result<Observ
         .into_iter()
         .map(|r| (r.name_any(), r.spec))
         .collect();
+    let exits: Vec<early_exit::Filed> = Api::<ExitRequest>::namespaced(ctx.client.clone(), &dev)
+        .list(&ListParams::default())
+        .await
+        .map_err(|source| Error::Apply {
+            kind: "ExitRequest",
+            name: dev.clone(),
+            source,
+        })?
+        .into_iter()
+        .map(|r| early_exit::Filed {
+            name: r.name_any(),
+            filed: r
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map_or(today, |t| t.0.to_zoned(TimeZone::UTC).date()),
+            spec: r.spec,
+        })
+        .collect();
+    let status = oa.status.clone().unwrap_or_default();
+    let exit = early_exit::standing(&exits, today)
+        .1
+        .or_else(|| status.early_exit.clone());
     Ok(Observed {
         oa: oa.clone(),
         reports,
-        status: oa.status.clone().unwrap_or_default(),
-        today: now.to_zoned(TimeZone::UTC).date(),
+        exits,
+        exit,
+        status,
+        today,
         now,
         namespaces,
     })

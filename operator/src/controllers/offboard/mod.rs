@@ -13,7 +13,7 @@ pub use wipe::*;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
-use crate::api::authorization::Phase;
+use crate::api::authorization::{Phase, State};
 use crate::api::condition::{Desired, reasons, types};
 use crate::context::{Context, FIELD_MANAGER};
 use crate::controllers::authorization::Error as ReconcileError;
@@ -21,7 +21,7 @@ use crate::controllers::authorization::act::freeze_domain;
 use crate::controllers::authorization::decide::Ownership;
 use crate::controllers::authorization::observe::Observed;
 use crate::controllers::authorization::report::{
-    Note, publish, record_once, state_reason, trail_of, write_status,
+    Actor, Note, Record, publish, record, record_once, state_reason, trail_of, write_status,
 };
 use crate::failpoint;
 use crate::vault;
@@ -77,8 +77,12 @@ pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, Rec
     let oa = &o.oa;
     let status = &o.status;
     let tenant = oa.name_any();
-    let why = match then {
-        Phase::Expired => format!("validity ended on {}", oa.spec.validity.not_after),
+    let why = match (then, &o.exit) {
+        (Phase::Expired, _) => format!("validity ended on {}", oa.spec.validity.not_after),
+        (Phase::Terminated, Some(exit)) if oa.spec.state != State::Terminated => format!(
+            "early exit {} accepted under decision {}, effective {}",
+            exit.request, exit.decision, exit.effective_date
+        ),
         _ => state_reason(oa),
     };
     let outcome = then.as_str();
@@ -105,6 +109,7 @@ pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, Rec
         async move {
             write_status(ctx, oa, status, Phase::Offboarding, conditions, |s| {
                 s.offboarding = Some(name.to_string());
+                s.early_exit = o.exit.clone();
             })
             .await
         }
@@ -234,7 +239,25 @@ pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, Rec
         let first = !status.conditions.iter().any(|c| {
             c.type_ == types::DEGRADED && c.reason == "ExitReviewFailed" && c.message == message
         });
-        write_status(ctx, oa, status, Phase::Offboarding, conditions, |_| {}).await?;
+        if first {
+            record(
+                ctx,
+                oa,
+                Record::new(
+                    "ExitReviewFailed",
+                    message.clone(),
+                    "Stopped: no certificate until it is dealt with",
+                    Actor::State,
+                ),
+            )
+            .await?;
+        }
+        // the offboarding stops in a state that names it, and goes on
+        // by itself once what is left is dealt with.
+        write_status(ctx, oa, status, Phase::Offboarding, conditions, |s| {
+            s.offboarding = Some("ExitReviewFailed".into());
+        })
+        .await?;
         if first {
             publish(
                 ctx,

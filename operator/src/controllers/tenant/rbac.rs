@@ -71,7 +71,12 @@ pub(super) fn roles(ns: &str, tenant: &str, env: Environment) -> Vec<Role> {
                 rule(&["events.k8s.io"], &["events"], READ),
                 rule(
                     &["publicdata.io"],
-                    &["datascenarios", "exportrequests", "annualreports"],
+                    &[
+                        "datascenarios",
+                        "exportrequests",
+                        "annualreports",
+                        "exitrequests",
+                    ],
                     READ,
                 ),
             ]),
@@ -118,7 +123,12 @@ pub(super) fn roles(ns: &str, tenant: &str, env: Environment) -> Vec<Role> {
                 // refused by admission policy).
                 rule(
                     &["publicdata.io"],
-                    &["datascenarios", "exportrequests", "annualreports"],
+                    &[
+                        "datascenarios",
+                        "exportrequests",
+                        "annualreports",
+                        "exitrequests",
+                    ],
                     WRITE,
                 ),
             ]),

@@ -29,6 +29,8 @@ fn observed(oa: OperatorAuthorization, now: &str) -> Observed {
             ("harbor-analytics-prod".into(), Ownership::Absent),
         ],
         reports: Vec::new(),
+        exits: Vec::new(),
+        exit: None,
         today: now.to_zoned(jiff::tz::TimeZone::UTC).date(),
         now,
         oa,
