@@ -6,7 +6,9 @@ use anyhow::{Context, Result};
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
-use publicdata_operator::api::{AnnualReport, DataScenario, ExitRequest, ExportRequest};
+use publicdata_operator::api::{
+    AnnualReport, DataScenario, ExitRequest, ExportRequest, OperatorAuthorization, RenewalRequest,
+};
 use serde_json::json;
 
 use crate::state::{confirm, params};
@@ -41,6 +43,28 @@ pub enum Decision {
     /// A unit's early exit, after seeing its date and disposal plan
     /// (`decide exit NS/NAME accept|reject --decision REF --reason TEXT`, R-8).
     Exit(ExitDecision),
+    /// A unit's renewal application: approving it records the decision and
+    /// starts a new term under it (`decide renewal NS/NAME approve|reject
+    /// --decision REF --reason TEXT`, R-6).
+    Renewal(RenewalDecision),
+}
+
+/// The bureau's decision on a renewal application.
+#[derive(clap::Args, Debug)]
+pub struct RenewalDecision {
+    /// NAMESPACE/NAME of the renewal request (in the unit's dev namespace).
+    pub target: String,
+    /// `approve` or `reject`.
+    #[arg(value_parser = ["approve", "reject"])]
+    pub result: String,
+    /// The reference of the bureau's decision.
+    #[arg(long)]
+    pub decision: String,
+    /// Why, in a sentence.
+    #[arg(long)]
+    pub reason: String,
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 /// The bureau's decision on an early exit.
@@ -371,5 +395,68 @@ pub async fn decide_exit(client: &kube::Client, d: &ExitDecision) -> Result<()> 
     .await
     .with_context(|| format!("recording the decision on {ns}/{name}"))?;
     println!("done: {result}; the authorization's condition EarlyExit follows it");
+    Ok(())
+}
+
+/// Shows the renewal application against the authorization's term, then
+/// records the decision; an approval starts the new term under it.
+pub async fn decide_renewal(client: &kube::Client, d: &RenewalDecision) -> Result<()> {
+    let (ns, name) = split(&d.target)?;
+    let api: Api<RenewalRequest> = Api::namespaced(client.clone(), ns);
+    let request = api.get(name).await?;
+    let tenant = ns
+        .strip_suffix("-dev")
+        .with_context(|| format!("{ns}: renewal requests are filed in a tenant's dev namespace"))?;
+    let authorizations: Api<OperatorAuthorization> = Api::all(client.clone());
+    let oa = authorizations.get(tenant).await?;
+    let v = &oa.spec.validity;
+    let start = v.not_after.tomorrow()?;
+    println!(
+        "renewal {ns}/{name} of {tenant} ({}): in force {} .. {}, asks to continue to {}",
+        oa.spec.unit.name, v.not_before, v.not_after, request.spec.not_after
+    );
+    println!("  reason: {}", request.spec.reason);
+    let by = username(client).await?;
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let approve = d.result == "approve";
+    let result = if approve { "Approved" } else { "Rejected" };
+    let meaning = if approve {
+        format!(
+            "a new term from {start} to {} (at most 5 years, R-5); the domain is not touched",
+            request.spec.not_after
+        )
+    } else {
+        format!("the authorization ends on {}", v.not_after)
+    };
+    println!(
+        "  {result} by {by} on {today} (decision {}): {meaning}",
+        d.decision
+    );
+    if !d.yes {
+        confirm("Record it? [y/N] ", None)?;
+    }
+    if approve {
+        // The validity first: if the API server refuses it (more than 5
+        // years, say), nothing is recorded as approved.
+        let patch = json!({"spec": {
+            "validity": {"termStart": start.to_string(), "notAfter": request.spec.not_after.to_string()},
+            "validityChange": {"reason": format!("renewal {ns}/{name}: {}", d.reason), "decision": d.decision},
+        }});
+        authorizations
+            .patch(tenant, &params(false), &Patch::Merge(&patch))
+            .await
+            .with_context(|| format!("extending the validity of {tenant}"))?;
+    }
+    let value = json!({"result": result, "date": today.to_string(), "decision": d.decision, "by": by, "reason": d.reason});
+    api.patch(
+        name,
+        &params(false),
+        &Patch::Merge(&json!({"spec": {"decision": value}})),
+    )
+    .await
+    .with_context(|| format!("recording the decision on {ns}/{name}"))?;
+    println!("done: {result}; follow it with `kubectl publicdata status {tenant}`");
     Ok(())
 }

@@ -44,8 +44,8 @@ pub fn error(e: &anyhow::Error, caller: &str) -> String {
         )
     } else if m.contains("only the bureau (group publicdata:bureau) decides on an early exit") {
         format!(
-            "only group publicdata:bureau accepts or rejects an early exit, under its own name; you are {caller}. \
-             The unit files the request and its disposal plan."
+            "only group publicdata:bureau decides on an early exit or a renewal, under its own name; you are {caller}. \
+             The unit files the request."
         )
     } else if m.contains("is kept as it was") {
         "an evaluation, once recorded, is kept: after a rectification, record the new one with --again."

@@ -136,6 +136,9 @@ async fn run(cli: &Cli) -> Result<()> {
         Command::Decide {
             what: decide::Decision::Exit(d),
         } => decide::decide_exit(&client, d).await,
+        Command::Decide {
+            what: decide::Decision::Renewal(d),
+        } => decide::decide_renewal(&client, d).await,
         Command::Evaluate(e) => decide::evaluate_report(&client, e).await,
         Command::Status { name, output } => status::show(&client, name, output).await,
         Command::Audit { source, command } => audit::run(&client, source, command).await,

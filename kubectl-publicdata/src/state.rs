@@ -33,7 +33,9 @@ pub struct Change {
 pub struct Renewal {
     /// The authorization (tenant id).
     pub name: String,
-    /// The new last day in force (YYYY-MM-DD); at most 5 years after notBefore.
+    /// The new last day in force (YYYY-MM-DD), within the current term: at
+    /// most 5 years after its start. A unit's renewal application starts a new
+    /// term: `decide renewal`.
     #[arg(long)]
     pub not_after: jiff::civil::Date,
     /// The reference of the bureau's decision.

@@ -6,6 +6,7 @@ use kube::CustomResourceExt;
 
 use crate::api::{
     AnnualReport, DataScenario, ExitRequest, ExportRequest, OperatorAuthorization, PublicDataset,
+    RenewalRequest,
 };
 
 /// Where the CRDs are written, relative to the repository: the top-level
@@ -22,6 +23,7 @@ pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
         ("exportrequests.yaml", ExportRequest::crd()),
         ("annualreports.yaml", AnnualReport::crd()),
         ("exitrequests.yaml", ExitRequest::crd()),
+        ("renewalrequests.yaml", RenewalRequest::crd()),
     ]
 }
 

@@ -235,6 +235,7 @@ mod tests {
             validity: Validity {
                 not_before: date(2026, 1, 1),
                 not_after: date(2030, 12, 31),
+                term_start: None,
             },
             validity_by_bureau: true,
             today,
@@ -294,6 +295,7 @@ mod tests {
         let v = Validity {
             not_before: date(2026, 1, 1),
             not_after: date(2030, 8, 31),
+            term_start: None,
         };
         assert_eq!(renewal_due_from(&v), date(2030, 2, 28));
     }

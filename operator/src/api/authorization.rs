@@ -164,8 +164,10 @@ pub fn credit_code_is_valid(code: &str) -> bool {
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     validation = Rule::new("self.notBefore < self.notAfter").message("validity.notBefore must be before validity.notAfter"),
-    validation = Rule::new("self.notAfter.getFullYear() * 10000 + self.notAfter.getMonth() * 100 + self.notAfter.getDayOfMonth() < (self.notBefore.getFullYear() + 5) * 10000 + self.notBefore.getMonth() * 100 + self.notBefore.getDayOfMonth()")
-        .message("the validity is at most 5 years (R-5): notAfter must be before the fifth anniversary of notBefore")
+    validation = Rule::new("self.notAfter.getFullYear() * 10000 + self.notAfter.getMonth() * 100 + self.notAfter.getDayOfMonth() < ((has(self.termStart) ? self.termStart : self.notBefore).getFullYear() + 5) * 10000 + (has(self.termStart) ? self.termStart : self.notBefore).getMonth() * 100 + (has(self.termStart) ? self.termStart : self.notBefore).getDayOfMonth()")
+        .message("the validity is at most 5 years per term (R-5): notAfter must be before the fifth anniversary of the term's start (termStart, or notBefore)"),
+    validation = Rule::new("!has(self.termStart) || (self.notBefore <= self.termStart && self.termStart <= self.notAfter)")
+        .message("validity.termStart must lie between notBefore and notAfter")
 )]
 pub struct Validity {
     /// First day in force (YYYY-MM-DD).
@@ -174,6 +176,12 @@ pub struct Validity {
     /// Last day in force (YYYY-MM-DD). Renewal is due from six months before it.
     #[schemars(with = "String", extend("format" = "date", "maxLength" = 10, "minLength" = 10))]
     pub not_after: Date,
+    /// First day of the current term, when the authorization was renewed: the
+    /// day after the previous term's end. Each term is at most 5 years.
+    /// Unset: the first term, from `notBefore`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>", extend("format" = "date", "maxLength" = 10, "minLength" = 10))]
+    pub term_start: Option<Date>,
 }
 
 /// A named person.

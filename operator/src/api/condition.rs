@@ -65,6 +65,10 @@ pub mod reasons {
     /// until it is repaired (restrictions go ahead, their records held).
     pub const AUDIT_LOG_DAMAGED: &str = "AuditLogDamaged";
     pub const PLAN_ON_FILE: &str = "PlanOnFile";
+    pub const RENEWAL_REQUESTED: &str = "RenewalRequested";
+    pub const RENEWAL_APPROVED: &str = "RenewalApproved";
+    pub const RENEWAL_REJECTED: &str = "RenewalRejected";
+    pub const END_NEAR: &str = "EndNear";
     pub const NO_EXIT: &str = "NoExit";
     pub const EXIT_REQUESTED: &str = "ExitRequested";
     pub const EXIT_SCHEDULED: &str = "ExitScheduled";

@@ -9,6 +9,7 @@ pub mod condition;
 pub mod dataset;
 pub mod exit;
 pub mod export;
+pub mod renewal;
 pub mod report;
 pub mod scenario;
 
@@ -18,6 +19,7 @@ pub use authorization::{
 pub use dataset::{PublicDataset, PublicDatasetSpec};
 pub use exit::{ExitRequest, ExitRequestSpec};
 pub use export::{ExportRequest, ExportRequestSpec, ExportRequestStatus};
+pub use renewal::{RenewalRequest, RenewalRequestSpec};
 pub use report::{AnnualReport, AnnualReportSpec};
 pub use scenario::{DataScenario, DataScenarioSpec, DataScenarioStatus};
 

@@ -10,6 +10,7 @@ fn validity() -> Validity {
     Validity {
         not_before: date(2026, 1, 1),
         not_after: date(2030, 12, 31),
+        term_start: None,
     }
 }
 

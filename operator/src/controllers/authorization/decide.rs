@@ -10,12 +10,16 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 
 use super::observe::Observed;
-use crate::api::authorization::{DrillResult, OperatorAuthorization, Phase, credit_code_is_valid};
+use crate::api::authorization::{
+    DrillResult, OperatorAuthorization, Phase, Validity, credit_code_is_valid,
+};
 use crate::api::condition::{Desired, reasons, types};
 use crate::api::labels;
+use crate::api::renewal::{RenewalRequestSpec, RenewalResult};
 use crate::lifecycle::{self, Action, Facts, Freeze};
 use crate::naming::owner_mark;
 use crate::{early_exit, evaluation};
+use jiff::ToSpan;
 
 /// Whose a namespace is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,8 +113,9 @@ pub struct Plan {
     pub next_change: Option<Date>,
     /// When the domain was frozen for expiry (kept once set).
     pub expired_at: Option<Timestamp>,
-    /// The annual standing, when it newly warns (said once: event and record).
-    pub standing_changed: Option<Desired>,
+    /// Conditions that newly warn (the annual standing, the renewal): said
+    /// once, as an event and an audit record.
+    pub announce: Vec<Desired>,
 }
 
 /// Whether the bureau set the validity: the API server stamps the annotation
@@ -139,7 +144,7 @@ pub fn plan(o: &Observed, grace: Duration) -> Plan {
             conditions: Vec::new(),
             next_change: None,
             expired_at: None,
-            standing_changed: None,
+            announce: Vec::new(),
         };
     }
     let provisioned = status.phase == Some(Phase::Active)
@@ -164,9 +169,25 @@ pub fn plan(o: &Observed, grace: Duration) -> Plan {
     });
     let (plan_ready, drill_due) = emergency_plan(oa, o.today);
     let standing = evaluation::standing(&o.reports, &oa.spec.validity, o.today);
-    let standing_changed = standing_change(status, &standing);
+    let renewal_due = renewal(
+        &oa.spec.validity,
+        decision.renewal_due,
+        &o.renewals,
+        o.today,
+    );
+    let announce = [
+        announcement(status, &standing.condition, standing.warns()),
+        announcement(status, &renewal_due, renewal_due.ok),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let end_near = lifecycle::expiry_day(&oa.spec.validity)
+        .checked_sub(END_NEAR_DAYS.days())
+        .ok()
+        .filter(|d| *d > o.today);
     let mut conditions = vec![
-        renewal(oa, decision.renewal_due),
+        renewal_due,
         plan_ready,
         standing.condition.clone(),
         exit_condition,
@@ -230,28 +251,33 @@ pub fn plan(o: &Observed, grace: Duration) -> Plan {
         phase: decision.phase,
         step,
         conditions,
-        next_change: [decision.next_change, drill_due, standing.next_change]
-            .into_iter()
-            .flatten()
-            .min(),
+        next_change: [
+            decision.next_change,
+            drill_due,
+            standing.next_change,
+            end_near,
+        ]
+        .into_iter()
+        .flatten()
+        .min(),
         expired_at: plan_expired_at,
-        standing_changed,
+        announce,
     }
 }
 
-/// A new annual standing the bureau and the unit should hear of: once, when
-/// the condition's reason changes to one that warns.
-fn standing_change(
+/// A condition the bureau and the unit should hear of: once, when its
+/// reason changes to one that `warns`.
+fn announcement(
     status: &crate::api::authorization::OperatorAuthorizationStatus,
-    standing: &evaluation::Standing,
+    now: &Desired,
+    warns: bool,
 ) -> Option<Desired> {
     let before = status
         .conditions
         .iter()
-        .find(|c| c.type_ == types::ANNUAL_EVALUATION)
+        .find(|c| c.type_ == now.type_)
         .map(|c| c.reason.as_str());
-    (standing.warns() && before != Some(standing.condition.reason))
-        .then(|| standing.condition.clone())
+    (warns && before != Some(now.reason)).then(|| now.clone())
 }
 
 /// How often the emergency plan is drilled, at least (R-31: 定期组织应急演练).
@@ -331,26 +357,95 @@ pub fn emergency_plan(oa: &OperatorAuthorization, today: Date) -> (Desired, Opti
     (ready, (overdue > today).then_some(overdue))
 }
 
-fn renewal(oa: &OperatorAuthorization, due: bool) -> Desired {
-    let from = lifecycle::renewal_due_from(&oa.spec.validity);
-    if due {
-        Desired::new(
-            types::RENEWAL_DUE,
-            true,
-            reasons::RENEWAL_WINDOW,
-            format!(
-                "the authorization ends on {}; renewal was due from {from} (R-6)",
-                oa.spec.validity.not_after
+/// How long before the end the bureau and the unit hear that it is near.
+pub const END_NEAR_DAYS: i64 = 30;
+
+/// A renewal application as filed: its name, its spec and the day it was filed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenewalFiled {
+    pub name: String,
+    pub spec: RenewalRequestSpec,
+    pub filed: Date,
+}
+
+/// Condition `RenewalDue` (R-6): due from six months before the end, with
+/// the unit's application and the bureau's decision on it, and the end near.
+pub fn renewal(validity: &Validity, due: bool, requests: &[RenewalFiled], today: Date) -> Desired {
+    let from = lifecycle::renewal_due_from(validity);
+    let end = validity.not_after;
+    let said = |ok, reason, message: String| Desired::new(types::RENEWAL_DUE, ok, reason, message);
+    // The newest application that would move the end.
+    let open = requests
+        .iter()
+        .filter(|r| r.spec.not_after > end)
+        .max_by_key(|r| r.filed);
+    if let Some(r) = open {
+        let timing = if r.filed <= from {
+            format!("on time: due from {from}")
+        } else {
+            format!("late: renewal was due from {from}")
+        };
+        let filed = format!(
+            "renewal {} to {} filed on {} ({timing})",
+            r.name, r.spec.not_after, r.filed
+        );
+        return match &r.spec.decision {
+            None => said(
+                true,
+                reasons::RENEWAL_REQUESTED,
+                format!(
+                    "{filed}; awaiting the bureau's decision; the authorization ends on {end} unless renewed"
+                ),
             ),
-        )
-    } else {
-        Desired::new(
-            types::RENEWAL_DUE,
+            Some(d) if d.result == RenewalResult::Approved => said(
+                true,
+                reasons::RENEWAL_APPROVED,
+                format!(
+                    "{filed}; approved under decision {} on {}, but the validity still ends on {end}: \
+                     the bureau extends it (`kubectl publicdata decide renewal` does both)",
+                    d.decision, d.date
+                ),
+            ),
+            Some(d) => said(
+                true,
+                reasons::RENEWAL_REJECTED,
+                format!(
+                    "{filed}; rejected under decision {} on {}: {}; the authorization ends on {end}",
+                    d.decision, d.date, d.reason
+                ),
+            ),
+        };
+    }
+    if !due {
+        let renewed = validity
+            .term_start
+            .map(|t| format!("renewed: the current term runs from {t} to {end}; "))
+            .unwrap_or_default();
+        return said(
             false,
             reasons::WITHIN_VALIDITY,
-            format!("renewal is due from {from}"),
-        )
+            format!("{renewed}renewal is due from {from}"),
+        );
     }
+    let left = today.until(end).map(|s| s.get_days()).unwrap_or_default();
+    if (0..END_NEAR_DAYS).contains(&i64::from(left)) {
+        return said(
+            true,
+            reasons::END_NEAR,
+            format!(
+                "the authorization ends on {end}, in {left} days, and no renewal is filed: at the end the \
+                 domain is frozen (R-7)"
+            ),
+        );
+    }
+    said(
+        true,
+        reasons::RENEWAL_WINDOW,
+        format!(
+            "the authorization ends on {end}; renewal was due from {from} (R-6): the unit files a \
+             RenewalRequest in its dev namespace"
+        ),
+    )
 }
 
 fn expiring(oa: &OperatorAuthorization, offboard_at: Option<Timestamp>) -> Desired {

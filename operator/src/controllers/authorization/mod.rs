@@ -145,24 +145,25 @@ async fn apply(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Erro
     let o = observe::observe(ctx, oa).await?;
     let plan = decide::plan(&o, ctx.settings.expiry_grace);
     let status = &o.status;
-    // a report due soon or late, a rectification, a failed evaluation:
-    // said once, to the unit (an event) and in the audit trail.
-    if let (Some(c), false) = (&plan.standing_changed, plan.step == Step::Done) {
+    // a renewal due, filed or decided, the end near; a report due
+    // soon or late, a rectification, a failed evaluation: said once, to the
+    // unit (an event) and in the audit trail.
+    for c in plan.announce.iter().filter(|_| plan.step != Step::Done) {
         record(
             ctx,
             oa,
             Record::new(
-                "AnnualEvaluation",
+                c.type_,
                 c.message.clone(),
                 c.reason.to_string(),
                 Actor::Spec,
             ),
         )
         .await?;
-        let note = if c.ok {
+        let note = if c.ok && c.type_ == types::ANNUAL_EVALUATION {
             Note::normal(c.reason, "Evaluate", c.message.clone())
         } else {
-            Note::warning(c.reason, "Evaluate", c.message.clone())
+            Note::warning(c.reason, "Remind", c.message.clone())
         };
         publish(ctx, oa, &note).await;
     }
@@ -504,6 +505,11 @@ pub async fn run(ctx: Arc<Context>) {
             Api::<crate::api::ExitRequest>::all(client.clone()),
             watcher::Config::default(),
             |r: crate::api::ExitRequest| tenant_of_dev(r.namespace()?),
+        )
+        .watches(
+            Api::<crate::api::RenewalRequest>::all(client.clone()),
+            watcher::Config::default(),
+            |r: crate::api::RenewalRequest| tenant_of_dev(r.namespace()?),
         )
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)

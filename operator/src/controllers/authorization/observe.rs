@@ -12,6 +12,7 @@ use super::Error;
 use super::decide::{Ownership, ownership};
 use crate::api::authorization::{Environment, OperatorAuthorization, OperatorAuthorizationStatus};
 use crate::api::exit::ExitRequest;
+use crate::api::renewal::RenewalRequest;
 use crate::api::report::{AnnualReport, AnnualReportSpec};
 use crate::context::Context;
 use crate::early_exit;
@@ -30,6 +31,8 @@ pub struct Observed {
     pub reports: Vec<(String, AnnualReportSpec)>,
     /// The unit's early exit requests (in its dev namespace).
     pub exits: Vec<early_exit::Filed>,
+    /// The unit's renewal applications (in its dev namespace).
+    pub renewals: Vec<super::decide::RenewalFiled>,
     /// The early exit the bureau accepted: from the requests, or, once its
     /// offboarding took the namespaces, from the status.
     pub exit: Option<early_exit::Accepted>,
@@ -85,6 +88,25 @@ pub async fn observe(ctx: &Context, oa: &OperatorAuthorization) -> Result<Observ
             spec: r.spec,
         })
         .collect();
+    let renewals = Api::<RenewalRequest>::namespaced(ctx.client.clone(), &dev)
+        .list(&ListParams::default())
+        .await
+        .map_err(|source| Error::Apply {
+            kind: "RenewalRequest",
+            name: dev.clone(),
+            source,
+        })?
+        .into_iter()
+        .map(|r| super::decide::RenewalFiled {
+            name: r.name_any(),
+            filed: r
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map_or(today, |t| t.0.to_zoned(TimeZone::UTC).date()),
+            spec: r.spec,
+        })
+        .collect();
     let status = oa.status.clone().unwrap_or_default();
     let exit = early_exit::standing(&exits, today)
         .1
@@ -93,6 +115,7 @@ pub async fn observe(ctx: &Context, oa: &OperatorAuthorization) -> Result<Observ
         oa: oa.clone(),
         reports,
         exits,
+        renewals,
         exit,
         status,
         today,

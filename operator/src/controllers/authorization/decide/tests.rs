@@ -31,6 +31,7 @@ fn observed(oa: OperatorAuthorization, now: &str) -> Observed {
         reports: Vec::new(),
         exits: Vec::new(),
         exit: None,
+        renewals: Vec::new(),
         today: now.to_zoned(jiff::tz::TimeZone::UTC).date(),
         now,
         oa,
@@ -442,4 +443,93 @@ fn the_emergency_plan_is_ready_with_a_passed_drill_within_a_year_and_says_why_no
     assert!(!none.ok && none.reason == condition::reasons::NO_EMERGENCY_PLAN);
     assert!(none.message.contains("R-31"));
     assert_eq!(due, None);
+}
+
+#[test]
+fn renewal_is_due_six_months_ahead_follows_the_application_and_warns_as_the_end_nears() {
+    use crate::api::renewal::{RenewalDecision, RenewalRequestSpec, RenewalResult};
+    let v = authorization().spec.validity;
+    let end = v.not_after;
+    assert_eq!(end, date(2030, 12, 31));
+    let none = renewal(&v, false, &[], date(2030, 6, 29));
+    assert!(!none.ok && none.message == "renewal is due from 2030-06-30");
+    let open = renewal(&v, true, &[], date(2030, 6, 30));
+    assert!(open.ok && open.reason == condition::reasons::RENEWAL_WINDOW);
+    let near = renewal(&v, true, &[], date(2030, 12, 2));
+    assert!(near.ok && near.reason == condition::reasons::END_NEAR);
+    assert!(near.message.contains("in 29 days"), "{}", near.message);
+    assert_eq!(
+        renewal(&v, true, &[], date(2030, 12, 1)).reason,
+        condition::reasons::RENEWAL_WINDOW,
+        "near from 30 days before the first day out of force"
+    );
+
+    let filed = |on, decision: Option<RenewalResult>| RenewalFiled {
+        name: "renewal".into(),
+        filed: on,
+        spec: RenewalRequestSpec {
+            not_after: date(2035, 12, 31),
+            reason: "we continue".into(),
+            decision: decision.map(|result| RenewalDecision {
+                result,
+                date: date(2030, 7, 10),
+                decision: "PDB-RN-1".into(),
+                by: "zhao.lei".into(),
+                reason: "operates well".into(),
+            }),
+        },
+    };
+    let asked = renewal(&v, true, &[filed(date(2030, 6, 1), None)], date(2030, 7, 1));
+    assert!(asked.ok && asked.reason == condition::reasons::RENEWAL_REQUESTED);
+    assert!(
+        asked
+            .message
+            .contains("filed on 2030-06-01 (on time: due from 2030-06-30)"),
+        "{}",
+        asked.message
+    );
+    let late = renewal(&v, true, &[filed(date(2030, 7, 1), None)], date(2030, 7, 1));
+    assert!(
+        late.message
+            .contains("(late: renewal was due from 2030-06-30)"),
+        "{}",
+        late.message
+    );
+    let approved = renewal(
+        &v,
+        true,
+        &[filed(date(2030, 6, 1), Some(RenewalResult::Approved))],
+        date(2030, 7, 11),
+    );
+    assert_eq!(approved.reason, condition::reasons::RENEWAL_APPROVED);
+    assert!(
+        approved.message.contains("PDB-RN-1")
+            && approved.message.contains("still ends on 2030-12-31")
+    );
+    let rejected = renewal(
+        &v,
+        true,
+        &[filed(date(2030, 6, 1), Some(RenewalResult::Rejected))],
+        date(2030, 7, 11),
+    );
+    assert_eq!(rejected.reason, condition::reasons::RENEWAL_REJECTED);
+
+    // Once the bureau extended the validity, the application is done with.
+    let mut renewed = v.clone();
+    renewed.term_start = Some(date(2031, 1, 1));
+    renewed.not_after = date(2035, 12, 31);
+    let after = renewal(
+        &renewed,
+        false,
+        &[filed(date(2030, 6, 1), Some(RenewalResult::Approved))],
+        date(2030, 7, 11),
+    );
+    assert!(!after.ok && after.reason == condition::reasons::WITHIN_VALIDITY);
+    assert!(
+        after
+            .message
+            .starts_with("renewed: the current term runs from 2031-01-01 to 2035-12-31"),
+        "{}",
+        after.message
+    );
 }
