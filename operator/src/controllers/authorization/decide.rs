@@ -197,11 +197,24 @@ pub fn plan(o: &Observed, grace: Duration) -> Plan {
         Action::Nothing if status.disposal.is_some() => Step::Done,
         Action::Nothing => Step::Wait,
         Action::Provision => {
+            let near = end_near.is_none();
             conditions.push(Desired::new(
                 types::EXPIRING,
                 false,
-                reasons::WITHIN_VALIDITY,
-                format!("in force until {}", oa.spec.validity.not_after),
+                if near {
+                    reasons::END_NEAR
+                } else {
+                    reasons::WITHIN_VALIDITY
+                },
+                if near {
+                    format!(
+                        "in force until {}, less than {END_NEAR_DAYS} days away: at the end the domain is \
+                         frozen unless the bureau renews it (R-7)",
+                        oa.spec.validity.not_after
+                    )
+                } else {
+                    format!("in force until {}", oa.spec.validity.not_after)
+                },
             ));
             let taken: Vec<&str> = o
                 .namespaces

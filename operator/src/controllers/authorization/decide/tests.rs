@@ -533,3 +533,31 @@ fn renewal_is_due_six_months_ahead_follows_the_application_and_warns_as_the_end_
         after.message
     );
 }
+
+#[test]
+fn the_expiring_condition_warns_in_the_last_30_days() {
+    let reason = |now: &str| {
+        let mut oa = authorization();
+        oa.status = Some(OperatorAuthorizationStatus {
+            phase: Some(Phase::Active),
+            ..Default::default()
+        });
+        plan(&observed(oa, now), GRACE)
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == condition::types::EXPIRING)
+            .map(|c| c.reason)
+    };
+    assert_eq!(
+        reason("2030-12-01T12:00:00Z"),
+        Some(condition::reasons::WITHIN_VALIDITY)
+    );
+    assert_eq!(
+        reason("2030-12-02T00:00:00Z"),
+        Some(condition::reasons::END_NEAR)
+    );
+    assert_eq!(
+        reason("2030-12-31T23:59:59Z"),
+        Some(condition::reasons::END_NEAR)
+    );
+}
