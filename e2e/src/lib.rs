@@ -499,7 +499,31 @@ pub async fn wait_authorization(
     .await
 }
 
-/// Waits (up to 90 s) until the authorization `name` is in phase `want`.
+/// Waits until authorization `name` has condition `type_` with `reason`,
+/// its message containing `says`; returns the message.
+pub async fn wait_condition(
+    api: &kube::Api<publicdata_operator::api::OperatorAuthorization>,
+    name: &str,
+    type_: &str,
+    reason: &str,
+    says: &str,
+) -> Result<String> {
+    let found = |oa: &publicdata_operator::api::OperatorAuthorization| {
+        oa.status.as_ref().and_then(|s| {
+            s.conditions
+                .iter()
+                .find(|c| c.type_ == type_ && c.reason == reason && c.message.contains(says))
+                .map(|c| c.message.clone())
+        })
+    };
+    let oa = wait_authorization(api, name, &format!("{type_} {reason}: {says}"), |oa| {
+        found(oa).is_some()
+    })
+    .await?;
+    found(&oa).context("the condition")
+}
+
+/// Waits until authorization `name` is in phase `want`; returns it.
 pub async fn wait_phase(
     api: &kube::Api<publicdata_operator::api::OperatorAuthorization>,
     name: &str,

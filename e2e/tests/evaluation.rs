@@ -45,18 +45,9 @@ fn report(tenant: &str, year: i16) -> Result<Value> {
     Ok(r)
 }
 
-/// The standing: (reason, message) of condition AnnualEvaluation, once it is `reason`.
+/// The message of condition AnnualEvaluation, once its reason is `reason`.
 async fn standing(api: &Api<OperatorAuthorization>, name: &str, reason: &str) -> Result<String> {
-    eventually(&format!("{name} standing {reason}"), WAIT, || async {
-        let oa = api.get(name).await?;
-        Ok(oa.status.and_then(|s| {
-            s.conditions
-                .into_iter()
-                .find(|c| c.type_ == "AnnualEvaluation" && c.reason == reason)
-                .map(|c| c.message)
-        }))
-    })
-    .await
+    e2e::wait_condition(api, name, "AnnualEvaluation", reason, "").await
 }
 
 #[tokio::test]

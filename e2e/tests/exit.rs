@@ -4,17 +4,13 @@
 //! before. The test image's clock annotation moves this one authorization's
 //! calendar to the day before and to the day itself: no waiting, no sleep.
 
-use std::time::Duration;
-
 use anyhow::{Context, Result, ensure};
-use e2e::{TestBed, authorization, eventually, run, unique, wait_phase};
+use e2e::{TestBed, authorization, run, unique, wait_phase};
 use kube::api::{Api, Patch, PatchParams};
 use publicdata_operator::api::OperatorAuthorization;
 use publicdata_operator::api::exit::ExitRequest;
 use publicdata_operator::clock::TEST_TODAY;
 use serde_json::json;
-
-const WAIT: Duration = Duration::from_secs(90);
 
 async fn early_exit(
     api: &Api<OperatorAuthorization>,
@@ -22,16 +18,7 @@ async fn early_exit(
     reason: &str,
     says: &str,
 ) -> Result<String> {
-    eventually(&format!("{t} EarlyExit {reason}: {says}"), WAIT, || async {
-        let oa = api.get(t).await?;
-        Ok(oa.status.and_then(|s| {
-            s.conditions
-                .into_iter()
-                .find(|c| c.type_ == "EarlyExit" && c.reason == reason && c.message.contains(says))
-                .map(|c| c.message)
-        }))
-    })
-    .await
+    e2e::wait_condition(api, t, "EarlyExit", reason, says).await
 }
 
 async fn set_today(api: &Api<OperatorAuthorization>, t: &str, day: &str) -> Result<()> {

@@ -4,10 +4,9 @@
 //! term longer than 5 years is refused with nothing recorded as approved.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use e2e::{TestBed, authorization, eventually, unique};
+use e2e::{TestBed, authorization, unique};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::ResourceExt;
@@ -15,20 +14,10 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use publicdata_operator::api::{OperatorAuthorization, RenewalRequest};
 use serde_json::json;
 
-const WAIT: Duration = Duration::from_secs(90);
 const BUREAU: [&str; 4] = ["--as", "zhao.lei", "--as-group", "publicdata:bureau"];
 
 async fn renewal_due(api: &Api<OperatorAuthorization>, t: &str, reason: &str) -> Result<String> {
-    eventually(&format!("{t} RenewalDue {reason}"), WAIT, || async {
-        let oa = api.get(t).await?;
-        Ok(oa.status.and_then(|s| {
-            s.conditions
-                .into_iter()
-                .find(|c| c.type_ == "RenewalDue" && c.reason == reason)
-                .map(|c| c.message)
-        }))
-    })
-    .await
+    e2e::wait_condition(api, t, "RenewalDue", reason, "").await
 }
 
 /// The resourceVersion of every namespace and RoleBinding of the tenant.

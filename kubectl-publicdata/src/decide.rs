@@ -49,6 +49,20 @@ pub enum Decision {
     Renewal(RenewalDecision),
 }
 
+/// What every decision of the bureau is recorded under.
+#[derive(clap::Args, Debug)]
+pub struct Under {
+    /// The reference of the bureau's decision.
+    #[arg(long)]
+    pub decision: String,
+    /// Why, in a sentence.
+    #[arg(long)]
+    pub reason: String,
+    /// Record it without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
 /// The bureau's decision on a renewal application.
 #[derive(clap::Args, Debug)]
 pub struct RenewalDecision {
@@ -57,14 +71,8 @@ pub struct RenewalDecision {
     /// `approve` or `reject`.
     #[arg(value_parser = ["approve", "reject"])]
     pub result: String,
-    /// The reference of the bureau's decision.
-    #[arg(long)]
-    pub decision: String,
-    /// Why, in a sentence.
-    #[arg(long)]
-    pub reason: String,
-    #[arg(long, short = 'y')]
-    pub yes: bool,
+    #[command(flatten)]
+    pub under: Under,
 }
 
 /// The bureau's decision on an early exit.
@@ -75,14 +83,8 @@ pub struct ExitDecision {
     /// `accept` or `reject`.
     #[arg(value_parser = ["accept", "reject"])]
     pub result: String,
-    /// The reference of the bureau's decision.
-    #[arg(long)]
-    pub decision: String,
-    /// Why, in a sentence.
-    #[arg(long)]
-    pub reason: String,
-    #[arg(long, short = 'y')]
-    pub yes: bool,
+    #[command(flatten)]
+    pub under: Under,
 }
 
 /// The bureau's decision on an export.
@@ -114,17 +116,11 @@ pub struct ReportEvaluation {
     /// `passed`, `rectification` (30 days to fix) or `failed`.
     #[arg(value_parser = ["passed", "rectification", "failed"])]
     pub result: String,
-    /// The reference of the bureau's decision.
-    #[arg(long)]
-    pub decision: String,
-    /// Why, in a sentence.
-    #[arg(long)]
-    pub reason: String,
     /// The evaluation after a rectification (`passed` or `failed`).
     #[arg(long)]
     pub again: bool,
-    #[arg(long, short = 'y')]
-    pub yes: bool,
+    #[command(flatten)]
+    pub under: Under,
 }
 
 fn split(target: &str) -> Result<(&str, &str)> {
@@ -270,6 +266,68 @@ pub async fn decide_export(client: &kube::Client, d: &ExportDecision) -> Result<
     Ok(())
 }
 
+/// A bureau decision about to be recorded on what a unit filed: by the
+/// caller, today, under a decision reference.
+struct BureauRecord<'a> {
+    by: String,
+    today: jiff::civil::Date,
+    decision: &'a str,
+    reason: &'a str,
+}
+
+impl<'a> BureauRecord<'a> {
+    async fn new(client: &kube::Client, decision: &'a str, reason: &'a str) -> Result<Self> {
+        Ok(Self {
+            by: username(client).await?,
+            today: jiff::Timestamp::now()
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .date(),
+            decision,
+            reason,
+        })
+    }
+
+    /// Says what `result` means, asks unless `yes`, and records it under
+    /// `spec.<field>` of `name`.
+    async fn record<K>(
+        &self,
+        api: &Api<K>,
+        name: &str,
+        field: &str,
+        (result, meaning): (&str, &str),
+        yes: bool,
+    ) -> Result<()>
+    where
+        K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        println!(
+            "  {result} by {} on {} (decision {}): {meaning}",
+            self.by, self.today, self.decision
+        );
+        if !yes {
+            confirm("Record it? [y/N] ", None)?;
+        }
+        self.write(api, name, field, result).await
+    }
+
+    /// Records `result` under `spec.<field>` of `name`, without asking.
+    async fn write<K>(&self, api: &Api<K>, name: &str, field: &str, result: &str) -> Result<()>
+    where
+        K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        let value = json!({"result": result, "date": self.today.to_string(),
+            "decision": self.decision, "by": self.by, "reason": self.reason});
+        api.patch(
+            name,
+            &params(false),
+            &Patch::Merge(&json!({"spec": {field: value}})),
+        )
+        .await
+        .with_context(|| format!("recording the decision on {name}"))?;
+        Ok(())
+    }
+}
+
 /// Shows the report and what evaluating it means, then records the evaluation.
 pub async fn evaluate_report(client: &kube::Client, e: &ReportEvaluation) -> Result<()> {
     let (ns, name) = split(&e.target)?;
@@ -303,38 +361,26 @@ pub async fn evaluate_report(client: &kube::Client, e: &ReportEvaluation) -> Res
         "rectification" => "Rectification",
         _ => "Failed",
     };
-    let by = username(client).await?;
-    let today = jiff::Timestamp::now()
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .date();
+    let bureau = BureauRecord::new(client, &e.under.decision, &e.under.reason).await?;
     let meaning = match result {
         "Passed" => "the unit continues".to_string(),
         "Rectification" => format!(
             "the unit has until {} to rectify, then you evaluate again with --again",
-            today.checked_add(jiff::Span::new().days(30)).unwrap_or(today)
+            bureau
+                .today
+                .checked_add(jiff::Span::new().days(30))
+                .unwrap_or(bureau.today)
         ),
         _ => "the authorization is to end: revoke it with `kubectl publicdata revoke` under this decision".into(),
     };
-    println!(
-        "  {result} by {by} on {today} (decision {}): {meaning}",
-        e.decision
-    );
-    if !e.yes {
-        confirm("Record it? [y/N] ", None)?;
-    }
     let field = if e.again {
         "reevaluation"
     } else {
         "evaluation"
     };
-    let value = json!({"result": result, "date": today.to_string(), "decision": e.decision, "by": by, "reason": e.reason});
-    api.patch(
-        name,
-        &params(false),
-        &Patch::Merge(&json!({"spec": {field: value}})),
-    )
-    .await
-    .with_context(|| format!("recording the evaluation of {ns}/{name}"))?;
+    bureau
+        .record(&api, name, field, (result, &meaning), e.under.yes)
+        .await?;
     println!("done: {result}; the authorization's condition AnnualEvaluation follows it");
     Ok(())
 }
@@ -364,10 +410,6 @@ pub async fn decide_exit(client: &kube::Client, d: &ExitDecision) -> Result<()> 
         "  reason: {}\n  disposal plan: {}",
         s.reason, s.disposal_plan
     );
-    let by = username(client).await?;
-    let today = jiff::Timestamp::now()
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .date();
     let (result, meaning) = if d.result == "accept" {
         (
             "Accepted",
@@ -379,21 +421,10 @@ pub async fn decide_exit(client: &kube::Client, d: &ExitDecision) -> Result<()> 
     } else {
         ("Rejected", "the unit continues".to_string())
     };
-    println!(
-        "  {result} by {by} on {today} (decision {}): {meaning}",
-        d.decision
-    );
-    if !d.yes {
-        confirm("Record it? [y/N] ", None)?;
-    }
-    let value = json!({"result": result, "date": today.to_string(), "decision": d.decision, "by": by, "reason": d.reason});
-    api.patch(
-        name,
-        &params(false),
-        &Patch::Merge(&json!({"spec": {"decision": value}})),
-    )
-    .await
-    .with_context(|| format!("recording the decision on {ns}/{name}"))?;
+    BureauRecord::new(client, &d.under.decision, &d.under.reason)
+        .await?
+        .record(&api, name, "decision", (result, &meaning), d.under.yes)
+        .await?;
     println!("done: {result}; the authorization's condition EarlyExit follows it");
     Ok(())
 }
@@ -416,10 +447,7 @@ pub async fn decide_renewal(client: &kube::Client, d: &RenewalDecision) -> Resul
         oa.spec.unit.name, v.not_before, v.not_after, request.spec.not_after
     );
     println!("  reason: {}", request.spec.reason);
-    let by = username(client).await?;
-    let today = jiff::Timestamp::now()
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .date();
+    let bureau = BureauRecord::new(client, &d.under.decision, &d.under.reason).await?;
     let approve = d.result == "approve";
     let result = if approve { "Approved" } else { "Rejected" };
     let meaning = if approve {
@@ -431,10 +459,10 @@ pub async fn decide_renewal(client: &kube::Client, d: &RenewalDecision) -> Resul
         format!("the authorization ends on {}", v.not_after)
     };
     println!(
-        "  {result} by {by} on {today} (decision {}): {meaning}",
-        d.decision
+        "  {result} by {} on {} (decision {}): {meaning}",
+        bureau.by, bureau.today, d.under.decision
     );
-    if !d.yes {
+    if !d.under.yes {
         confirm("Record it? [y/N] ", None)?;
     }
     if approve {
@@ -442,21 +470,14 @@ pub async fn decide_renewal(client: &kube::Client, d: &RenewalDecision) -> Resul
         // years, say), nothing is recorded as approved.
         let patch = json!({"spec": {
             "validity": {"termStart": start.to_string(), "notAfter": request.spec.not_after.to_string()},
-            "validityChange": {"reason": format!("renewal {ns}/{name}: {}", d.reason), "decision": d.decision},
+            "validityChange": {"reason": format!("renewal {ns}/{name}: {}", d.under.reason), "decision": d.under.decision},
         }});
         authorizations
             .patch(tenant, &params(false), &Patch::Merge(&patch))
             .await
             .with_context(|| format!("extending the validity of {tenant}"))?;
     }
-    let value = json!({"result": result, "date": today.to_string(), "decision": d.decision, "by": by, "reason": d.reason});
-    api.patch(
-        name,
-        &params(false),
-        &Patch::Merge(&json!({"spec": {"decision": value}})),
-    )
-    .await
-    .with_context(|| format!("recording the decision on {ns}/{name}"))?;
+    bureau.write(&api, name, "decision", result).await?;
     println!("done: {result}; follow it with `kubectl publicdata status {tenant}`");
     Ok(())
 }

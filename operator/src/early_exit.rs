@@ -13,13 +13,8 @@ use crate::api::exit::{ExitRequestSpec, ExitResult};
 /// The notice a unit gives before it exits.
 pub const NOTICE_MONTHS: i64 = 6;
 
-/// An exit request as filed: its name, its spec and the day it was filed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Filed {
-    pub name: String,
-    pub spec: ExitRequestSpec,
-    pub filed: Date,
-}
+/// An exit request as filed.
+pub type Filed = crate::api::Filed<ExitRequestSpec>;
 
 /// The exit the bureau accepted: the domain is offboarded on its date.
 pub use crate::api::exit::AcceptedExit as Accepted;

@@ -23,6 +23,36 @@ pub use renewal::{RenewalRequest, RenewalRequestSpec};
 pub use report::{AnnualReport, AnnualReportSpec};
 pub use scenario::{DataScenario, DataScenarioSpec, DataScenarioStatus};
 
+/// A decision the bureau records on what a unit filed (an annual report, an
+/// exit or renewal request): the result, when, under which decision, by
+/// whom (checked on admission) and why.
+#[derive(schemars::JsonSchema, serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BureauDecision<R> {
+    /// What the bureau decided.
+    pub result: R,
+    /// The day it was decided.
+    #[schemars(with = "String", extend("format" = "date"))]
+    pub date: jiff::civil::Date,
+    /// The reference of the bureau's decision.
+    #[schemars(length(min = 1, max = 200))]
+    pub decision: String,
+    /// Who recorded it: the bureau member's username (checked on admission).
+    #[schemars(length(min = 1, max = 253))]
+    pub by: String,
+    /// Why, in a sentence.
+    #[schemars(length(min = 1, max = 2000))]
+    pub reason: String,
+}
+
+/// Something a unit filed: its name, its spec and the day it was filed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Filed<S> {
+    pub name: String,
+    pub spec: S,
+    pub filed: jiff::civil::Date,
+}
+
 /// The API group of every kind here.
 pub const GROUP: &str = "publicdata.io";
 

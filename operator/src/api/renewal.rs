@@ -54,23 +54,7 @@ pub struct RenewalRequestSpec {
 }
 
 /// The bureau's decision on a renewal.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct RenewalDecision {
-    pub result: RenewalResult,
-    /// The day it was decided.
-    #[schemars(with = "String", extend("format" = "date"))]
-    pub date: Date,
-    /// The reference of the bureau's decision.
-    #[schemars(length(min = 1, max = 200))]
-    pub decision: String,
-    /// Who recorded it: the bureau member's username (checked on admission).
-    #[schemars(length(min = 1, max = 253))]
-    pub by: String,
-    /// Why, in a sentence.
-    #[schemars(length(min = 1, max = 2000))]
-    pub reason: String,
-}
+pub type RenewalDecision = super::BureauDecision<RenewalResult>;
 
 /// Approved or rejected.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]

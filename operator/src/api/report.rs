@@ -116,24 +116,8 @@ pub struct Rectification {
     pub completed: Option<Date>,
 }
 
-/// One evaluation by the bureau.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Evaluation {
-    pub result: EvaluationResult,
-    /// The day it was decided; a rectification is due 30 days later.
-    #[schemars(with = "String", extend("format" = "date"))]
-    pub date: Date,
-    /// The reference of the bureau's decision.
-    #[schemars(length(min = 1, max = 200))]
-    pub decision: String,
-    /// Who recorded it: the bureau member's username (checked on admission).
-    #[schemars(length(min = 1, max = 253))]
-    pub by: String,
-    /// Why, in a sentence.
-    #[schemars(length(min = 1, max = 2000))]
-    pub reason: String,
-}
+/// One evaluation by the bureau; a rectification is due 30 days after its date.
+pub type Evaluation = super::BureauDecision<EvaluationResult>;
 
 /// The result of an evaluation (通过, 限期整改, 未通过).
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]

@@ -373,13 +373,8 @@ pub fn emergency_plan(oa: &OperatorAuthorization, today: Date) -> (Desired, Opti
 /// How long before the end the bureau and the unit hear that it is near.
 pub const END_NEAR_DAYS: i64 = 30;
 
-/// A renewal application as filed: its name, its spec and the day it was filed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RenewalFiled {
-    pub name: String,
-    pub spec: RenewalRequestSpec,
-    pub filed: Date,
-}
+/// A renewal application as filed.
+pub type RenewalFiled = crate::api::Filed<RenewalRequestSpec>;
 
 /// Condition `RenewalDue`: due from six months before the end, with
 /// the unit's application and the bureau's decision on it, and the end near.

@@ -11,6 +11,11 @@ use kube::api::{Api, ListParams};
 use super::Error;
 use super::decide::{Ownership, ownership};
 use crate::api::authorization::{Environment, OperatorAuthorization, OperatorAuthorizationStatus};
+use k8s_openapi::NamespaceResourceScope;
+use kube::core::object::HasSpec;
+use serde::de::DeserializeOwned;
+
+use crate::api::Filed;
 use crate::api::exit::ExitRequest;
 use crate::api::renewal::RenewalRequest;
 use crate::api::report::{AnnualReport, AnnualReportSpec};
@@ -58,55 +63,13 @@ pub async fn observe(ctx: &Context, oa: &OperatorAuthorization) -> Result<Observ
         namespaces.push((name, owner));
     }
     let dev = namespace_name(&tenant, Environment::Dev);
-    let reports = Api::<AnnualReport>::namespaced(ctx.client.clone(), &dev)
-        .list(&ListParams::default())
-        .await
-        .map_err(|source| Error::Apply {
-            kind: "AnnualReport",
-            name: dev.clone(),
-            source,
-        })?
+    let reports = filed::<AnnualReport>(ctx, &dev, "AnnualReport", today)
+        .await?
         .into_iter()
-        .map(|r| (r.name_any(), r.spec))
+        .map(|f| (f.name, f.spec))
         .collect();
-    let exits: Vec<early_exit::Filed> = Api::<ExitRequest>::namespaced(ctx.client.clone(), &dev)
-        .list(&ListParams::default())
-        .await
-        .map_err(|source| Error::Apply {
-            kind: "ExitRequest",
-            name: dev.clone(),
-            source,
-        })?
-        .into_iter()
-        .map(|r| early_exit::Filed {
-            name: r.name_any(),
-            filed: r
-                .metadata
-                .creation_timestamp
-                .as_ref()
-                .map_or(today, |t| t.0.to_zoned(TimeZone::UTC).date()),
-            spec: r.spec,
-        })
-        .collect();
-    let renewals = Api::<RenewalRequest>::namespaced(ctx.client.clone(), &dev)
-        .list(&ListParams::default())
-        .await
-        .map_err(|source| Error::Apply {
-            kind: "RenewalRequest",
-            name: dev.clone(),
-            source,
-        })?
-        .into_iter()
-        .map(|r| super::decide::RenewalFiled {
-            name: r.name_any(),
-            filed: r
-                .metadata
-                .creation_timestamp
-                .as_ref()
-                .map_or(today, |t| t.0.to_zoned(TimeZone::UTC).date()),
-            spec: r.spec,
-        })
-        .collect();
+    let exits = filed::<ExitRequest>(ctx, &dev, "ExitRequest", today).await?;
+    let renewals = filed::<RenewalRequest>(ctx, &dev, "RenewalRequest", today).await?;
     let status = oa.status.clone().unwrap_or_default();
     let exit = early_exit::standing(&exits, today)
         .1
@@ -122,4 +85,42 @@ pub async fn observe(ctx: &Context, oa: &OperatorAuthorization) -> Result<Observ
         now,
         namespaces,
     })
+}
+
+/// What the unit filed of kind `K` in namespace `ns`, with the day each was
+/// filed (its creation, in UTC).
+async fn filed<K>(
+    ctx: &Context,
+    ns: &str,
+    kind: &'static str,
+    today: Date,
+) -> Result<Vec<Filed<K::Spec>>, Error>
+where
+    K: kube::Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + HasSpec
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+    K::Spec: Clone,
+{
+    let list = Api::<K>::namespaced(ctx.client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .map_err(|source| Error::Apply {
+            kind,
+            name: ns.into(),
+            source,
+        })?;
+    Ok(list
+        .into_iter()
+        .map(|r| Filed {
+            name: r.name_any(),
+            filed: r
+                .meta()
+                .creation_timestamp
+                .as_ref()
+                .map_or(today, |t| t.0.to_zoned(TimeZone::UTC).date()),
+            spec: r.spec().clone(),
+        })
+        .collect())
 }
