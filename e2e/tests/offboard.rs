@@ -366,7 +366,10 @@ async fn killed_at_every_step_in_the_cluster(bed: &TestBed, t: &str, steps: &[&s
                 "a replica to abort at {step} (the image must be built with the failpoints \
                  feature: CARGO_FEATURES=failpoints hack/image.sh, as hack/test.sh does)"
             ),
-            Duration::from_secs(180),
+            // A replica of the new template has to win the Lease from
+            // crash-looping ones of the old, then reconcile every tenant of a
+            // test bed that by now holds dozens: minutes, under load.
+            Duration::from_secs(360),
             || async { Ok(died_at(step)?.then_some(())) },
         )
         .await?;
