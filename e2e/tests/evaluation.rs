@@ -36,13 +36,26 @@ fn tenant(name: &str, member: &str) -> Result<Value> {
     Ok(oa)
 }
 
-fn report(tenant: &str, year: i16) -> Result<Value> {
+/// This year's report (`examples/annual-report.yaml`, moved to `tenant`),
+/// filed by `member`; returns the member's view of the reports and its name.
+async fn file_report(
+    bed: &TestBed,
+    tenant: &str,
+    member: &str,
+) -> Result<(Api<AnnualReport>, String)> {
+    let year = this_year();
+    let name = format!("report-{year}");
     let text = std::fs::read_to_string(e2e::repo().join("examples/annual-report.yaml"))?;
     let mut r: Value = serde_yaml::from_str(&text)?;
     r["metadata"]["namespace"] = format!("{tenant}-dev").into();
-    r["metadata"]["name"] = format!("report-{year}").into();
+    r["metadata"]["name"] = name.clone().into();
     r["spec"]["year"] = year.into();
-    Ok(r)
+    let reports: Api<AnnualReport> =
+        Api::namespaced(bed.client_as(member, &[]).await?, &format!("{tenant}-dev"));
+    reports
+        .patch(&name, &PatchParams::apply("unit"), &Patch::Apply(&r))
+        .await?;
+    Ok((reports, name))
 }
 
 /// The message of condition AnnualEvaluation, once its reason is `reason`.
@@ -69,15 +82,7 @@ async fn the_unit_reports_the_bureau_evaluates_and_a_rectification_is_evaluated_
 
     // The member files the year's report.
     let dev = format!("{t}-dev");
-    let reports: Api<AnnualReport> = Api::namespaced(bed.client_as(&alice, &[]).await?, &dev);
-    let name = format!("report-{year}");
-    reports
-        .patch(
-            &name,
-            &PatchParams::apply("unit"),
-            &Patch::Apply(&report(&t, year)?),
-        )
-        .await?;
+    let (reports, name) = file_report(&bed, &t, &alice).await?;
     standing(&api, &t, "AwaitingEvaluation").await?;
 
     // The member may not evaluate it, even under the bureau's name.
@@ -180,15 +185,7 @@ async fn a_rectification_left_undone_is_put_to_the_bureau_and_nothing_is_wiped()
     bed.apply(&tenant(&t, &bob)?)?;
     bed.wait_ready(&t).await?;
     let dev = format!("{t}-dev");
-    let year = this_year();
-    let name = format!("report-{year}");
-    Api::<AnnualReport>::namespaced(bed.client_as(&bob, &[]).await?, &dev)
-        .patch(
-            &name,
-            &PatchParams::apply("unit"),
-            &Patch::Apply(&report(&t, year)?),
-        )
-        .await?;
+    let (_, name) = file_report(&bed, &t, &bob).await?;
     // The bureau asked for rectification 31 days ago; nothing was done.
     let bureau: Api<AnnualReport> =
         Api::namespaced(bed.client_as("zhao.lei", &[BUREAU_GROUP]).await?, &dev);

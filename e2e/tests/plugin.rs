@@ -14,10 +14,6 @@ use publicdata_operator::api::OperatorAuthorization;
 
 const WAIT: Duration = Duration::from_secs(90);
 
-fn plugin(bed: &TestBed, args: &[&str]) -> Result<Output> {
-    bed.plugin(args)
-}
-
 fn text(out: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -49,15 +45,14 @@ async fn the_bureau_suspends_resumes_renews_and_revokes_with_the_plugin_and_othe
     ];
 
     // A member: RBAC says no, in plain words.
-    let out = plugin(&bed, &[&suspend[..], &["--as", &alice]].concat())?;
+    let out = bed.plugin(&[&suspend[..], &["--as", &alice]].concat())?;
     let (_, err) = text(&out);
     ensure!(
         !out.status.success() && err.contains(&format!("refused: {alice} may not do this (RBAC)")),
         "{err}"
     );
     // A cluster admin outside the bureau: the admission policy says no, and says who may.
-    let out = plugin(
-        &bed,
+    let out = bed.plugin(
         &[
             &suspend[..],
             &["--as", "ops-admin", "--as-group", "system:masters"],
@@ -71,11 +66,11 @@ async fn the_bureau_suspends_resumes_renews_and_revokes_with_the_plugin_and_othe
         "{err}"
     );
     // No terminal, no --yes: nothing changes.
-    let out = plugin(&bed, &[&suspend[..suspend.len() - 1], &BUREAU[..]].concat())?;
+    let out = bed.plugin(&[&suspend[..suspend.len() - 1], &BUREAU[..]].concat())?;
     let (_, err) = text(&out);
     ensure!(!out.status.success() && err.contains("add --yes"), "{err}");
     // A server-side dry run: accepted, nothing changed.
-    let out = plugin(&bed, &[&suspend[..], &["--dry-run"], &BUREAU[..]].concat())?;
+    let out = bed.plugin(&[&suspend[..], &["--dry-run"], &BUREAU[..]].concat())?;
     let (stdout, err) = text(&out);
     ensure!(
         out.status.success() && stdout.contains("server-side dry run"),
@@ -87,7 +82,7 @@ async fn the_bureau_suspends_resumes_renews_and_revokes_with_the_plugin_and_othe
     );
 
     // The bureau suspends: the plugin says what it does, the domain freezes.
-    let out = plugin(&bed, &[&suspend[..], &BUREAU[..]].concat())?;
+    let out = bed.plugin(&[&suspend[..], &BUREAU[..]].concat())?;
     let (stdout, err) = text(&out);
     ensure!(out.status.success(), "{err}");
     ensure!(
@@ -103,11 +98,11 @@ async fn the_bureau_suspends_resumes_renews_and_revokes_with_the_plugin_and_othe
             == Some("zhao.lei")
     );
     eventually("status to show the freeze", WAIT, || async {
-        let (stdout, _) = text(&plugin(&bed, &["status", &t])?);
+        let (stdout, _) = text(&bed.plugin(&["status", &t])?);
         Ok(stdout.contains("frozen: yes").then_some(()))
     })
     .await?;
-    let (json, _) = text(&plugin(&bed, &["status", &t, "-o", "json"])?);
+    let (json, _) = text(&bed.plugin(&["status", &t, "-o", "json"])?);
     let v: serde_json::Value = serde_json::from_str(&json)?;
     ensure!(
         v["authorization"]["status"]["phase"] == "Suspended",
@@ -125,8 +120,7 @@ async fn the_bureau_suspends_resumes_renews_and_revokes_with_the_plugin_and_othe
         "--yes",
     ]
     .map(String::from);
-    let out = plugin(
-        &bed,
+    let out = bed.plugin(
         &[
             &resume.iter().map(String::as_str).collect::<Vec<_>>()[..],
             &BUREAU[..],
@@ -136,8 +130,7 @@ async fn the_bureau_suspends_resumes_renews_and_revokes_with_the_plugin_and_othe
     ensure!(out.status.success(), "{:?}", text(&out));
     bed.wait_ready(&t).await?;
     let renewal = unique("PDB");
-    let out = plugin(
-        &bed,
+    let out = bed.plugin(
         &[
             &[
                 "renew",
@@ -168,8 +161,7 @@ async fn the_bureau_suspends_resumes_renews_and_revokes_with_the_plugin_and_othe
 
     // Revoke: it says what will be wiped and what kept; the domain is offboarded.
     let revoke = unique("PDB");
-    let out = plugin(
-        &bed,
+    let out = bed.plugin(
         &[
             &[
                 "revoke",
@@ -193,8 +185,7 @@ async fn the_bureau_suspends_resumes_renews_and_revokes_with_the_plugin_and_othe
         "{stdout}"
     );
     wait_phase(&api, &t, "Revoked").await?;
-    let out = plugin(
-        &bed,
+    let out = bed.plugin(
         &[
             &[
                 "resume",
@@ -212,7 +203,7 @@ async fn the_bureau_suspends_resumes_renews_and_revokes_with_the_plugin_and_othe
     let (_, err) = text(&out);
     ensure!(!out.status.success() && err.contains("final"), "{err}");
 
-    let (completion, _) = text(&plugin(&bed, &["completion", "bash"])?);
+    let (completion, _) = text(&bed.plugin(&["completion", "bash"])?);
     ensure!(
         completion.contains("kubectl-publicdata"),
         "a bash completion script"
@@ -258,12 +249,9 @@ async fn parties_approve_a_scenario_and_the_bureau_decides_an_export_with_the_pl
     .await?;
 
     // A member files scenarios but approves nothing.
-    let out = plugin(
-        &bed,
-        &[
-            "approve", "scenario", &target, "--party", "bureau", "--yes", "--as", &alice,
-        ],
-    )?;
+    let out = bed.plugin(&[
+        "approve", "scenario", &target, "--party", "bureau", "--yes", "--as", &alice,
+    ])?;
     let (_, err) = text(&out);
     ensure!(
         !out.status.success()
@@ -274,21 +262,18 @@ async fn parties_approve_a_scenario_and_the_bureau_decides_an_export_with_the_pl
     // Each party, under its own name.
     let bureau = ("bureau", "zhao.lei", "publicdata:bureau");
     for (party, user, group) in std::iter::once(bureau).chain(e2e::scenarios::AGENCY_APPROVERS) {
-        let out = plugin(
-            &bed,
-            &[
-                "approve",
-                "scenario",
-                &target,
-                "--party",
-                party,
-                "--yes",
-                "--as",
-                user,
-                "--as-group",
-                group,
-            ],
-        )?;
+        let out = bed.plugin(&[
+            "approve",
+            "scenario",
+            &target,
+            "--party",
+            party,
+            "--yes",
+            "--as",
+            user,
+            "--as-group",
+            group,
+        ])?;
         let (stdout, err) = text(&out);
         ensure!(out.status.success(), "{party}: {err}");
         ensure!(
@@ -339,33 +324,27 @@ async fn parties_approve_a_scenario_and_the_bureau_decides_an_export_with_the_pl
     let exports_admin: Api<ExportRequest> = Api::namespaced(admin.clone(), &dev);
     wait_export(&exports_admin, "q1", "AwaitingReview").await?;
     let export = format!("{dev}/q1");
-    let out = plugin(
-        &bed,
-        &[
-            "decide", "export", &export, "approve", "--reason", "mine", "--yes", "--as", &alice,
-        ],
-    )?;
+    let out = bed.plugin(&[
+        "decide", "export", &export, "approve", "--reason", "mine", "--yes", "--as", &alice,
+    ])?;
     let (_, err) = text(&out);
     ensure!(
         !out.status.success() && err.contains("only group publicdata:bureau decides on an export"),
         "{err}"
     );
-    let out = plugin(
-        &bed,
-        &[
-            "decide",
-            "export",
-            &export,
-            "approve",
-            "--reason",
-            "aggregated indicators",
-            "--yes",
-            "--as",
-            "reviewer-li",
-            "--as-group",
-            "publicdata:bureau",
-        ],
-    )?;
+    let out = bed.plugin(&[
+        "decide",
+        "export",
+        &export,
+        "approve",
+        "--reason",
+        "aggregated indicators",
+        "--yes",
+        "--as",
+        "reviewer-li",
+        "--as-group",
+        "publicdata:bureau",
+    ])?;
     let (stdout, err) = text(&out);
     ensure!(out.status.success(), "{err}");
     ensure!(
@@ -398,13 +377,13 @@ async fn the_bureau_reads_and_verifies_the_audit_log_and_a_forged_copy_is_named(
         &decision,
         "--yes",
     ];
-    let out = plugin(&bed, &[&suspend[..], &BUREAU[..]].concat())?;
+    let out = bed.plugin(&[&suspend[..], &BUREAU[..]].concat())?;
     ensure!(out.status.success(), "{:?}", text(&out));
     wait_phase(&api, &t, "Suspended").await?;
 
     // The tenant's records, readable, with who did what.
     let log = eventually("the freeze in the tenant's records", WAIT, || async {
-        let out = plugin(&bed, &[&["audit", "log", &t][..], &BUREAU[..]].concat())?;
+        let out = bed.plugin(&[&["audit", "log", &t][..], &BUREAU[..]].concat())?;
         let (stdout, err) = text(&out);
         ensure!(out.status.success(), "{err}");
         Ok(stdout.contains("TenantFrozen").then_some(stdout))
@@ -414,10 +393,7 @@ async fn the_bureau_reads_and_verifies_the_audit_log_and_a_forged_copy_is_named(
         log.contains("DomainProvisioned") && log.contains("by zhao.lei") && log.contains(&decision),
         "{log}"
     );
-    let out = plugin(
-        &bed,
-        &[&["audit", "log", &t, "-o", "json"][..], &BUREAU[..]].concat(),
-    )?;
+    let out = bed.plugin(&[&["audit", "log", &t, "-o", "json"][..], &BUREAU[..]].concat())?;
     let records: Vec<publicdata_operator::audit::Record> = text(&out)
         .0
         .lines()
@@ -428,7 +404,7 @@ async fn the_bureau_reads_and_verifies_the_audit_log_and_a_forged_copy_is_named(
         "only this tenant's records: {records:?}"
     );
 
-    let out = plugin(&bed, &[&["audit", "verify"][..], &BUREAU[..]].concat())?;
+    let out = bed.plugin(&[&["audit", "verify"][..], &BUREAU[..]].concat())?;
     let (stdout, err) = text(&out);
     ensure!(
         out.status.success() && stdout.contains("chain intact"),
@@ -436,7 +412,7 @@ async fn the_bureau_reads_and_verifies_the_audit_log_and_a_forged_copy_is_named(
     );
 
     // A member is told why not.
-    let out = plugin(&bed, &["audit", "log", &t, "--as", &alice])?;
+    let out = bed.plugin(&["audit", "log", &t, "--as", &alice])?;
     let (_, err) = text(&out);
     ensure!(
         !out.status.success()
@@ -446,7 +422,7 @@ async fn the_bureau_reads_and_verifies_the_audit_log_and_a_forged_copy_is_named(
     );
 
     // A copy verifies; an edited or cut copy does not, and the record is named.
-    let out = plugin(&bed, &[&["audit", "dump"][..], &BUREAU[..]].concat())?;
+    let out = bed.plugin(&[&["audit", "dump"][..], &BUREAU[..]].concat())?;
     ensure!(out.status.success(), "{:?}", text(&out));
     let copy = text(&out).0;
     let dir = std::env::temp_dir().join(unique("audit-copies"));
@@ -454,10 +430,7 @@ async fn the_bureau_reads_and_verifies_the_audit_log_and_a_forged_copy_is_named(
     let verify = |name: &str, content: &str| -> Result<(bool, String)> {
         let file = dir.join(name);
         std::fs::write(&file, content)?;
-        let out = plugin(
-            &bed,
-            &["audit", "verify", "--file", &file.to_string_lossy()],
-        )?;
+        let out = bed.plugin(&["audit", "verify", "--file", &file.to_string_lossy()])?;
         let (stdout, err) = text(&out);
         Ok((out.status.success(), format!("{stdout}{err}")))
     };
@@ -577,21 +550,18 @@ async fn the_examples_as_written_walk_from_the_catalog_to_a_delivered_export() -
     .await?;
     let bureau = ("bureau", "zhao.lei", "publicdata:bureau");
     for (party, user, group) in std::iter::once(bureau).chain(e2e::scenarios::AGENCY_APPROVERS) {
-        let out = plugin(
-            &bed,
-            &[
-                "approve",
-                "scenario",
-                "harbor-analytics-dev/commuter-flows",
-                "--party",
-                party,
-                "--yes",
-                "--as",
-                user,
-                "--as-group",
-                group,
-            ],
-        )?;
+        let out = bed.plugin(&[
+            "approve",
+            "scenario",
+            "harbor-analytics-dev/commuter-flows",
+            "--party",
+            party,
+            "--yes",
+            "--as",
+            user,
+            "--as-group",
+            group,
+        ])?;
         ensure!(out.status.success(), "{party}: {:?}", text(&out));
     }
     eventually("the scenario Active", WAIT, || async {
@@ -627,8 +597,7 @@ async fn the_examples_as_written_walk_from_the_catalog_to_a_delivered_export() -
     )?;
     let exports: Api<ExportRequest> = Api::namespaced(admin.clone(), "harbor-analytics-dev");
     wait_export(&exports, "q1-commuter-index", "AwaitingReview").await?;
-    let out = plugin(
-        &bed,
+    let out = bed.plugin(
         &[
             &[
                 "decide",
@@ -656,8 +625,7 @@ async fn the_examples_as_written_walk_from_the_catalog_to_a_delivered_export() -
             .args(["apply", "--server-side", "-f", &file("annual-report.yaml")])
             .args(member),
     )?;
-    let out = plugin(
-        &bed,
+    let out = bed.plugin(
         &[
             &[
                 "evaluate",
@@ -691,10 +659,7 @@ async fn the_examples_as_written_walk_from_the_catalog_to_a_delivered_export() -
         "{evaluated}"
     );
 
-    let out = plugin(
-        &bed,
-        &[&["status", "harbor-analytics"][..], &BUREAU[..]].concat(),
-    )?;
+    let out = bed.plugin(&[&["status", "harbor-analytics"][..], &BUREAU[..]].concat())?;
     let (stdout, err) = text(&out);
     ensure!(
         out.status.success()

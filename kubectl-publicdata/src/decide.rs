@@ -287,6 +287,18 @@ impl<'a> BureauRecord<'a> {
         })
     }
 
+    /// Says what `result` means and asks, unless `yes`.
+    fn confirm(&self, (result, meaning): (&str, &str), yes: bool) -> Result<()> {
+        println!(
+            "  {result} by {} on {} (decision {}): {meaning}",
+            self.by, self.today, self.decision
+        );
+        if !yes {
+            confirm("Record it? [y/N] ", None)?;
+        }
+        Ok(())
+    }
+
     /// Says what `result` means, asks unless `yes`, and records it under
     /// `spec.<field>` of `name`.
     async fn record<K>(
@@ -300,13 +312,7 @@ impl<'a> BureauRecord<'a> {
     where
         K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
     {
-        println!(
-            "  {result} by {} on {} (decision {}): {meaning}",
-            self.by, self.today, self.decision
-        );
-        if !yes {
-            confirm("Record it? [y/N] ", None)?;
-        }
+        self.confirm((result, meaning), yes)?;
         self.write(api, name, field, result).await
     }
 
@@ -458,13 +464,7 @@ pub async fn decide_renewal(client: &kube::Client, d: &RenewalDecision) -> Resul
     } else {
         format!("the authorization ends on {}", v.not_after)
     };
-    println!(
-        "  {result} by {} on {} (decision {}): {meaning}",
-        bureau.by, bureau.today, d.under.decision
-    );
-    if !d.under.yes {
-        confirm("Record it? [y/N] ", None)?;
-    }
+    bureau.confirm((result, &meaning), d.under.yes)?;
     if approve {
         // The validity first: if the API server refuses it (more than 5
         // years, say), nothing is recorded as approved.

@@ -24,10 +24,9 @@ pub fn earliest(filed: Date) -> Date {
     filed.checked_add(NOTICE_MONTHS.months()).unwrap_or(filed)
 }
 
-/// Condition `EarlyExit` and the accepted exit, if any.
-pub fn standing(requests: &[Filed], today: Date) -> (Desired, Option<Accepted>) {
-    let said = |ok, reason, message: String| Desired::new(types::EARLY_EXIT, ok, reason, message);
-    let accepted = requests
+/// The exit the bureau accepted, if any (the earliest, should there be several).
+pub fn accepted(requests: &[Filed]) -> Option<Accepted> {
+    requests
         .iter()
         .filter_map(|r| {
             let d = r.spec.decision.as_ref()?;
@@ -37,7 +36,13 @@ pub fn standing(requests: &[Filed], today: Date) -> (Desired, Option<Accepted>) 
                 decision: d.decision.clone(),
             })
         })
-        .min_by_key(|a| a.effective_date);
+        .min_by_key(|a| a.effective_date)
+}
+
+/// Condition `EarlyExit` and the accepted exit, if any.
+pub fn standing(requests: &[Filed], today: Date) -> (Desired, Option<Accepted>) {
+    let said = |ok, reason, message: String| Desired::new(types::EARLY_EXIT, ok, reason, message);
+    let accepted = accepted(requests);
     if let Some(a) = &accepted {
         let when = match today.until(a.effective_date).map(|s| s.get_days()) {
             Ok(days) if days > 0 => format!("on {} (in {days} days)", a.effective_date),

@@ -71,9 +71,7 @@ pub async fn observe(ctx: &Context, oa: &OperatorAuthorization) -> Result<Observ
     let exits = filed::<ExitRequest>(ctx, &dev, "ExitRequest", today).await?;
     let renewals = filed::<RenewalRequest>(ctx, &dev, "RenewalRequest", today).await?;
     let status = oa.status.clone().unwrap_or_default();
-    let exit = early_exit::standing(&exits, today)
-        .1
-        .or_else(|| status.early_exit.clone());
+    let exit = early_exit::accepted(&exits).or_else(|| status.early_exit.clone());
     Ok(Observed {
         oa: oa.clone(),
         reports,
