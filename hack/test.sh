@@ -8,6 +8,14 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 
 section() { printf '\n== %s\n' "$*"; }
+# A failing test prints its error chain, not a page of backtrace (panics still
+# show theirs when RUST_BACKTRACE asks for it).
+export RUST_LIB_BACKTRACE=0
+# A clean clone in CI builds once: incremental artifacts would only take disk
+# the test bed's node needs.
+if [[ "${CI:-}" == true ]]; then
+  export CARGO_INCREMENTAL=0
+fi
 
 section "format"
 cargo fmt --all --check

@@ -295,3 +295,187 @@ async fn a_damaged_log_holds_records_a_suspension_still_cuts_access_and_provisio
     );
     Ok(())
 }
+
+const BUREAU: [&str; 4] = ["--as", "zhao.lei", "--as-group", "publicdata:bureau"];
+
+/// What the plugin printed, and whether it succeeded.
+fn plugin(bed: &TestBed, args: &[&str]) -> Result<(bool, String)> {
+    let out = bed.plugin(args)?;
+    Ok((
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    ))
+}
+
+/// `audit verify` of a local copy against the anchor taken before it.
+fn verify_copy(bed: &TestBed, dir: &Path, name: &str, log: &str) -> Result<(bool, String)> {
+    let file = dir.join(name);
+    std::fs::write(&file, log)?;
+    plugin(
+        bed,
+        &[
+            "audit",
+            "verify",
+            "--file",
+            &file.to_string_lossy(),
+            "--anchor",
+            &dir.join("anchor.json").to_string_lossy(),
+        ],
+    )
+}
+
+/// Record `seq` rewritten, and every record after it re-hashed: a chain that
+/// verifies on its own.
+fn rewritten(log: &str, seq: u64) -> Result<String> {
+    let mut out = String::new();
+    let mut prev: Option<Record> = None;
+    for line in log.lines() {
+        let mut r: Record = serde_json::from_str(line)?;
+        if r.seq == seq {
+            r.entry.reason = format!("{} (nothing to see)", r.entry.reason);
+        }
+        if let Some(p) = &prev {
+            r.prev = p.hash.clone();
+        }
+        r.hash = publicdata_operator::audit::hash_of(r.seq, &r.time, &r.entry, &r.prev);
+        out.push_str(&serde_json::to_string(&r)?);
+        out.push('\n');
+        prev = Some(r);
+    }
+    Ok(out)
+}
+
+#[tokio::test]
+async fn the_chain_is_anchored_in_openbao_and_a_cut_or_rehashed_log_is_named() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let api: Api<OperatorAuthorization> = Api::all(bed.client().await?);
+    let t = unique("anchor");
+    bed.apply(&authorization(&t, &[("dana", true)])?)?;
+    bed.wait_ready(&t).await?;
+
+    // The operator checkpoints its head soon after it moves: the log's last
+    // record, signed by OpenBao's key, is what the bureau's verify reports.
+    let log = bed.audit_log();
+    let said = eventually("the head checkpointed", WAIT, || async {
+        let last = records(&log)?.last().map(|r| r.seq).unwrap_or_default();
+        let (ok, said) = plugin(&bed, &[&["audit", "verify"][..], &BUREAU[..]].concat())?;
+        ensure!(ok, "{said}");
+        Ok(said
+            .contains(&format!(
+                "anchored: record {last} checkpointed and signed by OpenBao"
+            ))
+            .then_some(said))
+    })
+    .await?;
+    ensure!(said.contains("chain intact"), "{said}");
+    let (ok, anchor) = plugin(&bed, &[&["audit", "anchor"][..], &BUREAU[..]].concat())?;
+    ensure!(ok, "{anchor}");
+    let dir = std::env::temp_dir().join(unique("anchored-copies"));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("anchor.json"), &anchor)?;
+    let anchored: publicdata_operator::audit::anchor::Anchor = serde_json::from_str(&anchor)?;
+    let checkpoint = anchored.checkpoint.context("a checkpoint")?;
+    ensure!(
+        checkpoint.signature.starts_with("vault:v1:"),
+        "{checkpoint:?}"
+    );
+
+    // Offline, against that anchor: the sound log passes; a log cut back
+    // behind the checkpoint (to its first record at most), and one rewritten and re-hashed to the end, each verify
+    // as a chain but not against the anchor, and are named.
+    let stopped = Stopped::new(&bed)?;
+    let sound = std::fs::read_to_string(&log)?;
+    let (ok, said) = verify_copy(&bed, &dir, "sound.log", &sound)?;
+    ensure!(ok && said.contains("chain intact; anchored"), "{said}");
+    ensure!(
+        checkpoint.seq >= 3,
+        "a provisioned tenant's records anchored"
+    );
+    let keep = checkpoint.seq.saturating_sub(3).max(1);
+    let cut: String = sound
+        .lines()
+        .take(keep as usize)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    verify_file(&{
+        let f = dir.join("cut-alone.log");
+        std::fs::write(&f, &cut)?;
+        f
+    })?;
+    let (ok, said) = verify_copy(&bed, &dir, "cut.log", &cut)?;
+    ensure!(
+        !ok && said.contains(&format!(
+            "the log ends at record {}, but a checkpoint signed at {} anchors record {}: records were cut off its end",
+            keep,
+            checkpoint.time,
+            checkpoint.seq
+        )),
+        "{said}"
+    );
+    let forged = rewritten(&sound, 2)?;
+    let (ok, said) = verify_copy(&bed, &dir, "rehashed.log", &forged)?;
+    ensure!(
+        !ok && said.contains(&format!(
+            "record {} is not the record the checkpoint signed at {} anchors: the log was rewritten",
+            checkpoint.seq, checkpoint.time
+        )),
+        "{said}"
+    );
+    // A checkpoint moved to another record does not carry OpenBao's signature.
+    let mut moved: serde_json::Value = serde_json::from_str(&anchor)?;
+    moved["checkpoint"]["seq"] = serde_json::json!(keep);
+    std::fs::write(dir.join("anchor.json"), moved.to_string())?;
+    let (ok, said) = verify_copy(&bed, &dir, "cut-again.log", &cut)?;
+    ensure!(
+        !ok && said.contains("is not the operator's") && said.contains("does not verify"),
+        "{said}"
+    );
+    std::fs::write(dir.join("anchor.json"), &anchor)?;
+
+    // The operator, started on the cut log, knows it from OpenBao: nothing is
+    // appended, a new tenant waits and says why, the live verify names it.
+    std::fs::write(&log, &cut)?;
+    stopped.start()?;
+    let late = unique("anchor-late");
+    bed.apply(&authorization(&late, &[("erin", true)])?)?;
+    let message = eventually("provisioning waiting on the log", WAIT, || async {
+        let oa = api.get(&late).await?;
+        Ok(oa.status.and_then(|s| {
+            s.conditions
+                .into_iter()
+                .find(|c| c.type_ == "Ready" && c.reason == "AuditLogDamaged")
+                .map(|c| c.message)
+        }))
+    })
+    .await?;
+    ensure!(
+        message.contains("records were cut off its end"),
+        "{message}"
+    );
+    let (ok, said) = plugin(&bed, &[&["audit", "verify"][..], &BUREAU[..]].concat())?;
+    ensure!(
+        !ok && said.contains("records were cut off its end"),
+        "{said}"
+    );
+    ensure!(std::fs::read_to_string(&log)? == cut, "nothing appended");
+
+    // Restored from the sound copy: the held records join the chain, the
+    // tenant is provisioned, and the head is anchored again.
+    let stopped = Stopped::new(&bed)?;
+    std::fs::write(&log, &sound)?;
+    stopped.start()?;
+    bed.wait_ready(&late).await?;
+    eventually("the repaired log anchored again", WAIT, || async {
+        let last = records(&log)?.last().map(|r| r.seq).unwrap_or_default();
+        let (ok, said) = plugin(&bed, &[&["audit", "verify"][..], &BUREAU[..]].concat())?;
+        Ok((ok && said.contains(&format!("anchored: record {last} "))).then_some(()))
+    })
+    .await?;
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}

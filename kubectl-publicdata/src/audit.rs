@@ -6,7 +6,11 @@
 //! the subcommand reads the configured log and nothing else. That needs
 //! `pods/exec` on the operator's pods, which the chart grants to the groups in
 //! `auditReaders.groups` only. The chain is checked on this side, so a reader
-//! does not have to trust the operator's own word for it.
+//! does not have to trust the operator's own word for it, and against its
+//! anchor: the latest checkpoint of the chain's head, signed by a key that
+//! never leaves OpenBao, which `publicdata-operator audit anchor` reads with
+//! the operator's login. The anchor is read before the log: the log only
+//! grows, so a checkpoint read first never runs ahead of it.
 
 use std::path::PathBuf;
 
@@ -17,7 +21,8 @@ use k8s_openapi::api::authorization::v1::{
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, AttachParams, ListParams, PostParams};
-use publicdata_operator::audit::{Problem, Record, verify_bytes};
+use publicdata_operator::audit::anchor::{self, Anchor};
+use publicdata_operator::audit::{Problem, Record};
 use tokio::io::AsyncReadExt;
 
 /// Where the operator runs.
@@ -45,12 +50,17 @@ pub struct Source {
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Audit {
-    /// Verify the hash chain: of a local copy with --file, otherwise of the
-    /// operator's log. Names the first record edited, removed or reordered.
+    /// Verify the hash chain and its anchor: of a local copy with --file,
+    /// otherwise of the operator's log. Names the first record edited, removed
+    /// or reordered, records cut off the end, and a rewrite re-hashed to the end.
     Verify {
         /// A local copy (from `audit dump`) instead of the operator's log.
         #[arg(long)]
         file: Option<PathBuf>,
+        /// With --file: the anchor to check it against (from `audit anchor`,
+        /// taken before the dump). Without it, only the chain is checked.
+        #[arg(long, requires = "file")]
+        anchor: Option<PathBuf>,
     },
     /// One tenant's records, oldest first, after verifying the whole chain.
     Log {
@@ -62,34 +72,67 @@ pub enum Audit {
     },
     /// Write the operator's log as it is to stdout (to keep a copy, or verify it elsewhere).
     Dump,
+    /// Write the log's anchor (the latest signed checkpoint and the signing
+    /// key's public halves, JSON) to stdout: take it before a dump to verify
+    /// the copy elsewhere with `verify --file --anchor`.
+    Anchor,
 }
 
 /// The audit subcommand that needs no cluster: a local file.
 pub fn local(audit: &Audit) -> Option<Result<()>> {
     match audit {
-        Audit::Verify { file: Some(file) } => Some((|| {
+        Audit::Verify {
+            file: Some(file),
+            anchor,
+        } => Some((|| {
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            report(&file.display().to_string(), &text)
+            let anchor = match anchor {
+                Some(path) => serde_json::from_str(
+                    &std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?,
+                )
+                .with_context(|| format!("{} is not an anchor", path.display()))?,
+                None => Anchor::default(),
+            };
+            report(&file.display().to_string(), &text, &anchor)
         })()),
         _ => None,
     }
 }
 
 pub async fn run(client: &kube::Client, source: &Source, audit: &Audit) -> Result<()> {
-    let text = fetch(client, source).await?;
-    let origin = format!(
-        "the operator's audit log (namespace {})",
-        source.operator_namespace
-    );
+    let ns = &source.operator_namespace;
+    if !may_exec(client, ns).await? {
+        bail!(NotAReader(ns.clone()));
+    }
+    let pod = operator_pod(client, source).await?;
+    let origin = format!("the operator's audit log (namespace {ns})");
+    let anchor = || async {
+        let json = in_operator(client, ns, &pod, &["audit", "anchor"]).await?;
+        serde_json::from_str::<Anchor>(&json).context("the operator's anchor is not JSON")
+    };
     match audit {
-        Audit::Verify { .. } => report(&origin, &text),
+        Audit::Verify { .. } => {
+            let anchor = anchor().await?;
+            let text = in_operator(client, ns, &pod, &["audit", "cat"]).await?;
+            report(&origin, &text, &anchor)
+        }
         Audit::Dump => {
-            print!("{text}");
+            print!(
+                "{}",
+                in_operator(client, ns, &pod, &["audit", "cat"]).await?
+            );
+            Ok(())
+        }
+        Audit::Anchor => {
+            println!("{}", serde_json::to_string_pretty(&anchor().await?)?);
             Ok(())
         }
         Audit::Log { tenant, output } => {
-            let checked = verify_bytes(text.as_bytes());
+            let anchor = anchor().await?;
+            let text = in_operator(client, ns, &pod, &["audit", "cat"]).await?;
+            let checked = anchor::check(text.as_bytes(), &anchor);
             let records: Vec<Record> = text
                 .lines()
                 .filter_map(|l| serde_json::from_str::<Record>(l).ok())
@@ -113,18 +156,11 @@ pub async fn run(client: &kube::Client, source: &Source, audit: &Audit) -> Resul
     }
 }
 
-/// Verifies `text` and says what it found.
-fn report(origin: &str, text: &str) -> Result<()> {
-    match verify_bytes(text.as_bytes()) {
-        Ok(Some(last)) => {
-            println!(
-                "{origin}: {} records, chain intact; last record {} at {}, hash {}",
-                last.seq, last.seq, last.time, last.hash
-            );
-            Ok(())
-        }
-        Ok(None) => {
-            println!("{origin}: empty");
+/// Verifies `text` against `anchor` and says what it found.
+fn report(origin: &str, text: &str, anchor: &Anchor) -> Result<()> {
+    match anchor::check(text.as_bytes(), anchor) {
+        Ok(anchored) => {
+            println!("{origin}: {}", anchor::summary(&anchored));
             Ok(())
         }
         Err(problem) => Err(Damaged(problem).into()),
@@ -133,7 +169,7 @@ fn report(origin: &str, text: &str) -> Result<()> {
 
 /// A chain that does not verify.
 #[derive(Debug, thiserror::Error)]
-#[error("the chain is broken: {0}")]
+#[error("the log is damaged: {0}")]
 pub struct Damaged(Problem);
 
 /// Records as a table a person reads: time, action, object, outcome, who and why.
@@ -160,25 +196,24 @@ fn table(records: &[Record]) -> String {
     out
 }
 
-/// The log's text, read in the operator's container.
-async fn fetch(client: &kube::Client, source: &Source) -> Result<String> {
-    let ns = &source.operator_namespace;
-    if !may_exec(client, ns).await? {
-        bail!(NotAReader(ns.clone()));
-    }
-    let pod = operator_pod(client, source).await?;
+/// What `publicdata-operator <args>` prints, run in the operator's container.
+async fn in_operator(client: &kube::Client, ns: &str, pod: &str, args: &[&str]) -> Result<String> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let command: Vec<&str> = std::iter::once("/usr/local/bin/publicdata-operator")
+        .chain(args.iter().copied())
+        .collect();
+    let shown = format!("publicdata-operator {}", args.join(" "));
     let mut process = pods
         .exec(
-            &pod,
-            ["/usr/local/bin/publicdata-operator", "audit", "cat"],
+            pod,
+            command,
             &AttachParams::default()
                 .container("operator")
                 .stdout(true)
                 .stderr(true),
         )
         .await
-        .with_context(|| format!("running `publicdata-operator audit cat` in pod {ns}/{pod}"))?;
+        .with_context(|| format!("running `{shown}` in pod {ns}/{pod}"))?;
     let status = process.take_status();
     let (mut stdout, mut stderr) = (
         process
@@ -193,14 +228,14 @@ async fn fetch(client: &kube::Client, source: &Source) -> Result<String> {
         stdout.read_to_string(&mut out),
         stderr.read_to_string(&mut err)
     );
-    read_out.context("reading the log from the operator's pod")?;
+    read_out.with_context(|| format!("reading what `{shown}` printed"))?;
     read_err.context("reading the operator's messages")?;
     if let Some(status) = status
         && let Some(s) = status.await
         && s.status.as_deref() == Some("Failure")
     {
         bail!(
-            "reading the audit log in pod {ns}/{pod} failed: {} {}",
+            "`{shown}` in pod {ns}/{pod} failed: {} {}",
             s.message.unwrap_or_default(),
             err.trim()
         );
@@ -317,7 +352,9 @@ mod tests {
             .collect::<Vec<_>>()
             .join("\n")
             + "\n";
-        let err = report("copy", &lines).unwrap_err().to_string();
+        let err = report("copy", &lines, &Anchor::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("record 2 (line 2) was edited"), "{err}");
         let intact = [&first, &second]
             .iter()
@@ -325,6 +362,6 @@ mod tests {
             .collect::<Vec<_>>()
             .join("\n")
             + "\n";
-        assert!(report("copy", &intact).is_ok());
+        assert!(report("copy", &intact, &Anchor::default()).is_ok());
     }
 }

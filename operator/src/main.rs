@@ -10,6 +10,9 @@ use clap::Parser;
 use kube::api::{Api, ListParams};
 use kube::runtime::events::Reporter;
 use publicdata_operator::api::OperatorAuthorization;
+use publicdata_operator::audit;
+use publicdata_operator::audit::checkpointer::{self, Signer};
+use publicdata_operator::audit::{FileSink, Sink};
 use publicdata_operator::context::{Context, Settings};
 use publicdata_operator::controllers::authorization;
 use publicdata_operator::controllers::tenant::Platform;
@@ -48,11 +51,23 @@ enum Command {
 
 #[derive(clap::Subcommand, Debug)]
 enum AuditCommand {
-    /// Verify the hash chain; report the first record edited, removed or reordered.
+    /// Verify the hash chain; report the first record edited, removed or
+    /// reordered; with an anchor, also records cut off the end and a rewrite
+    /// re-hashed to the end.
     Verify {
         /// The audit log file (default: the operator's own, AUDIT_LOG).
         #[arg(env = "AUDIT_LOG", default_value = DEFAULT_AUDIT_LOG)]
         file: std::path::PathBuf,
+        /// The anchor to check it against (JSON, as `audit anchor` prints it).
+        #[arg(long)]
+        anchor: Option<std::path::PathBuf>,
+    },
+    /// Print the audit log's latest signed checkpoint and the public keys to
+    /// check it with (JSON), as OpenBao holds them, read with the operator's
+    /// own login: what the log is verified against.
+    Anchor {
+        #[command(flatten)]
+        openbao: OpenBaoArgs,
     },
     /// Print the operator's own audit log (AUDIT_LOG) as it is, for
     /// `kubectl publicdata audit` to verify and read where it runs. Takes no
@@ -63,20 +78,9 @@ enum AuditCommand {
 /// Where the audit log is, in the operator's image and chart.
 const DEFAULT_AUDIT_LOG: &str = "/var/lib/publicdata-operator/audit.log";
 
-/// Run the operator (the default command).
+/// How the operator reaches and logs in to OpenBao.
 #[derive(clap::Args, Debug)]
-struct Args {
-    /// How long a domain whose validity passed stays frozen before it is
-    /// offboarded, unless the bureau renews it first (R-7), e.g. `30d`, `12h`.
-    /// Only an end the bureau itself set is ever acted on.
-    #[arg(long, env = "EXPIRY_GRACE", default_value = "30d", value_parser = parse_duration)]
-    expiry_grace: std::time::Duration,
-    /// How long a member's security training counts, in days (R-16: trained
-    /// before the job and again periodically). From the day after, the member
-    /// has no access until the bureau records a newer training.
-    #[arg(long, env = "TRAINING_VALID_DAYS", default_value_t = 365,
-          value_parser = clap::value_parser!(u32).range(1..=3650))]
-    training_valid_days: u32,
+struct OpenBaoArgs {
     /// OpenBao/Vault address.
     #[arg(long, env = "VAULT_ADDR", required = false, default_value = "")]
     vault_addr: String,
@@ -101,6 +105,43 @@ struct Args {
     /// PEM file of the CA that signed OpenBao's TLS certificate (default: the system's CAs).
     #[arg(long, env = "VAULT_CACERT")]
     vault_cacert: Option<std::path::PathBuf>,
+}
+
+impl OpenBaoArgs {
+    fn login(&self) -> anyhow::Result<Login> {
+        Ok(
+            match (&self.vault_login_role, self.vault_token.is_empty()) {
+                (Some(role), _) => Login::Kubernetes {
+                    mount: self.vault_login_mount.clone(),
+                    role: role.clone(),
+                    jwt_file: self.vault_login_jwt_file.clone(),
+                },
+                (None, false) => Login::Token(self.vault_token.clone()),
+                (None, true) => bail!(
+                    "no way to log in to OpenBao: set --vault-login-role (VAULT_LOGIN_ROLE) to log \
+                 in with the ServiceAccount, or --vault-token (VAULT_TOKEN) for a local run"
+                ),
+            },
+        )
+    }
+}
+
+/// Run the operator (the default command).
+#[derive(clap::Args, Debug)]
+struct Args {
+    /// How long a domain whose validity passed stays frozen before it is
+    /// offboarded, unless the bureau renews it first (R-7), e.g. `30d`, `12h`.
+    /// Only an end the bureau itself set is ever acted on.
+    #[arg(long, env = "EXPIRY_GRACE", default_value = "30d", value_parser = parse_duration)]
+    expiry_grace: std::time::Duration,
+    /// How long a member's security training counts, in days (R-16: trained
+    /// before the job and again periodically). From the day after, the member
+    /// has no access until the bureau records a newer training.
+    #[arg(long, env = "TRAINING_VALID_DAYS", default_value_t = 365,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    training_valid_days: u32,
+    #[command(flatten)]
+    openbao: OpenBaoArgs,
     /// The Kubernetes API server URL as OpenBao reaches it (tenant auth mounts review tokens there).
     #[arg(
         long,
@@ -142,6 +183,10 @@ struct Args {
     /// The audit log (JSON lines, hash-chained, append-only). Put it on a volume.
     #[arg(long, env = "AUDIT_LOG", default_value = DEFAULT_AUDIT_LOG)]
     audit_log: std::path::PathBuf,
+    /// How often the checkpointer looks whether the audit log moved; it signs
+    /// and stores a checkpoint of the head only when it did.
+    #[arg(long, env = "AUDIT_CHECKPOINT_EVERY", default_value = "2s", value_parser = parse_duration)]
+    audit_checkpoint_every: std::time::Duration,
     /// Address of the admin server: /metrics, /livez, /readyz.
     #[arg(long, env = "ADMIN_ADDR", default_value = "127.0.0.1:8080")]
     admin_addr: std::net::SocketAddr,
@@ -176,17 +221,34 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Audit {
-            command: AuditCommand::Verify { file },
-        }) => match publicdata_operator::audit::verify_file(&file) {
-            Ok(n) => {
-                println!("{}: {n} records, chain intact", file.display());
-                Ok(())
+            command: AuditCommand::Verify { file, anchor },
+        }) => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let anchor: audit::anchor::Anchor = match &anchor {
+                Some(path) => serde_json::from_slice(
+                    &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+                )
+                .with_context(|| format!("{} is not an anchor", path.display()))?,
+                None => Default::default(),
+            };
+            match audit::anchor::check(&bytes, &anchor) {
+                Ok(anchored) => {
+                    println!("{}: {}", file.display(), audit::anchor::summary(&anchored));
+                    Ok(())
+                }
+                Err(problem) => {
+                    eprintln!("{}: {problem}", file.display());
+                    std::process::exit(1);
+                }
             }
-            Err(e) => {
-                eprintln!("{e}");
-                std::process::exit(1);
-            }
-        },
+        }
+        Some(Command::Audit {
+            command: AuditCommand::Anchor { openbao },
+        }) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(print_anchor(openbao)),
         Some(Command::Audit {
             command: AuditCommand::Cat,
         }) => {
@@ -232,22 +294,31 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// `audit anchor`: the stored checkpoint and the signing key's public halves.
+async fn print_anchor(openbao: OpenBaoArgs) -> anyhow::Result<()> {
+    let login = openbao.login()?;
+    let vault = OpenBao::new(
+        &openbao.vault_addr,
+        "",
+        KubernetesAuthConfig {
+            host: String::new(),
+            ca_cert: String::new(),
+            reviewer_jwt: String::new(),
+        },
+        openbao.vault_cacert.clone(),
+    )?;
+    let (token, _) = login.token(&vault).await?;
+    vault.set_token(&token)?;
+    let anchor = checkpointer::load(&vault, &vault).await?;
+    println!("{}", serde_json::to_string_pretty(&anchor)?);
+    Ok(())
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
-    if args.vault_addr.is_empty() {
+    if args.openbao.vault_addr.is_empty() {
         bail!("--vault-addr (VAULT_ADDR) is required");
     }
-    let login = match (&args.vault_login_role, args.vault_token.is_empty()) {
-        (Some(role), _) => Login::Kubernetes {
-            mount: args.vault_login_mount.clone(),
-            role: role.clone(),
-            jwt_file: args.vault_login_jwt_file.clone(),
-        },
-        (None, false) => Login::Token(args.vault_token.clone()),
-        (None, true) => bail!(
-            "no way to log in to OpenBao: set --vault-login-role (VAULT_LOGIN_ROLE) to log in \
-             with the ServiceAccount, or --vault-token (VAULT_TOKEN) for a local run"
-        ),
-    };
+    let login = args.openbao.login()?;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("info,kube=warn,vaultrs=off,rustify=off")
     });
@@ -340,18 +411,41 @@ async fn run(args: Args) -> anyhow::Result<()> {
         reviewer_jwt: String::new(),
     };
     let vault = Arc::new(OpenBao::new(
-        &args.vault_addr,
+        &args.openbao.vault_addr,
         "",
         kubernetes,
-        args.vault_cacert.clone(),
+        args.openbao.vault_cacert.clone(),
     )?);
     let due = login::start(&vault, &login, &reviewer)
         .await
         .context("logging in to OpenBao")?;
     let fresh = tokio::spawn(login::keep_fresh(vault.clone(), login, reviewer, due));
-    let audit = publicdata_operator::audit::FileSink::open(&args.audit_log)
-        .with_context(|| format!("opening the audit log {}", args.audit_log.display()))?;
-    if let Err(problem) = publicdata_operator::audit::Sink::health(&audit) {
+    // The log is checked against its latest signed checkpoint before anything
+    // is appended; if OpenBao cannot say what that is now, the checkpointer
+    // checks later and signs nothing until then.
+    let anchor = match Signer::ensure_key(vault.as_ref()).await {
+        Ok(()) => checkpointer::load(vault.as_ref(), vault.as_ref())
+            .await
+            .map_err(anyhow::Error::from),
+        Err(e) => Err(e.into()),
+    };
+    let (audit, start) = match anchor {
+        Ok(anchor) => (
+            FileSink::open_anchored(&args.audit_log, &anchor),
+            checkpointer::Start::Checked(anchor),
+        ),
+        Err(e) => {
+            tracing::warn!("loading the audit log's checkpoint (checked later): {e:#}");
+            (
+                FileSink::open(&args.audit_log),
+                checkpointer::Start::Unchecked,
+            )
+        }
+    };
+    let audit =
+        audit.with_context(|| format!("opening the audit log {}", args.audit_log.display()))?;
+    let audit: Arc<dyn Sink> = Arc::new(audit);
+    if let Err(problem) = audit.health() {
         tracing::error!(
             "the audit log {} is damaged ({problem}): records are held beside it; provisioning, \
              grants, deliveries and offboardings wait, suspensions and revocations go ahead; \
@@ -361,7 +455,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let ctx = Arc::new(Context {
         client,
-        vault,
+        vault: vault.clone(),
         settings: Settings {
             vault_audience: args.vault_audience,
             expiry_grace: args.expiry_grace,
@@ -383,8 +477,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         metrics,
         health,
         failures: Default::default(),
-        audit: Arc::new(audit),
+        audit: audit.clone(),
     });
+    let anchoring = tokio::spawn(checkpointer::run(
+        audit,
+        vault.clone(),
+        vault.clone(),
+        start,
+        args.audit_checkpoint_every,
+    ));
     let lost = async {
         match leadership.as_mut() {
             Some(l) => l.lost().await,
@@ -403,6 +504,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         )),
     };
     fresh.abort();
+    anchoring.abort();
     if let Some(held) = leadership {
         held.release().await;
     }

@@ -61,3 +61,23 @@ path "auth/token/renew-self" {
 path "auth/token/lookup-self" {
   capabilities = ["read"]
 }
+
+# The audit chain's anchor: checkpoints of its head, signed by a transit key
+# that never leaves OpenBao (created not exportable; this policy cannot read
+# it out, change its config or delete it), and kept in the operator's KV v2
+# mount `publicdata-records` (written, never deleted: KV keeps every version).
+path "sys/mounts/publicdata-transit" {
+  capabilities = ["create", "read", "update"]
+}
+path "publicdata-transit/keys/audit-checkpoint" {
+  capabilities = ["create", "read", "update"]
+}
+path "publicdata-transit/sign/audit-checkpoint" {
+  capabilities = ["update"]
+}
+path "sys/mounts/publicdata-records" {
+  capabilities = ["create", "read", "update"]
+}
+path "publicdata-records/data/audit/checkpoint" {
+  capabilities = ["create", "read", "update"]
+}

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::anchor::Anchor;
 use super::{Entry, Error, Problem, Record, Sink, split_tail, verify_bytes};
 
 /// A JSON-lines file, opened for appending only; every record is synced to
@@ -67,6 +68,16 @@ impl FileSink {
     /// Opens (or creates) the log: verifies the chain already there, sets a
     /// torn tail aside, and chains the records held while it was damaged.
     pub fn open(path: &Path) -> Result<Self, Error> {
+        Self::open_with(path, None)
+    }
+
+    /// [`FileSink::open`], checking the log against its latest checkpoint
+    /// too: a log cut short or rewritten since is damaged, like a broken chain.
+    pub fn open_anchored(path: &Path, anchor: &Anchor) -> Result<Self, Error> {
+        Self::open_with(path, Some(anchor))
+    }
+
+    fn open_with(path: &Path, anchor: Option<&Anchor>) -> Result<Self, Error> {
         let io = |source| Error::Open {
             path: path.into(),
             source,
@@ -81,7 +92,11 @@ impl FileSink {
         };
         let (complete, tail) = split_tail(&bytes);
         let complete_len = complete.len() as u64;
-        let (last, damage) = match verify_bytes(complete) {
+        let verified = match anchor {
+            Some(anchor) => super::anchor::check(complete, anchor).map(|a| a.last),
+            None => verify_bytes(complete),
+        };
+        let (last, damage) = match verified {
             Ok(last) => (last, None),
             Err(problem) => (None, Some(problem)),
         };
@@ -259,6 +274,34 @@ impl Sink for FileSink {
             Some(problem) => Err(problem.clone()),
             None => Ok(()),
         }
+    }
+
+    fn head(&self) -> Option<Record> {
+        let state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.last.clone()
+    }
+
+    fn anchor(&self, anchor: &Anchor) -> Result<(), Problem> {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(problem) = &state.damage {
+            return Err(problem.clone());
+        }
+        let checked = std::fs::read(&self.path)
+            .map_err(|e| Problem::Unreadable {
+                line: 0,
+                message: e.to_string(),
+            })
+            .and_then(|bytes| super::anchor::check(&bytes, anchor).map(|_| ()));
+        if let Err(problem) = &checked {
+            state.damage = Some(problem.clone());
+        }
+        checked
     }
 
     fn trail(&self, tenant: &str) -> Result<Vec<Record>, Error> {

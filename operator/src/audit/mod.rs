@@ -141,6 +141,30 @@ pub enum Problem {
          (a crash or a full disk), not an edit; the operator sets it aside when it starts"
     )]
     TornTail { line: usize, bytes: usize },
+    #[error(
+        "the log ends at record {end}, but a checkpoint signed at {time} anchors record \
+         {anchored}: records were cut off its end"
+    )]
+    Truncated {
+        end: u64,
+        anchored: u64,
+        time: String,
+    },
+    #[error(
+        "record {seq} is not the record the checkpoint signed at {time} anchors: the log was \
+         rewritten (and re-hashed) from there or before"
+    )]
+    Diverged { seq: u64, time: String },
+    #[error(
+        "the checkpoint of record {seq} at {time} is not the operator's: {why}; the \
+         checkpoints were tampered with"
+    )]
+    CheckpointForged { seq: u64, time: String, why: String },
+    #[error(
+        "the log has been anchored since record {seq}, but no checkpoint is stored: the \
+         checkpoints were removed"
+    )]
+    CheckpointMissing { seq: u64 },
 }
 
 /// Splits a log into its complete lines and an incomplete last one (the
@@ -171,6 +195,17 @@ pub fn verify_bytes(bytes: &[u8]) -> Result<Option<Record>, Problem> {
 
 /// Verifies a log read line by line; returns the last record (None for an empty log).
 pub fn verify_lines<I>(lines: I) -> Result<Option<Record>, Problem>
+where
+    I: IntoIterator<Item = std::io::Result<String>>,
+{
+    verify_lines_with(lines, |_| {})
+}
+
+/// [`verify_lines`], showing `seen` each record once it is verified.
+pub fn verify_lines_with<I>(
+    lines: I,
+    mut seen: impl FnMut(&Record),
+) -> Result<Option<Record>, Problem>
 where
     I: IntoIterator<Item = std::io::Result<String>>,
 {
@@ -205,6 +240,7 @@ where
                 previous: last.as_ref().map_or(0, |p| p.seq),
             });
         }
+        seen(&record);
         last = Some(record);
     }
     Ok(last)
@@ -233,6 +269,15 @@ pub trait Sink: Send + Sync {
     /// (provisioning, grants, deliveries) wait while it does not; actions
     /// that restrict access never do.
     fn health(&self) -> Result<(), Problem> {
+        Ok(())
+    }
+    /// The last record written (None for an empty log).
+    fn head(&self) -> Option<Record> {
+        None
+    }
+    /// Checks the log against its latest checkpoint; a log that does not
+    /// agree with it is damaged from then on (records are held).
+    fn anchor(&self, _anchor: &anchor::Anchor) -> Result<(), Problem> {
         Ok(())
     }
     /// Every record of one tenant, as written (for the offboarding archive).
@@ -266,6 +311,8 @@ pub async fn trail(sink: &std::sync::Arc<dyn Sink>, tenant: &str) -> Result<Vec<
         .map_err(|e| Error::Task(e.to_string()))?
 }
 
+pub mod anchor;
+pub mod checkpointer;
 mod file;
 pub use file::FileSink;
 

@@ -130,3 +130,48 @@ fn a_damaged_log_holds_records_aside_and_chains_them_once_repaired() {
     assert!(text.contains("while the log was damaged"), "{text}");
     std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
+
+#[tokio::test]
+async fn a_log_cut_behind_its_checkpoint_is_damaged_when_opened_and_holds_records() {
+    use crate::audit::checkpointer::{Signer, load, once};
+    use crate::vault::memory::{Memory, MemorySigner};
+    let path = scratch("anchored");
+    let (backend, signer) = (Memory::default(), MemorySigner::default());
+    signer.ensure_key().await.unwrap();
+    {
+        let sink = FileSink::open(&path).unwrap();
+        for n in ["one", "two", "three"] {
+            sink.append(entry(n)).unwrap();
+        }
+        assert_eq!(once(&sink, &backend, &signer).await, Some(3));
+    }
+    let anchor = load(&backend, &signer).await.unwrap();
+    // Sound: opens and appends.
+    FileSink::open_anchored(&path, &anchor)
+        .unwrap()
+        .append(entry("four"))
+        .unwrap();
+    // The last two records cut off: the chain of the first two alone verifies.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let kept: String = text.lines().take(2).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, kept).unwrap();
+    let sink = FileSink::open_anchored(&path, &anchor).unwrap();
+    assert!(matches!(
+        sink.health(),
+        Err(Problem::Truncated {
+            end: 2,
+            anchored: 3,
+            ..
+        })
+    ));
+    assert!(matches!(
+        sink.append(entry("five")),
+        Err(crate::audit::Error::Held { .. })
+    ));
+    // The same found by a running sink, checked late.
+    let late = FileSink::open(&path).unwrap();
+    assert!(late.health().is_ok());
+    assert!(late.anchor(&anchor).is_err());
+    assert!(late.health().is_err());
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
