@@ -85,10 +85,14 @@ echo
 echo "== events"
 kubectl get events -n default --field-selector involvedObject.kind=OperatorAuthorization,involvedObject.name=harbor-analytics
 echo
-pv="$(kubectl -n publicdata-system get pvc publicdata-operator-audit -o jsonpath='{.spec.volumeName}')"
-audit="$(kubectl get pv "$pv" -o jsonpath='{.spec.hostPath.path}{.spec.local.path}')/audit.log"
-echo "== the audit log, on the operator's volume ($audit)"
-target/release/publicdata-operator audit verify "$audit"
+echo "== the audit log, verified against its checkpoint signed in OpenBao (docs/records.md)"
+PATH="$repo/target/release:$PATH" kubectl publicdata audit verify --as zhao.lei --as-group publicdata:bureau
+echo
+echo "== the public register of authorized units, as JSON (docs/records.md)"
+register="$(kubectl -n publicdata-system get pods -l app.kubernetes.io/name=publicdata-operator \
+  --field-selector=status.phase=Running -o jsonpath='{.items[0].status.podIP}')"
+curl -fsS "http://$register:8090/register.json"; echo
+echo "(the page: http://$register:8090/ from this machine)"
 echo
 echo "Done in $((SECONDS - start))s. To use the test bed in your shell:"
 echo "  source $PUBLICDATA_TESTBED_DIR/testbed.env"

@@ -27,7 +27,7 @@ mkdir -p "$cache"
 
 log() { echo "testbed-build: $*" >&2; }
 
-# The Debian packages of the node, and a command each provides.
+# The Debian packages of the node (and of the tests), and a command each provides.
 debian_packages() {
   local want=(
     "runc:/usr/sbin/runc"
@@ -42,6 +42,8 @@ debian_packages() {
     "iproute2:/usr/sbin/ip"
     "util-linux:/usr/bin/nsenter"
     "ca-certificates:/etc/ssl/certs/ca-certificates.crt"
+    # Not the node's: the browser the register test opens the page in.
+    "chromium:/usr/bin/chromium"
   )
   local missing=() entry
   for entry in "${want[@]}"; do

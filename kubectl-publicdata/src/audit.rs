@@ -87,15 +87,17 @@ pub fn local(audit: &Audit) -> Option<Result<()>> {
         } => Some((|| {
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            let anchor = match anchor {
-                Some(path) => serde_json::from_str(
-                    &std::fs::read_to_string(path)
-                        .with_context(|| format!("reading {}", path.display()))?,
-                )
-                .with_context(|| format!("{} is not an anchor", path.display()))?,
-                None => Anchor::default(),
+            let anchor: Option<Anchor> = match anchor {
+                Some(path) => Some(
+                    serde_json::from_str(
+                        &std::fs::read_to_string(path)
+                            .with_context(|| format!("reading {}", path.display()))?,
+                    )
+                    .with_context(|| format!("{} is not an anchor", path.display()))?,
+                ),
+                None => None,
             };
-            report(&file.display().to_string(), &text, &anchor)
+            report(&file.display().to_string(), &text, anchor.as_ref())
         })()),
         _ => None,
     }
@@ -116,7 +118,7 @@ pub async fn run(client: &kube::Client, source: &Source, audit: &Audit) -> Resul
         Audit::Verify { .. } => {
             let anchor = anchor().await?;
             let text = in_operator(client, ns, &pod, &["audit", "cat"]).await?;
-            report(&origin, &text, &anchor)
+            report(&origin, &text, Some(&anchor))
         }
         Audit::Dump => {
             print!(
@@ -156,9 +158,13 @@ pub async fn run(client: &kube::Client, source: &Source, audit: &Audit) -> Resul
     }
 }
 
-/// Verifies `text` against `anchor` and says what it found.
-fn report(origin: &str, text: &str, anchor: &Anchor) -> Result<()> {
-    match anchor::check(text.as_bytes(), anchor) {
+/// Verifies `text` (against `anchor` when given) and says what it found.
+fn report(origin: &str, text: &str, anchor: Option<&Anchor>) -> Result<()> {
+    let checked = match anchor {
+        Some(anchor) => anchor::check(text.as_bytes(), anchor),
+        None => anchor::chain_only(text.as_bytes()),
+    };
+    match checked {
         Ok(anchored) => {
             println!("{origin}: {}", anchor::summary(&anchored));
             Ok(())
@@ -352,9 +358,7 @@ mod tests {
             .collect::<Vec<_>>()
             .join("\n")
             + "\n";
-        let err = report("copy", &lines, &Anchor::default())
-            .unwrap_err()
-            .to_string();
+        let err = report("copy", &lines, None).unwrap_err().to_string();
         assert!(err.contains("record 2 (line 2) was edited"), "{err}");
         let intact = [&first, &second]
             .iter()
@@ -362,6 +366,6 @@ mod tests {
             .collect::<Vec<_>>()
             .join("\n")
             + "\n";
-        assert!(report("copy", &intact, &Anchor::default()).is_ok());
+        assert!(report("copy", &intact, None).is_ok());
     }
 }

@@ -14,6 +14,7 @@ pub mod failpoint;
 pub mod leader;
 pub mod lifecycle;
 pub mod naming;
+pub mod register;
 pub mod scan;
 pub mod telemetry;
 pub mod vault;

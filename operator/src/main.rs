@@ -187,6 +187,10 @@ struct Args {
     /// and stores a checkpoint of the head only when it did.
     #[arg(long, env = "AUDIT_CHECKPOINT_EVERY", default_value = "2s", value_parser = parse_duration)]
     audit_checkpoint_every: std::time::Duration,
+    /// Address of the public register of authorized units (HTML at `/`,
+    /// JSON at `/register.json`); unset: not served.
+    #[arg(long, env = "REGISTER_ADDR")]
+    register_addr: Option<std::net::SocketAddr>,
     /// Address of the admin server: /metrics, /livez, /readyz.
     #[arg(long, env = "ADMIN_ADDR", default_value = "127.0.0.1:8080")]
     admin_addr: std::net::SocketAddr,
@@ -225,14 +229,18 @@ fn main() -> anyhow::Result<()> {
         }) => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let anchor: audit::anchor::Anchor = match &anchor {
-                Some(path) => serde_json::from_slice(
-                    &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-                )
-                .with_context(|| format!("{} is not an anchor", path.display()))?,
-                None => Default::default(),
+            let checked = match &anchor {
+                Some(path) => {
+                    let anchor: audit::anchor::Anchor = serde_json::from_slice(
+                        &std::fs::read(path)
+                            .with_context(|| format!("reading {}", path.display()))?,
+                    )
+                    .with_context(|| format!("{} is not an anchor", path.display()))?;
+                    audit::anchor::check(&bytes, &anchor)
+                }
+                None => audit::anchor::chain_only(&bytes),
             };
-            match audit::anchor::check(&bytes, &anchor) {
+            match checked {
                 Ok(anchored) => {
                     println!("{}: {}", file.display(), audit::anchor::summary(&anchored));
                     Ok(())
@@ -351,6 +359,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
         health.clone(),
     ));
     tracing::info!("publicdata-operator {} starting", env!("CARGO_PKG_VERSION"));
+    // Every replica serves the register, a standby too.
+    let mut register = tokio::spawn({
+        let (addr, client) = (args.register_addr, client.clone());
+        async move {
+            match addr {
+                Some(addr) => publicdata_operator::register::serve(addr, client).await,
+                None => std::future::pending().await,
+            }
+        }
+    });
 
     // One active replica: only the leader goes on (and so writes the audit log).
     let mut leadership = None;
@@ -376,7 +394,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         });
         let held = tokio::select! {
             held = wait => held?,
-            served = &mut admin => return admin_ended(served, admin_addr),
+            served = &mut admin => return served_ended(&format!("admin server on {admin_addr}"), served),
+            served = &mut register => return served_ended("register server", served),
         };
         health.standby.store(false, Ordering::Relaxed);
         tracing::info!(lease = %args.lease_name, "this replica leads");
@@ -498,7 +517,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
             publicdata_operator::controllers::scenario::run(ctx.clone()),
             publicdata_operator::controllers::export::run(ctx),
         ) => Ok(()),
-        served = &mut admin => admin_ended(served, admin_addr),
+        served = &mut admin => served_ended(&format!("admin server on {admin_addr}"), served),
+        served = &mut register => served_ended("register server", served),
         () = lost => Err(anyhow::anyhow!(
             "lost the Lease {}; exiting so that another replica leads", args.lease_name
         )),
@@ -511,14 +531,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     outcome
 }
 
-fn admin_ended(
+fn served_ended(
+    what: &str,
     served: Result<std::io::Result<()>, tokio::task::JoinError>,
-    addr: std::net::SocketAddr,
 ) -> anyhow::Result<()> {
     match served {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(anyhow::anyhow!("admin server on {addr}: {e}")),
-        Err(e) => Err(anyhow::anyhow!("admin server task: {e}")),
+        Ok(Err(e)) => Err(anyhow::anyhow!("{what}: {e}")),
+        Err(e) => Err(anyhow::anyhow!("{what} (task): {e}")),
     }
 }
 

@@ -430,6 +430,25 @@ pub struct OperatorAuthorizationStatus {
     /// offboarding starts: the request goes with the unit's namespaces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_exit: Option<crate::api::exit::AcceptedExit>,
+    /// Each change of phase, oldest first, with the bureau's decision where
+    /// one caused it (the public register shows these; the audit log keeps
+    /// every detail). At most the last 100.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<PhaseChange>,
+}
+
+/// A change of an authorization's phase.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PhaseChange {
+    /// The phase entered.
+    pub phase: Phase,
+    /// When (RFC 3339).
+    pub since: String,
+    /// The reference of the bureau's decision behind it, where one did
+    /// (a suspension, a resumption, a revocation, a termination, a renewal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
 }
 
 /// What offboarding deleted, what it kept, where and until when, and

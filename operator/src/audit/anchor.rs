@@ -111,6 +111,8 @@ pub struct Anchored {
     pub last: Option<Record>,
     /// The checkpoint the log was checked against (None before the first).
     pub checkpoint: Option<Checkpoint>,
+    /// Whether it was checked against an anchor at all ([`chain_only`] not).
+    pub checked: bool,
 }
 
 impl Anchored {
@@ -130,7 +132,11 @@ pub fn summary(a: &Anchored) -> String {
             "; anchored: record {} checkpointed and signed by OpenBao at {}",
             c.seq, c.time
         )),
-        None => text.push_str("; no checkpoint to anchor it yet"),
+        None if a.checked => text.push_str("; no checkpoint to anchor it yet"),
+        None => text.push_str(
+            "; not checked against a checkpoint (no anchor given: a cut end or a rewrite \
+             re-hashed to the end would pass)",
+        ),
     }
     match a.unanchored() {
         0 => {}
@@ -185,6 +191,16 @@ pub fn check(bytes: &[u8], anchor: &Anchor) -> Result<Anchored, Problem> {
     Ok(Anchored {
         last,
         checkpoint: anchor.checkpoint.clone(),
+        checked: true,
+    })
+}
+
+/// The chain alone, for a copy whose anchor is not at hand: says so.
+pub fn chain_only(bytes: &[u8]) -> Result<Anchored, Problem> {
+    Ok(Anchored {
+        last: super::verify_bytes(bytes)?,
+        checkpoint: None,
+        checked: false,
     })
 }
 

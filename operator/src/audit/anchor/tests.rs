@@ -182,3 +182,15 @@ fn a_torn_tail_after_the_checkpoint_is_told_apart_from_tampering() {
         Err(Problem::TornTail { line: 3, .. })
     ));
 }
+
+#[test]
+fn a_copy_checked_without_its_anchor_says_what_that_cannot_see() {
+    let records = chain(&[ANCHORED, "A", "B"]);
+    let a = chain_only(&bytes(&records[..2])).unwrap();
+    assert!(!a.checked);
+    let said = summary(&a);
+    assert!(
+        said.contains("2 records, chain intact; not checked against a checkpoint"),
+        "{said}"
+    );
+}

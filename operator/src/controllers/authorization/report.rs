@@ -9,7 +9,9 @@ use kube::runtime::events::EventType;
 use serde_json::json;
 
 use super::Error;
-use crate::api::authorization::{OperatorAuthorization, OperatorAuthorizationStatus, Phase};
+use crate::api::authorization::{
+    OperatorAuthorization, OperatorAuthorizationStatus, Phase, PhaseChange, State,
+};
 use crate::api::condition::{self, Desired};
 use crate::api::labels;
 use crate::audit;
@@ -207,6 +209,33 @@ pub async fn record_once(
     Ok(())
 }
 
+/// How many phase changes the status keeps (the audit log keeps them all).
+const HISTORY_KEPT: usize = 100;
+
+/// The bureau's decision behind a change of phase from `from` to `to`: its
+/// state decision for a suspension, a resumption and the offboarding it
+/// orders; its validity decision for a renewal out of Expiring. None for
+/// what the operator does on its own (provisioning, an expiry).
+pub fn decision_behind(
+    oa: &OperatorAuthorization,
+    from: Option<Phase>,
+    to: Phase,
+) -> Option<String> {
+    let state = || oa.spec.state_change.as_ref().map(|c| c.decision.clone());
+    let validity = || oa.spec.validity_change.as_ref().map(|c| c.decision.clone());
+    match (from, to) {
+        (_, Phase::Suspended) => state(),
+        (Some(Phase::Suspended), Phase::Active) => state(),
+        (Some(Phase::Expiring), Phase::Active) => validity(),
+        (_, Phase::Offboarding | Phase::Revoked | Phase::Terminated)
+            if oa.spec.state != State::Active =>
+        {
+            state()
+        }
+        _ => None,
+    }
+}
+
 /// Writes the status when it differs from what is there (so an unchanged
 /// authorization causes no write).
 pub async fn write_status(
@@ -219,6 +248,15 @@ pub async fn write_status(
 ) -> Result<(), Error> {
     let now = Time(jiff::Timestamp::now());
     let mut next = current.clone();
+    if current.phase != Some(phase) {
+        next.history.push(PhaseChange {
+            phase,
+            since: now.0.to_string(),
+            decision: decision_behind(oa, current.phase, phase),
+        });
+        let over = next.history.len().saturating_sub(HISTORY_KEPT);
+        next.history.drain(..over);
+    }
     next.phase = Some(phase);
     next.observed_generation = oa.metadata.generation;
     next.conditions = condition::merge(
@@ -313,5 +351,55 @@ mod tests {
             .map(|r| r.entry.action)
             .collect();
         assert_eq!(mine, ["ExportDelivered", "DomainProvisioned"]);
+    }
+
+    #[test]
+    fn the_history_names_the_bureau_decision_behind_each_change_it_caused() {
+        use crate::api::authorization::StateChange;
+        let mut oa: OperatorAuthorization =
+            serde_yaml::from_str(include_str!("../../../../examples/authorization.yaml")).unwrap();
+        let change = |d: &str| StateChange {
+            reason: "r".into(),
+            decision: d.into(),
+        };
+        // Provisioned: the operator's doing.
+        assert_eq!(decision_behind(&oa, None, Phase::Active), None);
+        assert_eq!(
+            decision_behind(&oa, Some(Phase::Pending), Phase::Active),
+            None
+        );
+        oa.spec.state = State::Suspended;
+        oa.spec.state_change = Some(change("PDB-1"));
+        assert_eq!(
+            decision_behind(&oa, Some(Phase::Active), Phase::Suspended).as_deref(),
+            Some("PDB-1")
+        );
+        oa.spec.state = State::Active;
+        oa.spec.state_change = Some(change("PDB-2"));
+        assert_eq!(
+            decision_behind(&oa, Some(Phase::Suspended), Phase::Active).as_deref(),
+            Some("PDB-2")
+        );
+        // An expiry is the calendar's; a renewal out of it is the bureau's.
+        assert_eq!(
+            decision_behind(&oa, Some(Phase::Active), Phase::Expiring),
+            None
+        );
+        oa.spec.validity_change = Some(change("PDB-R"));
+        assert_eq!(
+            decision_behind(&oa, Some(Phase::Expiring), Phase::Active).as_deref(),
+            Some("PDB-R")
+        );
+        // Offboarded after an expiry: nobody's decision; after a revocation: the bureau's.
+        assert_eq!(
+            decision_behind(&oa, Some(Phase::Expiring), Phase::Offboarding),
+            None
+        );
+        oa.spec.state = State::Revoked;
+        oa.spec.state_change = Some(change("PDB-3"));
+        assert_eq!(
+            decision_behind(&oa, Some(Phase::Offboarding), Phase::Revoked).as_deref(),
+            Some("PDB-3")
+        );
     }
 }
