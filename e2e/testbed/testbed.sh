@@ -10,6 +10,7 @@
 #                        kube-scheduler                           components/kube-scheduler.sh
 #                        OpenBao and its Kubernetes auth          components/openbao.sh
 #                        the "outside world" server               components/outside.sh
+#                        S3 with Object Lock (the records archive)  components/s3.sh
 #                        containerd (+ runc, CNI), the images     components/containerd.sh, images.sh
 #                        kubelet                                  components/kubelet.sh
 #                        kube-proxy                               components/kube-proxy.sh
@@ -123,6 +124,8 @@ up() {
   export BAO_ADDR="http://$TB_HOST_IP:8200" BAO_TOKEN="$root_token"
   openbao_start "$root_token"
   openbao_configure
+  s3_start
+  s3_configure
   outside_start
   local t2=$SECONDS
 
@@ -136,7 +139,7 @@ up() {
 
   write_env
   log "binaries ready in ${built}s; control plane and OpenBao in $((t2 - t1))s; node in $((SECONDS - t2))s"
-  log "up: kube-apiserver https://$TB_HOST_IP:6443, OpenBao $BAO_ADDR, node $TB_NODE_NAME ($TB_NODE_IP); state in $state"
+  log "up: kube-apiserver https://$TB_HOST_IP:6443, OpenBao $BAO_ADDR, S3 http://$TB_HOST_IP:$S3_PORT, node $TB_NODE_NAME ($TB_NODE_IP); state in $state"
   log "use it:  source $state/testbed.env && kubectl get nodes"
 }
 
@@ -158,6 +161,12 @@ export OPENBAO_K8S_AUTH_PATH="kubernetes"
 export OPENBAO_CLUSTER_ADDR="http://openbao.openbao-system.svc:8200"
 export OPENBAO_EGRESS_CIDR="$TB_HOST_IP/32"
 export OPENBAO_EGRESS_PORT="8200"
+# The records archive: S3 with Object Lock, from the host and from pods, its
+# bucket, and the file with the test bed's key (S3_ACCESS_KEY, S3_SECRET_KEY).
+export S3_ENDPOINT="http://$TB_HOST_IP:$S3_PORT"
+export S3_CLUSTER_ENDPOINT="http://s3.s3-system.svc:$S3_PORT"
+export S3_BUCKET="$S3_BUCKET"
+export S3_CREDENTIALS_FILE="$state/s3/credentials"
 export TESTBED_SLOT="$TB_SLOT"
 export TESTBED_NETNS="$TB_NETNS"
 export TESTBED_NODE_NAME="$TB_NODE_NAME"
@@ -184,6 +193,8 @@ operator_start() {
   running || die "the test bed is not up ($state)"
   # shellcheck disable=SC1091
   source "$state/testbed.env"
+  # shellcheck disable=SC1090
+  source "$S3_CREDENTIALS_FILE"
   if operator_pid >/dev/null; then log "operator already running (pid $(operator_pid))"; return 0; fi
   [[ "$(cat "$state/operator.mode" 2>/dev/null)" == chart ]] \
     && die "the operator is installed by its chart here; \`testbed.sh operator uninstall\` first (two would fight)"
@@ -210,6 +221,8 @@ operator_start() {
   echo "http://$admin" >"$state/operator.admin"
   PUBLICDATA_TESTBED_DIR="$state" KUBECONFIG="$state/kubeconfig" VAULT_ADDR="$BAO_ADDR" \
     ADMIN_ADDR="$admin" AUDIT_LOG="$state/audit.log" EXPIRY_GRACE="${OPERATOR_EXPIRY_GRACE:-30d}" \
+    RECORDS_S3_ENDPOINT="$S3_ENDPOINT" RECORDS_S3_BUCKET="$S3_BUCKET" \
+    AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" \
     VAULT_K8S_HOST="$KUBE_APISERVER" VAULT_K8S_CA_FILE="$KUBE_CA_FILE" VAULT_K8S_REVIEWER_JWT_FILE="$state/reviewer.jwt" \
     WORKLOAD_OPENBAO_CIDRS="$OPENBAO_EGRESS_CIDR" WORKLOAD_OPENBAO_PORT="$OPENBAO_EGRESS_PORT" \
     VAULT_TOKEN="$(cat "$state/operator.token")" RUST_LOG="${RUST_LOG:-info,kube=warn,vaultrs=off,rustify=off}" \
@@ -269,6 +282,13 @@ operator_install() {
       meta.helm.sh/release-namespace=publicdata-system >/dev/null 2>&1 || true
     kubectl label --overwrite "$o" app.kubernetes.io/managed-by=Helm >/dev/null 2>&1 || true
   done
+  # The records store's key, as a platform hands it over: a Secret.
+  # shellcheck disable=SC1090
+  source "$S3_CREDENTIALS_FILE"
+  kubectl create namespace publicdata-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  kubectl -n publicdata-system create secret generic publicdata-records-s3 \
+    --from-literal=accessKeyId="$S3_ACCESS_KEY" --from-literal=secretAccessKey="$S3_SECRET_KEY" \
+    --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   # shellcheck disable=SC2086 # extra args are split on purpose
   helm upgrade --install publicdata-operator "$repo/charts/publicdata-operator" \
     --namespace publicdata-system --create-namespace \
@@ -280,6 +300,8 @@ operator_install() {
     --set openbao.workloadEgress.port="$OPENBAO_EGRESS_PORT" \
     --set expiryGracePeriod="${OPERATOR_EXPIRY_GRACE:-30d}" \
     --set trainingValidDays="${OPERATOR_TRAINING_VALID_DAYS:-365}" \
+    --set records.s3.endpoint="$S3_CLUSTER_ENDPOINT" --set records.s3.bucket="$S3_BUCKET" \
+    --set records.s3.credentialsSecret=publicdata-records-s3 \
     --wait --timeout 180s ${HELM_ARGS:-} >"$state/logs/helm.log" 2>&1 \
     || { tail -n 30 "$state/logs/helm.log" >&2; kubectl -n publicdata-system get pods -o wide >&2 || true; \
          kubectl -n publicdata-system logs -l app.kubernetes.io/name=publicdata-operator --tail 20 >&2 || true; \

@@ -37,6 +37,9 @@ pub struct Context {
     pub health: Arc<Health>,
     /// The audit log: every decision and action, hash-chained.
     pub audit: Arc<dyn audit::Sink>,
+    /// Where key records go, locked, at offboarding (None: not configured,
+    /// and offboardings wait before the wipe).
+    pub records: Option<Arc<dyn crate::records::Store>>,
     /// Consecutive failures per authorization, for the backoff.
     pub failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
 }

@@ -187,6 +187,33 @@ struct Args {
     /// and stores a checkpoint of the head only when it did.
     #[arg(long, env = "AUDIT_CHECKPOINT_EVERY", default_value = "2s", value_parser = parse_duration)]
     audit_checkpoint_every: std::time::Duration,
+    /// The records store: an S3 endpoint with Object Lock, where key records
+    /// of offboarded authorizations are written, locked in compliance mode for
+    /// 20 years (R-33). Unset: offboardings stop before the wipe and say so.
+    #[arg(long, env = "RECORDS_S3_ENDPOINT")]
+    records_s3_endpoint: Option<String>,
+    /// Its bucket (created with Object Lock enabled).
+    #[arg(long, env = "RECORDS_S3_BUCKET", default_value = "publicdata-records")]
+    records_s3_bucket: String,
+    /// Its region.
+    #[arg(long, env = "RECORDS_S3_REGION", default_value = "us-east-1")]
+    records_s3_region: String,
+    /// The access key...
+    #[arg(
+        long,
+        env = "AWS_ACCESS_KEY_ID",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    records_s3_access_key: String,
+    /// ...and its secret.
+    #[arg(
+        long,
+        env = "AWS_SECRET_ACCESS_KEY",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    records_s3_secret_key: String,
     /// Address of the public register of authorized units (HTML at `/`,
     /// JSON at `/register.json`); unset: not served.
     #[arg(long, env = "REGISTER_ADDR")]
@@ -472,6 +499,32 @@ async fn run(args: Args) -> anyhow::Result<()> {
             args.audit_log.display()
         );
     }
+    let records: Option<Arc<dyn publicdata_operator::records::Store>> =
+        match &args.records_s3_endpoint {
+            Some(endpoint) => {
+                let settings = publicdata_operator::records::S3Settings {
+                    endpoint: endpoint.clone(),
+                    bucket: args.records_s3_bucket.clone(),
+                    region: args.records_s3_region.clone(),
+                    access_key: args.records_s3_access_key.clone(),
+                    secret_key: args.records_s3_secret_key.clone(),
+                };
+                tracing::info!(
+                    "key records go to s3://{} at {endpoint}, locked",
+                    settings.bucket
+                );
+                Some(Arc::new(publicdata_operator::records::S3Store::new(
+                    &settings,
+                )))
+            }
+            None => {
+                tracing::warn!(
+                    "no records store (RECORDS_S3_ENDPOINT): offboardings stop before the wipe \
+                     until one is configured"
+                );
+                None
+            }
+        };
     let ctx = Arc::new(Context {
         client,
         vault: vault.clone(),
@@ -497,6 +550,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         health,
         failures: Default::default(),
         audit: audit.clone(),
+        records,
     });
     let anchoring = tokio::spawn(checkpointer::run(
         audit,

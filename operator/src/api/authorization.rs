@@ -435,6 +435,33 @@ pub struct OperatorAuthorizationStatus {
     /// every detail). At most the last 100.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<PhaseChange>,
+    /// Where the authorization's key records are kept, locked, once the
+    /// offboarding wrote them. A final authorization can be deleted
+    /// only once `verified` is true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<RecordsArchive>,
+}
+
+/// The key records of an authorization in the records store.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordsArchive {
+    /// Where: `s3://<bucket>/<authorization>/<uid>/`.
+    pub location: String,
+    /// SHA-256 of its `manifest.json`, which names every record with its
+    /// SHA-256 (also in the audit chain, record `RecordsArchived`).
+    pub manifest_digest: String,
+    /// The retention mode of every record (`COMPLIANCE`: nobody can shorten,
+    /// overwrite or delete it before the end).
+    pub mode: String,
+    /// Until when (RFC 3339): at least 20 years after the offboarding.
+    pub retain_until: String,
+    /// SHA-256 of the disposal certificate as archived beside them, once it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_digest: Option<String>,
+    /// True once every record and the certificate were read back from the
+    /// store, matched their digests and carried their locks.
+    pub verified: bool,
 }
 
 /// A change of an authorization's phase.

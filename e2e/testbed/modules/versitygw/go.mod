@@ -1,3 +1,5 @@
+// Pins the Versity S3 Gateway, the test bed's S3 store with Object Lock (the
+// records archive). Built by e2e/testbed/build.sh; never imported by the project.
 module publicdata.io/testbed/versitygw
 
 go 1.26.0

@@ -21,8 +21,9 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::*;
-use crate::api::authorization::KeptItem;
+use crate::api::authorization::{KeptItem, OperatorAuthorization};
 use crate::api::labels;
+use crate::records;
 use crate::vault::{self, SecretsBackend};
 
 /// One entry of the inventory.
@@ -212,15 +213,19 @@ pub async fn ensure_archive_namespace(client: &Client, manager: &str) -> Result<
 /// paged over as many ConfigMaps as they need (the parts first, the index
 /// naming each part and its digest last), so no size stops an offboarding.
 /// Returns (index path, inventory digest).
+#[allow(clippy::too_many_arguments)]
 pub async fn archive(
     client: &Client,
     backend: &dyn SecretsBackend,
+    store: &dyn records::Store,
+    oa: &OperatorAuthorization,
     trail: &[crate::audit::Record],
-    tenant: &str,
-    uid: &str,
     namespaces: &[String],
     manager: &str,
-) -> Result<(String, String), Error> {
+    now: jiff::Timestamp,
+) -> Result<(String, String, records::Archived), Error> {
+    let tenant = &oa.name_any();
+    let uid = &oa.uid().unwrap_or_default();
     ensure_archive_namespace(client, manager).await?;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ARCHIVE_NAMESPACE);
     let name = archive_name(tenant, uid);
@@ -231,7 +236,10 @@ pub async fn archive(
             .get(INVENTORY_DIGEST)
             .cloned()
             .unwrap_or_default();
-        return Ok((path, digest));
+        let archived = records::verify(store, tenant, uid)
+            .await
+            .map_err(Error::Records)?;
+        return Ok((path, digest, archived));
     }
     let items = inventory(client, backend, tenant, namespaces).await?;
     let inventory_json = serde_json::to_string_pretty(&items).unwrap_or_default();
@@ -248,7 +256,7 @@ pub async fn archive(
         json!({labels::MANAGED_BY: labels::MANAGER, ARCHIVED_TENANT: tenant, ARCHIVED_UID: uid});
     let mut parts = Vec::new();
     for (file, text) in [
-        ("inventory.json", inventory_json),
+        ("inventory.json", inventory_json.clone()),
         ("audit-trail.jsonl", trail_jsonl.join("\n")),
     ] {
         for (n, page) in pages(&text, PAGE_BYTES).into_iter().enumerate() {
@@ -270,6 +278,15 @@ pub async fn archive(
             parts.push(json!({"configMap": part, "key": file, "sha256": hex::encode(Sha256::digest(page.as_bytes()))}));
         }
     }
+    // The key records, locked in the store, before the index: an index
+    // means everything of the archive is written.
+    let mut files = key_records(client, oa, namespaces).await?;
+    files.push(("inventory.json", inventory_json.into_bytes()));
+    files.push(("audit-trail.jsonl", trail_jsonl.join("\n").into_bytes()));
+    let until = records::years_after(now, records::KEY_RECORD_YEARS);
+    let archived = records::write(store, tenant, uid, &files, until)
+        .await
+        .map_err(Error::Records)?;
     let index: ConfigMap = serde_json::from_value(json!({
         "metadata": {
             "name": name,
@@ -285,7 +302,76 @@ pub async fn archive(
     cms.create(&PostParams::default(), &index)
         .await
         .map_err(Error::Archive)?;
-    Ok((path, digest))
+    Ok((path, digest, archived))
+}
+
+/// The key records of an authorization besides the inventory and the audit
+/// trail: the authorization (terms, members and their standing, the
+/// history of its phases), and what was filed and decided under it in its
+/// namespaces: scenarios with their approvals, exports with their decisions,
+/// annual reports, exit and renewal requests. As the API has them, without
+/// managed fields.
+pub async fn key_records(
+    client: &Client,
+    oa: &OperatorAuthorization,
+    namespaces: &[String],
+) -> Result<Vec<(&'static str, Vec<u8>)>, Error> {
+    use crate::api::{AnnualReport, DataScenario, ExitRequest, ExportRequest, RenewalRequest};
+    let mut granted = oa.clone();
+    granted.metadata.managed_fields = None;
+    let authorization = serde_json::to_vec_pretty(&granted).unwrap_or_default();
+    let scenarios = objects::<DataScenario>(client, namespaces).await?;
+    let exports = objects::<ExportRequest>(client, namespaces).await?;
+    let filings = json!({
+        "annualReports": objects::<AnnualReport>(client, namespaces).await?,
+        "exitRequests": objects::<ExitRequest>(client, namespaces).await?,
+        "renewalRequests": objects::<RenewalRequest>(client, namespaces).await?,
+    });
+    Ok(vec![
+        ("authorization.json", authorization),
+        (
+            "scenarios.json",
+            serde_json::to_vec_pretty(&scenarios).unwrap_or_default(),
+        ),
+        (
+            "exports.json",
+            serde_json::to_vec_pretty(&exports).unwrap_or_default(),
+        ),
+        (
+            "filings.json",
+            serde_json::to_vec_pretty(&filings).unwrap_or_default(),
+        ),
+    ])
+}
+
+/// Every object of kind `K` in `namespaces`, without managed fields.
+async fn objects<K>(client: &Client, namespaces: &[String]) -> Result<Vec<K>, Error>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
+{
+    let mut out = Vec::new();
+    for ns in namespaces {
+        let list = Api::<K>::namespaced(client.clone(), ns)
+            .list(&ListParams::default())
+            .await
+            .map_err(|source| Error::List {
+                kind: std::any::type_name::<K>()
+                    .rsplit("::")
+                    .next()
+                    .unwrap_or("object"),
+                namespace: ns.clone(),
+                source,
+            })?;
+        out.extend(list.items.into_iter().map(|mut o| {
+            o.meta_mut().managed_fields = None;
+            o
+        }));
+    }
+    Ok(out)
 }
 
 /// Step 1b: log volumes kept (reclaim policy Retain), labelled with the tenant

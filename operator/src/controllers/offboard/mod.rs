@@ -13,7 +13,9 @@ pub use wipe::*;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
-use crate::api::authorization::{Phase, State};
+use crate::api::authorization::{
+    DisposalCertificate, OperatorAuthorizationStatus, Phase, RecordsArchive, State,
+};
 use crate::api::condition::{Desired, reasons, types};
 use crate::context::{Context, FIELD_MANAGER};
 use crate::controllers::authorization::Error as ReconcileError;
@@ -24,6 +26,7 @@ use crate::controllers::authorization::report::{
     Actor, Note, Record, publish, record, record_once, state_reason, trail_of, write_status,
 };
 use crate::failpoint;
+use crate::records;
 use crate::vault;
 
 /// Where offboarded tenants' archives and log volumes live.
@@ -69,6 +72,8 @@ pub enum Error {
     },
     #[error("OpenBao: {0}")]
     Vault(#[source] vault::Error),
+    #[error("key records: {0}")]
+    Records(#[source] crate::records::Error),
 }
 
 /// Runs the offboarding of an authorization ending as `then`, from wherever
@@ -96,7 +101,9 @@ pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, Rec
         .filter(|(_, own)| !matches!(own, Ownership::Taken(_)))
         .map(|(n, _)| n.clone())
         .collect();
-    let set_step = |name: &'static str| {
+    // Each step's status starts from `status`, which carries what earlier
+    // steps of this pass wrote (the records' place, once archived).
+    let set_step = |status: &OperatorAuthorizationStatus, name: &'static str| {
         let conditions = vec![
             Desired::new(
                 types::READY,
@@ -106,8 +113,9 @@ pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, Rec
             ),
             Desired::new(types::DEGRADED, false, reasons::AS_EXPECTED, name),
         ];
+        let status = status.clone();
         async move {
-            write_status(ctx, oa, status, Phase::Offboarding, conditions, |s| {
+            write_status(ctx, oa, &status, Phase::Offboarding, conditions, |s| {
                 s.offboarding = Some(name.to_string());
                 s.early_exit = o.exit.clone();
             })
@@ -145,22 +153,55 @@ pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, Rec
         write_status(ctx, oa, status, Phase::Offboarding, conditions, |_| {}).await?;
         return Err(ReconcileError::Vault(e));
     }
-    set_step("Frozen").await?;
+    set_step(status, "Frozen").await?;
     failpoint::hit("offboard:frozen");
 
-    // 2. Archive (inventory with digests, audit trail), retain log volumes.
+    // 2. Archive (inventory with digests, audit trail, key records locked in
+    // the records store), retain log volumes. Nothing is wiped before the
+    // key records are written and read back.
+    let Some(store) = ctx.records.as_deref() else {
+        let message = "no records store is configured (chart value records.s3): the key \
+                       records would have nowhere to go, so nothing is wiped yet";
+        let conditions = vec![
+            Desired::new(
+                types::READY,
+                false,
+                reasons::ENDED,
+                format!("{outcome}: offboarding waits for a records store"),
+            ),
+            Desired::new(types::DEGRADED, true, "RecordsStoreMissing", message),
+        ];
+        write_status(ctx, oa, status, Phase::Offboarding, conditions, |_| {}).await?;
+        return Ok(Action::requeue(std::time::Duration::from_secs(300)));
+    };
     let trail = trail_of(ctx, oa).await?;
-    let (inventory, digest) = archive(
+    let (inventory, digest, archived) = archive(
         &ctx.client,
         ctx.vault.as_ref(),
+        store,
+        oa,
         &trail,
-        &tenant,
-        &uid,
         &namespaces,
         FIELD_MANAGER,
+        o.now,
     )
     .await
     .map_err(ReconcileError::Offboard)?;
+    record_once(
+        ctx,
+        oa,
+        "RecordsArchived",
+        format!(
+            "key records at {}: manifest sha256 {}, {} object(s), locked {} until {}",
+            archived.location,
+            archived.digest,
+            archived.manifest.objects.len(),
+            archived.manifest.mode,
+            archived.manifest.retain_until
+        ),
+        "Success",
+    )
+    .await?;
     let kept = retain_logs(&ctx.client, &tenant, &namespaces, o.today)
         .await
         .map_err(ReconcileError::Offboard)?;
@@ -175,7 +216,21 @@ pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, Rec
         "Success",
     )
     .await?;
-    set_step("Archived").await?;
+    // From here on every status carries where the records are.
+    let mut archived_status = status.clone();
+    archived_status.records = Some(RecordsArchive {
+        location: archived.location.clone(),
+        manifest_digest: archived.digest.clone(),
+        mode: archived.manifest.mode.clone(),
+        retain_until: archived.manifest.retain_until.clone(),
+        certificate_digest: status
+            .records
+            .as_ref()
+            .and_then(|r| r.certificate_digest.clone()),
+        verified: false,
+    });
+    let status = &archived_status;
+    set_step(status, "Archived").await?;
     failpoint::hit("offboard:archived");
 
     // 3. Wipe: OpenBao, then the namespaces (until the controller manager has finalized them).
@@ -187,7 +242,7 @@ pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, Rec
         .await
         .map_err(ReconcileError::Offboard)?;
     if !gone {
-        set_step("Wiping").await?;
+        set_step(status, "Wiping").await?;
         return Ok(Action::requeue(std::time::Duration::from_secs(1)));
     }
     failpoint::hit("offboard:namespaces-gone");
@@ -201,7 +256,7 @@ pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, Rec
         .map(|(name, _)| name)
         .collect();
     if !deleting.is_empty() {
-        set_step("Wiping").await?;
+        set_step(status, "Wiping").await?;
         return Ok(Action::requeue(std::time::Duration::from_secs(1)));
     }
     rehome_logs(&ctx.client, &tenant)
@@ -289,8 +344,34 @@ pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, Rec
     let counts = inventory_counts(&ctx.client, &tenant, &uid)
         .await
         .map_err(ReconcileError::Offboard)?;
-    let certificate = certificate(outcome, &inventory, &digest, &counts, kept, review);
+    // The certificate joins the key records, locked like them. One archived
+    // before a restart is the certificate: it is never written twice.
+    let certificate_key = format!("{}certificate.json", records::prefix(&tenant, &uid));
+    let certificate = match store
+        .get(&certificate_key)
+        .await
+        .map_err(|e| ReconcileError::Offboard(Error::Records(e)))?
+        .and_then(|stored| serde_json::from_slice::<DisposalCertificate>(&stored.bytes).ok())
+    {
+        Some(archived) => archived,
+        None => certificate(outcome, &inventory, &digest, &counts, kept, review),
+    };
     let certificate_json = serde_json::to_string(&certificate).unwrap_or_default();
+    let until = archived
+        .manifest
+        .retain_until
+        .parse()
+        .unwrap_or(jiff::Timestamp::MAX);
+    let certificate_digest =
+        records::put_verified(store, &certificate_key, certificate_json.as_bytes(), until)
+            .await
+            .and(records::verify(store, &tenant, &uid).await.map(|_| ()))
+            .map(|()| {
+                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+                    certificate_json.as_bytes(),
+                ))
+            })
+            .map_err(|e| ReconcileError::Offboard(Error::Records(e)))?;
     record_once(
         ctx,
         oa,
@@ -316,6 +397,10 @@ pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, Rec
     write_status(ctx, oa, status, then, conditions, |s| {
         s.offboarding = Some("Done".into());
         s.disposal = Some(certificate.clone());
+        if let Some(r) = s.records.as_mut() {
+            r.certificate_digest = Some(certificate_digest.clone());
+            r.verified = true;
+        }
         s.namespaces = Vec::new();
         s.members = Vec::new();
     })

@@ -1,0 +1,230 @@
+//! Key records that outlive the tenant (R-28, R-33), with the operator
+//! installed by its chart and the test bed's S3 store with Object Lock: a
+//! revoked authorization's records are written locked for 20 years, their
+//! manifest's digest is in the audit chain, they are read back after the
+//! namespaces are gone, the store refuses to delete or overwrite them, and
+//! the authorization can be deleted only once they are verified.
+
+use std::process::Output;
+
+use anyhow::{Context, Result, ensure};
+use e2e::{TestBed, authorization, run, run_ok, unique, wait_phase};
+use kube::Api;
+use publicdata_operator::api::OperatorAuthorization;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// A request to the test bed's S3 store, signed with its key (curl's own
+/// SigV4, not the operator's client).
+fn s3(bed: &TestBed, method: &str, key: &str, body: Option<&str>) -> Result<Output> {
+    let creds = std::fs::read_to_string(bed.var("S3_CREDENTIALS_FILE").context("S3 credentials")?)?;
+    let get = |k: &str| {
+        creds
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .map(str::to_string)
+            .with_context(|| format!("{k} in the S3 credentials"))
+    };
+    let url = format!(
+        "{}/{}/{key}",
+        bed.var("S3_ENDPOINT").context("S3_ENDPOINT")?,
+        bed.var("S3_BUCKET").context("S3_BUCKET")?
+    );
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-sS", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user"])
+        .arg(format!(
+            "{}:{}",
+            get("S3_ACCESS_KEY")?,
+            get("S3_SECRET_KEY")?
+        ))
+        .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "-X", method]);
+    if let Some(body) = body {
+        cmd.args(["--data-binary", body]);
+    }
+    cmd.args(["-w", "\n%{http_code}"]).arg(url);
+    run(&mut cmd)
+}
+
+/// The body and the HTTP status of an S3 answer.
+fn answer(out: &Output) -> (String, String) {
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    match text.rsplit_once('\n') {
+        Some((body, code)) => (body.to_string(), code.trim().to_string()),
+        None => (String::new(), text),
+    }
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+#[tokio::test]
+async fn a_revoked_authorization_leaves_locked_records_that_are_read_back_and_cannot_be_erased()
+-> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let api: Api<OperatorAuthorization> = Api::all(bed.client().await?);
+    let t = unique("records");
+    let member = unique("records-member");
+    bed.apply(&authorization(&t, &[(&member, true)])?)?;
+    let uid = bed.wait_ready(&t).await?.metadata.uid.context("uid")?;
+    bed.set_state(&t, "Revoked").await?;
+    let done = wait_phase(&api, &t, "Revoked").await?;
+    let records = done
+        .status
+        .as_ref()
+        .and_then(|s| s.records.clone())
+        .context("status.records")?;
+    ensure!(records.verified, "{records:?}");
+    ensure!(
+        records.location == format!("s3://publicdata-records/{t}/{uid}/"),
+        "{records:?}"
+    );
+    ensure!(records.mode == "COMPLIANCE", "{records:?}");
+    let until: jiff::Timestamp = records.retain_until.parse()?;
+    let twenty = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .checked_add(jiff::Span::new().years(20).hours(-1))?
+        .timestamp();
+    ensure!(until >= twenty, "locked until {until}, not 20 years");
+
+    // The manifest's digest is in the audit chain.
+    let archived = bed
+        .audit_records(&t)?
+        .into_iter()
+        .find(|r| r["action"] == "RecordsArchived")
+        .context("a RecordsArchived record")?;
+    ensure!(
+        archived["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("manifest sha256 {}", records.manifest_digest)),
+        "{archived}"
+    );
+
+    // The namespaces are gone; the records are read back from the store.
+    for env in ["dev", "prod"] {
+        let out = run(bed
+            .kubectl()
+            .args(["get", "namespace", &format!("{t}-{env}")]))?;
+        ensure!(!out.status.success(), "{t}-{env} still exists");
+    }
+    let base = format!("{t}/{uid}");
+    let (manifest, code) = answer(&s3(&bed, "GET", &format!("{base}/manifest.json"), None)?);
+    ensure!(code == "200", "{code} {manifest}");
+    ensure!(sha256(manifest.as_bytes()) == records.manifest_digest);
+    let manifest: Value = serde_json::from_str(&manifest)?;
+    let names: Vec<&str> = manifest["objects"]
+        .as_array()
+        .context("objects")?
+        .iter()
+        .filter_map(|o| o["name"].as_str())
+        .collect();
+    for name in [
+        "authorization.json",
+        "scenarios.json",
+        "exports.json",
+        "filings.json",
+        "inventory.json",
+        "audit-trail.jsonl",
+    ] {
+        ensure!(names.contains(&name), "{name} not in {names:?}");
+    }
+    for object in manifest["objects"].as_array().context("objects")? {
+        let name = object["name"].as_str().unwrap_or_default();
+        let (body, code) = answer(&s3(&bed, "GET", &format!("{base}/{name}"), None)?);
+        ensure!(code == "200", "{name}: {code}");
+        ensure!(
+            sha256(body.as_bytes()) == object["sha256"],
+            "{name} differs"
+        );
+    }
+    let (body, _) = answer(&s3(
+        &bed,
+        "GET",
+        &format!("{base}/authorization.json"),
+        None,
+    )?);
+    let granted: Value = serde_json::from_str(&body)?;
+    ensure!(granted["spec"]["unit"]["creditCode"] == "91330100MA2H3K5L7U");
+    ensure!(
+        body.contains(&member),
+        "the members are in the archived authorization"
+    );
+    let (trail, _) = answer(&s3(
+        &bed,
+        "GET",
+        &format!("{base}/audit-trail.jsonl"),
+        None,
+    )?);
+    ensure!(trail.contains("TenantFrozen") || trail.contains("OffboardingStarted"));
+    let (certificate, _) = answer(&s3(&bed, "GET", &format!("{base}/certificate.json"), None)?);
+    ensure!(
+        Some(sha256(certificate.as_bytes())) == records.certificate_digest,
+        "the archived certificate is the one in the status"
+    );
+
+    // The store refuses to delete or overwrite a locked record.
+    for (method, body) in [("DELETE", None), ("PUT", Some("{}"))] {
+        let (said, code) = answer(&s3(
+            &bed,
+            method,
+            &format!("{base}/authorization.json"),
+            body,
+        )?);
+        ensure!(
+            code == "403" && said.contains("object lock"),
+            "{method}: {code} {said}"
+        );
+    }
+    let (body, _) = answer(&s3(
+        &bed,
+        "GET",
+        &format!("{base}/authorization.json"),
+        None,
+    )?);
+    ensure!(body == serde_json::to_string_pretty(&granted)? || body.contains(&member));
+
+    // Verified: the final authorization may be deleted now.
+    run_ok(bed.kubectl().args(["delete", "oa", &t, "--wait=true"]))?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_final_authorization_without_verified_records_cannot_be_deleted() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let t = unique("unarchived");
+    bed.apply(&authorization(&t, &[("frank", true)])?)?;
+    bed.wait_ready(&t).await?;
+    // A final phase written over the status by hand, with no records: the
+    // operator writes its own status back soon, so try until the API server
+    // judges the hand-made one.
+    let mut said = String::new();
+    for _ in 0..20 {
+        run_ok(bed.kubectl().args([
+            "patch",
+            "oa",
+            &t,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"phase":"Revoked","records":null}}"#,
+        ]))?;
+        let out =
+            run(bed
+                .kubectl()
+                .args(["delete", "oa", &t, "--dry-run=server", "--wait=false"]))?;
+        ensure!(!out.status.success(), "deleting {t} was admitted");
+        said = String::from_utf8_lossy(&out.stderr).into_owned();
+        if said.contains("key records are not verified") {
+            break;
+        }
+    }
+    ensure!(
+        said.contains("publicdata-authorization-deletion")
+            && said.contains("its key records are not verified in the records store yet"),
+        "{said}"
+    );
+    Ok(())
+}
