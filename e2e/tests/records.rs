@@ -228,3 +228,45 @@ async fn a_final_authorization_without_verified_records_cannot_be_deleted() -> R
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn an_offboarding_archived_before_the_records_store_existed_writes_its_records_when_it_resumes()
+-> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let api: Api<OperatorAuthorization> = Api::all(bed.client().await?);
+    let t = unique("upgraded");
+    bed.apply(&authorization(&t, &[("grace", true)])?)?;
+    let uid = bed.wait_ready(&t).await?.metadata.uid.context("uid")?;
+    // What an operator without a records store left: the archive's index in
+    // ConfigMaps, with its inventory part, and nothing in the store.
+    let name = publicdata_operator::controllers::offboard::archive_name(&t, &uid);
+    let inventory = r#"[{"kind":"Namespace","name":"before-the-upgrade"}]"#;
+    let part = format!("{name}-inventory-0");
+    let manifest = serde_json::json!({
+    "apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "ConfigMap",
+         "metadata": {"name": part, "namespace": "publicdata-archive"},
+         "data": {"inventory.json": inventory}},
+        {"apiVersion": "v1", "kind": "ConfigMap",
+         "metadata": {"name": name, "namespace": "publicdata-archive",
+                      "annotations": {"publicdata.io/inventory-digest": sha256(inventory.as_bytes())}},
+         "data": {"parts.json": serde_json::json!([{"configMap": part, "key": "inventory.json"}]).to_string()}},
+    ]});
+    bed.apply(&manifest)?;
+    bed.set_state(&t, "Revoked").await?;
+    let done = wait_phase(&api, &t, "Revoked").await?;
+    let records = done
+        .status
+        .and_then(|s| s.records)
+        .context("status.records")?;
+    ensure!(records.verified, "{records:?}");
+    let (body, code) = answer(&s3(
+        &bed,
+        "GET",
+        &format!("{t}/{uid}/inventory.json"),
+        None,
+    )?);
+    ensure!(code == "200" && body == inventory, "{code} {body}");
+    Ok(())
+}

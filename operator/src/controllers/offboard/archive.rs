@@ -236,9 +236,25 @@ pub async fn archive(
             .get(INVENTORY_DIGEST)
             .cloned()
             .unwrap_or_default();
-        let archived = records::verify(store, tenant, uid)
-            .await
-            .map_err(Error::Records)?;
+        let archived = match records::verify(store, tenant, uid).await {
+            Ok(archived) => archived,
+            // An archive begun before key records went to a store (an
+            // offboarding under way across an upgrade): write them now, with
+            // the inventory as its parts hold it.
+            Err(records::Error::Missing { key }) if key.ends_with(records::MANIFEST) => {
+                let mut files = key_records(client, oa, namespaces).await?;
+                files.push((
+                    "inventory.json",
+                    part_text(&cms, &cm, "inventory.json").await?,
+                ));
+                files.push(("audit-trail.jsonl", trail_text(trail).into_bytes()));
+                let until = records::years_after(now, records::KEY_RECORD_YEARS);
+                records::write(store, tenant, uid, &files, until)
+                    .await
+                    .map_err(Error::Records)?
+            }
+            Err(e) => return Err(Error::Records(e)),
+        };
         return Ok((path, digest, archived));
     }
     let items = inventory(client, backend, tenant, namespaces).await?;
@@ -248,16 +264,13 @@ pub async fn archive(
     for item in &items {
         *counts.entry(item.kind.as_str()).or_insert(0) += 1;
     }
-    let trail_jsonl: Vec<String> = trail
-        .iter()
-        .filter_map(|r| serde_json::to_string(r).ok())
-        .collect();
+    let trail_jsonl = trail_text(trail);
     let labels_ =
         json!({labels::MANAGED_BY: labels::MANAGER, ARCHIVED_TENANT: tenant, ARCHIVED_UID: uid});
     let mut parts = Vec::new();
     for (file, text) in [
         ("inventory.json", inventory_json.clone()),
-        ("audit-trail.jsonl", trail_jsonl.join("\n")),
+        ("audit-trail.jsonl", trail_jsonl.clone()),
     ] {
         for (n, page) in pages(&text, PAGE_BYTES).into_iter().enumerate() {
             let part = format!("{name}-{}-{n}", file.split('.').next().unwrap_or(file));
@@ -282,7 +295,7 @@ pub async fn archive(
     // means everything of the archive is written.
     let mut files = key_records(client, oa, namespaces).await?;
     files.push(("inventory.json", inventory_json.into_bytes()));
-    files.push(("audit-trail.jsonl", trail_jsonl.join("\n").into_bytes()));
+    files.push(("audit-trail.jsonl", trail_jsonl.into_bytes()));
     let until = records::years_after(now, records::KEY_RECORD_YEARS);
     let archived = records::write(store, tenant, uid, &files, until)
         .await
@@ -303,6 +316,39 @@ pub async fn archive(
         .await
         .map_err(Error::Archive)?;
     Ok((path, digest, archived))
+}
+
+/// An authorization's audit trail as JSON lines.
+fn trail_text(trail: &[crate::audit::Record]) -> String {
+    trail
+        .iter()
+        .filter_map(|r| serde_json::to_string(r).ok())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The text of `file` as an archive's index names its parts, joined again.
+async fn part_text(cms: &Api<ConfigMap>, index: &ConfigMap, file: &str) -> Result<Vec<u8>, Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Part {
+        config_map: String,
+        key: String,
+    }
+    let parts: Vec<Part> = index
+        .data
+        .as_ref()
+        .and_then(|d| d.get("parts.json"))
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or_default();
+    let mut text = String::new();
+    for part in parts.iter().filter(|p| p.key == file) {
+        let cm = cms.get(&part.config_map).await.map_err(Error::Archive)?;
+        if let Some(page) = cm.data.as_ref().and_then(|d| d.get(file)) {
+            text.push_str(page);
+        }
+    }
+    Ok(text.into_bytes())
 }
 
 /// The key records of an authorization besides the inventory and the audit
