@@ -54,6 +54,23 @@ fn answer(out: &Output) -> (String, String) {
     }
 }
 
+/// Revokes `t` and waits until it is offboarded; returns where its records
+/// are, verified.
+async fn revoked(
+    bed: &TestBed,
+    api: &Api<OperatorAuthorization>,
+    t: &str,
+) -> Result<publicdata_operator::api::authorization::RecordsArchive> {
+    bed.set_state(t, "Revoked").await?;
+    let done = wait_phase(api, t, "Revoked").await?;
+    let records = done
+        .status
+        .and_then(|s| s.records)
+        .context("status.records")?;
+    ensure!(records.verified, "{records:?}");
+    Ok(records)
+}
+
 fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -68,14 +85,7 @@ async fn a_revoked_authorization_leaves_locked_records_that_are_read_back_and_ca
     let member = unique("records-member");
     bed.apply(&authorization(&t, &[(&member, true)])?)?;
     let uid = bed.wait_ready(&t).await?.metadata.uid.context("uid")?;
-    bed.set_state(&t, "Revoked").await?;
-    let done = wait_phase(&api, &t, "Revoked").await?;
-    let records = done
-        .status
-        .as_ref()
-        .and_then(|s| s.records.clone())
-        .context("status.records")?;
-    ensure!(records.verified, "{records:?}");
+    let records = revoked(&bed, &api, &t).await?;
     ensure!(
         records.location == format!("s3://publicdata-records/{t}/{uid}/"),
         "{records:?}"
@@ -254,13 +264,7 @@ async fn an_offboarding_archived_before_the_records_store_existed_writes_its_rec
          "data": {"parts.json": serde_json::json!([{"configMap": part, "key": "inventory.json"}]).to_string()}},
     ]});
     bed.apply(&manifest)?;
-    bed.set_state(&t, "Revoked").await?;
-    let done = wait_phase(&api, &t, "Revoked").await?;
-    let records = done
-        .status
-        .and_then(|s| s.records)
-        .context("status.records")?;
-    ensure!(records.verified, "{records:?}");
+    revoked(&bed, &api, &t).await?;
     let (body, code) = answer(&s3(
         &bed,
         "GET",

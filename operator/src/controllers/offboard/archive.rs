@@ -53,18 +53,8 @@ where
         + Serialize
         + std::fmt::Debug,
 {
-    let api: Api<K> = Api::namespaced(client.clone(), ns);
-    let list = api
-        .list(&ListParams::default())
-        .await
-        .map_err(|source| Error::List {
-            kind,
-            namespace: ns.into(),
-            source,
-        })?;
-    for mut obj in list.items {
+    for mut obj in objects::<K>(client, std::slice::from_ref(&ns.to_string()), kind).await? {
         // The digest covers what the object is, not bookkeeping that changes.
-        obj.meta_mut().managed_fields = None;
         obj.meta_mut().resource_version = None;
         out.push(Item {
             kind: kind.into(),
@@ -366,12 +356,12 @@ pub async fn key_records(
     let mut granted = oa.clone();
     granted.metadata.managed_fields = None;
     let authorization = serde_json::to_vec_pretty(&granted).unwrap_or_default();
-    let scenarios = objects::<DataScenario>(client, namespaces).await?;
-    let exports = objects::<ExportRequest>(client, namespaces).await?;
+    let scenarios = objects::<DataScenario>(client, namespaces, "DataScenario").await?;
+    let exports = objects::<ExportRequest>(client, namespaces, "ExportRequest").await?;
     let filings = json!({
-        "annualReports": objects::<AnnualReport>(client, namespaces).await?,
-        "exitRequests": objects::<ExitRequest>(client, namespaces).await?,
-        "renewalRequests": objects::<RenewalRequest>(client, namespaces).await?,
+        "annualReports": objects::<AnnualReport>(client, namespaces, "AnnualReport").await?,
+        "exitRequests": objects::<ExitRequest>(client, namespaces, "ExitRequest").await?,
+        "renewalRequests": objects::<RenewalRequest>(client, namespaces, "RenewalRequest").await?,
     });
     Ok(vec![
         ("authorization.json", authorization),
@@ -391,7 +381,11 @@ pub async fn key_records(
 }
 
 /// Every object of kind `K` in `namespaces`, without managed fields.
-async fn objects<K>(client: &Client, namespaces: &[String]) -> Result<Vec<K>, Error>
+async fn objects<K>(
+    client: &Client,
+    namespaces: &[String],
+    kind: &'static str,
+) -> Result<Vec<K>, Error>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
         + Clone
@@ -405,10 +399,7 @@ where
             .list(&ListParams::default())
             .await
             .map_err(|source| Error::List {
-                kind: std::any::type_name::<K>()
-                    .rsplit("::")
-                    .next()
-                    .unwrap_or("object"),
+                kind,
                 namespace: ns.clone(),
                 source,
             })?;
