@@ -11,7 +11,7 @@ use kube::api::{Api, ListParams};
 use kube::runtime::events::Reporter;
 use publicdata_operator::api::OperatorAuthorization;
 use publicdata_operator::audit;
-use publicdata_operator::audit::checkpointer::{self, Signer};
+use publicdata_operator::audit::checkpointer;
 use publicdata_operator::audit::{FileSink, Sink};
 use publicdata_operator::context::{Context, Settings};
 use publicdata_operator::controllers::authorization;
@@ -469,13 +469,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // The log is checked against its latest signed checkpoint before anything
     // is appended; if OpenBao cannot say what that is now, the checkpointer
     // checks later and signs nothing until then.
-    let anchor = match Signer::ensure_key(vault.as_ref()).await {
-        Ok(()) => checkpointer::load(vault.as_ref(), vault.as_ref())
-            .await
-            .map_err(anyhow::Error::from),
-        Err(e) => Err(e.into()),
-    };
-    let (audit, start) = match anchor {
+    let (audit, start) = match checkpointer::prepare(vault.as_ref(), vault.as_ref()).await {
         Ok(anchor) => (
             FileSink::open_anchored(&args.audit_log, &anchor),
             checkpointer::Start::Checked(anchor),

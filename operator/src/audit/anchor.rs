@@ -52,8 +52,8 @@ pub struct Anchor {
     pub keys: PublicKeys,
 }
 
-/// The action of the record the operator writes before its first
-/// checkpoint: from then on, a log without a checkpoint has lost it.
+/// The action of the record the operator writes once its first checkpoint
+/// is stored: from then on, a log without a checkpoint has lost it.
 pub const ANCHORED: &str = "AuditChainAnchored";
 
 /// The bytes OpenBao signs for a checkpoint of `seq`, `hash` at `time`.

@@ -47,6 +47,13 @@ pub trait Signer: Send + Sync {
     async fn public_keys(&self) -> Result<PublicKeys, vault::Error>;
 }
 
+/// Makes sure the signing key exists, then [`load`]s the anchor: what the
+/// leader does before it opens the log.
+pub async fn prepare(backend: &dyn SecretsBackend, signer: &dyn Signer) -> Result<Anchor, Error> {
+    signer.ensure_key().await?;
+    load(backend, signer).await
+}
+
 /// The latest checkpoint as stored, and the keys to check it with.
 pub async fn load(backend: &dyn SecretsBackend, signer: &dyn Signer) -> Result<Anchor, Error> {
     let keys = signer.public_keys().await?;
@@ -136,11 +143,7 @@ pub async fn run(
     loop {
         tick.tick().await;
         let Some(last) = anchored else {
-            let loaded = match signer.ensure_key().await {
-                Ok(()) => load(backend.as_ref(), signer.as_ref()).await,
-                Err(e) => Err(e.into()),
-            };
-            match loaded {
+            match prepare(backend.as_ref(), signer.as_ref()).await {
                 Ok(anchor) => {
                     if let Err(problem) = sink.anchor(&anchor) {
                         tracing::error!(
@@ -156,8 +159,14 @@ pub async fn run(
         if last.is_some() && last == sink.head().map(|h| h.seq) {
             continue;
         }
-        if last.is_none() && sink.health().is_ok() {
-            // The first checkpoint: from now on the log must have one.
+        let Some(seq) = once(sink.as_ref(), backend.as_ref(), signer.as_ref()).await else {
+            continue;
+        };
+        anchored = Some(Some(seq));
+        if last.is_none() {
+            // The first checkpoint is stored: from now on the log must have
+            // one, and says so (anchored on the next pass). Written after the
+            // checkpoint, so no crash leaves this record without one.
             let first = super::Entry {
                 tenant: String::new(),
                 object: format!("OpenBaoKey/{TRANSIT_MOUNT}/{SIGNING_KEY}"),
@@ -173,11 +182,7 @@ pub async fn run(
             };
             if let Err(e) = super::append(&sink, first).await {
                 tracing::warn!("recording the first checkpoint: {e}");
-                continue;
             }
-        }
-        if let Some(seq) = once(sink.as_ref(), backend.as_ref(), signer.as_ref()).await {
-            anchored = Some(Some(seq));
         }
     }
 }
@@ -261,6 +266,75 @@ mod tests {
                 ..
             })
         ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Signs like OpenBao while `up`, refuses while down.
+    struct Flaky {
+        up: std::sync::atomic::AtomicBool,
+        inner: crate::vault::memory::MemorySigner,
+    }
+
+    #[async_trait]
+    impl Signer for Flaky {
+        async fn ensure_key(&self) -> Result<(), vault::Error> {
+            Ok(())
+        }
+        async fn sign(&self, message: &[u8]) -> Result<String, vault::Error> {
+            if self.up.load(std::sync::atomic::Ordering::SeqCst) {
+                self.inner.sign(message).await
+            } else {
+                Err(vault::Error::Settings("OpenBao is down".into()))
+            }
+        }
+        async fn public_keys(&self) -> Result<PublicKeys, vault::Error> {
+            self.inner.public_keys().await
+        }
+    }
+
+    #[tokio::test]
+    async fn the_log_says_it_is_anchored_once_and_only_after_its_first_checkpoint() {
+        let dir = std::env::temp_dir().join(format!("anchor-first-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("audit.log");
+        let sink: Arc<dyn Sink> = Arc::new(FileSink::open(&path).unwrap());
+        sink.append(entry(0)).unwrap();
+        let backend = Arc::new(Memory::default());
+        let signer = Arc::new(Flaky {
+            up: false.into(),
+            inner: Default::default(),
+        });
+        let task = tokio::spawn(run(
+            sink.clone(),
+            backend.clone(),
+            signer.clone(),
+            Start::Checked(Anchor::default()),
+            Duration::from_millis(5),
+        ));
+        // OpenBao down for many passes: nothing is claimed.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(sink.head().map(|h| h.seq), Some(1));
+        signer.up.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut anchored = None;
+        for _ in 0..200 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            anchored = load(backend.as_ref(), signer.as_ref())
+                .await
+                .unwrap()
+                .checkpoint
+                .map(|c| c.seq);
+            if anchored == Some(2) {
+                break;
+            }
+        }
+        task.abort();
+        assert_eq!(anchored, Some(2), "the record saying so is anchored too");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let actions: Vec<String> = text
+            .lines()
+            .map(|l| serde_json::from_str::<Record>(l).unwrap().entry.action)
+            .collect();
+        assert_eq!(actions, ["Step0", super::super::anchor::ANCHORED]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
