@@ -87,16 +87,13 @@ pub fn local(audit: &Audit) -> Option<Result<()>> {
         } => Some((|| {
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            let anchor: Option<Anchor> = match anchor {
-                Some(path) => Some(
-                    serde_json::from_str(
-                        &std::fs::read_to_string(path)
-                            .with_context(|| format!("reading {}", path.display()))?,
-                    )
-                    .with_context(|| format!("{} is not an anchor", path.display()))?,
-                ),
-                None => None,
-            };
+            let anchor = anchor
+                .as_ref()
+                .map(|path| {
+                    Anchor::from_file(path)
+                        .with_context(|| format!("reading the anchor {}", path.display()))
+                })
+                .transpose()?;
             report(&file.display().to_string(), &text, anchor.as_ref())
         })()),
         _ => None,
@@ -134,7 +131,7 @@ pub async fn run(client: &kube::Client, source: &Source, audit: &Audit) -> Resul
         Audit::Log { tenant, output } => {
             let anchor = anchor().await?;
             let text = in_operator(client, ns, &pod, &["audit", "cat"]).await?;
-            let checked = anchor::check(text.as_bytes(), &anchor);
+            let checked = anchor::verify(text.as_bytes(), Some(&anchor));
             let records: Vec<Record> = text
                 .lines()
                 .filter_map(|l| serde_json::from_str::<Record>(l).ok())
@@ -160,11 +157,7 @@ pub async fn run(client: &kube::Client, source: &Source, audit: &Audit) -> Resul
 
 /// Verifies `text` (against `anchor` when given) and says what it found.
 fn report(origin: &str, text: &str, anchor: Option<&Anchor>) -> Result<()> {
-    let checked = match anchor {
-        Some(anchor) => anchor::check(text.as_bytes(), anchor),
-        None => anchor::chain_only(text.as_bytes()),
-    };
-    match checked {
+    match anchor::verify(text.as_bytes(), anchor) {
         Ok(anchored) => {
             println!("{origin}: {}", anchor::summary(&anchored));
             Ok(())

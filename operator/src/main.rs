@@ -256,17 +256,13 @@ fn main() -> anyhow::Result<()> {
         }) => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let checked = match &anchor {
-                Some(path) => {
-                    let anchor: audit::anchor::Anchor = serde_json::from_slice(
-                        &std::fs::read(path)
-                            .with_context(|| format!("reading {}", path.display()))?,
-                    )
-                    .with_context(|| format!("{} is not an anchor", path.display()))?;
-                    audit::anchor::check(&bytes, &anchor)
-                }
-                None => audit::anchor::chain_only(&bytes),
-            };
+            let anchor = anchor
+                .map(|path| {
+                    audit::anchor::Anchor::from_file(&path)
+                        .with_context(|| format!("reading the anchor {}", path.display()))
+                })
+                .transpose()?;
+            let checked = audit::anchor::verify(&bytes, anchor.as_ref());
             match checked {
                 Ok(anchored) => {
                     println!("{}: {}", file.display(), audit::anchor::summary(&anchored));

@@ -111,7 +111,7 @@ pub struct Anchored {
     pub last: Option<Record>,
     /// The checkpoint the log was checked against (None before the first).
     pub checkpoint: Option<Checkpoint>,
-    /// Whether it was checked against an anchor at all ([`chain_only`] not).
+    /// Whether it was checked against an anchor at all (not when [`verify`] had none).
     pub checked: bool,
 }
 
@@ -195,13 +195,24 @@ pub fn check(bytes: &[u8], anchor: &Anchor) -> Result<Anchored, Problem> {
     })
 }
 
-/// The chain alone, for a copy whose anchor is not at hand: says so.
-pub fn chain_only(bytes: &[u8]) -> Result<Anchored, Problem> {
-    Ok(Anchored {
-        last: super::verify_bytes(bytes)?,
-        checkpoint: None,
-        checked: false,
-    })
+/// A log against its anchor when there is one ([`check`]), otherwise the
+/// chain alone, saying so (a copy whose anchor is not at hand).
+pub fn verify(bytes: &[u8], anchor: Option<&Anchor>) -> Result<Anchored, Problem> {
+    match anchor {
+        Some(anchor) => check(bytes, anchor),
+        None => Ok(Anchored {
+            last: super::verify_bytes(bytes)?,
+            checkpoint: None,
+            checked: false,
+        }),
+    }
+}
+
+impl Anchor {
+    /// An anchor saved as `audit anchor` prints it.
+    pub fn from_file(path: &std::path::Path) -> std::io::Result<Self> {
+        serde_json::from_slice(&std::fs::read(path)?).map_err(std::io::Error::other)
+    }
 }
 
 /// Whether a chain whose last record is `last`, and whose record at the
