@@ -67,6 +67,40 @@ pid_of() { [[ -f "$state/pids" ]] && awk -v n="$1" '$1==n {print $2}' "$state/pi
 
 # wait_for NAME SECONDS COMMAND...: polls until COMMAND succeeds; on timeout,
 # or when the component has exited, prints its log and fails.
+# host_service NAMESPACE NAME PORT: a server on the host end of the node's
+# link as an in-cluster Service NAME.NAMESPACE:PORT (a selector-less Service
+# with an EndpointSlice), the way a platform exposes something outside the
+# cluster. Creates the namespace if it is not there.
+host_service() {
+  local ns="$1" name="$2" port="$3"
+  "$KUBECTL" apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Namespace
+metadata: {name: $ns}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: $name
+  namespace: $ns
+  labels: {app.kubernetes.io/name: $name}
+spec:
+  ports: [{name: http, port: $port, targetPort: $port, protocol: TCP}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: $name-external
+  namespace: $ns
+  labels:
+    kubernetes.io/service-name: $name
+    endpointslice.kubernetes.io/managed-by: testbed.publicdata.io
+addressType: IPv4
+ports: [{name: http, port: $port, protocol: TCP}]
+endpoints: [{addresses: ["$TB_HOST_IP"]}]
+YAML
+}
+
 wait_for() {
   local name="$1" secs="$2"; shift 2
   local deadline=$((SECONDS + secs))

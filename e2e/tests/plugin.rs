@@ -21,6 +21,31 @@ fn text(out: &Output) -> (String, String) {
     )
 }
 
+/// `approve scenario TARGET` by the bureau and by each owning agency, each
+/// under its own name; returns what the plugin showed each party.
+fn approve_as_every_party(bed: &TestBed, target: &str) -> Result<Vec<(&'static str, String)>> {
+    let bureau = ("bureau", "zhao.lei", "publicdata:bureau");
+    let mut shown = Vec::new();
+    for (party, user, group) in std::iter::once(bureau).chain(e2e::scenarios::AGENCY_APPROVERS) {
+        let out = bed.plugin(&[
+            "approve",
+            "scenario",
+            target,
+            "--party",
+            party,
+            "--yes",
+            "--as",
+            user,
+            "--as-group",
+            group,
+        ])?;
+        let (stdout, err) = text(&out);
+        ensure!(out.status.success(), "{party}: {err}");
+        shown.push((party, stdout));
+    }
+    Ok(shown)
+}
+
 const BUREAU: [&str; 4] = ["--as", "zhao.lei", "--as-group", "publicdata:bureau"];
 
 #[tokio::test]
@@ -260,26 +285,11 @@ async fn parties_approve_a_scenario_and_the_bureau_decides_an_export_with_the_pl
         "{err}"
     );
     // Each party, under its own name.
-    let bureau = ("bureau", "zhao.lei", "publicdata:bureau");
-    for (party, user, group) in std::iter::once(bureau).chain(e2e::scenarios::AGENCY_APPROVERS) {
-        let out = bed.plugin(&[
-            "approve",
-            "scenario",
-            &target,
-            "--party",
-            party,
-            "--yes",
-            "--as",
-            user,
-            "--as-group",
-            group,
-        ])?;
-        let (stdout, err) = text(&out);
-        ensure!(out.status.success(), "{party}: {err}");
+    for (party, stdout) in approve_as_every_party(&bed, &target)? {
         ensure!(
             stdout.contains("bus-ridership: line_id, stop_id, service_date, boardings")
                 && stdout.contains("digest: "),
-            "{stdout}"
+            "{party}: {stdout}"
         );
     }
     let ds = eventually("the scenario Active", WAIT, || async {
@@ -548,22 +558,7 @@ async fn the_examples_as_written_walk_from_the_catalog_to_a_delivered_export() -
             .and_then(|s| s.items_digest))
     })
     .await?;
-    let bureau = ("bureau", "zhao.lei", "publicdata:bureau");
-    for (party, user, group) in std::iter::once(bureau).chain(e2e::scenarios::AGENCY_APPROVERS) {
-        let out = bed.plugin(&[
-            "approve",
-            "scenario",
-            "harbor-analytics-dev/commuter-flows",
-            "--party",
-            party,
-            "--yes",
-            "--as",
-            user,
-            "--as-group",
-            group,
-        ])?;
-        ensure!(out.status.success(), "{party}: {:?}", text(&out));
-    }
+    approve_as_every_party(&bed, "harbor-analytics-dev/commuter-flows")?;
     eventually("the scenario Active", WAIT, || async {
         let ds = scenarios.get("commuter-flows").await?;
         Ok(

@@ -37,26 +37,5 @@ openbao_configure() {
     kubernetes_ca_cert=@"$state/pki/ca.crt" \
     token_reviewer_jwt="$jwt" \
     disable_local_ca_jwt=true >/dev/null
-  "$KUBECTL" apply -f - >/dev/null <<YAML
-apiVersion: v1
-kind: Service
-metadata:
-  name: openbao
-  namespace: openbao-system
-  labels: {app.kubernetes.io/name: openbao}
-spec:
-  ports: [{name: http, port: 8200, targetPort: 8200, protocol: TCP}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: openbao-external
-  namespace: openbao-system
-  labels:
-    kubernetes.io/service-name: openbao
-    endpointslice.kubernetes.io/managed-by: testbed.publicdata.io
-addressType: IPv4
-ports: [{name: http, port: 8200, protocol: TCP}]
-endpoints: [{addresses: ["$TB_HOST_IP"]}]
-YAML
+  host_service openbao-system openbao 8200
 }

@@ -40,27 +40,5 @@ s3_request() {
 }
 
 s3_configure() {
-  "$KUBECTL" create namespace s3-system >/dev/null
-  "$KUBECTL" apply -f - >/dev/null <<YAML
-apiVersion: v1
-kind: Service
-metadata:
-  name: s3
-  namespace: s3-system
-  labels: {app.kubernetes.io/name: s3}
-spec:
-  ports: [{name: http, port: $S3_PORT, targetPort: $S3_PORT, protocol: TCP}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: s3-external
-  namespace: s3-system
-  labels:
-    kubernetes.io/service-name: s3
-    endpointslice.kubernetes.io/managed-by: testbed.publicdata.io
-addressType: IPv4
-ports: [{name: http, port: $S3_PORT, protocol: TCP}]
-endpoints: [{addresses: ["$TB_HOST_IP"]}]
-YAML
+  host_service s3-system s3 "$S3_PORT"
 }
