@@ -21,8 +21,6 @@ use sha2::{Digest, Sha256};
 pub const MODE: &str = "COMPLIANCE";
 /// The manifest's name in an archive.
 pub const MANIFEST: &str = "manifest.json";
-/// The disposal certificate's name in an archive, added after the manifest.
-pub const CERTIFICATE: &str = "certificate.json";
 /// Key records are kept this many years (R-33: no less than 20).
 pub const KEY_RECORD_YEARS: i16 = 20;
 
@@ -108,8 +106,6 @@ pub struct Archived {
     pub manifest: Manifest,
     /// SHA-256 of `manifest.json` as stored.
     pub digest: String,
-    /// Until when every record is locked (the manifest's `retainUntil`).
-    pub until: jiff::Timestamp,
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -232,7 +228,6 @@ pub async fn verify(store: &dyn Store, tenant: &str, uid: &str) -> Result<Archiv
         location: format!("{}/{base}", store.location()),
         digest: sha256(&stored.bytes),
         manifest,
-        until,
     })
 }
 

@@ -232,9 +232,16 @@ pub async fn archive(
             // offboarding under way across an upgrade): write them now, with
             // the inventory as its parts hold it.
             Err(records::Error::Missing { key }) if key.ends_with(records::MANIFEST) => {
-                let inventory = part_text(&cms, &cm, "inventory.json").await?;
-                let trail = trail_text(trail);
-                write_records(client, store, oa, namespaces, inventory, trail, now).await?
+                let mut files = key_records(client, oa, namespaces).await?;
+                files.push((
+                    "inventory.json",
+                    part_text(&cms, &cm, "inventory.json").await?,
+                ));
+                files.push(("audit-trail.jsonl", trail_text(trail).into_bytes()));
+                let until = records::years_after(now, records::KEY_RECORD_YEARS);
+                records::write(store, tenant, uid, &files, until)
+                    .await
+                    .map_err(Error::Records)?
             }
             Err(e) => return Err(Error::Records(e)),
         };
@@ -276,16 +283,13 @@ pub async fn archive(
     }
     // The key records, locked in the store, before the index: an index
     // means everything of the archive is written.
-    let archived = write_records(
-        client,
-        store,
-        oa,
-        namespaces,
-        inventory_json.into_bytes(),
-        trail_jsonl,
-        now,
-    )
-    .await?;
+    let mut files = key_records(client, oa, namespaces).await?;
+    files.push(("inventory.json", inventory_json.into_bytes()));
+    files.push(("audit-trail.jsonl", trail_jsonl.into_bytes()));
+    let until = records::years_after(now, records::KEY_RECORD_YEARS);
+    let archived = records::write(store, tenant, uid, &files, until)
+        .await
+        .map_err(Error::Records)?;
     let index: ConfigMap = serde_json::from_value(json!({
         "metadata": {
             "name": name,
@@ -302,32 +306,6 @@ pub async fn archive(
         .await
         .map_err(Error::Archive)?;
     Ok((path, digest, archived))
-}
-
-/// Writes the key records, the inventory and the audit trail to the records
-/// store, locked for 20 years from `now`, and reads them back.
-async fn write_records(
-    client: &Client,
-    store: &dyn records::Store,
-    oa: &OperatorAuthorization,
-    namespaces: &[String],
-    inventory: Vec<u8>,
-    trail: String,
-    now: jiff::Timestamp,
-) -> Result<records::Archived, Error> {
-    let mut files = key_records(client, oa, namespaces).await?;
-    files.push(("inventory.json", inventory));
-    files.push(("audit-trail.jsonl", trail.into_bytes()));
-    let until = records::years_after(now, records::KEY_RECORD_YEARS);
-    records::write(
-        store,
-        &oa.name_any(),
-        &oa.uid().unwrap_or_default(),
-        &files,
-        until,
-    )
-    .await
-    .map_err(Error::Records)
 }
 
 /// An authorization's audit trail as JSON lines.

@@ -346,7 +346,7 @@ pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, Rec
         .map_err(ReconcileError::Offboard)?;
     // The certificate joins the key records, locked like them. One archived
     // before a restart is the certificate: it is never written twice.
-    let certificate_key = format!("{}{}", records::prefix(&tenant, &uid), records::CERTIFICATE);
+    let certificate_key = format!("{}certificate.json", records::prefix(&tenant, &uid));
     let certificate = match store
         .get(&certificate_key)
         .await
@@ -357,23 +357,31 @@ pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, Rec
         None => certificate(outcome, &inventory, &digest, &counts, kept, review),
     };
     let certificate_json = serde_json::to_string(&certificate).unwrap_or_default();
-    let certificate_digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
-        certificate_json.as_bytes(),
-    ));
-    // The rest of the archive was read back by `archive` in this pass.
-    records::put_verified(
-        store,
-        &certificate_key,
-        certificate_json.as_bytes(),
-        archived.until,
-    )
-    .await
-    .map_err(|e| ReconcileError::Offboard(Error::Records(e)))?;
+    let until = archived
+        .manifest
+        .retain_until
+        .parse()
+        .unwrap_or(jiff::Timestamp::MAX);
+    let certificate_digest =
+        records::put_verified(store, &certificate_key, certificate_json.as_bytes(), until)
+            .await
+            .and(records::verify(store, &tenant, &uid).await.map(|_| ()))
+            .map(|()| {
+                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+                    certificate_json.as_bytes(),
+                ))
+            })
+            .map_err(|e| ReconcileError::Offboard(Error::Records(e)))?;
     record_once(
         ctx,
         oa,
         "DomainDisposed",
-        format!("disposal certificate sha256 {certificate_digest}: {certificate_json}"),
+        format!(
+            "disposal certificate sha256 {}: {certificate_json}",
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+                certificate_json.as_bytes()
+            ))
+        ),
         "Success",
     )
     .await?;
