@@ -246,6 +246,9 @@ slot_vars() {
   TB_NODE_NAME="testbed-node"
   TB_RUN="$slots_dir/$n/run"
   TB_CGROUP="publicdata-tb$n"
+  # The operator's intake of operation logs, as the API server and OpenBao
+  # on the host reach it: a NodePort on the node.
+  TB_OPLOG_NODE_PORT=30891
 }
 
 # --- certificates ------------------------------------------------------------

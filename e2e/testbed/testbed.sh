@@ -167,6 +167,11 @@ export S3_ENDPOINT="http://$TB_HOST_IP:$S3_PORT"
 export S3_CLUSTER_ENDPOINT="http://s3.s3-system.svc:$S3_PORT"
 export S3_BUCKET="$S3_BUCKET"
 export S3_CREDENTIALS_FILE="$state/s3/credentials"
+# The platform's own audit logs: the API server's (policy in
+# components/kube-audit-policy.yaml) and OpenBao's file device.
+export KUBE_AUDIT_LOG="$state/logs/kube-apiserver-audit.log"
+export OPENBAO_AUDIT_LOG="$state/logs/openbao-audit.log"
+export TESTBED_OPLOG_URL="https://$TB_NODE_IP:$TB_OPLOG_NODE_PORT"
 export TESTBED_SLOT="$TB_SLOT"
 export TESTBED_NETNS="$TB_NETNS"
 export TESTBED_NODE_NAME="$TB_NODE_NAME"
@@ -289,6 +294,14 @@ operator_install() {
   kubectl -n publicdata-system create secret generic publicdata-records-s3 \
     --from-literal=accessKeyId="$S3_ACCESS_KEY" --from-literal=secretAccessKey="$S3_SECRET_KEY" \
     --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  # The bearer token the API server's audit webhook and OpenBao's audit
+  # device present to the operator's intake of operation logs.
+  kubectl -n publicdata-system create secret generic publicdata-operation-logs \
+    --from-file=token="$state/audit/oplog.token" \
+    --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  kubectl -n publicdata-system create secret tls publicdata-operation-logs-tls \
+    --cert="$state/pki/oplog.crt" --key="$state/pki/oplog.key" \
+    --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   # shellcheck disable=SC2086 # extra args are split on purpose
   helm upgrade --install publicdata-operator "$repo/charts/publicdata-operator" \
     --namespace publicdata-system --create-namespace \
@@ -302,6 +315,10 @@ operator_install() {
     --set trainingValidDays="${OPERATOR_TRAINING_VALID_DAYS:-365}" \
     --set records.s3.endpoint="$S3_CLUSTER_ENDPOINT" --set records.s3.bucket="$S3_BUCKET" \
     --set records.s3.credentialsSecret=publicdata-records-s3 \
+    --set operationLogs.enabled=true --set operationLogs.tokenSecret=publicdata-operation-logs \
+    --set operationLogs.tlsSecret=publicdata-operation-logs-tls \
+    --set operationLogs.flushEvery="${OPERATOR_OPLOG_FLUSH_EVERY:-2s}" \
+    --set operationLogs.service.type=NodePort --set operationLogs.service.nodePort="$TB_OPLOG_NODE_PORT" \
     --wait --timeout 180s ${HELM_ARGS:-} >"$state/logs/helm.log" 2>&1 \
     || { tail -n 30 "$state/logs/helm.log" >&2; kubectl -n publicdata-system get pods -o wide >&2 || true; \
          kubectl -n publicdata-system logs -l app.kubernetes.io/name=publicdata-operator --tail 20 >&2 || true; \
@@ -320,6 +337,8 @@ operator_install() {
   [[ -n "$holder" ]] || die "no replica of the operator took the Lease within 60s"
   # What the tests read: how it runs, the binary of the image (audit verify),
   # the leader's admin address (reached over the host's route to pods).
+  # OpenBao's audit device to the intake, now that it answers.
+  openbao_audit_to_operator on
   echo chart >"$state/operator.mode"
   echo "$repo/target/release/publicdata-operator" >"$state/operator.bin"
   echo "http://$(kubectl -n publicdata-system get pod "$holder" -o jsonpath='{.status.podIP}'):8080" >"$state/operator.admin"
@@ -330,6 +349,8 @@ operator_uninstall() {
   running || die "the test bed is not up ($state)"
   # shellcheck disable=SC1091
   source "$state/testbed.env"
+  # OpenBao would fail to start again with a device that does not answer.
+  openbao_audit_to_operator off
   helm uninstall publicdata-operator --namespace publicdata-system --wait --timeout 120s >/dev/null 2>&1 || true
   kubectl -n publicdata-system wait --for delete pod -l app.kubernetes.io/name=publicdata-operator --timeout 60s >/dev/null 2>&1 || true
   rm -f "$state/operator.mode"

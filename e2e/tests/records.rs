@@ -8,23 +8,18 @@
 use std::process::Output;
 
 use anyhow::{Context, Result, ensure};
-use e2e::{TestBed, authorization, run, run_ok, unique, wait_phase};
+use e2e::{TestBed, authorization, eventually, run, run_ok, unique, wait_phase};
 use kube::Api;
 use publicdata_operator::api::OperatorAuthorization;
+use publicdata_operator::oplog::{self, Source};
+use publicdata_operator::records::{S3Settings, S3Store, Store};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// A request to the test bed's S3 store, signed with its key (curl's own
 /// SigV4, not the operator's client).
 fn s3(bed: &TestBed, method: &str, key: &str, body: Option<&str>) -> Result<Output> {
-    let creds = std::fs::read_to_string(bed.var("S3_CREDENTIALS_FILE").context("S3 credentials")?)?;
-    let get = |k: &str| {
-        creds
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{k}=")))
-            .map(str::to_string)
-            .with_context(|| format!("{k} in the S3 credentials"))
-    };
+    let get = |k: &str| s3_key(bed, k);
     let url = format!(
         "{}/{}/{key}",
         bed.var("S3_ENDPOINT").context("S3_ENDPOINT")?,
@@ -43,6 +38,27 @@ fn s3(bed: &TestBed, method: &str, key: &str, body: Option<&str>) -> Result<Outp
     }
     cmd.args(["-w", "\n%{http_code}"]).arg(url);
     run(&mut cmd)
+}
+
+/// A value of the test bed's S3 key file (S3_ACCESS_KEY, S3_SECRET_KEY).
+fn s3_key(bed: &TestBed, k: &str) -> Result<String> {
+    let creds = std::fs::read_to_string(bed.var("S3_CREDENTIALS_FILE").context("S3 credentials")?)?;
+    creds
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{k}=")))
+        .map(str::to_string)
+        .with_context(|| format!("{k} in the S3 credentials"))
+}
+
+/// The test bed's S3 store through the operator's own client (for listings).
+fn store(bed: &TestBed) -> Result<S3Store> {
+    Ok(S3Store::new(&S3Settings {
+        endpoint: bed.var("S3_ENDPOINT").context("S3_ENDPOINT")?.into(),
+        bucket: bed.var("S3_BUCKET").context("S3_BUCKET")?.into(),
+        region: "us-east-1".into(),
+        access_key: s3_key(bed, "S3_ACCESS_KEY")?,
+        secret_key: s3_key(bed, "S3_SECRET_KEY")?,
+    }))
 }
 
 /// The body and the HTTP status of an S3 answer.
@@ -272,5 +288,197 @@ async fn an_offboarding_archived_before_the_records_store_existed_writes_its_rec
         None,
     )?);
     ensure!(code == "200" && body == inventory, "{code} {body}");
+    Ok(())
+}
+
+/// The entries of a tenant's operation logs from `source` that `matches`
+/// finds, once there are any (read back and checked against their names).
+async fn logged(
+    store: &S3Store,
+    t: &str,
+    uid: &str,
+    source: Source,
+    what: &str,
+    matches: impl Fn(&Value) -> bool,
+) -> Result<Vec<Value>> {
+    eventually(what, std::time::Duration::from_secs(60), || async {
+        let entries = oplog::read(store, t, uid, source).await?;
+        let found: Vec<Value> = entries.into_iter().filter(|e| matches(e)).collect();
+        Ok((!found.is_empty()).then_some(found))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn what_members_and_workloads_do_is_kept_in_the_tenants_locked_records() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let api: Api<OperatorAuthorization> = Api::all(bed.client().await?);
+    let store = store(&bed)?;
+    let t = unique("oplog");
+    let member = unique("oplog-member");
+    bed.apply(&authorization(&t, &[(&member, true)])?)?;
+    let uid = bed.wait_ready(&t).await?.metadata.uid.context("uid")?;
+    let (dev, prod) = (format!("{t}-dev"), format!("{t}-prod"));
+
+    // A member works in dev, then tries prod's Secrets and another namespace.
+    run_ok(
+        bed.kubectl()
+            .args(["-n", &dev, "get", "pods", "--as", &member]),
+    )?;
+    for ns in [prod.as_str(), "kube-system"] {
+        let out = run(bed
+            .kubectl()
+            .args(["-n", ns, "get", "secrets", "--as", &member]))?;
+        ensure!(!out.status.success(), "{member} read the Secrets of {ns}");
+    }
+    // A workload logs in to OpenBao and reads its tenant's mount.
+    let token = bed.workload_login(&t, "dev").await?;
+    let client = bed.vault_with_token(&token)?;
+    let _ = vaultrs::kv2::read::<Value>(&client, &format!("tenants/{t}"), "dev/anything").await;
+
+    let by_member = |e: &Value| e["impersonatedUser"]["username"] == member.as_str();
+    let api_share = logged(
+        &store,
+        &t,
+        &uid,
+        Source::Kubernetes,
+        "the member's requests",
+        |e| {
+            by_member(e)
+                && e["objectRef"]["resource"] == "secrets"
+                && e["objectRef"]["namespace"] == "kube-system"
+        },
+    )
+    .await?;
+    ensure!(
+        api_share[0]["responseStatus"]["code"] == 403 && api_share[0]["verb"] == "list",
+        "a refused attempt is kept as refused: {}",
+        api_share[0]
+    );
+    let api_share = logged(
+        &store,
+        &t,
+        &uid,
+        Source::Kubernetes,
+        "all three requests",
+        |e| by_member(e),
+    )
+    .await?;
+    for (ns, resource, code) in [(dev.as_str(), "pods", 200), (prod.as_str(), "secrets", 403)] {
+        ensure!(
+            api_share.iter().any(|e| e["objectRef"]["namespace"] == ns
+                && e["objectRef"]["resource"] == resource
+                && e["responseStatus"]["code"] == code),
+            "no {resource} request in {ns} answered {code} in {api_share:?}"
+        );
+    }
+    let all = oplog::read(&store, &t, &uid, Source::Kubernetes).await?;
+    ensure!(
+        !all.iter().any(|e| e["user"]["username"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("system:serviceaccount:publicdata-system:"))),
+        "the operator's own requests are in its audit chain, not in the tenant's share"
+    );
+    ensure!(
+        all.iter()
+            .all(|e| e["requestObject"].is_null() && e["responseObject"].is_null()),
+        "metadata only: no request or response body is logged"
+    );
+    let login = logged(
+        &store,
+        &t,
+        &uid,
+        Source::OpenBao,
+        "the workload's login",
+        |e| e["request"]["path"] == format!("auth/k8s-{t}/login").as_str(),
+    )
+    .await?;
+    ensure!(login[0]["type"] == "response", "{}", login[0]);
+    logged(
+        &store,
+        &t,
+        &uid,
+        Source::OpenBao,
+        "the workload's read",
+        |e| e["request"]["path"] == format!("tenants/{t}/data/dev/anything").as_str(),
+    )
+    .await?;
+    // The platform's own files have them too (the complete record).
+    for (file, needle) in [
+        ("KUBE_AUDIT_LOG", member.clone()),
+        ("OPENBAO_AUDIT_LOG", format!("auth/k8s-{t}/login")),
+    ] {
+        let text = std::fs::read_to_string(bed.var(file).context(file)?)?;
+        ensure!(text.contains(&needle), "{needle} not in {file}");
+    }
+
+    // Nobody without the token adds to a tenant's share.
+    let url = bed.var("TESTBED_OPLOG_URL").context("TESTBED_OPLOG_URL")?;
+    let forged = serde_json::json!({"items": [{"stage": "ResponseComplete",
+        "user": {"username": member}, "objectRef": {"namespace": dev}, "verb": "forged"}]});
+    for token in ["", "not-the-token"] {
+        let out = run(std::process::Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(bed.var("KUBE_CA_FILE").context("KUBE_CA_FILE")?)
+            .args(["-H", &format!("Authorization: Bearer {token}")])
+            .args(["-H", "Content-Type: application/json", "--data-binary"])
+            .arg(forged.to_string())
+            .arg(format!("{url}/v1/kubernetes")))?;
+        let status = String::from_utf8_lossy(&out.stdout).into_owned();
+        ensure!(status == "401", "token {token:?}: {status}");
+    }
+
+    // Offboarded: the certificate lists them, and they outlive the namespaces,
+    // locked.
+    let records = revoked(&bed, &api, &t).await?;
+    let done = api.get(&t).await?;
+    let kept = done
+        .status
+        .and_then(|s| s.disposal)
+        .context("a disposal certificate")?
+        .kept;
+    for (source, what) in [
+        (Source::Kubernetes, "Kubernetes API requests"),
+        (Source::OpenBao, "OpenBao calls"),
+    ] {
+        let item = kept
+            .iter()
+            .find(|k| k.what.contains(what))
+            .with_context(|| format!("{what} in {kept:?}"))?;
+        let listed: usize = item
+            .what
+            .strip_prefix(&format!("operation logs: {what}, "))
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .with_context(|| format!("the number of entries in {item:?}"))?;
+        let now = oplog::summary(&store, &t, &uid, source).await?;
+        ensure!(
+            listed > 0 && listed <= now.entries,
+            "the certificate lists {listed}, the store holds {now:?}"
+        );
+        ensure!(
+            item.location == format!("{}operation-logs/{}/", records.location, source.as_str()),
+            "{item:?}"
+        );
+    }
+    let first = store
+        .list(&oplog::prefix(&t, &uid, Source::Kubernetes))
+        .await?
+        .into_iter()
+        .next()
+        .context("an object of operation logs")?;
+    let (said, code) = answer(&s3(&bed, "DELETE", &first.key, None)?);
+    ensure!(
+        code == "403" && said.contains("object lock"),
+        "DELETE: {code} {said}"
+    );
+    ensure!(
+        oplog::read(&store, &t, &uid, Source::Kubernetes)
+            .await?
+            .iter()
+            .any(by_member),
+        "the member's requests are read back after the namespaces are gone"
+    );
     Ok(())
 }

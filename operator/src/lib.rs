@@ -14,6 +14,7 @@ pub mod failpoint;
 pub mod leader;
 pub mod lifecycle;
 pub mod naming;
+pub mod oplog;
 pub mod records;
 pub mod register;
 pub mod scan;

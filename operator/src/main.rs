@@ -17,6 +17,7 @@ use publicdata_operator::context::{Context, Settings};
 use publicdata_operator::controllers::authorization;
 use publicdata_operator::controllers::tenant::Platform;
 use publicdata_operator::leader;
+use publicdata_operator::oplog;
 use publicdata_operator::telemetry::{self, Health, Metrics};
 use publicdata_operator::vault::login::{self, Login, Reviewer};
 use publicdata_operator::vault::{KubernetesAuthConfig, OpenBao};
@@ -218,6 +219,25 @@ struct Args {
     /// JSON at `/register.json`); unset: not served.
     #[arg(long, env = "REGISTER_ADDR")]
     register_addr: Option<std::net::SocketAddr>,
+    /// Address of the intake of operation logs: the API server's audit
+    /// webhook posts to `/v1/kubernetes`, OpenBao's `http` audit device to
+    /// `/v1/openbao`. Each tenant's share goes to the records store. Unset:
+    /// not served.
+    #[arg(long, env = "OPLOG_ADDR")]
+    oplog_addr: Option<std::net::SocketAddr>,
+    /// The intake's serving certificate and key (PEM). Without them it
+    /// serves plain HTTP, over which the API server sends no token.
+    #[arg(long, env = "OPLOG_TLS_CERT", requires = "oplog_tls_key")]
+    oplog_tls_cert: Option<std::path::PathBuf>,
+    #[arg(long, env = "OPLOG_TLS_KEY", requires = "oplog_tls_cert")]
+    oplog_tls_key: Option<std::path::PathBuf>,
+    /// The bearer token both senders present.
+    #[arg(long, env = "OPLOG_TOKEN", hide_env_values = true, default_value = "")]
+    oplog_token: String,
+    /// How often each tenant's share of the operation logs is written to
+    /// the records store (one object per tenant and source).
+    #[arg(long, env = "OPLOG_FLUSH_EVERY", default_value = "10s", value_parser = parse_duration)]
+    oplog_flush_every: std::time::Duration,
     /// Address of the admin server: /metrics, /livez, /readyz.
     #[arg(long, env = "ADMIN_ADDR", default_value = "127.0.0.1:8080")]
     admin_addr: std::net::SocketAddr,
@@ -393,6 +413,76 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     });
 
+    let records: Option<Arc<dyn publicdata_operator::records::Store>> =
+        match &args.records_s3_endpoint {
+            Some(endpoint) => {
+                let settings = publicdata_operator::records::S3Settings {
+                    endpoint: endpoint.clone(),
+                    bucket: args.records_s3_bucket.clone(),
+                    region: args.records_s3_region.clone(),
+                    access_key: args.records_s3_access_key.clone(),
+                    secret_key: args.records_s3_secret_key.clone(),
+                };
+                tracing::info!(
+                    "key records go to s3://{} at {endpoint}, locked",
+                    settings.bucket
+                );
+                Some(Arc::new(publicdata_operator::records::S3Store::new(
+                    &settings,
+                )))
+            }
+            None => {
+                tracing::warn!(
+                    "no records store (RECORDS_S3_ENDPOINT): offboardings stop before the wipe \
+                     until one is configured"
+                );
+                None
+            }
+        };
+    // Every replica takes operation logs in, a standby too.
+    let mut intake = tokio::spawn({
+        let (client, records) = (client.clone(), records.clone());
+        let settings = match (args.oplog_addr, &records) {
+            (None, _) => None,
+            (Some(_), _) if args.oplog_token.trim().is_empty() => {
+                bail!("OPLOG_ADDR needs OPLOG_TOKEN, the bearer token its senders present")
+            }
+            (Some(_), None) => {
+                bail!("OPLOG_ADDR needs a records store (RECORDS_S3_ENDPOINT) to write to")
+            }
+            (Some(addr), Some(store)) => Some((
+                oplog::Settings {
+                    addr,
+                    // A token read from a file often ends in a newline.
+                    token: args.oplog_token.trim().to_string(),
+                    flush_every: args.oplog_flush_every,
+                    tls: args.oplog_tls_cert.clone().zip(args.oplog_tls_key.clone()),
+                    operator: oplog::Operator {
+                        namespace: args.namespace.clone().unwrap_or_default(),
+                        service_account: args.service_account.clone().unwrap_or_default(),
+                    },
+                },
+                Arc::new(oplog::Intake::new(
+                    store.clone(),
+                    args.pod_name.clone().unwrap_or_else(|| "operator".into()),
+                )),
+            )),
+        };
+        async move {
+            match settings {
+                Some((settings, intake)) => {
+                    tracing::info!(
+                        addr = %settings.addr,
+                        tls = settings.tls.is_some(),
+                        "operation logs intake serving"
+                    );
+                    oplog::serve(settings, client, intake).await
+                }
+                None => std::future::pending().await,
+            }
+        }
+    });
+
     // One active replica: only the leader goes on (and so writes the audit log).
     let mut leadership = None;
     if args.leader_elect {
@@ -419,6 +509,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             held = wait => held?,
             served = &mut admin => return served_ended(&format!("admin server on {admin_addr}"), served),
             served = &mut register => return served_ended("register server", served),
+            served = &mut intake => return served_ended("operation logs intake", served),
         };
         health.standby.store(false, Ordering::Relaxed);
         tracing::info!(lease = %args.lease_name, "this replica leads");
@@ -489,32 +580,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
             args.audit_log.display()
         );
     }
-    let records: Option<Arc<dyn publicdata_operator::records::Store>> =
-        match &args.records_s3_endpoint {
-            Some(endpoint) => {
-                let settings = publicdata_operator::records::S3Settings {
-                    endpoint: endpoint.clone(),
-                    bucket: args.records_s3_bucket.clone(),
-                    region: args.records_s3_region.clone(),
-                    access_key: args.records_s3_access_key.clone(),
-                    secret_key: args.records_s3_secret_key.clone(),
-                };
-                tracing::info!(
-                    "key records go to s3://{} at {endpoint}, locked",
-                    settings.bucket
-                );
-                Some(Arc::new(publicdata_operator::records::S3Store::new(
-                    &settings,
-                )))
-            }
-            None => {
-                tracing::warn!(
-                    "no records store (RECORDS_S3_ENDPOINT): offboardings stop before the wipe \
-                     until one is configured"
-                );
-                None
-            }
-        };
     let ctx = Arc::new(Context {
         client,
         vault: vault.clone(),
@@ -563,6 +628,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ) => Ok(()),
         served = &mut admin => served_ended(&format!("admin server on {admin_addr}"), served),
         served = &mut register => served_ended("register server", served),
+        served = &mut intake => served_ended("operation logs intake", served),
         () = lost => Err(anyhow::anyhow!(
             "lost the Lease {}; exiting so that another replica leads", args.lease_name
         )),

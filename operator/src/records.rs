@@ -73,6 +73,15 @@ pub trait Store: Send + Sync {
     ) -> Result<(), Error>;
     /// The object at `key`, with its lock (None when there is none).
     async fn get(&self, key: &str) -> Result<Option<Stored>, Error>;
+    /// The keys under `prefix`, with their sizes, in key order.
+    async fn list(&self, prefix: &str) -> Result<Vec<Listed>, Error>;
+}
+
+/// A key in a listing, with its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    pub bytes: u64,
 }
 
 /// One record in an archive.
@@ -373,6 +382,28 @@ impl Store for S3Store {
             .to_vec();
         Ok(Some(Stored { bytes, lock }))
     }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<Listed>, Error> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        let mut listed = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.error(e))?;
+            listed.extend(page.contents().iter().filter_map(|o| {
+                Some(Listed {
+                    key: o.key()?.to_string(),
+                    bytes: u64::try_from(o.size().unwrap_or(0)).unwrap_or(0),
+                })
+            }));
+        }
+        listed.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(listed)
+    }
 }
 
 /// A store in memory that enforces locks like S3 in compliance mode.
@@ -419,6 +450,21 @@ impl Store for MemoryStore {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         Ok(objects.get(key).cloned())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<Listed>, Error> {
+        let objects = self
+            .objects
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(objects
+            .range(prefix.to_string()..)
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .map(|(key, stored)| Listed {
+                key: key.clone(),
+                bytes: stored.bytes.len() as u64,
+            })
+            .collect())
     }
 }
 

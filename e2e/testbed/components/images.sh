@@ -47,7 +47,10 @@ import_image() {
     die "importing $repo_name:$tag into containerd failed"
   fi
   rm -f "$tar"
-  ctr_k8s images ls -q 2>>"$state/logs/images.log" | grep -qxF "$repo_name:$tag" || die "image $repo_name:$tag was not imported"
+  # The listing first, then the search: `grep -q` in a pipe stops reading at
+  # the first match, and under pipefail ctr's broken pipe failed the check.
+  local listed; listed="$(ctr_k8s images ls -q 2>>"$state/logs/images.log")"
+  grep -qxF "$repo_name:$tag" <<<"$listed" || die "image $repo_name:$tag was not imported"
 }
 
 images_build_and_import() {

@@ -20,8 +20,42 @@ extendedKeyUsage=serverAuth"
   openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
 }
 
+# The API server's audit log, as a platform keeps it: a file with the policy
+# beside this script, and a webhook backend to the operator's intake of
+# operation logs (its NodePort on the node) over TLS, with the intake's bearer
+# token (the API server sends a token over TLS only).
+# Batches wait at most a second; while nothing answers (no operator yet) the
+# backend drops batches after its retries and the API server goes on.
+kube_apiserver_audit() {
+  local dir="$state/audit"
+  mkdir -p "$dir"
+  [[ -s "$dir/oplog.token" ]] || (umask 077 && openssl rand -hex 24 >"$dir/oplog.token")
+  cp "$here/components/kube-audit-policy.yaml" "$dir/policy.yaml"
+  # The intake's serving certificate, for the address the senders use.
+  cert oplog "/CN=publicdata-operation-logs" "subjectAltName=IP:$TB_NODE_IP
+extendedKeyUsage=serverAuth"
+  (umask 077 && cat >"$dir/webhook.kubeconfig" <<YAML
+apiVersion: v1
+kind: Config
+clusters:
+- name: operation-logs
+  cluster:
+    server: "https://$TB_NODE_IP:$TB_OPLOG_NODE_PORT/v1/kubernetes"
+    certificate-authority: "$state/pki/ca.crt"
+users:
+- name: kube-apiserver
+  user: {token: "$(cat "$dir/oplog.token")"}
+contexts:
+- name: default
+  context: {cluster: operation-logs, user: kube-apiserver}
+current-context: default
+YAML
+  )
+}
+
 kube_apiserver_start() {
   local pki="$state/pki" api="https://$TB_HOST_IP:6443"
+  kube_apiserver_audit
   # shellcheck disable=SC2086 # extra args are split on purpose
   start kube-apiserver "$K8S_BIN/kube-apiserver" \
     --etcd-servers "http://$TB_LOOP:2379" \
@@ -39,6 +73,12 @@ kube_apiserver_start() {
     --service-account-signing-key-file "$pki/sa.key" \
     --service-cluster-ip-range "$TB_SERVICE_CIDR" \
     --allow-privileged=true --profiling=false \
+    --audit-policy-file "$state/audit/policy.yaml" \
+    --audit-log-path "$state/logs/kube-apiserver-audit.log" \
+    --audit-log-maxsize 100 --audit-log-maxbackup 5 \
+    --audit-webhook-config-file "$state/audit/webhook.kubeconfig" \
+    --audit-webhook-mode batch --audit-webhook-batch-max-wait 1s \
+    --audit-webhook-initial-backoff 1s \
     ${TESTBED_APISERVER_EXTRA_ARGS:-}
   wait_for kube-apiserver 120 curl -fsS --cacert "$pki/ca.crt" \
     --cert "$pki/admin.crt" --key "$pki/admin.key" "$api/readyz"

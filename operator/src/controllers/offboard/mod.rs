@@ -26,6 +26,7 @@ use crate::controllers::authorization::report::{
     Actor, Note, Record, publish, record, record_once, state_reason, trail_of, write_status,
 };
 use crate::failpoint;
+use crate::oplog;
 use crate::records;
 use crate::vault;
 
@@ -354,7 +355,22 @@ pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, Rec
         .and_then(|stored| serde_json::from_slice::<DisposalCertificate>(&stored.bytes).ok())
     {
         Some(archived) => archived,
-        None => certificate(outcome, &inventory, &digest, &counts, kept, review),
+        None => {
+            // The operation logs taken in for the tenant, as
+            // they are in the store now, locked like the key records.
+            let mut kept = kept;
+            kept.extend(
+                oplog::kept(
+                    store,
+                    &tenant,
+                    &uid,
+                    archived.manifest.retain_until.get(..10).unwrap_or_default(),
+                )
+                .await
+                .map_err(|e| ReconcileError::Offboard(Error::Records(e)))?,
+            );
+            certificate(outcome, &inventory, &digest, &counts, kept, review)
+        }
     };
     let certificate_json = serde_json::to_string(&certificate).unwrap_or_default();
     let until = archived
