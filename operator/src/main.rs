@@ -382,6 +382,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         builder.init();
     }
     publicdata_operator::failpoint::announce();
+    // SIGTERM ends the process whatever it is doing: as PID 1 in its
+    // container it would otherwise ignore it, and a replica on its way out
+    // could still take the Lease and act until the kubelet kills it.
+    let stop = terminated();
+    tokio::pin!(stop);
 
     let client = kube::Client::try_default()
         .await
@@ -510,6 +515,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             served = &mut admin => return served_ended(&format!("admin server on {admin_addr}"), served),
             served = &mut register => return served_ended("register server", served),
             served = &mut intake => return served_ended("operation logs intake", served),
+            () = &mut stop => {
+                tracing::info!("terminating while standing by");
+                return Ok(());
+            }
         };
         health.standby.store(false, Ordering::Relaxed);
         tracing::info!(lease = %args.lease_name, "this replica leads");
@@ -629,6 +638,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         served = &mut admin => served_ended(&format!("admin server on {admin_addr}"), served),
         served = &mut register => served_ended("register server", served),
         served = &mut intake => served_ended("operation logs intake", served),
+        () = &mut stop => {
+            tracing::info!("terminating: the Lease is released for another replica");
+            Ok(())
+        }
         () = lost => Err(anyhow::anyhow!(
             "lost the Lease {}; exiting so that another replica leads", args.lease_name
         )),
@@ -639,6 +652,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
         held.release().await;
     }
     outcome
+}
+
+/// Resolves on SIGTERM (what the kubelet sends a pod going away) or Ctrl-C.
+/// The handler is installed when this is called, so a signal that comes
+/// before the future is first polled is not lost.
+fn terminated() -> impl std::future::Future<Output = ()> {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    async move {
+        match term {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!("SIGTERM cannot be handled ({e}); only Ctrl-C stops cleanly");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
 }
 
 fn served_ended(

@@ -327,7 +327,16 @@ impl Intake {
     /// authorization not known here) waits for the next flush. Returns how
     /// many objects were written.
     pub async fn flush(&self, directory: &Directory, now: jiff::Timestamp) -> usize {
-        let pending = self.buffer().take();
+        let (pending, dropped) = {
+            let mut buffer = self.buffer();
+            (buffer.take(), std::mem::take(&mut buffer.dropped))
+        };
+        if dropped > 0 {
+            tracing::error!(
+                dropped,
+                "operation log entries dropped: {BUFFER_LIMIT} were waiting for the records store"
+            );
+        }
         let until = records::years_after(now, records::KEY_RECORD_YEARS);
         let mut written = 0;
         for ((tenant, source), (at, lines)) in pending {
