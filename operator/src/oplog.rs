@@ -100,6 +100,19 @@ pub fn parse_name(name: &str) -> Option<(usize, &str)> {
         .and(n.parse().ok().map(|n| (n, sha)))
 }
 
+/// When the first entry of an object of operation logs arrived, from its
+/// name. The object was written, and locked, after that.
+pub fn written_after(name: &str) -> Option<jiff::Timestamp> {
+    let (at, _) = name.rsplit('/').next()?.split_once('-')?;
+    jiff::fmt::strtime::parse("%Y%m%dT%H%M%S%.fZ", at)
+        .ok()?
+        .to_datetime()
+        .ok()?
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()
+        .map(|z| z.timestamp())
+}
+
 /// The operator's own identity, whose requests are not a tenant's.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Operator {
@@ -374,6 +387,9 @@ impl Intake {
 pub struct Summary {
     pub objects: usize,
     pub entries: usize,
+    /// When the first entry of the oldest object arrived: every object is
+    /// locked at least [`records::KEY_RECORD_YEARS`] from then.
+    pub first: Option<jiff::Timestamp>,
 }
 
 /// Counts a tenant's operation logs from a listing (names carry the
@@ -390,6 +406,7 @@ pub async fn summary(
         if let Some((n, _)) = parse_name(&l.key) {
             s.objects += 1;
             s.entries += n;
+            s.first = s.first.into_iter().chain(written_after(&l.key)).min();
         }
     }
     Ok(s)
@@ -439,7 +456,9 @@ pub async fn read(
 }
 
 /// The operation logs of a tenant as the disposal certificate lists them:
-/// one kept item per source, with its counts.
+/// one kept item per source, with its counts, kept at least until the lock
+/// of its oldest object ends (each object was locked when it was written,
+/// so the oldest ends first). A source with no object says `until`.
 pub async fn kept(
     store: &dyn Store,
     tenant: &str,
@@ -449,6 +468,14 @@ pub async fn kept(
     let mut kept = Vec::new();
     for source in Source::ALL {
         let s = summary(store, tenant, uid, source).await?;
+        let until = s.first.map_or_else(
+            || until.to_string(),
+            |first| {
+                records::years_after(first, records::KEY_RECORD_YEARS)
+                    .strftime("%Y-%m-%d")
+                    .to_string()
+            },
+        );
         kept.push(KeptItem {
             what: format!(
                 "operation logs: {}, {} entries in {} object(s)",
@@ -457,7 +484,7 @@ pub async fn kept(
                 s.objects
             ),
             location: format!("{}/{}", store.location(), prefix(tenant, uid, source)),
-            until: until.into(),
+            until,
         });
     }
     Ok(kept)

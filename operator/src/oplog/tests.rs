@@ -164,6 +164,7 @@ fn a_name_says_its_entries_and_digest() {
         format!("20261127T100000.123Z-publicdata-operator-7c9-x2-4-n17-{sha}.jsonl")
     );
     assert_eq!(parse_name(&format!("a/b/{name}")), Some((17, sha.as_str())));
+    assert_eq!(written_after(&format!("a/b/{name}")), Some(at));
     assert_eq!(parse_name("a/b/manifest.json"), None);
     assert_eq!(parse_name("x-n3-abc.jsonl"), None);
 }
@@ -206,7 +207,8 @@ async fn a_flush_writes_each_tenants_share_locked_and_it_reads_back() {
         river,
         Summary {
             objects: 1,
-            entries: 1
+            entries: 1,
+            first: river.first
         }
     );
     let bao_share = summary(store.as_ref(), "river-data", "u-river", Source::OpenBao)
@@ -234,6 +236,27 @@ async fn a_flush_writes_each_tenants_share_locked_and_it_reads_back() {
         kept[1].what,
         "operation logs: OpenBao calls, 0 entries in 0 object(s)"
     );
+    // Kept until the oldest object's lock ends, which is before the
+    // archive's own when the logs are older than the offboarding; a source
+    // without objects says the archive's date.
+    let oldest = summary(
+        store.as_ref(),
+        "harbor-analytics",
+        "u-harbor",
+        Source::Kubernetes,
+    )
+    .await
+    .unwrap()
+    .first
+    .unwrap();
+    assert!(oldest <= now);
+    assert_eq!(
+        kept[0].until,
+        records::years_after(oldest, records::KEY_RECORD_YEARS)
+            .strftime("%Y-%m-%d")
+            .to_string()
+    );
+    assert_eq!(kept[1].until, "2046-11-27");
 }
 
 #[tokio::test]
