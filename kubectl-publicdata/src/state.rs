@@ -70,7 +70,8 @@ fn effect(oa: &OperatorAuthorization, target: &str) -> String {
         _ => format!(
             "FINAL, it cannot be undone.\n  will be wiped: namespaces {namespaces} (workloads, \
              data volumes, secrets), the OpenBao area tenants/{name} with its policies and logins\n  \
-             will be kept: the audit log, the archive in publicdata-archive, log volumes for at \
+             will be kept: the audit log, the key records and operation logs locked in the \
+             records store for 20 years, the archive in publicdata-archive, log volumes for at \
              least 6 months, this authorization with its disposal certificate"
         ),
     }
