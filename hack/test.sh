@@ -48,7 +48,9 @@ CARGO_FEATURES=failpoints hack/image.sh
 # A ten-year training period: examples/ carry fixed training dates, which must
 # not lapse under the tests; the lapse itself is tested with members trained
 # just over and just under ten years ago.
-OPERATOR_TOKEN_TTL=20s OPERATOR_EXPIRY_GRACE=30s OPERATOR_TRAINING_VALID_DAYS=3650 \
+# A 20 s resync: the drift test sees a tenant policy edited in OpenBao put back
+# within one resync.
+OPERATOR_TOKEN_TTL=20s OPERATOR_EXPIRY_GRACE=30s OPERATOR_RESYNC=20s OPERATOR_TRAINING_VALID_DAYS=3650 \
   e2e/testbed/testbed.sh operator install "$repo/target/image/publicdata-operator.tar"
 
 section "e2e tests, against the chart-installed operator under its own RBAC"

@@ -37,7 +37,8 @@
 # can run side by side in different directories: each holds a slot (lib.sh)
 # that gives it its own addresses, network namespace and cgroup.
 # Any component that fails to build or start fails `up` with its log: nothing
-# is skipped. TESTBED_APISERVER_EXTRA_ARGS adds flags to kube-apiserver.
+# is skipped. TESTBED_APISERVER_EXTRA_ARGS adds flags to kube-apiserver;
+# TESTBED_AUDIT_WEBHOOK=off leaves out its audit webhook to the operator.
 set -euo pipefail
 
 # shellcheck source=lib.sh
@@ -226,6 +227,7 @@ operator_start() {
   echo "http://$admin" >"$state/operator.admin"
   PUBLICDATA_TESTBED_DIR="$state" KUBECONFIG="$state/kubeconfig" VAULT_ADDR="$BAO_ADDR" \
     ADMIN_ADDR="$admin" AUDIT_LOG="$state/audit.log" EXPIRY_GRACE="${OPERATOR_EXPIRY_GRACE:-30d}" \
+    RESYNC="${OPERATOR_RESYNC:-${RESYNC:-5m}}" \
     RECORDS_S3_ENDPOINT="$S3_ENDPOINT" RECORDS_S3_BUCKET="$S3_BUCKET" \
     AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" \
     VAULT_K8S_HOST="$KUBE_APISERVER" VAULT_K8S_CA_FILE="$KUBE_CA_FILE" VAULT_K8S_REVIEWER_JWT_FILE="$state/reviewer.jwt" \
@@ -312,6 +314,7 @@ operator_install() {
     --set "openbao.workloadEgress.cidrs={$OPENBAO_EGRESS_CIDR}" \
     --set openbao.workloadEgress.port="$OPENBAO_EGRESS_PORT" \
     --set expiryGracePeriod="${OPERATOR_EXPIRY_GRACE:-30d}" \
+    --set resync="${OPERATOR_RESYNC:-5m}" \
     --set trainingValidDays="${OPERATOR_TRAINING_VALID_DAYS:-365}" \
     --set records.s3.endpoint="$S3_CLUSTER_ENDPOINT" --set records.s3.bucket="$S3_BUCKET" \
     --set records.s3.credentialsSecret=publicdata-records-s3 \

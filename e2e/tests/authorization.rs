@@ -724,3 +724,170 @@ async fn the_emergency_plan_and_its_last_drill_are_in_the_status() -> Result<()>
     );
     Ok(())
 }
+
+/// The operator's requests in the API server's audit log that touch tenant
+/// `t`, received after `since`: (verb, resource/subresource, name).
+fn operator_requests(bed: &TestBed, t: &str, since: &str) -> Result<Vec<(String, String, String)>> {
+    let path = bed.var("KUBE_AUDIT_LOG").context("KUBE_AUDIT_LOG")?;
+    let text = std::fs::read_to_string(path)?;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Ok(e) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let ours = e["userAgent"]
+            .as_str()
+            .is_some_and(|ua| ua.starts_with("publicdata-operator/"));
+        let at = e["requestReceivedTimestamp"].as_str().unwrap_or_default();
+        let o = &e["objectRef"];
+        let (ns, name) = (
+            o["namespace"].as_str().unwrap_or_default(),
+            o["name"].as_str().unwrap_or_default(),
+        );
+        let tenant =
+            ns.starts_with(&format!("{t}-")) || name == t || name.starts_with(&format!("{t}-"));
+        if ours && tenant && at > since && e["stage"] == "ResponseComplete" {
+            out.push((
+                e["verb"].as_str().unwrap_or_default().to_string(),
+                format!(
+                    "{}/{}",
+                    o["resource"].as_str().unwrap_or_default(),
+                    o["subresource"].as_str().unwrap_or_default()
+                ),
+                name.to_string(),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The operator's OpenBao requests about tenant `t` after `since`: (operation, path).
+fn operator_openbao_requests(bed: &TestBed, t: &str, since: &str) -> Result<Vec<(String, String)>> {
+    let path = bed.var("OPENBAO_AUDIT_LOG").context("OPENBAO_AUDIT_LOG")?;
+    let text = std::fs::read_to_string(path)?;
+    let since: jiff::Timestamp = since.parse()?;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Ok(e) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let ours = e["auth"]["policies"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p == "publicdata-operator"));
+        let at = e["time"]
+            .as_str()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+        let path = e["request"]["path"].as_str().unwrap_or_default();
+        if e["type"] == "request" && ours && at.is_some_and(|a| a > since) && path.contains(t) {
+            out.push((
+                e["request"]["operation"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                path.to_string(),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// A resync of an unchanged domain sends no write, to the API server or to
+/// OpenBao (counted from their own audit logs); what someone changes by hand
+/// is put back: a NetworkPolicy and a Role at once (their watch), a tenant
+/// policy in OpenBao within one resync.
+#[tokio::test]
+async fn a_resync_writes_nothing_and_what_is_changed_by_hand_is_put_back() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let client = bed.client().await?;
+    let (t, _, _) = tenant(&bed).await?;
+    let (dev, prod) = (format!("{t}-dev"), format!("{t}-prod"));
+    // Watch one resync.
+    let since = jiff::Timestamp::now().to_string();
+    let reconciled = eventually(
+        "a resync of the tenant (the operator reads its OpenBao roles again)",
+        Duration::from_secs(90),
+        || async {
+            let bao = operator_openbao_requests(&bed, &t, &since)?;
+            Ok(bao
+                .iter()
+                .any(|(op, path)| op == "read" && path == &format!("auth/k8s-{t}/role/prod"))
+                .then_some(bao))
+        },
+    )
+    .await?;
+    let kube = operator_requests(&bed, &t, &since)?;
+    ensure!(
+        kube.iter()
+            .any(|(verb, what, _)| verb == "get" && what == "operatorauthorizations/"),
+        "the resync read the authorization: {kube:?}"
+    );
+    // (The provisioning's Events may be posted just after Ready: not counted.)
+    let writes: Vec<_> = kube
+        .iter()
+        .filter(|(verb, what, _)| {
+            !matches!(verb.as_str(), "get" | "list" | "watch") && what != "events/"
+        })
+        .collect();
+    ensure!(
+        writes.is_empty(),
+        "a resync of an unchanged domain wrote to the API server: {writes:?}"
+    );
+    let bao_writes: Vec<_> = reconciled
+        .iter()
+        .filter(|(op, _)| !matches!(op.as_str(), "read" | "list"))
+        .collect();
+    ensure!(
+        bao_writes.is_empty(),
+        "a resync wrote to OpenBao: {bao_writes:?}"
+    );
+
+    // A NetworkPolicy opened by hand, and a Role deleted: both back at once.
+    let nps: Api<NetworkPolicy> = Api::namespaced(client.clone(), &dev);
+    let desired = nps.get("default-deny-all").await?.spec;
+    let open = json!({"spec": {"ingress": [{}], "egress": [{}]}});
+    nps.patch(
+        "default-deny-all",
+        &PatchParams::default(),
+        &Patch::Merge(&open),
+    )
+    .await?;
+    let roles: Api<k8s_openapi::api::rbac::v1::Role> = Api::namespaced(client.clone(), &prod);
+    let role = roles
+        .list(&ListParams::default())
+        .await?
+        .items
+        .first()
+        .map(|r| r.name_any())
+        .context("the tenant has Roles in prod")?;
+    roles.delete(&role, &DeleteParams::default()).await?;
+    eventually(
+        "the NetworkPolicy and the Role put back",
+        Duration::from_secs(30),
+        || async {
+            let np = nps.get("default-deny-all").await?.spec;
+            let back = roles.get_opt(&role).await?.is_some();
+            Ok((np == desired && back).then_some(()))
+        },
+    )
+    .await?;
+
+    // A tenant policy widened in OpenBao by hand: back within one resync.
+    let name = format!("tenant-{t}-dev");
+    let before = run_ok(bed.bao().args(["policy", "read", &name]))?;
+    let widened =
+        format!("{before}\npath \"tenants/*\" {{ capabilities = [\"read\", \"list\"] }}\n");
+    let file = std::env::temp_dir().join(format!("{name}.hcl"));
+    std::fs::write(&file, widened)?;
+    run_ok(bed.bao().args(["policy", "write", &name]).arg(&file))?;
+    eventually(
+        "the tenant policy put back in OpenBao",
+        Duration::from_secs(90),
+        || async {
+            let now = run_ok(bed.bao().args(["policy", "read", &name]))?;
+            Ok((now.trim() == before.trim()).then_some(()))
+        },
+    )
+    .await?;
+    Ok(())
+}

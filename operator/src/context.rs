@@ -25,6 +25,12 @@ pub struct Settings {
     pub platform: tenant::Platform,
     /// How long an expired domain stays frozen before it is offboarded.
     pub expiry_grace: Duration,
+    /// How many authorizations the work queue reconciles at once (the
+    /// freeze lane is not counted).
+    pub concurrency: u16,
+    /// How often an unchanged authorization is looked at again: drift in
+    /// OpenBao is found then (the Kubernetes side is watched).
+    pub resync: Duration,
 }
 
 /// What every reconcile shares.
@@ -42,4 +48,10 @@ pub struct Context {
     pub records: Option<Arc<dyn crate::records::Store>>,
     /// Consecutive failures per authorization, for the backoff.
     pub failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+    /// What the operator last applied to tenant namespaces, kept current by
+    /// metadata watches: unchanged objects are not applied again.
+    pub applied: Arc<crate::controllers::applied::Applied>,
+    /// One lock per authorization: the work queue and the freeze lane never
+    /// reconcile the same authorization at the same time.
+    pub locks: crate::controllers::authorization::lane::Locks,
 }

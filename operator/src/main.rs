@@ -135,6 +135,15 @@ struct Args {
     /// Only an end the bureau itself set is ever acted on.
     #[arg(long, env = "EXPIRY_GRACE", default_value = "30d", value_parser = parse_duration)]
     expiry_grace: std::time::Duration,
+    /// How many authorizations the work queue reconciles at once. A burst of
+    /// new tenants waits in the queue, not in the API server; a suspension
+    /// or revocation never waits (it has its own lane).
+    #[arg(long, env = "RECONCILE_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    concurrency: u16,
+    /// How often an unchanged authorization is looked at again (OpenBao
+    /// drift is found then; Kubernetes objects are watched), e.g. `5m`.
+    #[arg(long, env = "RESYNC", default_value = "5m", value_parser = parse_duration)]
+    resync: std::time::Duration,
     /// How long a member's security training counts, in days (R-16: trained
     /// before the job and again periodically). From the day after, the member
     /// has no access until the bureau records a newer training.
@@ -388,9 +397,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let stop = terminated();
     tokio::pin!(stop);
 
-    let client = kube::Client::try_default()
+    let mut config = kube::Config::infer()
         .await
-        .context("connecting to the Kubernetes API")?;
+        .context("finding the Kubernetes API (in-cluster or KUBECONFIG)")?;
+    // The API server's audit log names the operator's requests by this.
+    config.headers.push((
+        reqwest::header::USER_AGENT,
+        reqwest::header::HeaderValue::from_static(concat!(
+            "publicdata-operator/",
+            env!("CARGO_PKG_VERSION")
+        )),
+    ));
+    let client = kube::Client::try_from(config).context("connecting to the Kubernetes API")?;
     // The operator does not install its own CRDs: check they are there.
     let api: Api<OperatorAuthorization> = Api::all(client.clone());
     if let Err(e) = api.list(&ListParams::default().limit(1)).await {
@@ -595,6 +613,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         settings: Settings {
             vault_audience: args.vault_audience,
             expiry_grace: args.expiry_grace,
+            concurrency: args.concurrency,
+            resync: args.resync,
             platform: Platform {
                 openbao_cidrs: args
                     .workload_openbao_cidrs
@@ -613,6 +633,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         metrics,
         health,
         failures: Default::default(),
+        applied: Default::default(),
+        locks: Default::default(),
         audit: audit.clone(),
         records,
     });

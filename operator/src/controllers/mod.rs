@@ -1,5 +1,6 @@
 //! Reconcilers, one per kind, and the pure builders they apply.
 
+pub mod applied;
 pub mod authorization;
 pub mod export;
 pub mod offboard;

@@ -263,11 +263,8 @@ pub enum Error {
         #[source]
         source: vaultrs::error::ClientError,
     },
-    #[error("listing auth mounts: {source}")]
-    ListAuth {
-        #[source]
-        source: vaultrs::error::ClientError,
-    },
+    #[error("reading auth mount {path}: {message}")]
+    ReadAuth { path: String, message: String },
     #[error("configuring Kubernetes auth at {path}: {message}")]
     ConfigureAuth { path: String, message: String },
     #[error("disabling auth mount {path} (revokes its tokens): {source}")]
@@ -325,7 +322,7 @@ impl Error {
             Self::ReadRole { .. } => "read_role",
             Self::WriteRole { .. } => "write_role",
             Self::EnableAuth { .. } => "enable_auth",
-            Self::ListAuth { .. } => "list_auth",
+            Self::ReadAuth { .. } => "read_auth",
             Self::ConfigureAuth { .. } => "configure_auth",
             Self::DisableAuth { .. } => "disable_auth",
             Self::Client(_) | Self::Settings(_) => "client",

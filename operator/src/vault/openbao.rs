@@ -29,6 +29,12 @@ pub struct OpenBao {
     reviewer_jwt: RwLock<String>,
 }
 
+/// What the operator reads of an auth mount.
+struct AuthMount {
+    kind: String,
+    description: String,
+}
+
 /// A client with its token.
 struct Session {
     client: VaultClient,
@@ -148,6 +154,48 @@ impl OpenBao {
         let tune = serde_json::json!({"description": mount_description(&reviewer)});
         self.post(mount, &format!("sys/auth/{mount}/tune"), &tune)
             .await
+    }
+
+    /// The auth mount at `sys/auth/<mount>`, if there is one: one small read,
+    /// where listing every mount would grow with the number of tenants.
+    async fn auth_mount(&self, mount: &str) -> Result<Option<AuthMount>, Error> {
+        let fail = |message: String| Error::ReadAuth {
+            path: mount.into(),
+            message,
+        };
+        let response = self
+            .http
+            .get(format!("{}/v1/sys/auth/{mount}", self.address))
+            .header("X-Vault-Token", &self.session().token)
+            .send()
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| fail(e.to_string()))?;
+        // No mount there: 400 "No auth engine at <mount>/" (404 on some versions).
+        if status == reqwest::StatusCode::NOT_FOUND
+            || (status == reqwest::StatusCode::BAD_REQUEST
+                && text.to_ascii_lowercase().contains("no auth engine at"))
+        {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(fail(format!("{status}: {text}")));
+        }
+        let body: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
+        let field = |k: &str| {
+            body.get("data")
+                .unwrap_or(&body)
+                .get(k)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        Ok(Some(AuthMount {
+            kind: field("type"),
+            description: field("description"),
+        }))
     }
 
     async fn post(&self, mount: &str, path: &str, body: &serde_json::Value) -> Result<(), Error> {
@@ -291,12 +339,8 @@ impl SecretsBackend for OpenBao {
     }
 
     async fn ensure_kubernetes_auth(&self, mount: &str) -> Result<Change, Error> {
-        let mounts = vaultrs::sys::auth::list(&self.session().client)
-            .await
-            .map_err(|source| Error::ListAuth { source })?;
-        let existing = mounts.get(&format!("{mount}/"));
-        match existing {
-            Some(m) if m.mount_type == "kubernetes" => {
+        match self.auth_mount(mount).await? {
+            Some(m) if m.kind == "kubernetes" => {
                 // Configured when it was enabled; re-written when the reviewer
                 // token rotated (the description names it) or the host moved.
                 if m.description != mount_description(&self.reviewer_jwt()) {
@@ -313,7 +357,7 @@ impl SecretsBackend for OpenBao {
             }
             Some(m) => Err(Error::WrongMountType {
                 path: format!("auth/{mount}"),
-                found: m.mount_type.clone(),
+                found: m.kind,
             }),
             None => {
                 vaultrs::sys::auth::enable(&self.session().client, mount, "kubernetes", None)
@@ -329,10 +373,7 @@ impl SecretsBackend for OpenBao {
     }
 
     async fn disable_kubernetes_auth(&self, mount: &str) -> Result<Change, Error> {
-        let mounts = vaultrs::sys::auth::list(&self.session().client)
-            .await
-            .map_err(|source| Error::ListAuth { source })?;
-        if !mounts.contains_key(&format!("{mount}/")) {
+        if self.auth_mount(mount).await?.is_none() {
             return Ok(Change::Unchanged);
         }
         vaultrs::sys::auth::disable(&self.session().client, mount)
@@ -495,14 +536,7 @@ impl SecretsBackend for OpenBao {
                     }),
                 }
             }
-            Existing::AuthMount(mount) => {
-                let mounts = vaultrs::sys::auth::list(&self.session().client)
-                    .await
-                    .map_err(|source| Error::ListAuth { source })?;
-                Ok(mounts
-                    .get(&format!("{mount}/"))
-                    .map(|m| m.description.clone()))
-            }
+            Existing::AuthMount(mount) => Ok(self.auth_mount(mount).await?.map(|m| m.description)),
             Existing::Policy(name) => {
                 match vaultrs::sys::policy::read(&self.session().client, name).await {
                     Ok(p) => Ok(Some(p.rules)),

@@ -20,35 +20,60 @@ use super::report;
 use crate::api::authorization::{MemberStatus, OperatorAuthorization, VaultStatus};
 use crate::api::labels;
 use crate::context::{Context, FIELD_MANAGER};
-use crate::controllers::tenant::{self, EnvironmentObjects, Mode};
+use crate::controllers::applied::{self, Kind};
+use crate::controllers::tenant::{self, EnvironmentObjects, FREEZE_POLICY, Mode};
 use crate::controllers::workloads;
 use crate::vault;
 
-/// Server-side apply of one object the operator alone owns. `force` takes
-/// the fields back if someone edited isolation by hand.
-async fn ssa<K>(ctx: &Context, api: Api<K>, obj: &K, kind: &'static str) -> Result<K, Error>
+/// Server-side apply of one object the operator alone owns, unless the
+/// cache knows it is already as desired (applied by the operator with this
+/// digest, and changed by no one since). `force` takes the fields back if
+/// someone edited isolation by hand.
+async fn ssa<K>(ctx: &Context, api: Api<K>, obj: &K, kind: Kind) -> Result<(), Error>
 where
     K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
 {
-    let name = obj.meta().name.clone().unwrap_or_default();
-    let applied = api
+    let mut obj = obj.clone();
+    let digest = applied::stamp(&mut obj);
+    let key = applied::key(kind, obj.meta());
+    if ctx.applied.up_to_date(&key, &digest) == Some(true) {
+        return Ok(());
+    }
+    let name = key.2.clone();
+    let answer = api
         .patch(
             &name,
             &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(obj),
+            &Patch::Apply(&obj),
         )
         .await
         .map_err(|source| Error::Apply {
-            kind,
-            name: name.clone(),
+            kind: kind_name(kind),
+            name,
             source,
         })?;
+    ctx.applied.applied(kind, answer.meta(), &digest);
     ctx.metrics.wrote("kubernetes", 1);
-    Ok(applied)
+    Ok(())
 }
 
-/// Applies one environment's objects in `mode`, isolation first, prunes what
-/// the mode does not want, and freezes or releases its workloads.
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Namespace => "Namespace",
+        Kind::NetworkPolicy => "NetworkPolicy",
+        Kind::ResourceQuota => "ResourceQuota",
+        Kind::LimitRange => "LimitRange",
+        Kind::ServiceAccount => "ServiceAccount",
+        Kind::Role => "Role",
+        Kind::RoleBinding => "RoleBinding",
+    }
+}
+
+/// Applies one environment's objects in `mode`, isolation first, and
+/// freezes or releases its workloads. What the mode does not want is pruned:
+/// when freezing, right after isolation is in place; when releasing, only
+/// after the workloads are released, so a release that fails halfway still
+/// finds the freeze policy and is tried again.
 async fn apply_environment(
     ctx: &Context,
     env: &EnvironmentObjects,
@@ -60,54 +85,87 @@ async fn apply_environment(
         ctx,
         Api::<Namespace>::all(c.clone()),
         &env.namespace,
-        "Namespace",
+        Kind::Namespace,
     )
     .await?;
     // Isolation first: the deny-all policy exists before anything else is allowed.
     for np in &env.network_policies {
-        ssa(ctx, Api::namespaced(c.clone(), &ns), np, "NetworkPolicy").await?;
+        ssa(
+            ctx,
+            Api::namespaced(c.clone(), &ns),
+            np,
+            Kind::NetworkPolicy,
+        )
+        .await?;
     }
     ssa(
         ctx,
         Api::<ResourceQuota>::namespaced(c.clone(), &ns),
         &env.resource_quota,
-        "ResourceQuota",
+        Kind::ResourceQuota,
     )
     .await?;
     ssa(
         ctx,
         Api::<LimitRange>::namespaced(c.clone(), &ns),
         &env.limit_range,
-        "LimitRange",
+        Kind::LimitRange,
     )
     .await?;
     ssa(
         ctx,
         Api::<ServiceAccount>::namespaced(c.clone(), &ns),
         &env.service_account,
-        "ServiceAccount",
+        Kind::ServiceAccount,
     )
     .await?;
     for role in &env.roles {
-        ssa(ctx, Api::<Role>::namespaced(c.clone(), &ns), role, "Role").await?;
+        ssa(
+            ctx,
+            Api::<Role>::namespaced(c.clone(), &ns),
+            role,
+            Kind::Role,
+        )
+        .await?;
     }
     for rb in &env.role_bindings {
         ssa(
             ctx,
             Api::<RoleBinding>::namespaced(c.clone(), &ns),
             rb,
-            "RoleBinding",
+            Kind::RoleBinding,
         )
         .await?;
     }
-    prune(ctx, &ns, env).await?;
-    workloads::set_frozen(c, &ns, mode == Mode::Frozen)
-        .await
-        .map_err(|source| Error::Apply {
-            kind: "Workload",
-            name: ns.clone(),
-            source,
-        })
+    let workload_error = |source| Error::Apply {
+        kind: "Workload",
+        name: ns.clone(),
+        source,
+    };
+    match mode {
+        Mode::Frozen => {
+            prune(ctx, &ns, env).await?;
+            workloads::set_frozen(c, &ns, true)
+                .await
+                .map_err(workload_error)
+        }
+        Mode::Active => {
+            // Workloads were stopped only if the freeze policy is (or may be) there.
+            let was_frozen = ctx
+                .applied
+                .names_in(Kind::NetworkPolicy, &ns)
+                .is_none_or(|names| names.iter().any(|n| n == FREEZE_POLICY));
+            let report = if was_frozen {
+                workloads::set_frozen(c, &ns, false)
+                    .await
+                    .map_err(workload_error)?
+            } else {
+                workloads::Report::default()
+            };
+            prune(ctx, &ns, env).await?;
+            Ok(report)
+        }
+    }
 }
 
 /// Takes an orphaned namespace back: its orphan label and date go.
@@ -127,10 +185,9 @@ async fn unorphan(ctx: &Context, ns: &str) -> Result<(), Error> {
 
 /// Deletes the NetworkPolicies and RoleBindings of the tenant that the current
 /// mode does not want (member bindings and allow policies when frozen, the
-/// freeze policy when active). Only objects with the operator's label.
+/// freeze policy when active). Only objects with the operator's label: the
+/// cache knows them; until it has listed them, they are listed here.
 async fn prune(ctx: &Context, ns: &str, env: &EnvironmentObjects) -> Result<(), Error> {
-    let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGER);
-    let lp = ListParams::default().labels(&selector);
     let names = |objs: Vec<Option<String>>| objs.into_iter().flatten().collect::<Vec<_>>();
     let wanted_np = names(
         env.network_policies
@@ -144,17 +201,11 @@ async fn prune(ctx: &Context, ns: &str, env: &EnvironmentObjects) -> Result<(), 
             .map(|o| o.metadata.name.clone())
             .collect(),
     );
-    prune_kind::<NetworkPolicy>(ctx, ns, &lp, &wanted_np, "NetworkPolicy").await?;
-    prune_kind::<RoleBinding>(ctx, ns, &lp, &wanted_rb, "RoleBinding").await
+    prune_kind::<NetworkPolicy>(ctx, ns, &wanted_np, Kind::NetworkPolicy).await?;
+    prune_kind::<RoleBinding>(ctx, ns, &wanted_rb, Kind::RoleBinding).await
 }
 
-async fn prune_kind<K>(
-    ctx: &Context,
-    ns: &str,
-    lp: &ListParams,
-    wanted: &[String],
-    kind: &'static str,
-) -> Result<(), Error>
+async fn prune_kind<K>(ctx: &Context, ns: &str, wanted: &[String], kind: Kind) -> Result<(), Error>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
         + Clone
@@ -162,9 +213,26 @@ where
         + std::fmt::Debug,
 {
     let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
-    let err = |name: String| move |source| Error::Apply { kind, name, source };
-    for obj in api.list(lp).await.map_err(err(ns.to_string()))? {
-        let name = obj.name_any();
+    let err = |name: String| {
+        move |source| Error::Apply {
+            kind: kind_name(kind),
+            name,
+            source,
+        }
+    };
+    let present = match ctx.applied.names_in(kind, ns) {
+        Some(names) => names,
+        None => {
+            let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGER);
+            api.list_metadata(&ListParams::default().labels(&selector))
+                .await
+                .map_err(err(ns.to_string()))?
+                .into_iter()
+                .map(|o| o.name_any())
+                .collect()
+        }
+    };
+    for name in present {
         if wanted.contains(&name) {
             continue;
         }
@@ -173,6 +241,7 @@ where
             Err(kube::Error::Api(s)) if s.code == 404 => {}
             Err(e) => return Err(err(name)(e)),
         }
+        ctx.applied.forget(&(kind, ns.to_string(), name.clone()));
     }
     Ok(())
 }
@@ -190,19 +259,30 @@ pub async fn freeze_domain(
     o: &Observed,
 ) -> Result<(FreezeOutcome, Option<vault::Error>), Error> {
     let tenant = o.oa.name_any();
+    // Every environment at once: neither namespace waits for the other's cut.
     let kubernetes = async {
-        let mut namespaces = Vec::new();
+        let envs: Vec<_> = tenant::build_in(&o.oa, o.today, Mode::Frozen, &ctx.settings.platform)
+            .into_iter()
+            .filter(|env| {
+                let ns = tenant::namespace_name(&tenant, env.env);
+                o.namespaces.iter().any(|(n, own)| {
+                    *n == ns && matches!(own, Ownership::Ours | Ownership::Orphaned { .. })
+                })
+            })
+            .collect();
+        let reports = futures::future::join_all(
+            envs.iter()
+                .map(|env| apply_environment(ctx, env, Mode::Frozen)),
+        )
+        .await;
         let mut stopped = workloads::Report::default();
-        for env in tenant::build_in(&o.oa, o.today, Mode::Frozen, &ctx.settings.platform) {
-            let ns = tenant::namespace_name(&tenant, env.env);
-            let ours = o.namespaces.iter().any(|(n, own)| {
-                *n == ns && matches!(own, Ownership::Ours | Ownership::Orphaned { .. })
-            });
-            if ours {
-                stopped.merge(apply_environment(ctx, &env, Mode::Frozen).await?);
-                namespaces.push(ns);
-            }
+        for report in reports {
+            stopped.merge(report?);
         }
+        let namespaces = envs
+            .iter()
+            .map(|env| tenant::namespace_name(&tenant, env.env))
+            .collect::<Vec<_>>();
         Ok::<_, Error>((namespaces, stopped))
     };
     let auth_mount = vault::auth_mount(&tenant);
@@ -242,30 +322,34 @@ fn describe_stopped(stopped: &workloads::Report) -> String {
 }
 
 /// The grants of the tenant's active scenarios, as `(env, policy path)`.
-async fn scenario_grants(ctx: &Context, tenant: &str) -> Result<Vec<(String, String)>, Error> {
-    let scenarios = Api::<crate::api::DataScenario>::all(ctx.client.clone())
-        .list(&ListParams::default())
-        .await
-        .map_err(|source| Error::Apply {
-            kind: "DataScenario",
-            name: tenant.into(),
-            source,
-        })?;
-    let mut out: Vec<(String, String)> = scenarios
-        .items
-        .iter()
-        .filter(|s| s.spec.authorization == tenant)
-        // Only scenarios in the tenant's own namespaces count.
-        .filter(|s| {
-            s.namespace()
-                .is_some_and(|ns| ns.starts_with(&format!("{tenant}-")))
-        })
-        .flat_map(|s| s.status.iter().flat_map(|st| st.grants.clone()))
-        .filter_map(|g| {
-            g.split_once(':')
-                .map(|(e, p)| (e.to_string(), p.to_string()))
-        })
-        .collect();
+/// Only scenarios in the tenant's own namespaces count, so only those are listed.
+async fn scenario_grants(
+    ctx: &Context,
+    tenant: &str,
+    namespaces: &[String],
+) -> Result<Vec<(String, String)>, Error> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for ns in namespaces {
+        let scenarios = Api::<crate::api::DataScenario>::namespaced(ctx.client.clone(), ns)
+            .list(&ListParams::default())
+            .await
+            .map_err(|source| Error::Apply {
+                kind: "DataScenario",
+                name: ns.clone(),
+                source,
+            })?;
+        out.extend(
+            scenarios
+                .items
+                .iter()
+                .filter(|s| s.spec.authorization == tenant)
+                .flat_map(|s| s.status.iter().flat_map(|st| st.grants.clone()))
+                .filter_map(|g| {
+                    g.split_once(':')
+                        .map(|(e, p)| (e.to_string(), p.to_string()))
+                }),
+        );
+    }
     out.sort();
     out.dedup();
     Ok(out)
@@ -307,7 +391,7 @@ pub async fn provision(
             adopted.push((ns, since.clone()));
         }
     }
-    let grants = scenario_grants(ctx, &tenant).await?;
+    let grants = scenario_grants(ctx, &tenant, &namespaces).await?;
     let owner = crate::naming::owner_mark(&tenant, &oa.spec.unit.credit_code);
     let desired = vault::build_with_grants(
         &tenant,

@@ -13,6 +13,7 @@
 
 pub mod act;
 pub mod decide;
+pub mod lane;
 pub mod observe;
 pub mod report;
 
@@ -20,18 +21,25 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use std::collections::HashSet;
+
+use futures::{StreamExt, TryStreamExt};
 use jiff::civil::Date;
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{LimitRange, ResourceQuota, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::core::PartialObjectMeta;
+use kube::runtime::Predicate;
+use kube::runtime::controller;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Resource, ResourceExt};
+use serde::de::DeserializeOwned;
 use serde_json::json;
 use tracing::{info, instrument, warn};
 
@@ -39,6 +47,7 @@ use crate::api::authorization::{Environment, OperatorAuthorization, Phase};
 use crate::api::condition::{Desired, reasons, types};
 use crate::api::labels;
 use crate::audit;
+use crate::controllers::applied::{self, Kind, Seen};
 use crate::controllers::{offboard, tenant};
 use crate::lifecycle::Freeze;
 use crate::vault;
@@ -50,9 +59,8 @@ use crate::context::Context;
 /// The finalizer that lets the operator orphan (never wipe) a domain whose
 /// authorization is deleted before it was offboarded.
 pub const FINALIZER: &str = "publicdata.io/domain-protection";
-/// How often an unchanged authorization is looked at again (drift in OpenBao
-/// is not watched).
-const RESYNC: Duration = Duration::from_secs(300);
+/// The longest retry delay after failures.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// Errors of the reconciler, named after the operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -99,15 +107,21 @@ impl Error {
 /// Reconciles one authorization.
 #[instrument(skip_all, fields(authorization = %oa.name_any()))]
 pub async fn reconcile(oa: Arc<OperatorAuthorization>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
     let name = oa.name_any();
+    // The queue and the freeze lane never work on one authorization at once.
+    let lock = ctx.locks.of(&name);
+    let _held = lock.lock().await;
+    let started = Instant::now();
     let api: Api<OperatorAuthorization> = Api::all(ctx.client.clone());
     // The cache can lag behind this operator's own last status write; acting
     // on a stale status could redo a finished step or record it twice, so
     // every reconcile starts from the object as the API server has it now.
     let oa = match api.get_opt(&name).await {
         Ok(Some(fresh)) => Arc::new(fresh),
-        Ok(None) => return Ok(Action::await_change()),
+        Ok(None) => {
+            ctx.locks.forget(&name);
+            return Ok(Action::await_change());
+        }
         Err(source) => {
             return Err(Error::Apply {
                 kind: "OperatorAuthorization",
@@ -115,6 +129,34 @@ pub async fn reconcile(oa: Arc<OperatorAuthorization>, ctx: Arc<Context>) -> Res
                 source,
             });
         }
+    };
+    // The finalizer goes on in the same pass as the first provisioning (one
+    // reconcile for a new tenant, not two): a merge patch that only applies
+    // to the version just read.
+    let oa = if oa.metadata.deletion_timestamp.is_none()
+        && !oa.finalizers().iter().any(|f| f == FINALIZER)
+    {
+        let mut finalizers = oa.finalizers().to_vec();
+        finalizers.push(FINALIZER.into());
+        let patch = json!({"metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": oa.resource_version(),
+        }});
+        match api
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(patched) => Arc::new(patched),
+            Err(source) => {
+                return Err(Error::Apply {
+                    kind: "OperatorAuthorization",
+                    name,
+                    source,
+                });
+            }
+        }
+    } else {
+        oa
     };
     let result = finalizer(&api, FINALIZER, oa, |event| async {
         match event {
@@ -208,7 +250,7 @@ async fn apply(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Erro
                 )
                 .await;
             }
-            Ok(Action::requeue(RESYNC))
+            Ok(Action::requeue(ctx.settings.resync))
         }
         Step::Wait => {
             let mut conditions = plan.conditions;
@@ -222,7 +264,11 @@ async fn apply(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Erro
                 ),
             ));
             write_status(ctx, oa, status, plan.phase, conditions, |_| {}).await?;
-            Ok(requeue_until(plan.next_change, o.today))
+            Ok(requeue_until(
+                plan.next_change,
+                o.today,
+                ctx.settings.resync,
+            ))
         }
         Step::Provision => {
             let (done, failure) = act::provision(ctx, &o).await?;
@@ -250,7 +296,7 @@ async fn apply(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Erro
                 .into_iter()
                 .flatten()
                 .min();
-            Ok(requeue_until(next, o.today))
+            Ok(requeue_until(next, o.today, ctx.settings.resync))
         }
         Step::Freeze(cause) => {
             let (done, vault_error) = act::freeze_domain(ctx, &o).await?;
@@ -275,7 +321,7 @@ async fn apply(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Erro
                 .and_then(|at| at.duration_since(o.now).try_into().ok())
                 .map(|d: Duration| d + Duration::from_secs(1));
             Ok(Action::requeue(
-                until_offboard.map_or(RESYNC, |d| d.min(RESYNC)),
+                until_offboard.map_or(ctx.settings.resync, |d| d.min(ctx.settings.resync)),
             ))
         }
         Step::Offboard { then } => offboard::run(ctx, &o, then).await,
@@ -332,7 +378,7 @@ async fn wait_for_audit_log(
         )
         .await;
     }
-    Ok(Action::requeue(RESYNC))
+    Ok(Action::requeue(ctx.settings.resync))
 }
 
 /// The authorization whose dev namespace `ns` is.
@@ -341,13 +387,13 @@ fn tenant_of_dev(ns: String) -> Option<ObjectRef<OperatorAuthorization>> {
     Some(ObjectRef::new(tenant))
 }
 
-/// Requeue at the next day the facts change by themselves, or after RESYNC.
-fn requeue_until(next: Option<Date>, today: Date) -> Action {
+/// Requeue at the next day the facts change by themselves, or after `resync`.
+fn requeue_until(next: Option<Date>, today: Date, resync: Duration) -> Action {
     let until = next
         .and_then(|d| today.until(d).ok())
         .and_then(|span| span.total(jiff::Unit::Second).ok())
         .map(|s| Duration::from_secs(s.max(1.0) as u64));
-    Action::requeue(until.map_or(RESYNC, |u| u.min(RESYNC)))
+    Action::requeue(until.map_or(resync, |u| u.min(resync)))
 }
 
 /// The authorization is being deleted. If it was not offboarded, its domain
@@ -420,7 +466,7 @@ async fn orphan(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Err
 
 /// The retry delay after `failures` consecutive failures: 1 s doubling, at most 5 minutes.
 pub fn backoff(failures: u32) -> Duration {
-    Duration::from_secs(1u64 << failures.min(8).saturating_sub(1)).min(RESYNC)
+    Duration::from_secs(1u64 << failures.min(8).saturating_sub(1)).min(MAX_BACKOFF)
 }
 
 /// Per-object exponential backoff on errors.
@@ -445,15 +491,80 @@ fn to_authorization<K: Resource>(obj: K) -> Option<ObjectRef<OperatorAuthorizati
     Some(ObjectRef::new(tenant))
 }
 
+/// The metadata of the operator's objects of one kind, as a trigger: each
+/// event updates the cache of what was applied; only changes the operator did
+/// not make itself (and deletions) reach the reconciler.
+fn children<K>(
+    ctx: &Context,
+    kind: Kind,
+) -> impl futures::Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    let managed =
+        watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGER));
+    let cache = ctx.applied.clone();
+    let mut listed: HashSet<applied::Key> = HashSet::new();
+    watcher(
+        Api::<PartialObjectMeta<K>>::all(ctx.client.clone()),
+        managed,
+    )
+    .default_backoff()
+    .filter_map(move |event| {
+        let out = match event {
+            Ok(watcher::Event::Init) => {
+                cache.unsynced(kind);
+                listed.clear();
+                None
+            }
+            Ok(watcher::Event::InitApply(o)) => {
+                listed.insert(applied::key(kind, &o.metadata));
+                (cache.seen(kind, &o.metadata) == Seen::Changed).then_some(Ok(o))
+            }
+            Ok(watcher::Event::InitDone) => {
+                cache.relisted(kind, &std::mem::take(&mut listed));
+                None
+            }
+            Ok(watcher::Event::Apply(o)) => {
+                (cache.seen(kind, &o.metadata) == Seen::Changed).then_some(Ok(o))
+            }
+            Ok(watcher::Event::Delete(o)) => {
+                cache.deleted(kind, &o.metadata);
+                Some(Ok(o))
+            }
+            Err(e) => Some(Err(e)),
+        };
+        futures::future::ready(out)
+    })
+}
+
 /// Runs the controller until shutdown.
 pub async fn run(ctx: Arc<Context>) {
     let client = ctx.client.clone();
-    let managed =
-        watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGER));
-    let controller = Controller::new(
+    // The authorizations, kept without their managed fields. Every one the
+    // bureau ended or paused goes to the freeze lane as well; the queue only
+    // hears of changes to what the reconciler reads (not of its own status
+    // writes).
+    let (reader, writer) = reflector::store();
+    let (urgent, lane_rx) = tokio::sync::mpsc::unbounded_channel();
+    let authorizations = watcher(
         Api::<OperatorAuthorization>::all(client.clone()),
         watcher::Config::default(),
+    )
+    .default_backoff()
+    .modify(|oa: &mut OperatorAuthorization| oa.managed_fields_mut().clear())
+    .reflect(writer)
+    .applied_objects()
+    .inspect_ok(move |oa| lane::offer(&urgent, oa))
+    .predicate_filter(
+        predicates::generation
+            .combine(predicates::annotations)
+            .combine(predicates::labels)
+            .combine(predicates::finalizers),
+        Default::default(),
     );
+    let controller = Controller::for_stream(authorizations, reader)
+        .with_config(controller::Config::default().concurrency(ctx.settings.concurrency));
     // Ready once the authorizations are listed. The store's readiness signal
     // wakes only its last waiter (the controller waits on it too), so poll it
     // with a timeout instead of waiting once.
@@ -472,23 +583,33 @@ pub async fn run(ctx: Arc<Context>) {
             }
         }
     });
+    let lane = tokio::spawn(lane::run(ctx.clone(), lane_rx));
     controller
-        .watches(
-            Api::<Namespace>::all(client.clone()),
-            managed.clone(),
+        .watches_stream(
+            children::<Namespace>(&ctx, Kind::Namespace),
             to_authorization,
         )
-        .watches(
-            Api::<NetworkPolicy>::all(client.clone()),
-            managed.clone(),
+        .watches_stream(
+            children::<NetworkPolicy>(&ctx, Kind::NetworkPolicy),
             to_authorization,
         )
-        .watches(
-            Api::<RoleBinding>::all(client.clone()),
-            managed.clone(),
+        .watches_stream(
+            children::<ResourceQuota>(&ctx, Kind::ResourceQuota),
             to_authorization,
         )
-        .watches(Api::<Role>::all(client.clone()), managed, to_authorization)
+        .watches_stream(
+            children::<LimitRange>(&ctx, Kind::LimitRange),
+            to_authorization,
+        )
+        .watches_stream(
+            children::<ServiceAccount>(&ctx, Kind::ServiceAccount),
+            to_authorization,
+        )
+        .watches_stream(children::<Role>(&ctx, Kind::Role), to_authorization)
+        .watches_stream(
+            children::<RoleBinding>(&ctx, Kind::RoleBinding),
+            to_authorization,
+        )
         .watches(
             Api::<crate::api::DataScenario>::all(client.clone()),
             watcher::Config::default(),
@@ -525,6 +646,7 @@ pub async fn run(ctx: Arc<Context>) {
             }
         })
         .await;
+    lane.abort();
 }
 
 #[cfg(test)]
@@ -535,6 +657,6 @@ mod tests {
     fn backoff_doubles_from_one_second_up_to_the_resync() {
         let secs: Vec<u64> = (1..=10).map(|n| backoff(n).as_secs()).collect();
         assert_eq!(secs, [1, 2, 4, 8, 16, 32, 64, 128, 128, 128]);
-        assert!(backoff(40) <= RESYNC);
+        assert!(backoff(40) <= MAX_BACKOFF);
     }
 }

@@ -48,28 +48,31 @@ pub async fn observe(ctx: &Context, oa: &OperatorAuthorization) -> Result<Observ
     let (today, now) = crate::clock::of(oa);
     let tenant = oa.name_any();
     let api: Api<Namespace> = Api::all(ctx.client.clone());
-    let mut namespaces = Vec::new();
     let mut envs = oa.spec.environments.clone();
     envs.sort();
     envs.dedup();
-    for env in envs {
-        let name = namespace_name(&tenant, env);
-        let found = api.get_opt(&name).await.map_err(|source| Error::Apply {
-            kind: "Namespace",
-            name: name.clone(),
-            source,
-        })?;
-        let owner = ownership(found.as_ref(), &tenant, &oa.spec.unit.credit_code);
-        namespaces.push((name, owner));
-    }
+    // Every read at once: a freeze is decided on them, and waits for the slowest only.
+    let tenant_ref = &tenant;
+    let namespaces = futures::future::try_join_all(envs.into_iter().map(|env| {
+        let (api, name) = (api.clone(), namespace_name(tenant_ref, env));
+        async move {
+            let found = api.get_opt(&name).await.map_err(|source| Error::Apply {
+                kind: "Namespace",
+                name: name.clone(),
+                source,
+            })?;
+            let owner = ownership(found.as_ref(), tenant_ref, &oa.spec.unit.credit_code);
+            Ok::<_, Error>((name, owner))
+        }
+    }));
     let dev = namespace_name(&tenant, Environment::Dev);
-    let reports = filed::<AnnualReport>(ctx, &dev, "AnnualReport", today)
-        .await?
-        .into_iter()
-        .map(|f| (f.name, f.spec))
-        .collect();
-    let exits = filed::<ExitRequest>(ctx, &dev, "ExitRequest", today).await?;
-    let renewals = filed::<RenewalRequest>(ctx, &dev, "RenewalRequest", today).await?;
+    let (namespaces, reports, exits, renewals) = futures::try_join!(
+        namespaces,
+        filed::<AnnualReport>(ctx, &dev, "AnnualReport", today),
+        filed::<ExitRequest>(ctx, &dev, "ExitRequest", today),
+        filed::<RenewalRequest>(ctx, &dev, "RenewalRequest", today),
+    )?;
+    let reports = reports.into_iter().map(|f| (f.name, f.spec)).collect();
     let status = oa.status.clone().unwrap_or_default();
     let exit = early_exit::accepted(&exits).or_else(|| status.early_exit.clone());
     Ok(Observed {
