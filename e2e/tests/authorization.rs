@@ -726,8 +726,12 @@ async fn the_emergency_plan_and_its_last_drill_are_in_the_status() -> Result<()>
 }
 
 /// The operator's requests in the API server's audit log that touch tenant
-/// `t`, received after `since`: (verb, resource/subresource, name).
-fn operator_requests(bed: &TestBed, t: &str, since: &str) -> Result<Vec<(String, String, String)>> {
+/// `t`, received after `since`: (verb, resource/subresource, name, when).
+fn operator_requests(
+    bed: &TestBed,
+    t: &str,
+    since: &str,
+) -> Result<Vec<(String, String, String, String)>> {
     let path = bed.var("KUBE_AUDIT_LOG").context("KUBE_AUDIT_LOG")?;
     let text = std::fs::read_to_string(path)?;
     let mut out = Vec::new();
@@ -746,7 +750,8 @@ fn operator_requests(bed: &TestBed, t: &str, since: &str) -> Result<Vec<(String,
         );
         let tenant =
             ns.starts_with(&format!("{t}-")) || name == t || name.starts_with(&format!("{t}-"));
-        if ours && tenant && at > since && e["stage"] == "ResponseComplete" {
+        let after = at.parse::<jiff::Timestamp>().ok() > since.parse::<jiff::Timestamp>().ok();
+        if ours && tenant && after && e["stage"] == "ResponseComplete" {
             out.push((
                 e["verb"].as_str().unwrap_or_default().to_string(),
                 format!(
@@ -755,14 +760,19 @@ fn operator_requests(bed: &TestBed, t: &str, since: &str) -> Result<Vec<(String,
                     o["subresource"].as_str().unwrap_or_default()
                 ),
                 name.to_string(),
+                at.to_string(),
             ));
         }
     }
     Ok(out)
 }
 
-/// The operator's OpenBao requests about tenant `t` after `since`: (operation, path).
-fn operator_openbao_requests(bed: &TestBed, t: &str, since: &str) -> Result<Vec<(String, String)>> {
+/// The operator's OpenBao requests about tenant `t` after `since`: (operation, path, when).
+fn operator_openbao_requests(
+    bed: &TestBed,
+    t: &str,
+    since: &str,
+) -> Result<Vec<(String, String, jiff::Timestamp)>> {
     let path = bed.var("OPENBAO_AUDIT_LOG").context("OPENBAO_AUDIT_LOG")?;
     let text = std::fs::read_to_string(path)?;
     let since: jiff::Timestamp = since.parse()?;
@@ -778,13 +788,18 @@ fn operator_openbao_requests(bed: &TestBed, t: &str, since: &str) -> Result<Vec<
             .as_str()
             .and_then(|t| t.parse::<jiff::Timestamp>().ok());
         let path = e["request"]["path"].as_str().unwrap_or_default();
-        if e["type"] == "request" && ours && at.is_some_and(|a| a > since) && path.contains(t) {
+        if let Some(at) = at.filter(|a| *a > since)
+            && e["type"] == "request"
+            && ours
+            && path.contains(t)
+        {
             out.push((
                 e["request"]["operation"]
                     .as_str()
                     .unwrap_or_default()
                     .to_string(),
                 path.to_string(),
+                at,
             ));
         }
     }
@@ -802,30 +817,33 @@ async fn a_resync_writes_nothing_and_what_is_changed_by_hand_is_put_back() -> Re
     let client = bed.client().await?;
     let (t, _, _) = tenant(&bed).await?;
     let (dev, prod) = (format!("{t}-dev"), format!("{t}-prod"));
-    // Watch one resync.
+    // Watch one resync: it lies between the operator's next two reads of the
+    // authorization (a reconcile starts with one; reconciles of one
+    // authorization never overlap).
     let since = jiff::Timestamp::now().to_string();
-    let reconciled = eventually(
-        "a resync of the tenant (the operator reads its OpenBao roles again)",
-        Duration::from_secs(90),
+    let until = eventually(
+        "two resyncs of the tenant (the operator reads its authorization twice)",
+        Duration::from_secs(120),
         || async {
-            let bao = operator_openbao_requests(&bed, &t, &since)?;
-            Ok(bao
-                .iter()
-                .any(|(op, path)| op == "read" && path == &format!("auth/k8s-{t}/role/prod"))
-                .then_some(bao))
+            let gets: Vec<String> = operator_requests(&bed, &t, &since)?
+                .into_iter()
+                .filter(|(verb, what, name, _)| {
+                    verb == "get" && what == "operatorauthorizations/" && name == &t
+                })
+                .map(|(_, _, _, at)| at)
+                .collect();
+            Ok(gets.get(1).cloned())
         },
     )
     .await?;
-    let kube = operator_requests(&bed, &t, &since)?;
-    ensure!(
-        kube.iter()
-            .any(|(verb, what, _)| verb == "get" && what == "operatorauthorizations/"),
-        "the resync read the authorization: {kube:?}"
-    );
+    let kube: Vec<_> = operator_requests(&bed, &t, &since)?
+        .into_iter()
+        .filter(|(_, _, _, at)| at.parse::<jiff::Timestamp>().ok() < until.parse().ok())
+        .collect();
     // (The provisioning's Events may be posted just after Ready: not counted.)
     let writes: Vec<_> = kube
         .iter()
-        .filter(|(verb, what, _)| {
+        .filter(|(verb, what, _, _)| {
             !matches!(verb.as_str(), "get" | "list" | "watch") && what != "events/"
         })
         .collect();
@@ -833,13 +851,22 @@ async fn a_resync_writes_nothing_and_what_is_changed_by_hand_is_put_back() -> Re
         writes.is_empty(),
         "a resync of an unchanged domain wrote to the API server: {writes:?}"
     );
-    let bao_writes: Vec<_> = reconciled
+    let until_bao: jiff::Timestamp = until.parse()?;
+    let bao: Vec<_> = operator_openbao_requests(&bed, &t, &since)?
+        .into_iter()
+        .filter(|(_, _, at)| at < &until_bao)
+        .collect();
+    let bao_writes: Vec<_> = bao
         .iter()
-        .filter(|(op, _)| !matches!(op.as_str(), "read" | "list"))
+        .filter(|(op, _, _)| !matches!(op.as_str(), "read" | "list"))
         .collect();
     ensure!(
         bao_writes.is_empty(),
         "a resync wrote to OpenBao: {bao_writes:?}"
+    );
+    ensure!(
+        bao.len() <= 1,
+        "a resync of an unchanged tenant reads at most one OpenBao object: {bao:?} (between {since} and {until})"
     );
 
     // A NetworkPolicy opened by hand, and a Role deleted: both back at once.

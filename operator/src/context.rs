@@ -51,6 +51,9 @@ pub struct Context {
     /// What the operator last applied to tenant namespaces, kept current by
     /// metadata watches: unchanged objects are not applied again.
     pub applied: Arc<crate::controllers::applied::Applied>,
+    /// What the operator last applied in full to each tenant's OpenBao: a
+    /// resync of an unchanged tenant checks one object, not all.
+    pub vault_applied: crate::vault::Applied,
     /// One lock per authorization: the work queue and the freeze lane never
     /// reconcile the same authorization at the same time.
     pub locks: crate::controllers::authorization::lane::Locks,

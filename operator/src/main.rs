@@ -634,6 +634,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         health,
         failures: Default::default(),
         applied: Default::default(),
+        vault_applied: Default::default(),
         locks: Default::default(),
         audit: audit.clone(),
         records,

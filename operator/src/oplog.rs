@@ -257,6 +257,48 @@ impl Directory {
     }
 }
 
+impl Directory {
+    /// The tenant whose OpenBao configuration (its KV or auth mount, the auth
+    /// mount's config and roles, its policies) an audit entry says someone
+    /// other than the operator changed, if any.
+    pub fn openbao_change(&self, entry: &Value) -> Option<String> {
+        let text = |p: &str| entry.pointer(p).and_then(Value::as_str);
+        let meta = |k: &str| text(&format!("/auth/metadata/{k}"));
+        let by_operator = meta("service_account_namespace") == Some(&self.operator.namespace)
+            && meta("service_account_name") == Some(&self.operator.service_account);
+        if text("/type") != Some("response")
+            || !matches!(
+                text("/request/operation"),
+                Some("create" | "update" | "delete")
+            )
+            || text("/error").is_some_and(|e| !e.is_empty())
+            || by_operator
+        {
+            return None;
+        }
+        let path = text("/request/path")?;
+        let policy = path
+            .strip_prefix("sys/policy/tenant-")
+            .or_else(|| path.strip_prefix("sys/policies/acl/tenant-"))
+            .map(|rest| {
+                let rest = rest.strip_suffix("-grants").unwrap_or(rest);
+                rest.strip_suffix("-dev")
+                    .or_else(|| rest.strip_suffix("-prod"))
+                    .unwrap_or(rest)
+            });
+        let auth = path.strip_prefix("sys/auth/k8s-").or_else(|| {
+            let (t, what) = path.strip_prefix("auth/k8s-")?.split_once('/')?;
+            (what == "config" || what.starts_with("role/")).then_some(t)
+        });
+        let mount = path.strip_prefix("sys/mounts/tenants/");
+        policy
+            .or(auth)
+            .or(mount)
+            .map(|t| t.split('/').next().unwrap_or(t))
+            .and_then(|t| self.known(t))
+    }
+}
+
 /// Entries waiting for the next flush, by tenant and source.
 #[derive(Debug, Default)]
 pub struct Buffer {
@@ -513,14 +555,54 @@ struct Shared {
     token: String,
     directory: reflector::Store<OperatorAuthorization>,
     operator: Operator,
+    client: kube::Client,
+    /// Bumped by every change the watch of authorizations sees.
+    changes: Arc<std::sync::atomic::AtomicU64>,
+    cached: std::sync::Mutex<Option<(u64, Arc<Directory>)>>,
 }
 
 impl Shared {
-    fn directory(&self) -> Directory {
-        Directory::new(
-            self.directory.state().iter().map(|oa| oa.as_ref()),
-            self.operator.clone(),
-        )
+    /// Someone other than the operator changed `tenant`'s OpenBao
+    /// configuration: say so on its authorization (an annotation with the
+    /// time), which makes the leader check and repair all of it at once,
+    /// whichever replica heard of it.
+    async fn note_openbao_change(&self, tenant: &str) {
+        let api = kube::Api::<OperatorAuthorization>::all(self.client.clone());
+        let patch = serde_json::json!({"metadata": {"annotations": {
+            crate::api::labels::OPENBAO_CHANGED_AT: jiff::Timestamp::now().to_string(),
+        }}});
+        match api
+            .patch(
+                tenant,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(_) => {
+                tracing::warn!(%tenant, "OpenBao configuration of the tenant changed by someone else: the operator checks and repairs it")
+            }
+            Err(e) => {
+                tracing::warn!(%tenant, error = %e, "could not note an OpenBao change on the authorization; the resync finds it in turn")
+            }
+        }
+    }
+
+    /// The directory, built again only when an authorization changed since.
+    fn directory(&self) -> Arc<Directory> {
+        let seen = self.changes.load(std::sync::atomic::Ordering::Acquire);
+        let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        match &*cached {
+            Some((at, d)) if *at == seen => d.clone(),
+            _ => {
+                let d = Arc::new(Directory::new(
+                    self.directory.state().iter().map(|oa| oa.as_ref()),
+                    self.operator.clone(),
+                ));
+                *cached = Some((seen, d.clone()));
+                d
+            }
+        }
     }
 }
 
@@ -562,9 +644,18 @@ async fn openbao(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) 
         Err(e) => return refused(StatusCode::BAD_REQUEST, &format!("not JSON: {e}")),
     };
     let directory = s.directory();
-    let mut buffer = s.intake.buffer();
-    for entry in &entries {
-        buffer.add(&directory.openbao(entry), Source::OpenBao, entry);
+    let changed: BTreeSet<String> = entries
+        .iter()
+        .filter_map(|e| directory.openbao_change(e))
+        .collect();
+    {
+        let mut buffer = s.intake.buffer();
+        for entry in &entries {
+            buffer.add(&directory.openbao(entry), Source::OpenBao, entry);
+        }
+    }
+    for tenant in changed {
+        s.note_openbao_change(&tenant).await;
     }
     StatusCode::OK.into_response()
 }
@@ -596,20 +687,29 @@ pub async fn serve(
     intake: Arc<Intake>,
 ) -> std::io::Result<()> {
     let (reader, writer) = reflector::store();
-    let oas = kube::Api::<OperatorAuthorization>::all(client);
-    let watch = reflector(
-        writer,
-        watcher(oas, watcher::Config::default())
-            .default_backoff()
-            .modify(|oa| oa.managed_fields_mut().clear()),
-    )
-    .applied_objects()
-    .for_each(|_| futures::future::ready(()));
+    let oas = kube::Api::<OperatorAuthorization>::all(client.clone());
+    let changes: Arc<std::sync::atomic::AtomicU64> = Arc::default();
+    let watch = {
+        let changes = changes.clone();
+        reflector(
+            writer,
+            watcher(oas, watcher::Config::default())
+                .default_backoff()
+                .modify(|oa| oa.managed_fields_mut().clear()),
+        )
+        .for_each(move |_| {
+            changes.fetch_add(1, std::sync::atomic::Ordering::Release);
+            futures::future::ready(())
+        })
+    };
     let shared = Arc::new(Shared {
         intake: intake.clone(),
         token: settings.token,
         directory: reader,
         operator: settings.operator,
+        client: client.clone(),
+        changes,
+        cached: Default::default(),
     });
     let flushing = {
         let shared = shared.clone();

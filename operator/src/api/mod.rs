@@ -72,6 +72,11 @@ pub mod labels {
     pub const ORPHANED: &str = "publicdata.io/orphaned";
     /// When the domain was orphaned (annotation).
     pub const ORPHANED_AT: &str = "publicdata.io/orphaned-at";
+    /// On an authorization: when someone other than the operator last changed
+    /// the tenant's OpenBao configuration (a policy, a role, a mount), as
+    /// OpenBao's audit device told the operator's intake. The next reconcile
+    /// then checks and repairs all of it.
+    pub const OPENBAO_CHANGED_AT: &str = "publicdata.io/openbao-changed-at";
     /// Whom a namespace was made for (annotation; see `naming::owner_mark`).
     pub const OWNER: &str = "publicdata.io/owner";
     /// Who set an authorization's validity, stamped by the API server only

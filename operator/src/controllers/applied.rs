@@ -149,6 +149,13 @@ impl Applied {
         )
     }
 
+    /// Whether someone other than the operator changed the object since the
+    /// operator last wrote it (the cache saw it, with another manager).
+    pub fn changed_by_others(&self, key: &Key) -> bool {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.get(key).is_some_and(|e| !e.clean)
+    }
+
     /// The names of kind `kind` the cache knows in namespace `ns`. None: the
     /// kind is not listed yet.
     pub fn names_in(&self, kind: Kind, ns: &str) -> Option<Vec<String>> {

@@ -370,3 +370,50 @@ fn only_the_shared_token_is_let_in() {
     headers.insert(header::AUTHORIZATION, "Bearer ".parse().unwrap());
     assert!(!authorized(&headers, ""));
 }
+
+fn bao_write(path: &str, operation: &str, sa: Option<(&str, &str)>) -> Value {
+    let mut e = json!({"type": "response", "time": "2026-11-28T01:00:00Z",
+        "request": {"operation": operation, "path": path}, "auth": {"policies": ["root"]}});
+    if let Some((ns, name)) = sa {
+        e["auth"]["metadata"] =
+            json!({"service_account_namespace": ns, "service_account_name": name});
+    }
+    e
+}
+
+#[test]
+fn a_change_to_a_tenants_openbao_configuration_by_anyone_but_the_operator_is_named() {
+    let d = directory();
+    for path in [
+        "sys/policy/tenant-harbor-analytics-dev",
+        "sys/policies/acl/tenant-harbor-analytics-prod-grants",
+        "auth/k8s-harbor-analytics/role/dev",
+        "auth/k8s-harbor-analytics/config",
+        "sys/auth/k8s-harbor-analytics",
+        "sys/auth/k8s-harbor-analytics/tune",
+        "sys/mounts/tenants/harbor-analytics",
+    ] {
+        assert_eq!(
+            d.openbao_change(&bao_write(path, "update", None)),
+            Some("harbor-analytics".to_string()),
+            "{path}"
+        );
+    }
+    // Reads, requests (not responses), failed writes, the operator's own
+    // writes, data written by workloads, and unknown tenants say nothing.
+    let read = bao_write("sys/policy/tenant-harbor-analytics-dev", "read", None);
+    let mut request = bao_write("sys/policy/tenant-harbor-analytics-dev", "update", None);
+    request["type"] = json!("request");
+    let mut failed = bao_write("sys/policy/tenant-harbor-analytics-dev", "update", None);
+    failed["error"] = json!("permission denied");
+    let own = bao_write(
+        "sys/policy/tenant-harbor-analytics-dev",
+        "update",
+        Some(("publicdata-system", "publicdata-operator")),
+    );
+    let data = bao_write("tenants/harbor-analytics/data/dev/x", "create", None);
+    let unknown = bao_write("sys/policy/tenant-nobody-dev", "update", None);
+    for e in [read, request, failed, own, data, unknown] {
+        assert_eq!(d.openbao_change(&e), None, "{e}");
+    }
+}

@@ -70,9 +70,11 @@ fn the_echo_of_an_own_apply_is_known_and_a_foreign_change_is_not() {
     );
     assert_eq!(cache.seen(Kind::NetworkPolicy, &edited), Seen::Changed);
     assert_eq!(cache.up_to_date(&np_key(), "d1"), Some(false));
+    assert!(cache.changed_by_others(&np_key()));
     // The operator applies it again; the answer makes it clean.
     cache.applied(Kind::NetworkPolicy, &meta("13", Some("d1"), &[]), "d1");
     assert_eq!(cache.up_to_date(&np_key(), "d1"), Some(true));
+    assert!(!cache.changed_by_others(&np_key()));
 }
 
 #[test]

@@ -6,7 +6,7 @@
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -19,6 +19,7 @@ use super::observe::Observed;
 use super::report;
 use crate::api::authorization::{MemberStatus, OperatorAuthorization, VaultStatus};
 use crate::api::labels;
+use crate::api::labels::OPENBAO_CHANGED_AT;
 use crate::context::{Context, FIELD_MANAGER};
 use crate::controllers::applied::{self, Kind};
 use crate::controllers::tenant::{self, EnvironmentObjects, FREEZE_POLICY, Mode};
@@ -40,18 +41,50 @@ where
         return Ok(());
     }
     let name = key.2.clone();
-    let answer = api
-        .patch(
+    let err = |source| Error::Apply {
+        kind: kind_name(kind),
+        name: name.clone(),
+        source,
+    };
+    // Someone else changed it: replace it whole. An apply only takes back
+    // the fields the operator sets, and would keep what was added (a rule
+    // added to a deny-all policy, a subject added to a binding).
+    let answer = if ctx.applied.changed_by_others(&key) {
+        match api
+            .replace(
+                &name,
+                &PostParams {
+                    field_manager: Some(FIELD_MANAGER.into()),
+                    ..PostParams::default()
+                },
+                &obj,
+            )
+            .await
+        {
+            Ok(answer) => {
+                info!(kind = kind_name(kind), name = %name, namespace = %key.1, "put back what someone else changed");
+                answer
+            }
+            // Gone meanwhile: made again below.
+            Err(kube::Error::Api(s)) if s.code == 404 => api
+                .patch(
+                    &name,
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(&obj),
+                )
+                .await
+                .map_err(err)?,
+            Err(e) => return Err(err(e)),
+        }
+    } else {
+        api.patch(
             &name,
             &PatchParams::apply(FIELD_MANAGER).force(),
             &Patch::Apply(&obj),
         )
         .await
-        .map_err(|source| Error::Apply {
-            kind: kind_name(kind),
-            name,
-            source,
-        })?;
+        .map_err(err)?
+    };
     ctx.applied.applied(kind, answer.meta(), &digest);
     ctx.metrics.wrote("kubernetes", 1);
     Ok(())
@@ -88,55 +121,52 @@ async fn apply_environment(
         Kind::Namespace,
     )
     .await?;
-    // Isolation first: the deny-all policy exists before anything else is allowed.
-    for np in &env.network_policies {
+    // Isolation first: the policies exist before any binding lets a member in.
+    // Within each step, every object at once.
+    futures::future::try_join_all(env.network_policies.iter().map(|np| {
         ssa(
             ctx,
             Api::namespaced(c.clone(), &ns),
             np,
             Kind::NetworkPolicy,
         )
-        .await?;
-    }
-    ssa(
-        ctx,
-        Api::<ResourceQuota>::namespaced(c.clone(), &ns),
-        &env.resource_quota,
-        Kind::ResourceQuota,
-    )
+    }))
     .await?;
-    ssa(
-        ctx,
-        Api::<LimitRange>::namespaced(c.clone(), &ns),
-        &env.limit_range,
-        Kind::LimitRange,
-    )
-    .await?;
-    ssa(
-        ctx,
-        Api::<ServiceAccount>::namespaced(c.clone(), &ns),
-        &env.service_account,
-        Kind::ServiceAccount,
-    )
-    .await?;
-    for role in &env.roles {
+    futures::try_join!(
         ssa(
+            ctx,
+            Api::<ResourceQuota>::namespaced(c.clone(), &ns),
+            &env.resource_quota,
+            Kind::ResourceQuota,
+        ),
+        ssa(
+            ctx,
+            Api::<LimitRange>::namespaced(c.clone(), &ns),
+            &env.limit_range,
+            Kind::LimitRange,
+        ),
+        ssa(
+            ctx,
+            Api::<ServiceAccount>::namespaced(c.clone(), &ns),
+            &env.service_account,
+            Kind::ServiceAccount,
+        ),
+        futures::future::try_join_all(env.roles.iter().map(|role| ssa(
             ctx,
             Api::<Role>::namespaced(c.clone(), &ns),
             role,
-            Kind::Role,
-        )
-        .await?;
-    }
-    for rb in &env.role_bindings {
+            Kind::Role
+        )),),
+    )?;
+    futures::future::try_join_all(env.role_bindings.iter().map(|rb| {
         ssa(
             ctx,
             Api::<RoleBinding>::namespaced(c.clone(), &ns),
             rb,
             Kind::RoleBinding,
         )
-        .await?;
-    }
+    }))
+    .await?;
     let workload_error = |source| Error::Apply {
         kind: "Workload",
         name: ns.clone(),
@@ -286,6 +316,8 @@ pub async fn freeze_domain(
         Ok::<_, Error>((namespaces, stopped))
     };
     let auth_mount = vault::auth_mount(&tenant);
+    // A resume must enable the auth mount again: a full apply then.
+    ctx.vault_applied.forget(&tenant);
     let openbao = ctx.vault.disable_kubernetes_auth(&auth_mount);
     let (kubernetes, vault_result) = tokio::join!(kubernetes, openbao);
     if let Ok(vault::Change::Written) = vault_result {
@@ -371,14 +403,63 @@ pub async fn provision(
         .iter()
         .map(|m| tenant::eligibility(m, o.today, ctx.settings.platform.training_valid_days))
         .collect();
+    // Both environments and OpenBao at the same time: nothing of one waits
+    // for the other (each environment still puts isolation first).
+    let envs = tenant::build(oa, o.today, &ctx.settings.platform);
+    let names: Vec<String> = envs
+        .iter()
+        .map(|env| tenant::namespace_name(&tenant, env.env))
+        .collect();
+    let kubernetes = futures::future::join_all(
+        envs.iter()
+            .map(|env| apply_environment(ctx, env, Mode::Active)),
+    );
+    let openbao = async {
+        let grants = scenario_grants(ctx, &tenant, &names).await?;
+        let owner = crate::naming::owner_mark(&tenant, &oa.spec.unit.credit_code);
+        let desired = vault::build_with_grants(
+            &tenant,
+            &owner,
+            &oa.spec.environments,
+            &ctx.settings.vault_audience,
+            &grants,
+        );
+        let changed_at = oa
+            .annotations()
+            .get(OPENBAO_CHANGED_AT)
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+        let result = match ctx.vault_applied.pass(&tenant, &desired, changed_at) {
+            // Unchanged since the last full apply: one object checked (and put
+            // right), in turns; drift found there means a full apply next time.
+            vault::Pass::One(turn) => vault::apply_one(ctx.vault.as_ref(), &desired, turn)
+                .await
+                .map(|change| {
+                    if change == vault::Change::Written {
+                        ctx.vault_applied.forget(&tenant);
+                        1
+                    } else {
+                        ctx.vault_applied.checked(&tenant);
+                        0
+                    }
+                }),
+            vault::Pass::Full => {
+                let began = jiff::Timestamp::now();
+                let result = vault::apply(ctx.vault.as_ref(), &desired).await;
+                if result.is_ok() {
+                    ctx.vault_applied.applied(&tenant, &desired, began);
+                }
+                result
+            }
+        };
+        Ok::<_, Error>((desired, result))
+    };
+    let (applied, openbao) = tokio::join!(kubernetes, openbao);
     let mut namespaces = Vec::new();
     let mut adopted = Vec::new();
     let mut kubernetes_error = None;
     let mut failure = None;
-    for env in tenant::build(oa, o.today, &ctx.settings.platform) {
-        let ns = tenant::namespace_name(&tenant, env.env);
+    for (ns, result) in names.into_iter().zip(applied) {
         namespaces.push(ns.clone());
-        let result = apply_environment(ctx, &env, Mode::Active).await;
         if let Err(e) = result {
             kubernetes_error = Some(e.to_string());
             failure = Some(e);
@@ -391,16 +472,8 @@ pub async fn provision(
             adopted.push((ns, since.clone()));
         }
     }
-    let grants = scenario_grants(ctx, &tenant, &namespaces).await?;
-    let owner = crate::naming::owner_mark(&tenant, &oa.spec.unit.credit_code);
-    let desired = vault::build_with_grants(
-        &tenant,
-        &owner,
-        &oa.spec.environments,
-        &ctx.settings.vault_audience,
-        &grants,
-    );
-    let vault = match vault::apply(ctx.vault.as_ref(), &desired).await {
+    let (desired, result) = openbao?;
+    let vault = match result {
         Ok(writes) => {
             ctx.metrics.wrote("openbao", writes as u64);
             Ok(VaultStatus {

@@ -32,12 +32,11 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::core::PartialObjectMeta;
-use kube::runtime::Predicate;
 use kube::runtime::controller;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -538,6 +537,20 @@ where
     })
 }
 
+/// What of an authorization the reconciler acts on, hashed: its spec (by
+/// generation), labels, annotations and whether it is being deleted. Its
+/// status (the operator's own writes) and finalizers (the operator adds its
+/// own in the first pass) are left out, so they trigger no reconcile.
+fn inputs(oa: &OperatorAuthorization) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    oa.metadata.generation.hash(&mut h);
+    oa.metadata.labels.hash(&mut h);
+    oa.metadata.annotations.hash(&mut h);
+    oa.metadata.deletion_timestamp.is_some().hash(&mut h);
+    Some(h.finish())
+}
+
 /// Runs the controller until shutdown.
 pub async fn run(ctx: Arc<Context>) {
     let client = ctx.client.clone();
@@ -556,13 +569,7 @@ pub async fn run(ctx: Arc<Context>) {
     .reflect(writer)
     .applied_objects()
     .inspect_ok(move |oa| lane::offer(&urgent, oa))
-    .predicate_filter(
-        predicates::generation
-            .combine(predicates::annotations)
-            .combine(predicates::labels)
-            .combine(predicates::finalizers),
-        Default::default(),
-    );
+    .predicate_filter(inputs, Default::default());
     let controller = Controller::for_stream(authorizations, reader)
         .with_config(controller::Config::default().concurrency(ctx.settings.concurrency));
     // Ready once the authorizations are listed. The store's readiness signal
