@@ -29,5 +29,6 @@ for n in "${counts[@]}"; do
   RESYNC="${resync}s" e2e/testbed/testbed.sh operator start "$repo/target/release/publicdata-operator" 2>/dev/null
   echo
   echo "N=$n"
-  target/release/bench --tenants "$n" --resync "$resync" --steady "${BENCH_STEADY:-0}"
+  # shellcheck disable=SC1091
+  (source "$PUBLICDATA_TESTBED_DIR/testbed.env" && RUST_LIB_BACKTRACE=0 target/release/bench --tenants "$n" --resync "$resync" --steady "${BENCH_STEADY:-0}")
 done

@@ -57,4 +57,6 @@ pub struct Context {
     /// One lock per authorization: the work queue and the freeze lane never
     /// reconcile the same authorization at the same time.
     pub locks: crate::controllers::authorization::lane::Locks,
+    /// The queue's Kubernetes writes in flight (see `lane::WRITES_IN_FLIGHT`).
+    pub writes: tokio::sync::Semaphore,
 }

@@ -636,6 +636,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         applied: Default::default(),
         vault_applied: Default::default(),
         locks: Default::default(),
+        writes: tokio::sync::Semaphore::new(
+            publicdata_operator::controllers::authorization::lane::WRITES_IN_FLIGHT,
+        ),
         audit: audit.clone(),
         records,
     });

@@ -345,6 +345,14 @@ pub trait SecretsBackend: Send + Sync {
     async fn ensure_kv2_mount(&self, path: &str, owner: &str) -> Result<Change, Error>;
     async fn ensure_policy(&self, policy: &Policy) -> Result<Change, Error>;
     async fn ensure_kubernetes_auth(&self, mount: &str) -> Result<Change, Error>;
+    /// One read of the auth mount (`config: false`: that it is there, a
+    /// Kubernetes mount, configured with the current reviewer) or of its
+    /// configuration (`config: true`: the API server it reviews against);
+    /// repaired in full when it is not as it should be.
+    async fn check_kubernetes_auth(&self, mount: &str, config: bool) -> Result<Change, Error> {
+        let _ = config;
+        self.ensure_kubernetes_auth(mount).await
+    }
     async fn ensure_kubernetes_role(&self, role: &KubernetesRole) -> Result<Change, Error>;
     /// Disables the tenant's auth mount: every token and lease issued through
     /// it is revoked, and no login succeeds. Idempotent.
@@ -410,9 +418,9 @@ pub async fn apply(backend: &dyn SecretsBackend, desired: &TenantVault) -> Resul
 }
 
 /// How many objects of a tenant [`apply_one`] takes turns over: the KV
-/// mount, the auth mount, each policy, each role.
+/// mount, the auth mount, its configuration, each policy, each role.
 pub fn parts(desired: &TenantVault) -> usize {
-    2 + desired.policies.len() + desired.roles.len()
+    3 + desired.policies.len() + desired.roles.len()
 }
 
 /// Checks one object of the tenant (number `turn`, modulo [`parts`]) and
@@ -433,11 +441,20 @@ pub async fn apply_one(
                 .ensure_kv2_mount(&desired.mount, &desired.owner)
                 .await
         }
-        1 => backend.ensure_kubernetes_auth(&desired.auth_mount).await,
-        i if i - 2 < policies => backend.ensure_policy(&desired.policies[i - 2]).await,
+        1 => {
+            backend
+                .check_kubernetes_auth(&desired.auth_mount, false)
+                .await
+        }
+        2 => {
+            backend
+                .check_kubernetes_auth(&desired.auth_mount, true)
+                .await
+        }
+        i if i - 3 < policies => backend.ensure_policy(&desired.policies[i - 3]).await,
         i => {
             backend
-                .ensure_kubernetes_role(&desired.roles[i - 2 - policies])
+                .ensure_kubernetes_role(&desired.roles[i - 3 - policies])
                 .await
         }
     }
@@ -633,7 +650,7 @@ mod grant_tests {
         memo.applied("acme", &desired, t0);
         // Passes take turns over every object: mounts, policies, roles.
         let n = parts(&desired);
-        assert_eq!(n, 2 + 4 + 2);
+        assert_eq!(n, 3 + 4 + 2);
         let mut turns = Vec::new();
         for _ in 0..n {
             let Pass::One(turn) = memo.pass("acme", &desired, None) else {
@@ -653,7 +670,7 @@ mod grant_tests {
         let widened = desired.policies[1].name.clone();
         let wider = format!("{}\npath \"*\" {{}}\n", desired.policies[1].hcl);
         bao.with_state(|s| s.policies.insert(widened.clone(), wider));
-        let turn = 3; // 0 the KV mount, 1 the auth mount, 2 and 3 the first two policies
+        let turn = 4; // 0 the KV mount, 1 the auth mount, 2 its config, 3 and 4 the first two policies
         assert_eq!(
             apply_one(&bao, &desired, turn).await.expect("repair"),
             Change::Written

@@ -372,6 +372,24 @@ impl SecretsBackend for OpenBao {
         }
     }
 
+    async fn check_kubernetes_auth(&self, mount: &str, config: bool) -> Result<Change, Error> {
+        let fine = if config {
+            matches!(
+                vaultrs::auth::kubernetes::read_config(&self.session().client, mount).await,
+                Ok(c) if c.kubernetes_host == self.kubernetes.host
+            )
+        } else {
+            self.auth_mount(mount).await?.is_some_and(|m| {
+                m.kind == "kubernetes" && m.description == mount_description(&self.reviewer_jwt())
+            })
+        };
+        if fine {
+            Ok(Change::Unchanged)
+        } else {
+            self.ensure_kubernetes_auth(mount).await
+        }
+    }
+
     async fn disable_kubernetes_auth(&self, mount: &str) -> Result<Change, Error> {
         if self.auth_mount(mount).await?.is_none() {
             return Ok(Change::Unchanged);

@@ -40,6 +40,12 @@ where
     if ctx.applied.up_to_date(&key, &digest) == Some(true) {
         return Ok(());
     }
+    // The queue's writes wait for a slot; the freeze lane's never do.
+    let _slot = if super::lane::in_lane() {
+        None
+    } else {
+        ctx.writes.acquire().await.ok()
+    };
     let name = key.2.clone();
     let err = |source| Error::Apply {
         kind: kind_name(kind),

@@ -18,6 +18,22 @@ use tracing::{debug, warn};
 use crate::api::authorization::{OperatorAuthorization, Phase, State};
 use crate::context::Context;
 
+tokio::task_local! {
+    /// Set while the freeze lane reconciles: its writes skip the queue's
+    /// bound on writes in flight.
+    static IN_LANE: ();
+}
+
+/// Whether the current task is the freeze lane's.
+pub fn in_lane() -> bool {
+    IN_LANE.try_with(|_| ()).is_ok()
+}
+
+/// The queue's bound on Kubernetes writes in flight at once (the freeze
+/// lane's writes are not counted and never wait for it): the API server
+/// then has few of the operator's requests ahead of a freeze.
+pub const WRITES_IN_FLIGHT: usize = 32;
+
 /// One lock per authorization name.
 #[derive(Debug, Default)]
 pub struct Locks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
@@ -66,7 +82,7 @@ pub async fn run(
         let (ctx, running) = (ctx.clone(), running.clone());
         tokio::spawn(async move {
             debug!(authorization = %name, "freeze lane");
-            if let Err(e) = super::reconcile(oa, ctx).await {
+            if let Err(e) = IN_LANE.scope((), super::reconcile(oa, ctx)).await {
                 // The queue has the same change and retries with backoff.
                 warn!(authorization = %name, error = %e, "freeze lane: reconcile failed; the queue retries");
             }
