@@ -34,7 +34,7 @@ krew:            ## package the plugin and install it with krew from .krew.yaml
 crds:            ## regenerate crds/ from the Rust types
 	cargo run -q -p publicdata-operator --bin crdgen
 
-bench:           ## provisioning benchmark: N = 10, 100, 1000
+bench:           ## the operator at scale (hack/bench.sh [N ...], default 1000): one table, see docs/performance.md
 	hack/bench.sh
 
 bench-suspend:   ## suspension on the node: access cut and last container gone, p50/p99
