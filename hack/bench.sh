@@ -5,7 +5,7 @@
 # backlog, the operator's writes counted from the API server's and OpenBao's
 # own audit logs, a no-op resync, peak memory, etcd size, optionally a steady
 # arrival of one tenant a second (BENCH_STEADY=SECONDS), and the kube-rs
-# server-side-apply floor. Prints one table per N. Figures, not assertions:
+# server-side-apply floor (BENCH_FLOOR=0 leaves it out). Prints one table per N. Figures, not assertions:
 # see docs/performance.md.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,5 +30,6 @@ for n in "${counts[@]}"; do
   echo
   echo "N=$n"
   # shellcheck disable=SC1091
-  (source "$PUBLICDATA_TESTBED_DIR/testbed.env" && RUST_LIB_BACKTRACE=0 target/release/bench --tenants "$n" --resync "$resync" --steady "${BENCH_STEADY:-0}")
+  (source "$PUBLICDATA_TESTBED_DIR/testbed.env" && RUST_LIB_BACKTRACE=0 target/release/bench --tenants "$n" --resync "$resync" --steady "${BENCH_STEADY:-0}" \
+    $([[ "${BENCH_FLOOR:-1}" == 0 ]] && echo --no-floor))
 done

@@ -47,6 +47,7 @@ struct Args {
     held: usize,
     steady_secs: u64,
     resync: Duration,
+    floor: bool,
 }
 
 fn args() -> Result<Args> {
@@ -55,6 +56,7 @@ fn args() -> Result<Args> {
         held: 20,
         steady_secs: 0,
         resync: Duration::from_secs(60),
+        floor: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -64,8 +66,9 @@ fn args() -> Result<Args> {
             "--held" => a.held = value()?.parse()?,
             "--steady" => a.steady_secs = value()?.parse()?,
             "--resync" => a.resync = Duration::from_secs(value()?.parse()?),
+            "--no-floor" => a.floor = false,
             other => bail!(
-                "unknown flag {other}; usage: bench [--tenants N] [--held K] [--steady SECS] [--resync SECS]"
+                "unknown flag {other}; usage: bench [--tenants N] [--held K] [--steady SECS] [--resync SECS] [--no-floor]"
             ),
         }
     }
@@ -584,7 +587,11 @@ async fn main() -> Result<()> {
     }
 
     // 7. The floor, on the same API server.
-    let floor_time = floor(&client, a.tenants).await?;
+    let floor_time = if a.floor {
+        Some(floor(&client, a.tenants).await?)
+    } else {
+        None
+    };
     watch.abort();
 
     let n = a.tenants as f64;
@@ -592,7 +599,6 @@ async fn main() -> Result<()> {
     let ms = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1000.0);
     cuts.sort();
     let throughput = n / all_ready.as_secs_f64();
-    let floor_throughput = n / floor_time.as_secs_f64();
     println!("| measure | figure | goal |");
     println!("|---|---|---|");
     println!(
@@ -606,13 +612,16 @@ async fn main() -> Result<()> {
         s(percentile(&latencies, 50.0)),
         s(percentile(&latencies, 99.0))
     );
-    println!(
-        "| floor: the same objects by a kube-rs server-side-apply loop, {CONCURRENCY} tenants at a time | {:.1} tenants/s ({}); operator {:.1} tenants/s: ratio {:.2} | ≥ 0.5 |",
-        floor_throughput,
-        s(floor_time),
-        throughput,
-        throughput / floor_throughput
-    );
+    if let Some(floor_time) = floor_time {
+        let floor_throughput = n / floor_time.as_secs_f64();
+        println!(
+            "| floor: the same objects by a kube-rs server-side-apply loop, {CONCURRENCY} tenants at a time | {:.1} tenants/s ({}); operator {:.1} tenants/s: ratio {:.2} | ≥ 0.5 |",
+            floor_throughput,
+            s(floor_time),
+            throughput,
+            throughput / floor_throughput
+        );
+    }
     println!(
         "| writes per new tenant (API server audit log) | {:.1} applies, {:.1} status writes, {:.1} other writes (finalizer), {:.1} events; {:.1} reads | 1 apply per object (26), ≤ 2 status writes |",
         kube.applies as f64 / n,
