@@ -53,7 +53,7 @@ echo "== the tenant domain: namespaces, isolation, quotas, RBAC"
 kubectl get namespaces -l publicdata.io/tenant=harbor-analytics -L publicdata.io/environment,pod-security.kubernetes.io/enforce
 for ns in harbor-analytics-dev harbor-analytics-prod; do
   echo "-- $ns"
-  kubectl -n "$ns" get networkpolicies,resourcequotas,limitranges,serviceaccounts,roles,rolebindings
+  kubectl -n "$ns" get networkpolicies,resourcequotas,limitranges,serviceaccounts,rolebindings -o wide
 done
 echo
 echo "== a sample workload of the tenant, running in dev (examples/workload.yaml)"

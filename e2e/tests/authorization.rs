@@ -496,7 +496,7 @@ async fn deleting_an_active_authorization_is_refused() -> Result<()> {
     .await?;
     namespaces.delete(&dev, &DeleteParams::default()).await?;
     eventually(
-        "the namespace to be recreated with its deny-all policy",
+        "the namespace to be recreated with its isolation policy",
         Duration::from_secs(90),
         || async {
             let ns = namespaces.get_opt(&dev).await?;
@@ -507,7 +507,7 @@ async fn deleting_an_active_authorization_is_refused() -> Result<()> {
                 return Ok(None);
             }
             let np = Api::<NetworkPolicy>::namespaced(client.clone(), &dev)
-                .get_opt("default-deny-all")
+                .get_opt("tenant-isolation")
                 .await?;
             Ok(np.map(|_| ()))
         },
@@ -869,31 +869,32 @@ async fn a_resync_writes_nothing_and_what_is_changed_by_hand_is_put_back() -> Re
         "a resync of an unchanged tenant reads at most one OpenBao object: {bao:?} (between {since} and {until})"
     );
 
-    // A NetworkPolicy opened by hand, and a Role deleted: both back at once.
+    // The isolation policy opened by hand, and a RoleBinding deleted: both
+    // back at once.
     let nps: Api<NetworkPolicy> = Api::namespaced(client.clone(), &dev);
-    let desired = nps.get("default-deny-all").await?.spec;
+    let desired = nps.get("tenant-isolation").await?.spec;
     let open = json!({"spec": {"ingress": [{}], "egress": [{}]}});
     nps.patch(
-        "default-deny-all",
+        "tenant-isolation",
         &PatchParams::default(),
         &Patch::Merge(&open),
     )
     .await?;
-    let roles: Api<k8s_openapi::api::rbac::v1::Role> = Api::namespaced(client.clone(), &prod);
-    let role = roles
-        .list(&ListParams::default())
-        .await?
-        .items
-        .first()
-        .map(|r| r.name_any())
-        .context("the tenant has Roles in prod")?;
-    roles.delete(&role, &DeleteParams::default()).await?;
+    let bindings: Api<k8s_openapi::api::rbac::v1::RoleBinding> =
+        Api::namespaced(client.clone(), &prod);
+    let audit = bindings.get("bureau-audit").await?;
+    bindings
+        .delete("bureau-audit", &DeleteParams::default())
+        .await?;
     eventually(
-        "the NetworkPolicy and the Role put back",
+        "the NetworkPolicy and the RoleBinding put back",
         Duration::from_secs(30),
         || async {
-            let np = nps.get("default-deny-all").await?.spec;
-            let back = roles.get_opt(&role).await?.is_some();
+            let np = nps.get("tenant-isolation").await?.spec;
+            let back = bindings
+                .get_opt("bureau-audit")
+                .await?
+                .is_some_and(|b| b.role_ref == audit.role_ref && b.subjects == audit.subjects);
             Ok((np == desired && back).then_some(()))
         },
     )
@@ -916,5 +917,93 @@ async fn a_resync_writes_nothing_and_what_is_changed_by_hand_is_put_back() -> Re
         },
     )
     .await?;
+    Ok(())
+}
+
+/// A domain an earlier version provisioned (a Role copy per namespace, four
+/// NetworkPolicies, bindings to the namespace's Roles) is brought to this
+/// version's shape by the operator: the Roles and old policies pruned, the
+/// bindings made again for the chart's ClusterRoles (a roleRef cannot be
+/// edited), and the member keeps exactly their access.
+#[tokio::test]
+async fn a_domain_made_by_an_earlier_version_takes_this_versions_shape() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let client = bed.client().await?;
+    let (t, trained, _) = tenant(&bed).await?;
+    let dev = format!("{t}-dev");
+    let labels = json!({
+        "app.kubernetes.io/managed-by": "publicdata-operator",
+        "publicdata.io/tenant": t,
+        "publicdata.io/environment": "dev",
+    });
+    let old = |kind: &str, name: &str, body: serde_json::Value| {
+        let mut o = json!({
+            "apiVersion": if kind == "NetworkPolicy" { "networking.k8s.io/v1" } else { "rbac.authorization.k8s.io/v1" },
+            "kind": kind,
+            "metadata": {"name": name, "namespace": dev, "labels": labels},
+        });
+        if let (Some(o), Some(b)) = (o.as_object_mut(), body.as_object()) {
+            o.extend(b.clone());
+        }
+        o
+    };
+    let read_pods =
+        json!({"rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]});
+    bed.apply(&json!({"apiVersion": "v1", "kind": "List", "items": [
+        old("Role", "tenant-observer", read_pods.clone()),
+        old("Role", "tenant-developer", read_pods),
+        old("NetworkPolicy", "default-deny-all", json!({"spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}})),
+        old("NetworkPolicy", "allow-dns-egress", json!({"spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"ports": [{"port": 53, "protocol": "UDP"}]}]}})),
+    ]}))?;
+    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), &dev);
+    let develop = bindings.get("members-develop").await?;
+    bindings
+        .delete("members-develop", &DeleteParams::default())
+        .await?;
+    bed.apply(&old(
+        "RoleBinding",
+        "members-develop",
+        json!({
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "tenant-developer"},
+            "subjects": develop.subjects,
+        }),
+    ))?;
+    eventually(
+        "the earlier version's objects pruned and the binding made again",
+        WAIT,
+        || async {
+            let roles = Api::<k8s_openapi::api::rbac::v1::Role>::namespaced(client.clone(), &dev)
+                .list(&ListParams::default())
+                .await?;
+            let nps: Vec<String> = Api::<NetworkPolicy>::namespaced(client.clone(), &dev)
+                .list(&ListParams::default())
+                .await?
+                .items
+                .iter()
+                .map(|n| n.name_any())
+                .collect();
+            let binding = bindings.get_opt("members-develop").await?;
+            Ok((roles.items.is_empty()
+                && nps == ["tenant-isolation"]
+                && binding.is_some_and(|b| {
+                    b.role_ref == develop.role_ref && b.subjects == develop.subjects
+                }))
+            .then_some(()))
+        },
+    )
+    .await?;
+    ensure!(
+        develop.role_ref.kind == "ClusterRole"
+            && develop.role_ref.name == "publicdata-tenant-developer"
+    );
+    // The member develops in dev again, through the chart's ClusterRole, and
+    // still reads no Secret.
+    ensure!(can_i(
+        &bed,
+        &trained,
+        &["create", "deployments", "-n", &dev]
+    )?);
+    ensure!(!can_i(&bed, &trained, &["get", "secrets", "-n", &dev])?);
     Ok(())
 }

@@ -122,6 +122,16 @@ async fn the_chart_lints_renders_what_the_api_server_accepts_and_refuses_bad_val
                         "{kind} {name} has a \"*\" in {key}: {rule}"
                     );
                 }
+                // It binds the tenants' roles; it never needs to hold more
+                // than it has.
+                ensure!(
+                    !rule["verbs"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|v| v == "escalate"),
+                    "{kind} {name} may escalate: {rule}"
+                );
             }
         }
     }
@@ -136,6 +146,17 @@ async fn the_chart_lints_renders_what_the_api_server_accepts_and_refuses_bad_val
         ensure!(
             got["spec"] == want["spec"],
             "the chart's CRD {name} drifted from the types"
+        );
+    }
+    // The tenants' roles are the operator's own, unchanged.
+    for role in publicdata_operator::controllers::tenant::cluster_roles() {
+        let want = serde_json::to_value(&role)?;
+        ensure!(
+            objects.iter().any(|o| o["kind"] == "ClusterRole"
+                && o["metadata"] == want["metadata"]
+                && o["rules"] == want["rules"]),
+            "the chart does not render the tenant role {} as the operator builds it",
+            want["metadata"]["name"]
         );
     }
     let policies = docs(&std::fs::read_to_string(

@@ -92,7 +92,7 @@ async fn removing_and_reinstalling_the_crds_keeps_every_tenant_domain() -> Resul
             "{ns} not flagged orphaned"
         );
         Api::<NetworkPolicy>::namespaced(client.clone(), ns)
-            .get("default-deny-all")
+            .get("tenant-isolation")
             .await?;
     }
     let cm = Api::<ConfigMap>::namespaced(client.clone(), &dev)

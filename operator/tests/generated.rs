@@ -44,6 +44,17 @@ fn crds_in_the_repo_and_the_chart_match_the_types() {
 }
 
 #[test]
+fn the_charts_tenant_roles_match_the_types() {
+    let path = repo().join(publicdata_operator::crdgen::TENANT_ROLES);
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == publicdata_operator::crdgen::tenant_roles_yaml().unwrap(),
+        "{} is out of date with operator/src/controllers/tenant: run `make crds`",
+        path.display()
+    );
+}
+
+#[test]
 fn every_example_deserializes_into_its_kind() {
     let mut seen = 0;
     for entry in std::fs::read_dir(repo().join("examples")).unwrap() {

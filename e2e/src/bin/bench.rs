@@ -374,9 +374,6 @@ async fn floor(client: &kube::Client, n: usize) -> Result<Duration> {
                     apply(Api::namespaced(client.clone(), &ns), env.resource_quota).await?;
                     apply(Api::namespaced(client.clone(), &ns), env.limit_range).await?;
                     apply(Api::namespaced(client.clone(), &ns), env.service_account).await?;
-                    for r in env.roles {
-                        apply(Api::namespaced(client.clone(), &ns), r).await?;
-                    }
                     for rb in env.role_bindings {
                         apply(Api::namespaced(client.clone(), &ns), rb).await?;
                     }

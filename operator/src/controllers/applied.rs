@@ -15,7 +15,7 @@
 //! "unknown" for it, and the reconciler applies, and prunes by listing, as if
 //! it had no cache.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -78,10 +78,12 @@ pub enum Seen {
     Changed,
 }
 
-/// The cache. Shared by the reconciler and the watches.
+/// The cache. Shared by the reconciler and the watches. Ordered by key, so
+/// the objects of one kind in one namespace are one range, whatever the
+/// number of tenants.
 #[derive(Debug, Default)]
 pub struct Applied {
-    entries: Mutex<HashMap<Key, Entry>>,
+    entries: Mutex<BTreeMap<Key, Entry>>,
     synced: [AtomicBool; 7],
 }
 
@@ -163,13 +165,15 @@ impl Applied {
             return None;
         }
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let mut names: Vec<String> = entries
-            .keys()
-            .filter(|(k, n, _)| *k == kind && n == ns)
-            .map(|(_, _, name)| name.clone())
-            .collect();
-        names.sort();
-        Some(names)
+        let first = (kind, ns.to_string(), String::new());
+        Some(
+            entries
+                .range(first..)
+                .map(|(key, _)| key)
+                .take_while(|(k, n, _)| *k == kind && n == ns)
+                .map(|(_, _, name)| name.clone())
+                .collect(),
+        )
     }
 
     /// Records the answer to the operator's own apply.

@@ -8,7 +8,7 @@ use super::*;
 
 fn meta(rv: &str, digest: Option<&str>, managers: &[(&str, Option<&str>)]) -> ObjectMeta {
     ObjectMeta {
-        name: Some("allow-same-namespace".into()),
+        name: Some("tenant-isolation".into()),
         namespace: Some("acme-dev".into()),
         resource_version: Some(rv.into()),
         annotations: digest.map(|d| BTreeMap::from([(APPLIED_DIGEST.to_string(), d.to_string())])),
@@ -36,7 +36,7 @@ fn np_key() -> Key {
     (
         Kind::NetworkPolicy,
         "acme-dev".into(),
-        "allow-same-namespace".into(),
+        "tenant-isolation".into(),
     )
 }
 
@@ -133,10 +133,7 @@ fn a_relisting_forgets_what_is_gone_and_names_what_is_there() {
     cache.applied(Kind::NetworkPolicy, &other, "d9");
     assert_eq!(
         cache.names_in(Kind::NetworkPolicy, "acme-dev"),
-        Some(vec![
-            "allow-same-namespace".into(),
-            "freeze-deny-all".into()
-        ])
+        Some(vec!["freeze-deny-all".into(), "tenant-isolation".into()])
     );
     assert_eq!(
         cache.names_in(Kind::NetworkPolicy, "acme-prod"),
@@ -145,7 +142,7 @@ fn a_relisting_forgets_what_is_gone_and_names_what_is_there() {
     cache.relisted(Kind::NetworkPolicy, &HashSet::from([np_key()]));
     assert_eq!(
         cache.names_in(Kind::NetworkPolicy, "acme-dev"),
-        Some(vec!["allow-same-namespace".into()])
+        Some(vec!["tenant-isolation".into()])
     );
 }
 
@@ -167,4 +164,39 @@ fn the_digest_ignores_its_own_annotation_and_follows_the_spec() {
     );
     np.metadata.labels = Some(BTreeMap::from([("a".to_string(), "b".to_string())]));
     assert_ne!(stamp(&mut np), first);
+}
+
+#[test]
+fn the_names_in_a_namespace_are_those_of_that_kind_and_namespace_alone() {
+    let cache = Applied::default();
+    synced(&cache);
+    let put = |kind: Kind, ns: &str, name: &str| {
+        let m = ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(ns.into()),
+            ..meta("3", Some("d"), &[])
+        };
+        cache.applied(kind, &m, "d");
+    };
+    // Neighbours in the key order: a namespace whose name extends this
+    // one's, one just before it, and another kind in the same namespace.
+    put(Kind::NetworkPolicy, "acme-dev", "b");
+    put(Kind::NetworkPolicy, "acme-dev", "a");
+    put(Kind::NetworkPolicy, "acme-dev-2", "c");
+    put(Kind::NetworkPolicy, "acme-de", "d");
+    put(Kind::RoleBinding, "acme-dev", "e");
+    put(Kind::Namespace, "", "acme-dev");
+    assert_eq!(
+        cache.names_in(Kind::NetworkPolicy, "acme-dev"),
+        Some(vec!["a".into(), "b".into()])
+    );
+    assert_eq!(
+        cache.names_in(Kind::RoleBinding, "acme-dev"),
+        Some(vec!["e".into()])
+    );
+    assert_eq!(cache.names_in(Kind::Role, "acme-dev"), Some(vec![]));
+    assert_eq!(
+        cache.names_in(Kind::Namespace, ""),
+        Some(vec!["acme-dev".into()])
+    );
 }

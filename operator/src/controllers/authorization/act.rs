@@ -52,44 +52,43 @@ where
         name: name.clone(),
         source,
     };
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let patch = Patch::Apply(&obj);
+    let apply = || api.patch(&name, &params, &patch);
     // Someone else changed it: replace it whole. An apply only takes back
     // the fields the operator sets, and would keep what was added (a rule
     // added to a deny-all policy, a subject added to a binding).
-    let answer = if ctx.applied.changed_by_others(&key) {
-        match api
-            .replace(
-                &name,
-                &PostParams {
-                    field_manager: Some(FIELD_MANAGER.into()),
-                    ..PostParams::default()
-                },
-                &obj,
-            )
-            .await
-        {
+    let first = if ctx.applied.changed_by_others(&key) {
+        let post = PostParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PostParams::default()
+        };
+        match api.replace(&name, &post, &obj).await {
             Ok(answer) => {
                 info!(kind = kind_name(kind), name = %name, namespace = %key.1, "put back what someone else changed");
-                answer
+                Ok(answer)
             }
-            // Gone meanwhile: made again below.
-            Err(kube::Error::Api(s)) if s.code == 404 => api
-                .patch(
-                    &name,
-                    &PatchParams::apply(FIELD_MANAGER).force(),
-                    &Patch::Apply(&obj),
-                )
-                .await
-                .map_err(err)?,
-            Err(e) => return Err(err(e)),
+            // Gone meanwhile: made again.
+            Err(kube::Error::Api(s)) if s.code == 404 => apply().await,
+            Err(e) => Err(e),
         }
     } else {
-        api.patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&obj),
-        )
-        .await
-        .map_err(err)?
+        apply().await
+    };
+    let answer = match first {
+        Ok(answer) => answer,
+        // A binding's roleRef cannot change (one made for a namespaced Role,
+        // or bound by hand to another role): deleted and made again.
+        Err(kube::Error::Api(s)) if s.code == 422 && kind == Kind::RoleBinding => {
+            match api.delete(&name, &Default::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(gone)) if gone.code == 404 => {}
+                Err(e) => return Err(err(e)),
+            }
+            info!(name = %name, namespace = %key.1, reason = %s.message, "made a RoleBinding again: its roleRef cannot change");
+            apply().await.map_err(err)?
+        }
+        Err(e) => return Err(err(e)),
     };
     ctx.applied.applied(kind, answer.meta(), &digest);
     ctx.metrics.wrote("kubernetes", 1);
@@ -157,12 +156,6 @@ async fn apply_environment(
             &env.service_account,
             Kind::ServiceAccount,
         ),
-        futures::future::try_join_all(env.roles.iter().map(|role| ssa(
-            ctx,
-            Api::<Role>::namespaced(c.clone(), &ns),
-            role,
-            Kind::Role
-        )),),
     )?;
     futures::future::try_join_all(env.role_bindings.iter().map(|rb| {
         ssa(
@@ -220,9 +213,10 @@ async fn unorphan(ctx: &Context, ns: &str) -> Result<(), Error> {
 }
 
 /// Deletes the NetworkPolicies and RoleBindings of the tenant that the current
-/// mode does not want (member bindings and allow policies when frozen, the
-/// freeze policy when active). Only objects with the operator's label: the
-/// cache knows them; until it has listed them, they are listed here.
+/// mode does not want (member bindings when frozen, the freeze policy when
+/// active), and any Role: tenant roles are ClusterRoles now, and a namespace
+/// provisioned before keeps no copy. Only objects with the operator's label:
+/// the cache knows them; until it has listed them, they are listed here.
 async fn prune(ctx: &Context, ns: &str, env: &EnvironmentObjects) -> Result<(), Error> {
     let names = |objs: Vec<Option<String>>| objs.into_iter().flatten().collect::<Vec<_>>();
     let wanted_np = names(
@@ -238,7 +232,8 @@ async fn prune(ctx: &Context, ns: &str, env: &EnvironmentObjects) -> Result<(), 
             .collect(),
     );
     prune_kind::<NetworkPolicy>(ctx, ns, &wanted_np, Kind::NetworkPolicy).await?;
-    prune_kind::<RoleBinding>(ctx, ns, &wanted_rb, Kind::RoleBinding).await
+    prune_kind::<RoleBinding>(ctx, ns, &wanted_rb, Kind::RoleBinding).await?;
+    prune_kind::<Role>(ctx, ns, &[], Kind::Role).await
 }
 
 async fn prune_kind<K>(ctx: &Context, ns: &str, wanted: &[String], kind: Kind) -> Result<(), Error>

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{
     ServiceAccount,
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::api::rbac::v1::RoleBinding;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
@@ -29,14 +29,16 @@ mod rbac;
 pub use crate::naming::{BUREAU_GROUP, WORKLOAD_SERVICE_ACCOUNT, namespace_name};
 
 use network::{frozen_network_policies, network_policies};
-use rbac::{inventory_binding, role_bindings, roles};
+pub use rbac::{cluster_roles, observer_role};
+use rbac::{inventory_binding, role_bindings};
 
-/// Role for members who develop (dev only).
-pub const DEVELOPER_ROLE: &str = "tenant-developer";
-/// Role for members who only see workload status and logs.
-pub const OBSERVER_ROLE: &str = "tenant-observer";
-/// Role for the bureau's auditors.
-pub const AUDITOR_ROLE: &str = "bureau-auditor";
+/// ClusterRole for members who develop (bound in dev only).
+pub const DEVELOPER_ROLE: &str = "publicdata-tenant-developer";
+/// ClusterRoles for members who only see workload status (and logs, in dev):
+/// this, with `-dev` or `-prod` (`observer_role`).
+pub const OBSERVER_ROLE: &str = "publicdata-tenant-observer";
+/// ClusterRole for the bureau's auditors.
+pub const AUDITOR_ROLE: &str = "publicdata-bureau-auditor";
 
 /// The labels of every object of a tenant environment.
 pub fn tenant_labels(tenant: &str, env: Environment) -> BTreeMap<String, String> {
@@ -133,7 +135,6 @@ pub struct EnvironmentObjects {
     pub network_policies: Vec<NetworkPolicy>,
     pub resource_quota: ResourceQuota,
     pub limit_range: LimitRange,
-    pub roles: Vec<Role>,
     pub role_bindings: Vec<RoleBinding>,
 }
 
@@ -167,8 +168,10 @@ pub const INVENTORY_CLUSTER_ROLE: &str = "publicdata-operator-tenant-reader";
 /// The RoleBinding of that ClusterRole in each tenant namespace.
 pub const INVENTORY_BINDING: &str = "publicdata-operator-inventory";
 
-/// The NetworkPolicy that lets a namespace's pods reach OpenBao.
-pub const OPENBAO_EGRESS_POLICY: &str = "allow-openbao-egress";
+/// The NetworkPolicy that isolates a tenant namespace: ingress from and egress
+/// to the same namespace, egress to DNS and to OpenBao; nothing else. Frozen,
+/// it allows nothing.
+pub const ISOLATION_POLICY: &str = "tenant-isolation";
 
 /// Whether the domain is in use or frozen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,7 +182,8 @@ pub enum Mode {
     Frozen,
 }
 
-/// The NetworkPolicy a frozen namespace gets, besides `default-deny-all`.
+/// The NetworkPolicy a frozen namespace gets, besides the isolation policy
+/// allowing nothing: it denies everything, and marks the freeze.
 pub const FREEZE_POLICY: &str = "freeze-deny-all";
 
 /// Builds the objects of every environment of the authorization.
@@ -245,7 +249,6 @@ pub fn build_in(
                     ),
                 },
                 limit_range: limit_range(&ns, &tenant, env),
-                roles: roles(&ns, &tenant, env),
                 role_bindings: {
                     let mut bindings = match mode {
                         Mode::Active => role_bindings(&ns, &tenant, env, &eligible),
@@ -292,10 +295,6 @@ fn namespace(tenant: &str, credit_code: &str, env: Environment) -> Namespace {
     }
 }
 
-/// Default deny in both directions; then only same-namespace traffic, DNS,
-/// and OpenBao (workloads log in there to read the data they were granted).
-/// No rule names another namespace, so there is no path dev<->prod and none
-/// between tenants; nothing else beyond the namespace is reachable.
 /// Default quota of an environment.
 pub fn default_quota(env: Environment) -> (Quantity, Quantity, i32, Quantity) {
     match env {

@@ -1,5 +1,13 @@
-//! The tenant's NetworkPolicies: deny by default; same namespace, DNS and
-//! OpenBao when active; nothing at all when frozen.
+//! The tenant's NetworkPolicies. One policy isolates a namespace: it selects
+//! every pod, for ingress and egress, so whatever it does not allow is
+//! denied. When active it allows the same namespace, DNS and OpenBao; when
+//! frozen it allows nothing, and the freeze policy marks the freeze. No rule
+//! names another namespace, so there is no path dev<->prod and none between
+//! tenants; nothing else beyond the namespace is reachable.
+//!
+//! One policy, not a deny-all and an allow policy per peer: policies only
+//! ever add what is allowed, so the union is the same, and a tenant costs
+//! fewer objects to write, watch and store.
 
 use k8s_openapi::api::networking::v1::{
     IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
@@ -9,21 +17,48 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::BTreeMap;
 
-use super::{FREEZE_POLICY, OPENBAO_EGRESS_POLICY, Platform, meta};
+use super::{FREEZE_POLICY, ISOLATION_POLICY, Platform, meta};
 use crate::api::authorization::Environment;
+
+/// Every pod, ingress and egress, with these rules and nothing else.
+fn isolating(
+    name: &str,
+    ns: &str,
+    tenant: &str,
+    env: Environment,
+    ingress: Vec<NetworkPolicyIngressRule>,
+    egress: Vec<NetworkPolicyEgressRule>,
+) -> NetworkPolicy {
+    NetworkPolicy {
+        metadata: meta(name, ns, tenant, env),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector::default()),
+            policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+            ingress: (!ingress.is_empty()).then_some(ingress),
+            egress: (!egress.is_empty()).then_some(egress),
+        }),
+    }
+}
+
+fn port(protocol: &str, port: u16) -> NetworkPolicyPort {
+    NetworkPolicyPort {
+        protocol: Some(protocol.into()),
+        port: Some(IntOrString::Int(port.into())),
+        ..Default::default()
+    }
+}
 
 pub(super) fn network_policies(
     ns: &str,
     tenant: &str,
     env: Environment,
-    egress: &Platform,
+    platform: &Platform,
 ) -> Vec<NetworkPolicy> {
-    let all_pods = LabelSelector::default();
     let same_namespace = NetworkPolicyPeer {
-        pod_selector: Some(all_pods.clone()),
+        pod_selector: Some(LabelSelector::default()),
         ..Default::default()
     };
-    let dns_peer = NetworkPolicyPeer {
+    let dns = NetworkPolicyPeer {
         namespace_selector: Some(LabelSelector {
             match_labels: Some(BTreeMap::from([(
                 "kubernetes.io/metadata.name".into(),
@@ -37,98 +72,59 @@ pub(super) fn network_policies(
         }),
         ..Default::default()
     };
-    let dns_ports = ["UDP", "TCP"]
-        .into_iter()
-        .map(|protocol| NetworkPolicyPort {
-            protocol: Some(protocol.into()),
-            port: Some(IntOrString::Int(53)),
+    let mut egress = vec![
+        NetworkPolicyEgressRule {
+            to: Some(vec![same_namespace.clone()]),
             ..Default::default()
-        })
-        .collect();
-    let mut policies = vec![
-        NetworkPolicy {
-            metadata: meta("default-deny-all", ns, tenant, env),
-            spec: Some(NetworkPolicySpec {
-                pod_selector: Some(all_pods.clone()),
-                policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
-                ..Default::default()
-            }),
         },
-        NetworkPolicy {
-            metadata: meta("allow-same-namespace", ns, tenant, env),
-            spec: Some(NetworkPolicySpec {
-                pod_selector: Some(all_pods.clone()),
-                policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
-                ingress: Some(vec![NetworkPolicyIngressRule {
-                    from: Some(vec![same_namespace.clone()]),
-                    ..Default::default()
-                }]),
-                egress: Some(vec![NetworkPolicyEgressRule {
-                    to: Some(vec![same_namespace]),
-                    ..Default::default()
-                }]),
-            }),
-        },
-        NetworkPolicy {
-            metadata: meta("allow-dns-egress", ns, tenant, env),
-            spec: Some(NetworkPolicySpec {
-                pod_selector: Some(all_pods),
-                policy_types: Some(vec!["Egress".into()]),
-                egress: Some(vec![NetworkPolicyEgressRule {
-                    to: Some(vec![dns_peer]),
-                    ports: Some(dns_ports),
-                }]),
-                ..Default::default()
-            }),
+        NetworkPolicyEgressRule {
+            to: Some(vec![dns]),
+            ports: Some(vec![port("UDP", 53), port("TCP", 53)]),
         },
     ];
-    if !egress.openbao_cidrs.is_empty() {
-        policies.push(NetworkPolicy {
-            metadata: meta(OPENBAO_EGRESS_POLICY, ns, tenant, env),
-            spec: Some(NetworkPolicySpec {
-                pod_selector: Some(LabelSelector::default()),
-                policy_types: Some(vec!["Egress".into()]),
-                egress: Some(vec![NetworkPolicyEgressRule {
-                    to: Some(
-                        egress
-                            .openbao_cidrs
-                            .iter()
-                            .map(|cidr| NetworkPolicyPeer {
-                                ip_block: Some(IPBlock {
-                                    cidr: cidr.clone(),
-                                    except: None,
-                                }),
-                                ..Default::default()
-                            })
-                            .collect(),
-                    ),
-                    ports: Some(vec![NetworkPolicyPort {
-                        protocol: Some("TCP".into()),
-                        port: Some(IntOrString::Int(egress.openbao_port.into())),
+    // OpenBao by its endpoints' addresses and port, and nothing else beyond
+    // the namespace; without a configured OpenBao, no such rule.
+    if !platform.openbao_cidrs.is_empty() {
+        egress.push(NetworkPolicyEgressRule {
+            to: Some(
+                platform
+                    .openbao_cidrs
+                    .iter()
+                    .map(|cidr| NetworkPolicyPeer {
+                        ip_block: Some(IPBlock {
+                            cidr: cidr.clone(),
+                            except: None,
+                        }),
                         ..Default::default()
-                    }]),
-                }]),
-                ..Default::default()
-            }),
+                    })
+                    .collect(),
+            ),
+            ports: Some(vec![port("TCP", platform.openbao_port)]),
         });
     }
-    policies
+    let ingress = vec![NetworkPolicyIngressRule {
+        from: Some(vec![same_namespace]),
+        ..Default::default()
+    }];
+    vec![isolating(
+        ISOLATION_POLICY,
+        ns,
+        tenant,
+        env,
+        ingress,
+        egress,
+    )]
 }
 
-/// A frozen namespace: deny everything, both ways; nothing else (the allow
-/// policies are pruned, since NetworkPolicies only ever add what is allowed).
+/// A frozen namespace: the isolation policy allows nothing, both ways, and
+/// the freeze policy (which denies everything too) marks the freeze.
 pub(super) fn frozen_network_policies(
     ns: &str,
     tenant: &str,
     env: Environment,
 ) -> Vec<NetworkPolicy> {
-    let deny = |name: &str| NetworkPolicy {
-        metadata: meta(name, ns, tenant, env),
-        spec: Some(NetworkPolicySpec {
-            pod_selector: Some(LabelSelector::default()),
-            policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
-            ..Default::default()
-        }),
-    };
-    vec![deny("default-deny-all"), deny(FREEZE_POLICY)]
+    [ISOLATION_POLICY, FREEZE_POLICY]
+        .into_iter()
+        .map(|name| isolating(name, ns, tenant, env, vec![], vec![]))
+        .collect()
 }

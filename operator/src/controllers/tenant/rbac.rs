@@ -1,13 +1,18 @@
-//! The tenant's Roles and RoleBindings: members by eligibility and role, the
-//! bureau's auditors, and the operator's own inventory binding.
+//! The tenants' roles (ClusterRoles shared by every tenant namespace) and each
+//! namespace's RoleBindings: members by eligibility and role, the bureau's
+//! auditors, and the operator's own inventory binding.
 
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::{
     AUDITOR_ROLE, BUREAU_GROUP, DEVELOPER_ROLE, INVENTORY_BINDING, INVENTORY_CLUSTER_ROLE,
     OBSERVER_ROLE, meta,
 };
 use crate::api::authorization::{Environment, Member, MemberRole};
+use crate::api::labels;
 
 pub(super) fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
     let strings = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
@@ -31,9 +36,48 @@ const WRITE: &[&str] = &[
     "deletecollection",
 ];
 
-/// The roles of a tenant namespace. No role grants Secrets to members, in
-/// either environment: credentials come from OpenBao, to workloads.
-pub(super) fn roles(ns: &str, tenant: &str, env: Environment) -> Vec<Role> {
+/// The roles of tenant namespaces, the same in every tenant: ClusterRoles the
+/// chart ships (generated from here), which each tenant namespace binds with
+/// RoleBindings, so they grant nothing outside it. One set for all tenants,
+/// not a copy per namespace: a tenant costs fewer objects, and a rule changes
+/// in one place. No role grants Secrets to members, in either environment:
+/// credentials come from OpenBao, to workloads.
+pub fn cluster_roles() -> Vec<ClusterRole> {
+    [Environment::Dev, Environment::Prod]
+        .into_iter()
+        .map(|env| role(&observer_role(env), observer_rules(env)))
+        .chain([
+            // The bureau's auditors read everything in the namespace.
+            role(AUDITOR_ROLE, vec![rule(&["*"], &["*"], READ)]),
+            // Edit workloads in dev, where data is masked and sampled.
+            role(DEVELOPER_ROLE, developer_rules()),
+        ])
+        .collect()
+}
+
+/// The observer role of an environment.
+pub fn observer_role(env: Environment) -> String {
+    format!("{OBSERVER_ROLE}-{}", env.as_str())
+}
+
+fn role(name: &str, rules: Vec<PolicyRule>) -> ClusterRole {
+    ClusterRole {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            labels: Some(BTreeMap::from([(
+                "app.kubernetes.io/part-of".to_string(),
+                labels::MANAGER.to_string(),
+            )])),
+            ..Default::default()
+        },
+        rules: Some(rules),
+        ..Default::default()
+    }
+}
+
+/// See workloads and their status, and their logs in dev only; no exec,
+/// attach, port-forward or Secrets.
+fn observer_rules(env: Environment) -> Vec<PolicyRule> {
     // Logs in dev show masked samples; in prod they can show raw data, which
     // never reaches a person: prod logs are for the bureau's auditors.
     let observed: &[&str] = match env {
@@ -55,88 +99,61 @@ pub(super) fn roles(ns: &str, tenant: &str, env: Environment) -> Vec<Role> {
             "limitranges",
         ],
     };
-    let mut out = vec![
-        // See workloads and their status, and their logs in dev only; no
-        // exec, attach, port-forward or Secrets.
-        Role {
-            metadata: meta(OBSERVER_ROLE, ns, tenant, env),
-            rules: Some(vec![
-                rule(&[""], observed, READ),
-                rule(
-                    &["apps"],
-                    &["deployments", "statefulsets", "replicasets"],
-                    READ,
-                ),
-                rule(&["batch"], &["jobs", "cronjobs"], READ),
-                rule(&["events.k8s.io"], &["events"], READ),
-                rule(
-                    &["publicdata.io"],
-                    &[
-                        "datascenarios",
-                        "exportrequests",
-                        "annualreports",
-                        "exitrequests",
-                        "renewalrequests",
-                    ],
-                    READ,
-                ),
-            ]),
-        },
-        // The bureau's auditors read everything in the namespace.
-        Role {
-            metadata: meta(AUDITOR_ROLE, ns, tenant, env),
-            rules: Some(vec![rule(&["*"], &["*"], READ)]),
-        },
-    ];
-    if env == Environment::Dev {
-        // Edit workloads in dev, where data is masked and sampled.
-        out.push(Role {
-            metadata: meta(DEVELOPER_ROLE, ns, tenant, env),
-            rules: Some(vec![
-                rule(
-                    &[""],
-                    &["pods", "services", "configmaps", "persistentvolumeclaims"],
-                    WRITE,
-                ),
-                rule(
-                    &[""],
-                    &["pods/log", "events", "resourcequotas", "limitranges"],
-                    READ,
-                ),
-                rule(
-                    &[""],
-                    &["pods/exec", "pods/portforward", "pods/attach"],
-                    &["get", "create"],
-                ),
-                rule(
-                    &["apps"],
-                    &[
-                        "deployments",
-                        "statefulsets",
-                        "replicasets",
-                        "deployments/scale",
-                        "statefulsets/scale",
-                    ],
-                    WRITE,
-                ),
-                rule(&["batch"], &["jobs", "cronjobs"], WRITE),
-                // File and edit the tenant's data scenarios (approving is
-                // refused by admission policy).
-                rule(
-                    &["publicdata.io"],
-                    &[
-                        "datascenarios",
-                        "exportrequests",
-                        "annualreports",
-                        "exitrequests",
-                        "renewalrequests",
-                    ],
-                    WRITE,
-                ),
-            ]),
-        });
-    }
-    out
+    vec![
+        rule(&[""], observed, READ),
+        rule(
+            &["apps"],
+            &["deployments", "statefulsets", "replicasets"],
+            READ,
+        ),
+        rule(&["batch"], &["jobs", "cronjobs"], READ),
+        rule(&["events.k8s.io"], &["events"], READ),
+        rule(&["publicdata.io"], TENANT_REQUESTS, READ),
+    ]
+}
+
+/// The tenant's own requests to the bureau.
+const TENANT_REQUESTS: &[&str] = &[
+    "datascenarios",
+    "exportrequests",
+    "annualreports",
+    "exitrequests",
+    "renewalrequests",
+];
+
+fn developer_rules() -> Vec<PolicyRule> {
+    vec![
+        rule(
+            &[""],
+            &["pods", "services", "configmaps", "persistentvolumeclaims"],
+            WRITE,
+        ),
+        rule(
+            &[""],
+            &["pods/log", "events", "resourcequotas", "limitranges"],
+            READ,
+        ),
+        rule(
+            &[""],
+            &["pods/exec", "pods/portforward", "pods/attach"],
+            &["get", "create"],
+        ),
+        rule(
+            &["apps"],
+            &[
+                "deployments",
+                "statefulsets",
+                "replicasets",
+                "deployments/scale",
+                "statefulsets/scale",
+            ],
+            WRITE,
+        ),
+        rule(&["batch"], &["jobs", "cronjobs"], WRITE),
+        // File and edit the tenant's data scenarios (approving is refused by
+        // admission policy).
+        rule(&["publicdata.io"], TENANT_REQUESTS, WRITE),
+    ]
 }
 
 pub(super) fn binding(
@@ -151,7 +168,7 @@ pub(super) fn binding(
         metadata: meta(name, ns, tenant, env),
         role_ref: RoleRef {
             api_group: Some("rbac.authorization.k8s.io".into()),
-            kind: "Role".into(),
+            kind: "ClusterRole".into(),
             name: role.into(),
         },
         subjects: Some(subjects),
@@ -220,7 +237,14 @@ pub(super) fn role_bindings(
         namespace: None,
     }];
     let mut out = vec![
-        binding("members-observe", OBSERVER_ROLE, ns, tenant, env, observers),
+        binding(
+            "members-observe",
+            &observer_role(env),
+            ns,
+            tenant,
+            env,
+            observers,
+        ),
         binding("bureau-audit", AUDITOR_ROLE, ns, tenant, env, auditors),
     ];
     if env == Environment::Dev {

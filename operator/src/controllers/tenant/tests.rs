@@ -75,7 +75,6 @@ fn two_environments_with_everything_labelled_and_no_owner_reference() {
             .chain(e.network_policies.iter().map(|o| &o.metadata))
             .chain(std::iter::once(&e.resource_quota.metadata))
             .chain(std::iter::once(&e.limit_range.metadata))
-            .chain(e.roles.iter().map(|o| &o.metadata))
             .chain(e.role_bindings.iter().map(|o| &o.metadata));
         for m in metas {
             assert!(
@@ -91,14 +90,59 @@ fn two_environments_with_everything_labelled_and_no_owner_reference() {
     }
 }
 
+/// The one isolation policy of an environment.
+fn isolation(e: &EnvironmentObjects) -> &k8s_openapi::api::networking::v1::NetworkPolicySpec {
+    let names: Vec<_> = e
+        .network_policies
+        .iter()
+        .filter_map(|n| n.metadata.name.as_deref())
+        .collect();
+    assert_eq!(names, [ISOLATION_POLICY], "one policy isolates a namespace");
+    e.network_policies[0].spec.as_ref().unwrap()
+}
+
 #[test]
-fn network_policies_deny_by_default_and_name_no_other_namespace() {
+fn one_policy_denies_by_default_allows_the_namespace_and_dns_and_names_no_other_namespace() {
     let envs = build(&example(), date(2026, 11, 26), &egress());
-    let nps = &envs[0].network_policies;
-    let deny = nps[0].spec.as_ref().unwrap();
-    assert_eq!(deny.policy_types.as_deref().unwrap(), ["Ingress", "Egress"]);
-    assert!(deny.ingress.is_none() && deny.egress.is_none());
-    let json = serde_json::to_string(nps).unwrap();
+    let spec = isolation(&envs[0]);
+    // Every pod, both directions: what no rule allows is denied.
+    assert_eq!(spec.pod_selector, Some(Default::default()));
+    assert_eq!(spec.policy_types.as_deref().unwrap(), ["Ingress", "Egress"]);
+    // Ingress: from pods of the same namespace only.
+    let ingress = spec.ingress.as_ref().unwrap();
+    assert_eq!(ingress.len(), 1);
+    let from = ingress[0].from.as_ref().unwrap();
+    assert_eq!(from.len(), 1);
+    assert!(from[0].namespace_selector.is_none() && from[0].ip_block.is_none());
+    assert_eq!(from[0].pod_selector, Some(Default::default()));
+    assert!(ingress[0].ports.is_none());
+    // Egress: the same namespace, then DNS on port 53, then OpenBao.
+    let egress = spec.egress.as_ref().unwrap();
+    assert_eq!(egress.len(), 3);
+    assert_eq!(
+        egress[0].to.as_ref().unwrap()[0].pod_selector,
+        Some(Default::default())
+    );
+    assert!(
+        egress[0].to.as_ref().unwrap()[0]
+            .namespace_selector
+            .is_none()
+    );
+    let dns_ports: Vec<_> = egress[1]
+        .ports
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|p| (p.protocol.clone().unwrap(), p.port.clone().unwrap()))
+        .collect();
+    assert_eq!(
+        dns_ports,
+        [
+            ("UDP".to_string(), IntOrString::Int(53)),
+            ("TCP".to_string(), IntOrString::Int(53))
+        ]
+    );
+    let json = serde_json::to_string(&envs[0].network_policies).unwrap();
     assert!(
         !json.contains("harbor-analytics-prod"),
         "dev must not name prod"
@@ -112,43 +156,43 @@ fn network_policies_deny_by_default_and_name_no_other_namespace() {
 fn workloads_reach_openbao_only_at_its_configured_address_and_port() {
     let envs = build(&example(), date(2026, 11, 26), &egress());
     for env in &envs {
-        let np = env
-            .network_policies
+        let rules = isolation(env).egress.as_ref().unwrap();
+        let blocks: Vec<_> = rules
             .iter()
-            .find(|np| np.metadata.name.as_deref() == Some(OPENBAO_EGRESS_POLICY))
-            .expect("an OpenBao egress policy");
-        let spec = np.spec.as_ref().unwrap();
-        assert_eq!(spec.policy_types.as_deref().unwrap(), ["Egress"]);
-        assert!(spec.ingress.is_none());
-        let rules = spec.egress.as_ref().unwrap();
-        assert_eq!(rules.len(), 1);
-        let peers = rules[0].to.as_ref().unwrap();
+            .filter(|r| r.to.iter().flatten().any(|p| p.ip_block.is_some()))
+            .collect();
+        assert_eq!(blocks.len(), 1, "one rule names addresses: OpenBao's");
+        let peers = blocks[0].to.as_ref().unwrap();
         assert_eq!(peers.len(), 1);
         let block = peers[0].ip_block.as_ref().unwrap();
         assert_eq!(block.cidr, "10.213.1.1/32");
+        assert!(block.except.is_none());
         assert!(peers[0].namespace_selector.is_none() && peers[0].pod_selector.is_none());
-        let ports = rules[0].ports.as_ref().unwrap();
+        let ports = blocks[0].ports.as_ref().unwrap();
         assert_eq!(ports.len(), 1);
         assert_eq!(ports[0].port, Some(IntOrString::Int(8200)));
         assert_eq!(ports[0].protocol.as_deref(), Some("TCP"));
+        // Every egress rule names its peers: none allows every destination.
+        assert!(
+            rules
+                .iter()
+                .all(|r| r.to.as_ref().is_some_and(|t| !t.is_empty()))
+        );
     }
-    // No rule anywhere allows egress to every address.
     let json = serde_json::to_string(&envs[0].network_policies).unwrap();
     assert!(!json.contains("0.0.0.0/0"));
-    // Without a configured OpenBao, there is no such policy at all.
+    // Without a configured OpenBao, no rule names an address at all.
     let none = build(&example(), date(2026, 11, 26), &Platform::default());
-    assert!(none.iter().all(|e| {
-        e.network_policies
-            .iter()
-            .all(|np| np.metadata.name.as_deref() != Some(OPENBAO_EGRESS_POLICY))
-    }));
-    // A frozen domain keeps only the deny policies.
-    let frozen = build_in(&example(), date(2026, 11, 26), Mode::Frozen, &egress());
-    assert!(frozen.iter().all(|e| {
-        e.network_policies
-            .iter()
-            .all(|np| np.metadata.name.as_deref() != Some(OPENBAO_EGRESS_POLICY))
-    }));
+    for env in &none {
+        let rules = isolation(env).egress.as_ref().unwrap();
+        assert_eq!(rules.len(), 2);
+        assert!(
+            rules
+                .iter()
+                .flat_map(|r| r.to.iter().flatten())
+                .all(|p| p.ip_block.is_none())
+        );
+    }
 }
 
 #[test]
@@ -188,28 +232,67 @@ fn only_eligible_members_are_bound_and_developers_edit_only_dev() {
 
 #[test]
 fn no_member_role_grants_secrets_and_prod_grants_no_exec_and_no_logs() {
+    let roles = cluster_roles();
+    let names: Vec<_> = roles
+        .iter()
+        .filter_map(|r| r.metadata.name.clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "publicdata-tenant-observer-dev",
+            "publicdata-tenant-observer-prod",
+            AUDITOR_ROLE,
+            DEVELOPER_ROLE
+        ]
+    );
+    let rules = |name: &str| {
+        roles
+            .iter()
+            .find(|r| r.metadata.name.as_deref() == Some(name))
+            .and_then(|r| r.rules.clone())
+            .unwrap()
+    };
+    for role in roles
+        .iter()
+        .filter(|r| r.metadata.name.as_deref() != Some(AUDITOR_ROLE))
+    {
+        for r in role.rules.iter().flatten() {
+            let res = r.resources.clone().unwrap_or_default();
+            assert!(
+                !res.iter().any(|x| x == "secrets" || x == "*"),
+                "{:?}",
+                role.metadata.name
+            );
+        }
+    }
+    for r in rules(&observer_role(Environment::Prod)) {
+        let res = r.resources.clone().unwrap_or_default();
+        assert!(!res.iter().any(|x| x.contains("exec")
+            || x.contains("portforward")
+            || x.contains("attach")
+            || x == "pods/log"));
+        assert!(r.verbs.iter().all(|v| READ.contains(&v.as_str())));
+    }
+    // Prod binds only its observer role and the auditors'; the developer
+    // role is bound in dev alone.
     let envs = build(&example(), date(2026, 11, 26), &egress());
     for e in &envs {
-        for role in e
-            .roles
-            .iter()
-            .filter(|r| r.metadata.name.as_deref() != Some(AUDITOR_ROLE))
-        {
-            for r in role.rules.iter().flatten() {
-                let res = r.resources.clone().unwrap_or_default();
-                assert!(
-                    !res.iter().any(|x| x == "secrets" || x == "*"),
-                    "{:?}",
-                    role.metadata.name
-                );
-                if e.env == Environment::Prod {
-                    assert!(!res.iter().any(|x| x.contains("exec")
-                        || x.contains("portforward")
-                        || x.contains("attach")
-                        || x == "pods/log"));
-                    assert!(r.verbs.iter().all(|v| READ.contains(&v.as_str())));
-                }
+        let bound: Vec<_> = e.role_bindings.iter().map(|b| b.role_ref.clone()).collect();
+        assert!(bound.iter().all(|r| r.kind == "ClusterRole"));
+        let names: Vec<_> = bound.iter().map(|r| r.name.as_str()).collect();
+        match e.env {
+            Environment::Prod => {
+                assert_eq!(names, ["publicdata-tenant-observer-prod", AUDITOR_ROLE])
             }
+            Environment::Dev => assert_eq!(
+                names,
+                [
+                    "publicdata-tenant-observer-dev",
+                    AUDITOR_ROLE,
+                    DEVELOPER_ROLE
+                ]
+            ),
         }
     }
 }
@@ -308,7 +391,7 @@ fn a_frozen_domain_denies_all_traffic_admits_no_pod_and_binds_only_auditors() {
             .iter()
             .filter_map(|n| n.metadata.name.clone())
             .collect();
-        assert_eq!(names, ["default-deny-all", FREEZE_POLICY]);
+        assert_eq!(names, [ISOLATION_POLICY, FREEZE_POLICY]);
         for np in &e.network_policies {
             let spec = np.spec.as_ref().unwrap();
             assert!(spec.ingress.is_none() && spec.egress.is_none());
