@@ -238,6 +238,8 @@ struct KubeCount {
     events: usize,
     other_writes: usize,
     reads: usize,
+    /// The operator's GETs of an authorization: one starts each reconcile.
+    reconciles: usize,
 }
 
 fn count_kube(
@@ -266,6 +268,10 @@ fn count_kube(
         let resource = o["resource"].as_str().unwrap_or_default();
         let sub = o["subresource"].as_str().unwrap_or_default();
         match e["verb"].as_str().unwrap_or_default() {
+            "get" if resource == "operatorauthorizations" && sub.is_empty() => {
+                c.reads += 1;
+                c.reconciles += 1;
+            }
             "get" | "list" | "watch" => c.reads += 1,
             _ if resource == "events" => c.events += 1,
             _ if sub == "status" => c.status += 1,
@@ -346,9 +352,9 @@ fn metric(text: &str, name: &str) -> f64 {
         .sum()
 }
 
-/// The floor: the same objects, applied by a tight loop, CONCURRENCY tenants at a time.
-async fn floor(client: &kube::Client, n: usize) -> Result<Duration> {
-    let platform = Platform {
+/// The platform as the test bed's host-run operator sees it.
+fn platform() -> Platform {
+    Platform {
         openbao_cidrs: vec![std::env::var("OPENBAO_EGRESS_CIDR").unwrap_or_default()],
         openbao_port: std::env::var("OPENBAO_EGRESS_PORT")
             .ok()
@@ -356,7 +362,23 @@ async fn floor(client: &kube::Client, n: usize) -> Result<Duration> {
             .unwrap_or(8200),
         operator_service_account: None,
         training_valid_days: None,
-    };
+    }
+}
+
+/// How many objects a bench tenant has: namespace, ServiceAccount,
+/// NetworkPolicies, quota, limits, RoleBindings, per environment.
+fn objects_per_tenant() -> Result<usize> {
+    let today = Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    let oa: OperatorAuthorization = serde_json::from_value(authorization("objects", &[])?)?;
+    Ok(tenant::build(&oa, today, &platform())
+        .iter()
+        .map(|e| 4 + e.network_policies.len() + e.role_bindings.len())
+        .sum())
+}
+
+/// The floor: the same objects, applied by a tight loop, CONCURRENCY tenants at a time.
+async fn floor(client: &kube::Client, n: usize) -> Result<Duration> {
+    let platform = platform();
     let today = Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
     let start = Instant::now();
     futures::stream::iter(0..n)
@@ -567,6 +589,9 @@ async fn main() -> Result<()> {
         None,
     );
     let rss_resync = peak_rss_mib(&pid)?;
+    // The pass spreads over the period, so a tenant provisioned early may be
+    // looked at twice in it: count per reconcile, from the API server's log.
+    let per_reconcile = resync_kube.reconciles.max(1) as f64;
     let etcd_metrics = http_get(&etcd).await?;
     let etcd_mib = metric(&etcd_metrics, "etcd_mvcc_db_total_size_in_use_in_bytes") / 1048576.0;
 
@@ -595,6 +620,7 @@ async fn main() -> Result<()> {
     watch.abort();
 
     let n = a.tenants as f64;
+    let objects = objects_per_tenant()?;
     let s = |d: Duration| format!("{:.2} s", d.as_secs_f64());
     let ms = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1000.0);
     cuts.sort();
@@ -623,7 +649,7 @@ async fn main() -> Result<()> {
         );
     }
     println!(
-        "| writes per new tenant (API server audit log) | {:.1} applies, {:.1} status writes, {:.1} other writes (finalizer), {:.1} events; {:.1} reads | 1 apply per object (26), ≤ 2 status writes |",
+        "| writes per new tenant (API server audit log) | {:.1} applies, {:.1} status writes, {:.1} other writes (finalizer), {:.1} events; {:.1} reads | 1 apply per object ({objects}), ≤ 2 status writes |",
         kube.applies as f64 / n,
         kube.status as f64 / n,
         kube.other_writes as f64 / n,
@@ -636,17 +662,19 @@ async fn main() -> Result<()> {
         bao_reads as f64 / n
     );
     println!(
-        "| no-op resync of {} tenants ({}) | Kubernetes: {} writes ({} applies, {} status, {} events, {} other), {:.1} reads/tenant; OpenBao: {} writes, {:.1} reads/tenant | 0 writes; ≤ 1 OpenBao read per tenant |",
+        "| no-op resync of {} tenants ({}: {} reconciles of them, {:.2} per tenant) | Kubernetes: {} writes ({} applies, {} status, {} events, {} other), {:.1} reads per reconcile; OpenBao: {} writes, {:.2} reads per reconcile | 0 writes; ≤ 1 OpenBao read per tenant |",
         a.tenants,
         s(resync_took),
+        resync_kube.reconciles,
+        resync_kube.reconciles as f64 / n,
         resync_kube.applies + resync_kube.status + resync_kube.events + resync_kube.other_writes,
         resync_kube.applies,
         resync_kube.status,
         resync_kube.events,
         resync_kube.other_writes,
-        resync_kube.reads as f64 / n,
+        resync_kube.reads as f64 / per_reconcile,
         resync_writes,
-        resync_reads as f64 / n
+        resync_reads as f64 / per_reconcile
     );
     println!(
         "| operator peak RSS | {:.1} MiB after the burst, {:.1} MiB after the resync | ≤ 64 MiB |",
