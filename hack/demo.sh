@@ -47,7 +47,12 @@ echo "== the authorizations"
 kubectl get operatorauthorizations
 echo
 echo "== the dataset catalog"
+kubectl wait --for condition=DataReady --timeout=60s publicdataset/enterprise-registry >/dev/null
 kubectl get publicdatasets
+echo "-- in PostgreSQL: the registry's raw rows (prod may be granted columns of these), then dev's masked sample"
+cols="credit_code, registered_capital, legal_representative_id, legal_representative_phone"
+psql -X -q "$POSTGRES_ADMIN_URL" -c "SELECT $cols FROM market.enterprise_registry ORDER BY 1 LIMIT 3" \
+  -c "SELECT $cols FROM publicdata_sample.\"enterprise-registry\" ORDER BY 1 LIMIT 3"
 echo
 echo "== the tenant domain: namespaces, isolation, quotas, RBAC"
 kubectl get namespaces -l publicdata.io/tenant=harbor-analytics -L publicdata.io/environment,pod-security.kubernetes.io/enforce

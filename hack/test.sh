@@ -54,11 +54,16 @@ OPERATOR_TOKEN_TTL=20s OPERATOR_EXPIRY_GRACE=30s OPERATOR_RESYNC=20s OPERATOR_TR
   e2e/testbed/testbed.sh operator install "$repo/target/image/publicdata-operator.tar"
 
 section "e2e tests, against the chart-installed operator under its own RBAC"
+# Every file of e2e/tests is named below: a new one left out fails here.
+for f in e2e/tests/*.rs; do
+  grep -q -- "--test $(basename "$f" .rs)\b" "$0" || { echo "e2e/tests/$(basename "$f") is not run by $0" >&2; exit 1; }
+done
 # The bureau's kubectl plugin, which plugin.rs runs from target/debug.
 cargo build --locked -q -p kubectl-publicdata
 cargo test --locked -p e2e --test testbed --test authorization --test freeze --test scenario \
   --test export --test isolation --test suspension_node --test workload_credentials \
-  --test offboard_node --test safety --test plugin --test gitops --test evaluation --test exit --test renewal --test register --test records -- --nocapture
+  --test offboard_node --test safety --test plugin --test gitops --test evaluation --test exit --test renewal --test register --test records \
+  --test data_plane -- --nocapture
 # These disturb every tenant on the test bed (OpenBao paused; the audit log torn
 # and damaged, with the operator stopped meanwhile; a CRD removed,
 # which deletes every authorization; the operator aborted at each offboarding

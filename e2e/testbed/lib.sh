@@ -44,11 +44,12 @@ ours() {
   tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -qxF -- "PUBLICDATA_TESTBED_DIR=$state"
 }
 
-# stop_pid NAME PID: TERM, up to 10 s, then KILL.
+# stop_pid NAME PID: TERM, up to 10 s, then KILL. PostgreSQL gets INT, its
+# fast shutdown (TERM would wait for every client to leave).
 stop_pid() {
   local name="$1" pid="$2"
   ours "$pid" || return 0
-  kill -TERM "$pid" 2>/dev/null || true
+  if [[ "$name" == postgres ]]; then kill -INT "$pid" 2>/dev/null || true; else kill -TERM "$pid" 2>/dev/null || true; fi
   for _ in $(seq 1 100); do ours "$pid" || break; sleep 0.1; done
   if ours "$pid"; then log "$name ($pid) ignored TERM; killing"; kill -KILL "$pid" 2>/dev/null || true; fi
   log "stopped $name ($pid)"

@@ -11,6 +11,7 @@
 #                        OpenBao and its Kubernetes auth          components/openbao.sh
 #                        the "outside world" server               components/outside.sh
 #                        S3 with Object Lock (the records archive)  components/s3.sh
+#                        PostgreSQL (the public data)             components/postgres.sh
 #                        containerd (+ runc, CNI), the images     components/containerd.sh, images.sh
 #                        kubelet                                  components/kubelet.sh
 #                        kube-proxy                               components/kube-proxy.sh
@@ -127,6 +128,8 @@ up() {
   openbao_configure
   s3_start
   s3_configure
+  postgres_start
+  postgres_configure
   outside_start
   local t2=$SECONDS
 
@@ -140,12 +143,13 @@ up() {
 
   write_env
   log "binaries ready in ${built}s; control plane and OpenBao in $((t2 - t1))s; node in $((SECONDS - t2))s"
-  log "up: kube-apiserver https://$TB_HOST_IP:6443, OpenBao $BAO_ADDR, S3 http://$TB_HOST_IP:$S3_PORT, node $TB_NODE_NAME ($TB_NODE_IP); state in $state"
+  log "up: kube-apiserver https://$TB_HOST_IP:6443, OpenBao $BAO_ADDR, S3 http://$TB_HOST_IP:$S3_PORT, PostgreSQL $TB_HOST_IP:$POSTGRES_PORT, node $TB_NODE_NAME ($TB_NODE_IP); state in $state"
   log "use it:  source $state/testbed.env && kubectl get nodes"
 }
 
 write_env() {
-  cat >"$state/testbed.env" <<EOF
+  # Written whole or not at all: its presence means the bed is up.
+  cat >"$state/testbed.env.tmp" <<EOF
 # Written by e2e/testbed/testbed.sh up; source it to reach the test bed.
 export PUBLICDATA_TESTBED_DIR="$state"
 export KUBECONFIG="$state/kubeconfig"
@@ -168,6 +172,17 @@ export S3_ENDPOINT="http://$TB_HOST_IP:$S3_PORT"
 export S3_CLUSTER_ENDPOINT="http://s3.s3-system.svc:$S3_PORT"
 export S3_BUCKET="$S3_BUCKET"
 export S3_CREDENTIALS_FILE="$state/s3/credentials"
+# The public data: PostgreSQL from the host and from pods (what a NetworkPolicy
+# egress rule names), its database, and its roles' password files. psql as the
+# superuser: psql "\$POSTGRES_ADMIN_URL".
+export POSTGRES_HOST="$TB_HOST_IP"
+export POSTGRES_PORT="$POSTGRES_PORT"
+export POSTGRES_DB="$POSTGRES_DB"
+export POSTGRES_CLUSTER_HOST="postgres.postgres-system.svc"
+export POSTGRES_EGRESS_CIDR="$TB_HOST_IP/32"
+export POSTGRES_PASSWORD_DIR="$state/postgres"
+export POSTGRES_ADMIN_URL="postgresql://postgres@$TB_HOST_IP:$POSTGRES_PORT/$POSTGRES_DB?passfile=$state/postgres/pgpass"
+export PGCONNECT_TIMEOUT=5
 # The platform's own audit logs: the API server's (policy in
 # components/kube-audit-policy.yaml) and OpenBao's file device.
 export KUBE_AUDIT_LOG="$state/logs/kube-apiserver-audit.log"
@@ -188,7 +203,8 @@ export PATH="$PYTOOLS_BIN:$K8S_BIN:$ETCD_BIN:$CONTAINERD_BIN:$HELM_BIN:\$PATH"
 export TESTBED_K8S_VERSION="$K8S_VERSION"
 export TESTBED_ETCD_VERSION="$ETCD_VERSION"
 EOF
-  chmod 600 "$state/testbed.env"
+  chmod 600 "$state/testbed.env.tmp"
+  mv "$state/testbed.env.tmp" "$state/testbed.env"
 }
 
 # The operator, run on the host against this test bed: CRDs and admission
@@ -232,6 +248,9 @@ operator_start() {
     AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" \
     VAULT_K8S_HOST="$KUBE_APISERVER" VAULT_K8S_CA_FILE="$KUBE_CA_FILE" VAULT_K8S_REVIEWER_JWT_FILE="$state/reviewer.jwt" \
     WORKLOAD_OPENBAO_CIDRS="$OPENBAO_EGRESS_CIDR" WORKLOAD_OPENBAO_PORT="$OPENBAO_EGRESS_PORT" \
+    WORKLOAD_DATABASE_CIDRS="$POSTGRES_EGRESS_CIDR" WORKLOAD_DATABASE_PORT="$POSTGRES_PORT" \
+    DATABASE_HOST="$POSTGRES_HOST" DATABASE_PORT="$POSTGRES_PORT" DATABASE_NAME="$POSTGRES_DB" \
+    DATABASE_PASSWORD_FILE="$POSTGRES_PASSWORD_DIR/publicdata_operator.password" \
     VAULT_TOKEN="$(cat "$state/operator.token")" RUST_LOG="${RUST_LOG:-info,kube=warn,vaultrs=off,rustify=off}" \
     setsid "$bin" >>"$state/logs/operator.log" 2>&1 </dev/null &
   echo "operator $!" >>"$state/pids"
@@ -301,6 +320,10 @@ operator_install() {
   kubectl -n publicdata-system create secret generic publicdata-operation-logs \
     --from-file=token="$state/audit/oplog.token" \
     --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  # The operator's PostgreSQL password, as a platform hands it over.
+  kubectl -n publicdata-system create secret generic publicdata-database \
+    --from-file=password="$POSTGRES_PASSWORD_DIR/publicdata_operator.password" \
+    --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   kubectl -n publicdata-system create secret tls publicdata-operation-logs-tls \
     --cert="$state/pki/oplog.crt" --key="$state/pki/oplog.key" \
     --dry-run=client -o yaml | kubectl apply -f - >/dev/null
@@ -313,6 +336,10 @@ operator_install() {
     --set openbao.kubernetesHost="$KUBE_APISERVER" \
     --set "openbao.workloadEgress.cidrs={$OPENBAO_EGRESS_CIDR}" \
     --set openbao.workloadEgress.port="$OPENBAO_EGRESS_PORT" \
+    --set "database.workloadEgress.cidrs={$POSTGRES_EGRESS_CIDR}" \
+    --set database.workloadEgress.port="$POSTGRES_PORT" \
+    --set database.host="$POSTGRES_CLUSTER_HOST" --set database.port="$POSTGRES_PORT" \
+    --set database.name="$POSTGRES_DB" --set database.passwordSecret=publicdata-database \
     --set expiryGracePeriod="${OPERATOR_EXPIRY_GRACE:-30d}" \
     --set resync="${OPERATOR_RESYNC:-5m}" \
     --set trainingValidDays="${OPERATOR_TRAINING_VALID_DAYS:-365}" \

@@ -91,6 +91,13 @@ async fn revocation_stops_the_containers_wipes_the_data_volume_and_keeps_the_log
     );
     ensure!(logs_dir.join("app.log").exists());
 
+    // With the data plane, each environment has a role in PostgreSQL.
+    let roles = format!("SELECT count(*) FROM pg_roles WHERE rolname IN ('{t}-dev', '{t}-prod')");
+    ensure!(
+        bed.postgres_admin(&roles)? == "2",
+        "the tenant's PostgreSQL roles"
+    );
+
     // The bureau revokes.
     let bureau: Api<OperatorAuthorization> = Api::all(bed.bureau().await?);
     bureau
@@ -107,6 +114,25 @@ async fn revocation_stops_the_containers_wipes_the_data_volume_and_keeps_the_log
         Ok((phase.as_deref() == Some("Revoked")).then_some(()))
     })
     .await?;
+
+    // No role of the tenant is left in PostgreSQL, and the review says so.
+    ensure!(
+        bed.postgres_admin(&roles)? == "0",
+        "the tenant's PostgreSQL roles survived"
+    );
+    let review = api
+        .get(&t)
+        .await?
+        .status
+        .and_then(|s| s.disposal)
+        .map(|d| d.review)
+        .unwrap_or_default();
+    ensure!(
+        review
+            .iter()
+            .any(|l| l == "ok: no PostgreSQL role or session of the tenant"),
+        "the exit review: {review:?}"
+    );
 
     // No container of the tenant runs; the data is gone from the disk.
     ensure!(

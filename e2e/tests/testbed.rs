@@ -431,3 +431,67 @@ async fn a_component_that_cannot_start_fails_up_with_its_log() -> Result<()> {
     ensure!(!state.exists(), "down should remove the state");
     Ok(())
 }
+
+/// PostgreSQL holds the example catalog's data and serves it over TCP only
+/// with a password: to a pod through its Service, as the platform's roles;
+/// the role of OpenBao's database engine reads no table, and a wrong password
+/// is refused.
+#[tokio::test]
+async fn postgres_serves_the_catalog_to_a_pod_only_with_a_password() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    let client = bed.client().await?;
+    let ns = unique("pg");
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace(&ns, &[]))
+        .await?;
+    let probe = bed.probe(&ns, "client").await?;
+    let host = bed
+        .var("POSTGRES_CLUSTER_HOST")
+        .context("no POSTGRES_CLUSTER_HOST")?;
+    let port = bed.var("POSTGRES_PORT").context("no POSTGRES_PORT")?;
+    let db = bed.var("POSTGRES_DB").context("no POSTGRES_DB")?;
+    let dir = bed
+        .var("POSTGRES_PASSWORD_DIR")
+        .context("no POSTGRES_PASSWORD_DIR")?;
+    let password = |role: &str| -> Result<String> {
+        Ok(std::fs::read_to_string(format!("{dir}/{role}.password"))?
+            .trim()
+            .to_string())
+    };
+    let query = |role: &str, password: &str, sql: &str| -> Result<(bool, String)> {
+        let out = bed.exec(
+            &probe,
+            &format!(
+                "PGPASSWORD='{password}' PGCONNECT_TIMEOUT=5 psql -X -tA -h {host} -p {port} -U {role} -d {db} -c \"{sql}\" 2>&1"
+            ),
+        )?;
+        Ok((
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        ))
+    };
+    let count = "SELECT count(*) FROM market.enterprise_registry";
+    let (ok, rows) = query(
+        "publicdata_operator",
+        &password("publicdata_operator")?,
+        count,
+    )?;
+    ensure!(
+        ok && rows == "120",
+        "the operator's role reads the table: {rows}"
+    );
+    let (ok, text) = query("openbao", &password("openbao")?, count)?;
+    ensure!(
+        !ok && text.contains("permission denied"),
+        "OpenBao's role must read no table: {text}"
+    );
+    let (ok, text) = query("publicdata_operator", "not-the-password", "SELECT 1")?;
+    ensure!(
+        !ok && text.contains("password authentication failed"),
+        "a wrong password must be refused: {text}"
+    );
+    Api::<Namespace>::all(client)
+        .delete(&ns, &Default::default())
+        .await?;
+    Ok(())
+}

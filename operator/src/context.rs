@@ -31,6 +31,9 @@ pub struct Settings {
     /// How often an unchanged authorization is looked at again: drift in
     /// OpenBao is found then (the Kubernetes side is watched).
     pub resync: Duration,
+    /// OpenBao's database secrets engine, when the platform has a data plane:
+    /// each tenant environment gets a role there.
+    pub data_plane: Option<crate::vault::DataPlane>,
 }
 
 /// What every reconcile shares.
@@ -59,4 +62,6 @@ pub struct Context {
     pub locks: crate::controllers::authorization::lane::Locks,
     /// The queue's Kubernetes writes in flight (see `lane::WRITES_IN_FLIGHT`).
     pub writes: tokio::sync::Semaphore,
+    /// The platform's PostgreSQL (None: no data plane).
+    pub database: Option<Arc<crate::database::Database>>,
 }

@@ -16,266 +16,14 @@ use publicdata_operator::audit::{FileSink, Sink};
 use publicdata_operator::context::{Context, Settings};
 use publicdata_operator::controllers::authorization;
 use publicdata_operator::controllers::tenant::Platform;
+use publicdata_operator::flags::{
+    Args, AuditCommand, Cli, Command, DEFAULT_AUDIT_LOG, OpenBaoArgs,
+};
 use publicdata_operator::leader;
 use publicdata_operator::oplog;
 use publicdata_operator::telemetry::{self, Health, Metrics};
-use publicdata_operator::vault::login::{self, Login, Reviewer};
+use publicdata_operator::vault::login::{self, Reviewer};
 use publicdata_operator::vault::{KubernetesAuthConfig, OpenBao};
-
-/// Kubernetes operator for public data authorized operation.
-#[derive(Parser, Debug)]
-#[command(version, about, args_conflicts_with_subcommands = true)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-    #[command(flatten)]
-    run: Args,
-}
-
-#[derive(clap::Subcommand, Debug)]
-enum Command {
-    /// The audit log.
-    Audit {
-        #[command(subcommand)]
-        command: AuditCommand,
-    },
-    /// Scan data products as the export review will, before filing an export
-    /// request: personal data and unreadable parts, by kind and place, never
-    /// the values. Exits 1 if anything is found. (The review also looks for
-    /// the catalog's sensitive values, which only the operator can read.)
-    Scan {
-        /// The files to scan.
-        #[arg(required = true)]
-        files: Vec<std::path::PathBuf>,
-    },
-}
-
-#[derive(clap::Subcommand, Debug)]
-enum AuditCommand {
-    /// Verify the hash chain; report the first record edited, removed or
-    /// reordered; with an anchor, also records cut off the end and a rewrite
-    /// re-hashed to the end.
-    Verify {
-        /// The audit log file (default: the operator's own, AUDIT_LOG).
-        #[arg(env = "AUDIT_LOG", default_value = DEFAULT_AUDIT_LOG)]
-        file: std::path::PathBuf,
-        /// The anchor to check it against (JSON, as `audit anchor` prints it).
-        #[arg(long)]
-        anchor: Option<std::path::PathBuf>,
-    },
-    /// Print the audit log's latest signed checkpoint and the public keys to
-    /// check it with (JSON), as OpenBao holds them, read with the operator's
-    /// own login: what the log is verified against.
-    Anchor {
-        #[command(flatten)]
-        openbao: OpenBaoArgs,
-    },
-    /// Print the operator's own audit log (AUDIT_LOG) as it is, for
-    /// `kubectl publicdata audit` to verify and read where it runs. Takes no
-    /// path: run in the operator's container, it reads that log and nothing else.
-    Cat,
-}
-
-/// Where the audit log is, in the operator's image and chart.
-const DEFAULT_AUDIT_LOG: &str = "/var/lib/publicdata-operator/audit.log";
-
-/// How the operator reaches and logs in to OpenBao.
-#[derive(clap::Args, Debug)]
-struct OpenBaoArgs {
-    /// OpenBao/Vault address.
-    #[arg(long, env = "VAULT_ADDR", required = false, default_value = "")]
-    vault_addr: String,
-    /// OpenBao/Vault token of the operator, for local runs (its policy:
-    /// charts/publicdata-operator/files/openbao-operator-policy.hcl). In a
-    /// cluster, log in with the ServiceAccount instead (--vault-login-role).
-    #[arg(long, env = "VAULT_TOKEN", hide_env_values = true, default_value = "")]
-    vault_token: String,
-    /// Log in through this Kubernetes auth mount of OpenBao...
-    #[arg(long, env = "VAULT_LOGIN_MOUNT", default_value = "kubernetes")]
-    vault_login_mount: String,
-    /// ...as this role (bound to the operator's ServiceAccount)...
-    #[arg(long, env = "VAULT_LOGIN_ROLE")]
-    vault_login_role: Option<String>,
-    /// ...with the ServiceAccount token in this file (projected, refreshed by the kubelet).
-    #[arg(
-        long,
-        env = "VAULT_LOGIN_JWT_FILE",
-        default_value = "/var/run/secrets/openbao/token"
-    )]
-    vault_login_jwt_file: std::path::PathBuf,
-    /// PEM file of the CA that signed OpenBao's TLS certificate (default: the system's CAs).
-    #[arg(long, env = "VAULT_CACERT")]
-    vault_cacert: Option<std::path::PathBuf>,
-}
-
-impl OpenBaoArgs {
-    fn login(&self) -> anyhow::Result<Login> {
-        Ok(
-            match (&self.vault_login_role, self.vault_token.is_empty()) {
-                (Some(role), _) => Login::Kubernetes {
-                    mount: self.vault_login_mount.clone(),
-                    role: role.clone(),
-                    jwt_file: self.vault_login_jwt_file.clone(),
-                },
-                (None, false) => Login::Token(self.vault_token.clone()),
-                (None, true) => bail!(
-                    "no way to log in to OpenBao: set --vault-login-role (VAULT_LOGIN_ROLE) to log \
-                 in with the ServiceAccount, or --vault-token (VAULT_TOKEN) for a local run"
-                ),
-            },
-        )
-    }
-}
-
-/// Run the operator (the default command).
-#[derive(clap::Args, Debug)]
-struct Args {
-    /// How long a domain whose validity passed stays frozen before it is
-    /// offboarded, unless the bureau renews it first (R-7), e.g. `30d`, `12h`.
-    /// Only an end the bureau itself set is ever acted on.
-    #[arg(long, env = "EXPIRY_GRACE", default_value = "30d", value_parser = parse_duration)]
-    expiry_grace: std::time::Duration,
-    /// How many authorizations the work queue reconciles at once. A burst of
-    /// new tenants waits in the queue, not in the API server; a suspension
-    /// or revocation never waits (it has its own lane).
-    #[arg(long, env = "RECONCILE_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
-    concurrency: u16,
-    /// How often an unchanged authorization is looked at again (OpenBao
-    /// drift is found then; Kubernetes objects are watched), e.g. `5m`.
-    #[arg(long, env = "RESYNC", default_value = "5m", value_parser = parse_duration)]
-    resync: std::time::Duration,
-    /// How long a member's security training counts, in days (R-16: trained
-    /// before the job and again periodically). From the day after, the member
-    /// has no access until the bureau records a newer training.
-    #[arg(long, env = "TRAINING_VALID_DAYS", default_value_t = 365,
-          value_parser = clap::value_parser!(u32).range(1..=3650))]
-    training_valid_days: u32,
-    #[command(flatten)]
-    openbao: OpenBaoArgs,
-    /// The Kubernetes API server URL as OpenBao reaches it (tenant auth mounts review tokens there).
-    #[arg(
-        long,
-        env = "VAULT_K8S_HOST",
-        default_value = "https://kubernetes.default.svc"
-    )]
-    vault_k8s_host: String,
-    /// CA bundle of that API server.
-    #[arg(
-        long,
-        env = "VAULT_K8S_CA_FILE",
-        default_value = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
-    )]
-    vault_k8s_ca_file: std::path::PathBuf,
-    /// A token OpenBao uses to call TokenReview for tenant logins (a
-    /// ServiceAccount bound to system:auth-delegator), in a file re-read as it rotates...
-    #[arg(long, env = "VAULT_K8S_REVIEWER_JWT_FILE")]
-    vault_k8s_reviewer_jwt_file: Option<std::path::PathBuf>,
-    /// ...or requested for this ServiceAccount of the operator's namespace
-    /// (TokenRequest API) and renewed before it expires.
-    #[arg(long, env = "VAULT_K8S_REVIEWER_SERVICE_ACCOUNT")]
-    vault_k8s_reviewer_service_account: Option<String>,
-    /// Audience workload tokens must carry to log in to OpenBao.
-    #[arg(long, env = "VAULT_AUDIENCE", default_value = "openbao")]
-    vault_audience: String,
-    /// CIDRs (comma-separated) where tenant workloads reach OpenBao: the
-    /// addresses behind its Service, as a NetworkPolicy sees them. Empty: no
-    /// workload can reach OpenBao.
-    #[arg(
-        long,
-        env = "WORKLOAD_OPENBAO_CIDRS",
-        value_delimiter = ',',
-        default_value = ""
-    )]
-    workload_openbao_cidrs: Vec<String>,
-    /// The port OpenBao listens on at those addresses.
-    #[arg(long, env = "WORKLOAD_OPENBAO_PORT", default_value_t = 8200)]
-    workload_openbao_port: u16,
-    /// The audit log (JSON lines, hash-chained, append-only). Put it on a volume.
-    #[arg(long, env = "AUDIT_LOG", default_value = DEFAULT_AUDIT_LOG)]
-    audit_log: std::path::PathBuf,
-    /// How often the checkpointer looks whether the audit log moved; it signs
-    /// and stores a checkpoint of the head only when it did.
-    #[arg(long, env = "AUDIT_CHECKPOINT_EVERY", default_value = "2s", value_parser = parse_duration)]
-    audit_checkpoint_every: std::time::Duration,
-    /// The records store: an S3 endpoint with Object Lock, where key records
-    /// of offboarded authorizations are written, locked in compliance mode for
-    /// 20 years (R-33). Unset: offboardings stop before the wipe and say so.
-    #[arg(long, env = "RECORDS_S3_ENDPOINT")]
-    records_s3_endpoint: Option<String>,
-    /// Its bucket (created with Object Lock enabled).
-    #[arg(long, env = "RECORDS_S3_BUCKET", default_value = "publicdata-records")]
-    records_s3_bucket: String,
-    /// Its region.
-    #[arg(long, env = "RECORDS_S3_REGION", default_value = "us-east-1")]
-    records_s3_region: String,
-    /// The access key...
-    #[arg(
-        long,
-        env = "AWS_ACCESS_KEY_ID",
-        hide_env_values = true,
-        default_value = ""
-    )]
-    records_s3_access_key: String,
-    /// ...and its secret.
-    #[arg(
-        long,
-        env = "AWS_SECRET_ACCESS_KEY",
-        hide_env_values = true,
-        default_value = ""
-    )]
-    records_s3_secret_key: String,
-    /// Address of the public register of authorized units (HTML at `/`,
-    /// JSON at `/register.json`); unset: not served.
-    #[arg(long, env = "REGISTER_ADDR")]
-    register_addr: Option<std::net::SocketAddr>,
-    /// Address of the intake of operation logs: the API server's audit
-    /// webhook posts to `/v1/kubernetes`, OpenBao's `http` audit device to
-    /// `/v1/openbao`. Each tenant's share goes to the records store. Unset:
-    /// not served.
-    #[arg(long, env = "OPLOG_ADDR")]
-    oplog_addr: Option<std::net::SocketAddr>,
-    /// The intake's serving certificate and key (PEM). Without them it
-    /// serves plain HTTP, over which the API server sends no token.
-    #[arg(long, env = "OPLOG_TLS_CERT", requires = "oplog_tls_key")]
-    oplog_tls_cert: Option<std::path::PathBuf>,
-    #[arg(long, env = "OPLOG_TLS_KEY", requires = "oplog_tls_cert")]
-    oplog_tls_key: Option<std::path::PathBuf>,
-    /// The bearer token both senders present.
-    #[arg(long, env = "OPLOG_TOKEN", hide_env_values = true, default_value = "")]
-    oplog_token: String,
-    /// How often each tenant's share of the operation logs is written to
-    /// the records store (one object per tenant and source).
-    #[arg(long, env = "OPLOG_FLUSH_EVERY", default_value = "10s", value_parser = parse_duration)]
-    oplog_flush_every: std::time::Duration,
-    /// Address of the admin server: /metrics, /livez, /readyz.
-    #[arg(long, env = "ADMIN_ADDR", default_value = "127.0.0.1:8080")]
-    admin_addr: std::net::SocketAddr,
-    /// Log format: `text` or `json`.
-    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
-    log_format: String,
-    /// Run only while holding the Lease (one active replica of several).
-    #[arg(long, env = "LEADER_ELECT", default_value_t = false)]
-    leader_elect: bool,
-    /// Name of the Lease.
-    #[arg(long, env = "LEASE_NAME", default_value = "publicdata-operator")]
-    lease_name: String,
-    /// Seconds a leader's lock is valid after its last renewal.
-    #[arg(long, env = "LEASE_DURATION_SECONDS", default_value_t = 15)]
-    lease_duration: u64,
-    /// Seconds before expiry at which the leader renews.
-    #[arg(long, env = "LEASE_RENEW_GRACE_SECONDS", default_value_t = 5)]
-    lease_renew_grace: u64,
-    /// The operator's namespace (the Lease and the reviewer ServiceAccount live there).
-    #[arg(long, env = "POD_NAMESPACE")]
-    namespace: Option<String>,
-    /// This replica's name (its identity in the Lease).
-    #[arg(long, env = "POD_NAME")]
-    pod_name: Option<String>,
-    /// The operator's ServiceAccount, when it runs in the cluster: bound in
-    /// each tenant namespace to read its Secrets for the offboarding inventory.
-    #[arg(long, env = "OPERATOR_SERVICE_ACCOUNT")]
-    service_account: Option<String>,
-}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -607,6 +355,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
             args.audit_log.display()
         );
     }
+    let database = match args.database_host.as_str() {
+        "" => None,
+        host => {
+            let password = match &args.database_password_file {
+                Some(file) => read(file)?.trim().to_string(),
+                None => bail!("DATABASE_HOST is set: set DATABASE_PASSWORD_FILE too"),
+            };
+            let db = publicdata_operator::database::Database::new(
+                &publicdata_operator::database::Settings {
+                    host: host.into(),
+                    port: args.database_port,
+                    database: args.database_name.clone(),
+                    user: args.database_user.clone(),
+                    password,
+                },
+            )?;
+            Some(Arc::new(db))
+        }
+    };
     let ctx = Arc::new(Context {
         client,
         vault: vault.clone(),
@@ -615,6 +382,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
             expiry_grace: args.expiry_grace,
             concurrency: args.concurrency,
             resync: args.resync,
+            data_plane: database
+                .as_ref()
+                .map(|_| publicdata_operator::vault::DataPlane {
+                    mount: args.openbao_database_mount.clone(),
+                    connection: args.openbao_database_connection.clone(),
+                }),
             platform: Platform {
                 openbao_cidrs: args
                     .workload_openbao_cidrs
@@ -622,6 +395,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     .filter(|c| !c.trim().is_empty())
                     .collect(),
                 openbao_port: args.workload_openbao_port,
+                database_cidrs: args
+                    .workload_database_cidrs
+                    .into_iter()
+                    .filter(|c| !c.trim().is_empty())
+                    .collect(),
+                database_port: args.workload_database_port,
                 operator_service_account: args.namespace.clone().zip(args.service_account.clone()),
                 training_valid_days: Some(args.training_valid_days),
             },
@@ -641,6 +420,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ),
         audit: audit.clone(),
         records,
+        database,
     });
     let anchoring = tokio::spawn(checkpointer::run(
         audit,
@@ -656,9 +436,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     let outcome = tokio::select! {
-        _ = futures::future::join3(
+        _ = futures::future::join4(
             authorization::run(ctx.clone()),
             publicdata_operator::controllers::scenario::run(ctx.clone()),
+            publicdata_operator::controllers::dataset::run(ctx.clone()),
             publicdata_operator::controllers::export::run(ctx),
         ) => Ok(()),
         served = &mut admin => served_ended(&format!("admin server on {admin_addr}"), served),
@@ -710,15 +491,4 @@ fn served_ended(
         Ok(Err(e)) => Err(anyhow::anyhow!("{what}: {e}")),
         Err(e) => Err(anyhow::anyhow!("{what} (task): {e}")),
     }
-}
-
-/// A duration in the friendly format (`30d`, `12h`, `90s`); a day is 24 hours.
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let span: jiff::Span = text
-        .parse()
-        .map_err(|e| format!("{text:?} is not a duration like 30d, 12h or 90s: {e}"))?;
-    let signed = span
-        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
-        .map_err(|e| format!("{text:?}: {e}"))?;
-    std::time::Duration::try_from(signed).map_err(|_| format!("{text:?} must not be negative"))
 }

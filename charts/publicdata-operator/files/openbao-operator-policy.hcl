@@ -30,6 +30,13 @@ path "sys/policy/tenant-*" {
   capabilities = ["create", "read", "update", "delete"]
 }
 
+# The data plane: one role per tenant environment in the database secrets
+# engine (mount `database`, its connection configured by the platform),
+# written at provisioning and deleted at offboarding. Never its creds.
+path "database/roles/*" {
+  capabilities = ["create", "read", "update", "delete"]
+}
+
 # Deliveries of approved exports: the KV v2 mount `deliveries`, written only by
 # the operator, and one read policy per recipient (recipient-<credit code>).
 path "sys/mounts/deliveries" {

@@ -360,6 +360,11 @@ fn platform() -> Platform {
             .ok()
             .and_then(|p| p.parse().ok())
             .unwrap_or(8200),
+        database_cidrs: vec![std::env::var("POSTGRES_EGRESS_CIDR").unwrap_or_default()],
+        database_port: std::env::var("POSTGRES_PORT")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(5432),
         operator_service_account: None,
         training_valid_days: None,
     }

@@ -3,7 +3,8 @@
 #   testbed.local/pause:3.10    the pod sandbox: upstream's pause.c from the
 #                               k8s.io/kubernetes module, compiled static
 #   testbed.local/probe:1       busybox (Debian's busybox-static): sh, nc,
-#                               wget, nslookup, httpd: what the tests run in pods
+#                               wget, nslookup, httpd, and Debian's psql:
+#                               what the tests run in pods
 #   testbed.local/coredns:<v>   the CoreDNS binary built by build.sh
 # shellcheck shell=bash
 
@@ -68,6 +69,14 @@ images_build_and_import() {
   for applet in sh ash cat echo env hostname httpd id kill ls mkdir nc nslookup ping ps \
       rm sed sleep test timeout true false wget grep head tail tr cut date touch printf seq wc awk ip netstat base64; do
     ln -sf busybox "$work/probe/bin/$applet"
+  done
+  # psql (Debian's, with the shared libraries it loads), for workloads that
+  # query the public data with the credentials OpenBao gives them.
+  cp "$POSTGRES_BIN/psql" "$work/probe/bin/psql"
+  local lib
+  for lib in $(ldd "$POSTGRES_BIN/psql" | awk '$3 ~ /^\// {print $3} $1 ~ /^\/lib|^\/usr/ {print $1}'); do
+    mkdir -p "$work/probe$(dirname "$lib")"
+    cp -L "$lib" "$work/probe$lib"
   done
   echo "nobody:x:65534:65534:nobody:/tmp:/bin/sh" >"$work/probe/etc/passwd"
   echo "nobody:x:65534:" >"$work/probe/etc/group"

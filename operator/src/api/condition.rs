@@ -14,6 +14,9 @@ pub mod types {
     pub const PROVISIONED: &str = "Provisioned";
     /// OpenBao mount, policies and Kubernetes-auth roles are applied.
     pub const VAULT_CONFIGURED: &str = "VaultConfigured";
+    /// The tenant's PostgreSQL roles exist and hold exactly the columns its
+    /// active scenarios grant (only with a data plane).
+    pub const DATABASE_CONFIGURED: &str = "DatabaseConfigured";
     /// The validity ends within six months.
     pub const RENEWAL_DUE: &str = "RenewalDue";
     /// Every listed member is eligible for access.
@@ -43,6 +46,8 @@ pub mod reasons {
     pub const APPLY_FAILED: &str = "ApplyFailed";
     pub const VAULT_CONFIGURED: &str = "VaultConfigured";
     pub const VAULT_FAILED: &str = "VaultFailed";
+    pub const DATABASE_CONFIGURED: &str = "DatabaseConfigured";
+    pub const DATABASE_FAILED: &str = "DatabaseFailed";
     pub const NOT_STARTED: &str = "ValidityNotStarted";
     pub const WITHIN_VALIDITY: &str = "WithinValidity";
     pub const RENEWAL_WINDOW: &str = "RenewalWindowOpen";
@@ -55,6 +60,7 @@ pub mod reasons {
     pub const AWAITING: &str = "Awaiting";
     pub const FROZEN: &str = "Frozen";
     pub const FREEZE_INCOMPLETE: &str = "OpenBaoNotFrozen";
+    pub const DATABASE_NOT_FROZEN: &str = "DatabaseNotFrozen";
     pub const RESUMED: &str = "Resumed";
     pub const AS_EXPECTED: &str = "AsExpected";
     pub const GRACE_PERIOD: &str = "GracePeriod";

@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::authorization::DataDomain;
 
 /// A catalog entry: which agency owns the data, how it is classified, its
-/// fields with their sensitivity and masking rule, and where its raw and
-/// masked forms live in OpenBao/Vault.
+/// fields with their sensitivity and masking rule, and where it lives: a
+/// PostgreSQL table (the operator masks and samples it there, and grants
+/// exactly the listed columns), OpenBao/Vault KV paths, or both.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "publicdata.io",
@@ -17,12 +18,18 @@ use super::authorization::DataDomain;
     plural = "publicdatasets",
     shortname = "pds",
     category = "publicdata",
+    status = "PublicDatasetStatus",
     printcolumn(name = "Agency", type_ = "string", json_path = ".spec.ownerAgency"),
     printcolumn(name = "Domain", type_ = "string", json_path = ".spec.domain"),
     printcolumn(
         name = "Classification",
         type_ = "string",
         json_path = ".spec.classification"
+    ),
+    printcolumn(
+        name = "Data",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"DataReady\")].status"
     ),
     printcolumn(
         name = "Age",
@@ -33,6 +40,8 @@ use super::authorization::DataDomain;
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.fields.all(f, f.sensitivity != 'Sensitive' || f.masking != 'None')")
     .message("a Sensitive field needs a masking rule other than None (R-12)"))]
+#[x_kube(validation = Rule::new("has(self.table) || has(self.vault)")
+    .message("say where the data lives: spec.table (PostgreSQL), spec.vault (OpenBao KV), or both"))]
 pub struct PublicDatasetSpec {
     /// The agency that owns the data (its id, as in group `publicdata:agency:<id>`).
     #[schemars(
@@ -52,8 +61,52 @@ pub struct PublicDatasetSpec {
     #[schemars(length(min = 1))]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
     pub fields: Vec<Field>,
-    /// Where the data lives in OpenBao/Vault.
-    pub vault: DatasetVault,
+    /// Where the data lives in PostgreSQL: one table, whose columns are the
+    /// fields above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<DatasetTable>,
+    /// Where the data lives in OpenBao/Vault KV.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<DatasetVault>,
+}
+
+/// A table of the platform's PostgreSQL database. The operator keeps, for
+/// dev, a view of it that masks every field by its rule and holds a fixed
+/// sample of its rows; an approved scenario's columns are granted on that
+/// view in dev and on the table itself in prod, and nothing else.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DatasetTable {
+    /// The table's schema.
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z_][a-z0-9_]*$"))]
+    pub schema: String,
+    /// The table's name.
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z_][a-z0-9_]*$"))]
+    pub name: String,
+    /// The share of rows dev's sample holds, in percent. The same rows every
+    /// time: a row is in the sample when a hash of its content falls under
+    /// this share.
+    #[serde(default = "default_sample_percent")]
+    #[schemars(range(min = 1, max = 100))]
+    pub sample_percent: u8,
+}
+
+fn default_sample_percent() -> u8 {
+    10
+}
+
+/// What the operator made of a dataset.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicDatasetStatus {
+    /// The generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `DataReady`: for a dataset in a table, its masked view and dev's
+    /// sample match the catalog entry and the table.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::api::condition::conditions_schema")]
+    pub conditions: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
 }
 
 /// Classification of a dataset.
@@ -92,14 +145,26 @@ pub enum Sensitivity {
     Sensitive,
 }
 
-/// Masking rules.
+/// Masking rules, as the masked view applies them to a column.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Masking {
+    /// Shown as it is.
     #[default]
     None,
+    /// Replaced whole by `****`.
     Redact,
+    /// A keyed SHA-256 (hex) of the value: equal values give equal hashes
+    /// within the dataset, so joins and counts still work, and the key, which
+    /// only the operator's role can read, keeps short values (phone numbers)
+    /// from being guessed back.
     Hash,
+    /// The first 3 characters kept, the rest cut.
     Truncate,
+    /// The first 6 and last 4 characters kept, each one between shown as `*`
+    /// (a resident ID keeps its region and check digits).
+    Partial,
+    /// Numbers to the power of ten at or below them (3,880,000 becomes
+    /// 1,000,000), dates and times to the first day of their month.
     Generalize,
 }
 

@@ -186,6 +186,25 @@ pub struct DataScenarioStatus {
     /// The OpenBao policies granted, per environment.
     #[serde(default)]
     pub grants: Vec<String>,
+    /// The PostgreSQL columns granted, per environment: dev on the dataset's
+    /// masked sample, prod on its table. Only the listed columns.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub column_grants: Vec<ColumnGrant>,
+}
+
+/// Columns of one relation granted to one environment's role.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "camelCase")]
+pub struct ColumnGrant {
+    /// `dev` or `prod`.
+    pub environment: String,
+    /// The schema of the relation: `publicdata_sample` for dev's masked
+    /// sample, the table's own for prod.
+    pub schema: String,
+    /// The relation: the dataset's name in dev, the table in prod.
+    pub relation: String,
+    /// The columns SELECT is granted on.
+    pub columns: Vec<String>,
 }
 
 /// Phases of a scenario.

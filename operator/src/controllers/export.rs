@@ -62,6 +62,12 @@ pub enum Error {
     Deliver(#[source] vault::Error),
     #[error("writing the audit log: {0}")]
     Audit(#[source] audit::Error),
+    /// The scan for raw values needs what it cannot read yet: no artifact
+    /// leaves unscanned.
+    #[error(
+        "cannot scan for the raw values of dataset {0}: it lives only in PostgreSQL, which the export scan does not read yet"
+    )]
+    Unscannable(String),
 }
 
 impl Error {
@@ -71,6 +77,7 @@ impl Error {
             Self::WriteStatus(_) => "write_status",
             Self::Deliver(_) => "deliver",
             Self::Audit(_) => "audit",
+            Self::Unscannable(_) => "unscannable",
         }
     }
 }
@@ -417,7 +424,10 @@ async fn sensitive_values(
         let Some(ds) = catalog.iter().find(|d| d.name_any() == item.dataset) else {
             continue;
         };
-        let Some((mount, base)) = ds.spec.vault.raw_path.split_once('/') else {
+        let Some(vault) = &ds.spec.vault else {
+            return Err(Error::Unscannable(ds.name_any()));
+        };
+        let Some((mount, base)) = vault.raw_path.split_once('/') else {
             continue;
         };
         for field in ds
@@ -426,7 +436,7 @@ async fn sensitive_values(
             .iter()
             .filter(|f| f.sensitivity == Sensitivity::Sensitive)
         {
-            let values: Vec<String> = match ds.spec.vault.layout {
+            let values: Vec<String> = match vault.layout {
                 Layout::PerField => ctx
                     .vault
                     .read_kv2(mount, &format!("{base}/{}", field.name))

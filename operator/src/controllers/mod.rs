@@ -2,6 +2,7 @@
 
 pub mod applied;
 pub mod authorization;
+pub mod dataset;
 pub mod export;
 pub mod offboard;
 pub mod scenario;

@@ -23,7 +23,7 @@ use crate::api::authorization::{OperatorAuthorization, Phase};
 use crate::api::condition::{self, Desired};
 use crate::api::dataset::PublicDataset;
 use crate::api::labels;
-use crate::api::scenario::{DataScenario, DataScenarioStatus, ScenarioPhase};
+use crate::api::scenario::{ColumnGrant, DataScenario, DataScenarioStatus, ScenarioPhase};
 use crate::audit;
 use crate::context::{Context, FIELD_MANAGER};
 use crate::controllers::scenario_rules as rules;
@@ -162,18 +162,45 @@ pub async fn reconcile(ds: Arc<DataScenario>, ctx: Arc<Context>) -> Result<Actio
     } else {
         Vec::new()
     };
+    let column_grants = if phase == ScenarioPhase::Active {
+        rules::column_grants(&ds.spec, &catalog)
+    } else {
+        Vec::new()
+    };
     // A new grant widens access: it waits while the audit log cannot take
     // records. A grant in force stays; a revocation goes ahead.
-    let newly_granted = ds.status.as_ref().is_none_or(|s| s.grants.is_empty());
+    let newly_granted = ds
+        .status
+        .as_ref()
+        .is_none_or(|s| s.grants.is_empty() && s.column_grants.is_empty());
     let held_back = match ctx.audit.health() {
-        Err(problem) if !grants.is_empty() && newly_granted => Some(problem),
+        Err(problem) if !(grants.is_empty() && column_grants.is_empty()) && newly_granted => {
+            Some(problem)
+        }
         _ => None,
     };
-    let grants = if held_back.is_some() {
-        Vec::new()
+    let (grants, column_grants) = if held_back.is_some() {
+        (Vec::new(), Vec::new())
     } else {
-        grants
+        (grants, column_grants)
     };
+    // What is granted, in words: OpenBao paths, then PostgreSQL columns.
+    let describe_grants = |paths: &[String], columns: &[ColumnGrant]| -> Vec<String> {
+        paths
+            .iter()
+            .map(|p| format!("OpenBao read on {p}"))
+            .chain(columns.iter().map(|g| {
+                format!(
+                    "{}: SELECT ({}) ON {}.{}",
+                    g.environment,
+                    g.columns.join(", "),
+                    g.schema,
+                    g.relation
+                )
+            }))
+            .collect()
+    };
+    let described = describe_grants(&grants, &column_grants);
 
     let valid = if problems.is_empty() {
         Desired::new(
@@ -231,7 +258,7 @@ pub async fn reconcile(ds: Arc<DataScenario>, ctx: Arc<Context>) -> Result<Actio
             condition::reasons::AUDIT_LOG_DAMAGED,
             format!("approved, but no data is granted while the audit log is damaged ({problem})"),
         )
-    } else if grants.is_empty() {
+    } else if described.is_empty() {
         Desired::new(
             "Granted",
             false,
@@ -239,16 +266,11 @@ pub async fn reconcile(ds: Arc<DataScenario>, ctx: Arc<Context>) -> Result<Actio
             format!("phase {phase:?}: no data is granted"),
         )
     } else {
-        Desired::new(
-            "Granted",
-            true,
-            "Granted",
-            format!("OpenBao read on {}", grants.join(", ")),
-        )
+        Desired::new("Granted", true, "Granted", described.join("; "))
     };
 
     let current = ds.status.clone().unwrap_or_default();
-    let was_granted = !current.grants.is_empty();
+    let was_granted = !current.grants.is_empty() || !current.column_grants.is_empty();
     // Audit and events on transitions only, before the status that reports them.
     let tenant = ds.spec.authorization.clone();
     let object = format!("DataScenario/{ns}/{}", ds.name_any());
@@ -261,30 +283,30 @@ pub async fn reconcile(ds: Arc<DataScenario>, ctx: Arc<Context>) -> Result<Actio
         actor: None,
         uid: None,
     };
-    if !grants.is_empty() && !was_granted {
+    if !described.is_empty() && !was_granted {
         append(
             &ctx,
             record(
                 "ScenarioGranted",
                 format!(
-                    "{}; approvals {}; paths {}",
+                    "{}; approvals {}; {}",
                     describe(&ds),
                     approvals.given.join(", "),
-                    grants.join(", ")
+                    described.join("; ")
                 ),
             ),
         )
         .await?;
         publish(&ctx, &ds, EventType::Normal, "Granted", &granted.message).await;
-    } else if grants.is_empty() && was_granted {
+    } else if described.is_empty() && was_granted {
         append(
             &ctx,
             record(
                 "ScenarioRevoked",
                 format!(
-                    "{}; phase {phase:?}; paths {}",
+                    "{}; phase {phase:?}; {}",
                     describe(&ds),
-                    current.grants.join(", ")
+                    describe_grants(&current.grants, &current.column_grants).join("; ")
                 ),
             ),
         )
@@ -319,6 +341,7 @@ pub async fn reconcile(ds: Arc<DataScenario>, ctx: Arc<Context>) -> Result<Actio
     ));
     next.required_approvals = required;
     next.grants = grants;
+    next.column_grants = column_grants;
     next.conditions = condition::merge(
         &current.conditions,
         &[valid, approved, granted],

@@ -8,9 +8,9 @@ use jiff::civil::Date;
 use kube::ResourceExt;
 use sha2::{Digest, Sha256};
 
-use crate::api::authorization::OperatorAuthorization;
+use crate::api::authorization::{Environment, OperatorAuthorization};
 use crate::api::dataset::{Classification, Layout, PublicDataset};
-use crate::api::scenario::{DataScenarioSpec, Decision, ScenarioPhase};
+use crate::api::scenario::{ColumnGrant, DataScenarioSpec, Decision, ScenarioPhase};
 
 /// SHA-256 of everything an approval decides on, as canonical JSON: the
 /// purpose, the expected value, the plan, the security measures, the window
@@ -101,8 +101,13 @@ pub fn validate(
         }
         // Minimum necessary: a dataset stored whole can only be granted
         // whole, so a list naming some of its fields is refused rather than
-        // silently widened to every field.
-        if ds.spec.vault.layout == Layout::Whole {
+        // silently widened to every field. (A table is granted by column.)
+        if ds
+            .spec
+            .vault
+            .as_ref()
+            .is_some_and(|v| v.layout == Layout::Whole)
+        {
             let left_out: Vec<&str> = ds
                 .spec
                 .fields
@@ -201,6 +206,39 @@ pub fn phase(
     }
 }
 
+/// The PostgreSQL columns a grant opens, per environment: for each listed
+/// dataset that lives in a table (and is not `Core`), its listed fields, on
+/// the masked sample in dev and on the table in prod. Nothing else.
+pub fn column_grants(spec: &DataScenarioSpec, catalog: &[PublicDataset]) -> Vec<ColumnGrant> {
+    let mut out = Vec::new();
+    for item in &spec.items {
+        let Some(ds) = catalog.iter().find(|d| d.name_any() == item.dataset) else {
+            continue;
+        };
+        if ds.spec.classification == Classification::Core {
+            continue;
+        }
+        let Some(table) = &ds.spec.table else {
+            continue;
+        };
+        let mut columns = item.fields.clone();
+        columns.sort();
+        columns.dedup();
+        for env in [Environment::Dev, Environment::Prod] {
+            let (schema, relation) = crate::database::sql::relation(env, &item.dataset, table);
+            out.push(ColumnGrant {
+                environment: env.as_str().into(),
+                schema,
+                relation,
+                columns: columns.clone(),
+            });
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// The OpenBao paths a grant opens, per environment (`dev`, `prod`), as
 /// `mount/data/rest` policy paths. Dev gets only masked forms: never a
 /// raw path; an `Important` dataset without a masked form goes to prod only;
@@ -214,9 +252,12 @@ pub fn grant_paths(spec: &DataScenarioSpec, catalog: &[PublicDataset]) -> Vec<(S
         if ds.spec.classification == Classification::Core {
             continue;
         }
+        let Some(vault) = &ds.spec.vault else {
+            continue;
+        };
         let paths = |base: &str| -> Vec<String> {
             let policy_path = kv2_policy_path(base);
-            match ds.spec.vault.layout {
+            match vault.layout {
                 Layout::Whole => vec![policy_path],
                 Layout::PerField => item
                     .fields
@@ -225,11 +266,11 @@ pub fn grant_paths(spec: &DataScenarioSpec, catalog: &[PublicDataset]) -> Vec<(S
                     .collect(),
             }
         };
-        if let Some(masked) = &ds.spec.vault.masked_path {
+        if let Some(masked) = &vault.masked_path {
             out.extend(paths(masked).into_iter().map(|p| ("dev".to_string(), p)));
         }
         out.extend(
-            paths(&ds.spec.vault.raw_path)
+            paths(&vault.raw_path)
                 .into_iter()
                 .map(|p| ("prod".to_string(), p)),
         );
@@ -473,11 +514,46 @@ mod tests {
     }
 
     #[test]
+    fn a_table_is_granted_the_listed_columns_on_the_sample_in_dev_and_the_table_in_prod() {
+        let grants = column_grants(&scenario().spec, &catalog());
+        let shown: Vec<String> = grants
+            .iter()
+            .map(|g| {
+                format!(
+                    "{} {}.{} {}",
+                    g.environment,
+                    g.schema,
+                    g.relation,
+                    g.columns.join(",")
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "dev publicdata_sample.bus-ridership boardings,line_id,service_date,stop_id",
+                "dev publicdata_sample.enterprise-registry credit_code,industry",
+                "prod market.enterprise_registry credit_code,industry",
+                "prod transport.bus_ridership boardings,line_id,service_date,stop_id",
+            ]
+        );
+        // A dataset kept only in OpenBao KV has no column grant; a Core one
+        // none at all.
+        let mut cat = catalog();
+        for d in &mut cat {
+            d.spec.table = None;
+        }
+        assert!(column_grants(&scenario().spec, &cat).is_empty());
+    }
+
+    #[test]
     fn an_important_dataset_without_a_masked_form_goes_to_prod_only() {
         let mut cat = catalog();
         for d in &mut cat {
-            if d.name_any() == "enterprise-registry" {
-                d.spec.vault.masked_path = None;
+            if d.name_any() == "enterprise-registry"
+                && let Some(v) = d.spec.vault.as_mut()
+            {
+                v.masked_path = None;
             }
         }
         let grants = grant_paths(&scenario().spec, &cat);

@@ -7,7 +7,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{
-    Change, Error, Existing, KubernetesRole, Policy, SecretsBackend, mount_description, owned,
+    Change, DatabaseRole, Error, Existing, KubernetesRole, Policy, SecretsBackend,
+    mount_description, owned,
 };
 
 /// What the backend holds.
@@ -21,6 +22,8 @@ pub struct State {
     pub auth: BTreeSet<String>,
     /// Secrets by (mount, path).
     pub secrets: BTreeMap<(String, String), BTreeMap<String, String>>,
+    /// Database roles by (mount, name), with their creation statements.
+    pub database_roles: BTreeMap<(String, String), String>,
 }
 
 /// An in-memory secrets backend.
@@ -82,6 +85,42 @@ impl SecretsBackend for Memory {
 
     async fn ensure_kubernetes_role(&self, _role: &KubernetesRole) -> Result<Change, Error> {
         Ok(Change::Unchanged)
+    }
+
+    async fn ensure_database_role(&self, role: &DatabaseRole) -> Result<Change, Error> {
+        let key = (role.mount.clone(), role.name.clone());
+        let want = role.creation_statements().join("\n");
+        self.with(|s| match s.database_roles.get(&key) {
+            Some(found) => {
+                owned(|| format!("{}/roles/{}", key.0, key.1), found, &role.owner)?;
+                if *found == want {
+                    return Ok(Change::Unchanged);
+                }
+                s.database_roles.insert(key, want);
+                Ok(Change::Written)
+            }
+            None => {
+                s.database_roles.insert(key, want);
+                Ok(Change::Written)
+            }
+        })
+    }
+
+    async fn delete_database_role(
+        &self,
+        mount: &str,
+        name: &str,
+        owner: &str,
+    ) -> Result<Change, Error> {
+        let key = (mount.to_string(), name.to_string());
+        self.with(|s| match s.database_roles.get(&key).cloned() {
+            None => Ok(Change::Unchanged),
+            Some(found) => {
+                owned(|| format!("{mount}/roles/{name}"), &found, owner)?;
+                s.database_roles.remove(&key);
+                Ok(Change::Written)
+            }
+        })
     }
 
     async fn disable_kubernetes_auth(&self, mount: &str) -> Result<Change, Error> {
@@ -157,6 +196,10 @@ impl SecretsBackend for Memory {
             Existing::SecretsMount(p) => s.mounts.get(p).cloned(),
             Existing::AuthMount(m) => s.auth.contains(m).then(String::new),
             Existing::Policy(n) => s.policies.get(n).cloned(),
+            Existing::DatabaseRole(m, n) => s
+                .database_roles
+                .get(&(m.to_string(), n.to_string()))
+                .cloned(),
         }))
     }
 }

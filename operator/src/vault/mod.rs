@@ -13,6 +13,7 @@
 //! is revocable at once: disabling the mount (freeze, offboarding) revokes all
 //! its tokens and leases, and no login is possible until it is enabled again.
 
+mod database;
 pub mod login;
 #[cfg(test)]
 pub mod memory;
@@ -56,6 +57,53 @@ pub struct KubernetesRole {
     pub policies: Vec<String>,
     pub ttl: String,
     pub max_ttl: String,
+}
+
+/// Where OpenBao makes database users: its database secrets engine's mount,
+/// and the connection (to the platform's PostgreSQL) configured there by the
+/// platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataPlane {
+    pub mount: String,
+    pub connection: String,
+}
+
+/// A role of OpenBao's database secrets engine: each read of
+/// `<mount>/creds/<name>` makes a PostgreSQL user that is a member of the
+/// tenant environment's role (and nothing else) and lives as long as its
+/// lease. Revoking the lease ends the user's sessions and drops it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseRole {
+    pub mount: String,
+    /// Also the PostgreSQL role its users are members of.
+    pub name: String,
+    pub connection: String,
+    pub ttl: String,
+    pub max_ttl: String,
+    /// Written into the creation statement as an SQL comment: a role of that
+    /// name without it is someone else's.
+    pub owner: String,
+}
+
+impl DatabaseRole {
+    /// The statements OpenBao runs to make a user.
+    pub fn creation_statements(&self) -> Vec<String> {
+        vec![format!(
+            "-- {}\nCREATE ROLE \"{{{{name}}}}\" WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}' IN ROLE {}",
+            self.owner,
+            crate::database::sql::ident(&self.name)
+        )]
+    }
+
+    /// The statements OpenBao runs when the lease ends or is revoked: the
+    /// user's sessions ended, then the user dropped.
+    pub fn revocation_statements(&self) -> Vec<String> {
+        vec![
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{{name}}'"
+                .into(),
+            "DROP ROLE IF EXISTS \"{{name}}\"".into(),
+        ]
+    }
 }
 
 /// An ACL policy as the operator wants it. Its HCL starts with a comment
@@ -110,18 +158,33 @@ pub struct TenantVault {
     pub auth_mount: String,
     pub policies: Vec<Policy>,
     pub roles: Vec<KubernetesRole>,
+    /// With a data plane: one per environment.
+    pub database_roles: Vec<DatabaseRole>,
 }
 
 /// The policy of one environment: its own half of the tenant's KV area, and
-/// nothing else (the other environment's half, other tenants, the catalog).
-pub fn env_policy(tenant: &str, env: Environment, owner: &str) -> Policy {
+/// nothing else (the other environment's half, other tenants, the catalog);
+/// with a data plane, also database users of its own role.
+pub fn env_policy(
+    tenant: &str,
+    env: Environment,
+    owner: &str,
+    data_plane: Option<&DataPlane>,
+) -> Policy {
     let mount = mount_path(tenant);
     let e = env.as_str();
-    let hcl = format!(
+    let mut hcl = format!(
         "# {owner}: environment {e}.\n\
          path \"{mount}/data/{e}/*\" {{\n  capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\"]\n}}\n\
          path \"{mount}/metadata/{e}/*\" {{\n  capabilities = [\"read\", \"list\", \"delete\"]\n}}\n"
     );
+    if let Some(plane) = data_plane {
+        hcl.push_str(&format!(
+            "path \"{}/creds/{}\" {{\n  capabilities = [\"read\"]\n}}\n",
+            plane.mount,
+            crate::database::tenant_role(tenant, env)
+        ));
+    }
     Policy {
         name: env_name(tenant, env),
         hcl,
@@ -163,9 +226,10 @@ pub fn grants_policy(
     }
 }
 
-/// Builds what the tenant gets in the secrets backend, with no scenario grants.
+/// Builds what the tenant gets in the secrets backend, with no scenario
+/// grants and no data plane.
 pub fn build(tenant: &str, owner: &str, envs: &[Environment], audience: &str) -> TenantVault {
-    build_with_grants(tenant, owner, envs, audience, &[])
+    build_with_grants(tenant, owner, envs, audience, &[], None)
 }
 
 /// Builds what the tenant gets in the secrets backend, with the grants of its
@@ -176,6 +240,7 @@ pub fn build_with_grants(
     envs: &[Environment],
     audience: &str,
     grants: &[(String, String)],
+    data_plane: Option<&DataPlane>,
 ) -> TenantVault {
     let mut envs = envs.to_vec();
     envs.sort();
@@ -188,7 +253,7 @@ pub fn build_with_grants(
             .iter()
             .flat_map(|e| {
                 [
-                    env_policy(tenant, *e, owner),
+                    env_policy(tenant, *e, owner, data_plane),
                     grants_policy(tenant, *e, owner, grants),
                 ]
             })
@@ -206,6 +271,20 @@ pub fn build_with_grants(
                 max_ttl: TOKEN_MAX_TTL.into(),
             })
             .collect(),
+        database_roles: data_plane
+            .map(|plane| {
+                envs.iter()
+                    .map(|e| DatabaseRole {
+                        mount: plane.mount.clone(),
+                        name: crate::database::tenant_role(tenant, *e),
+                        connection: plane.connection.clone(),
+                        ttl: TOKEN_TTL.into(),
+                        max_ttl: TOKEN_MAX_TTL.into(),
+                        owner: owner.into(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -354,6 +433,17 @@ pub trait SecretsBackend: Send + Sync {
         self.ensure_kubernetes_auth(mount).await
     }
     async fn ensure_kubernetes_role(&self, role: &KubernetesRole) -> Result<Change, Error>;
+    /// Writes a database role unless it is as wanted; a role of that name
+    /// without `role.owner`'s mark is refused ([`Error::NotOurs`]).
+    async fn ensure_database_role(&self, role: &DatabaseRole) -> Result<Change, Error>;
+    /// Deletes a database role with `owner`'s mark (new users can no longer
+    /// be made; those made live until their leases end or are revoked).
+    async fn delete_database_role(
+        &self,
+        mount: &str,
+        name: &str,
+        owner: &str,
+    ) -> Result<Change, Error>;
     /// Disables the tenant's auth mount: every token and lease issued through
     /// it is revoked, and no login succeeds. Idempotent.
     async fn disable_kubernetes_auth(&self, mount: &str) -> Result<Change, Error>;
@@ -392,6 +482,8 @@ pub enum Existing<'a> {
     SecretsMount(&'a str),
     AuthMount(&'a str),
     Policy(&'a str),
+    /// A database role (mount, name); its mark is its creation statements.
+    DatabaseRole(&'a str, &'a str),
 }
 
 /// Applies a tenant's desired state; returns how many writes it took.
@@ -413,6 +505,9 @@ pub async fn apply(backend: &dyn SecretsBackend, desired: &TenantVault) -> Resul
     }
     for r in &desired.roles {
         count(backend.ensure_kubernetes_role(r).await?);
+    }
+    for r in &desired.database_roles {
+        count(backend.ensure_database_role(r).await?);
     }
     Ok(writes)
 }

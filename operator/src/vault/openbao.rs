@@ -13,7 +13,8 @@ use vaultrs::error::ClientError;
 use sha2::{Digest, Sha256};
 
 use super::{
-    Change, Error, Existing, KubernetesAuthConfig, KubernetesRole, Policy, SecretsBackend, owned,
+    Change, DatabaseRole, Error, Existing, KubernetesAuthConfig, KubernetesRole, Policy,
+    SecretsBackend, owned,
 };
 
 /// An OpenBao/Vault server reached with a token that can be replaced while
@@ -36,8 +37,8 @@ struct AuthMount {
 }
 
 /// A client with its token.
-struct Session {
-    client: VaultClient,
+pub(super) struct Session {
+    pub(super) client: VaultClient,
     token: String,
 }
 
@@ -131,7 +132,7 @@ impl OpenBao {
         }
     }
 
-    fn session(&self) -> Arc<Session> {
+    pub(super) fn session(&self) -> Arc<Session> {
         match self.session.read() {
             Ok(s) => s.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -242,7 +243,7 @@ impl Session {
     }
 }
 
-fn not_found(e: &ClientError) -> bool {
+pub(super) fn not_found(e: &ClientError) -> bool {
     // Only a 404 means "not there". A 400 is a bad request and a 403 a
     // permission the operator lacks: both are errors, never "nothing to do".
     matches!(e, ClientError::APIError { code: 404, .. })
@@ -259,7 +260,7 @@ fn no_mount(e: &ClientError) -> bool {
     }
 }
 
-fn ttl_seconds(s: &str) -> u64 {
+pub(super) fn ttl_seconds(s: &str) -> u64 {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u64 = num.parse().unwrap_or(0);
     match unit {
@@ -555,6 +556,7 @@ impl SecretsBackend for OpenBao {
                 }
             }
             Existing::AuthMount(mount) => Ok(self.auth_mount(mount).await?.map(|m| m.description)),
+            Existing::DatabaseRole(mount, name) => self.database_role_mark(mount, name).await,
             Existing::Policy(name) => {
                 match vaultrs::sys::policy::read(&self.session().client, name).await {
                     Ok(p) => Ok(Some(p.rules)),
@@ -566,6 +568,19 @@ impl SecretsBackend for OpenBao {
                 }
             }
         }
+    }
+
+    async fn ensure_database_role(&self, role: &DatabaseRole) -> Result<Change, Error> {
+        self.put_database_role(role).await
+    }
+
+    async fn delete_database_role(
+        &self,
+        mount: &str,
+        name: &str,
+        owner: &str,
+    ) -> Result<Change, Error> {
+        self.remove_database_role(mount, name, owner).await
     }
 
     async fn ensure_kubernetes_role(&self, role: &KubernetesRole) -> Result<Change, Error> {

@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use super::{Change, Error, SecretsBackend, TenantVault};
 
 /// How many objects of a tenant [`apply_one`] takes turns over: the KV
-/// mount, the auth mount, its configuration, each policy, each role.
+/// mount, the auth mount, its configuration, each policy, each role, each
+/// database role.
 pub fn parts(desired: &TenantVault) -> usize {
-    3 + desired.policies.len() + desired.roles.len()
+    3 + desired.policies.len() + desired.roles.len() + desired.database_roles.len()
 }
 
 /// Checks one object of the tenant (number `turn`, modulo [`parts`]) and
@@ -41,9 +42,16 @@ pub async fn apply_one(
                 .await
         }
         i if i - 3 < policies => backend.ensure_policy(&desired.policies[i - 3]).await,
-        i => {
+        i if i - 3 - policies < desired.roles.len() => {
             backend
                 .ensure_kubernetes_role(&desired.roles[i - 3 - policies])
+                .await
+        }
+        i => {
+            backend
+                .ensure_database_role(
+                    &desired.database_roles[i - 3 - policies - desired.roles.len()],
+                )
                 .await
         }
     }

@@ -20,6 +20,7 @@ use super::report;
 use crate::api::authorization::{MemberStatus, OperatorAuthorization, VaultStatus};
 use crate::api::labels;
 use crate::api::labels::OPENBAO_CHANGED_AT;
+use crate::api::scenario::DataScenarioStatus;
 use crate::context::{Context, FIELD_MANAGER};
 use crate::controllers::applied::{self, Kind};
 use crate::controllers::tenant::{self, EnvironmentObjects, FREEZE_POLICY, Mode};
@@ -284,11 +285,13 @@ where
 /// waits for pods). Only namespaces that exist and are this authorization's
 /// own are frozen: a freeze never creates a domain, and never touches a
 /// namespace someone else made.
-/// OpenBao's error comes back beside the outcome, for the retry.
+/// With a data plane, PostgreSQL too: every session of the tenant's database
+/// users ended, and none may log in again.
+/// OpenBao's or PostgreSQL's error comes back beside the outcome, for the retry.
 pub async fn freeze_domain(
     ctx: &Context,
     o: &Observed,
-) -> Result<(FreezeOutcome, Option<vault::Error>), Error> {
+) -> Result<(FreezeOutcome, Option<Error>), Error> {
     let tenant = o.oa.name_any();
     // Every environment at once: neither namespace waits for the other's cut.
     let kubernetes = async {
@@ -320,20 +323,45 @@ pub async fn freeze_domain(
     // A resume must enable the auth mount again: a full apply then.
     ctx.vault_applied.forget(&tenant);
     let openbao = ctx.vault.disable_kubernetes_auth(&auth_mount);
-    let (kubernetes, vault_result) = tokio::join!(kubernetes, openbao);
+    let database = async {
+        let Some(db) = &ctx.database else {
+            return Ok(String::new());
+        };
+        let mut ended = 0;
+        let mut roles = Vec::new();
+        for env in &o.oa.spec.environments {
+            let role = crate::database::tenant_role(&tenant, *env);
+            ended += db.cut(&role).await?;
+            roles.push(role);
+        }
+        Ok::<_, crate::database::Error>(format!(
+            "; PostgreSQL: the users of roles {} may not log in, {ended} sessions ended",
+            roles.join(", ")
+        ))
+    };
+    let (kubernetes, vault_result, database_result) = tokio::join!(kubernetes, openbao, database);
     if let Ok(vault::Change::Written) = vault_result {
         ctx.metrics.wrote("openbao", 1);
     }
     let (namespaces, stopped) = kubernetes?;
     let vault_error = vault_result.err();
+    let (database, database_error) = match database_result {
+        Ok(text) => (text, None),
+        Err(e) => (String::new(), Some(e)),
+    };
     let outcome = FreezeOutcome {
         namespaces,
         stopped_any: !stopped.pods_stopped.is_empty() || !stopped.bare_pods_stopped.is_empty(),
         stopped: describe_stopped(&stopped),
         vault_error: vault_error.as_ref().map(|e| e.to_string()),
         auth_mount,
+        database,
+        database_error: database_error.as_ref().map(|e| e.to_string()),
     };
-    Ok((outcome, vault_error))
+    let incomplete = vault_error
+        .map(Error::Vault)
+        .or(database_error.map(Error::Database));
+    Ok((outcome, incomplete))
 }
 
 /// The audit text for the pods a freeze stopped. Bare pods are named: they
@@ -354,14 +382,14 @@ fn describe_stopped(stopped: &workloads::Report) -> String {
     text
 }
 
-/// The grants of the tenant's active scenarios, as `(env, policy path)`.
-/// Only scenarios in the tenant's own namespaces count, so only those are listed.
-async fn scenario_grants(
+/// The statuses of the tenant's scenarios: what each grants. Only scenarios
+/// in the tenant's own namespaces count, so only those are listed.
+async fn scenario_statuses(
     ctx: &Context,
     tenant: &str,
     namespaces: &[String],
-) -> Result<Vec<(String, String)>, Error> {
-    let mut out: Vec<(String, String)> = Vec::new();
+) -> Result<Vec<DataScenarioStatus>, Error> {
+    let mut out = Vec::new();
     for ns in namespaces {
         let scenarios = Api::<crate::api::DataScenario>::namespaced(ctx.client.clone(), ns)
             .list(&ListParams::default())
@@ -374,18 +402,27 @@ async fn scenario_grants(
         out.extend(
             scenarios
                 .items
-                .iter()
+                .into_iter()
                 .filter(|s| s.spec.authorization == tenant)
-                .flat_map(|s| s.status.iter().flat_map(|st| st.grants.clone()))
-                .filter_map(|g| {
-                    g.split_once(':')
-                        .map(|(e, p)| (e.to_string(), p.to_string()))
-                }),
+                .filter_map(|s| s.status),
         );
     }
+    Ok(out)
+}
+
+/// The OpenBao grants of those scenarios, as `(env, policy path)`.
+fn kv_grants(scenarios: &[DataScenarioStatus]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = scenarios
+        .iter()
+        .flat_map(|s| s.grants.iter())
+        .filter_map(|g| {
+            g.split_once(':')
+                .map(|(e, p)| (e.to_string(), p.to_string()))
+        })
+        .collect();
     out.sort();
     out.dedup();
-    Ok(out)
+    out
 }
 
 /// Makes the domain exist as the spec says: Kubernetes, then OpenBao. A
@@ -415,8 +452,10 @@ pub async fn provision(
         envs.iter()
             .map(|env| apply_environment(ctx, env, Mode::Active)),
     );
+    // What the tenant's active scenarios grant: OpenBao paths, PostgreSQL columns.
+    let scenarios = scenario_statuses(ctx, &tenant, &names).await?;
     let openbao = async {
-        let grants = scenario_grants(ctx, &tenant, &names).await?;
+        let grants = kv_grants(&scenarios);
         let owner = crate::naming::owner_mark(&tenant, &oa.spec.unit.credit_code);
         let desired = vault::build_with_grants(
             &tenant,
@@ -424,6 +463,7 @@ pub async fn provision(
             &oa.spec.environments,
             &ctx.settings.vault_audience,
             &grants,
+            ctx.settings.data_plane.as_ref(),
         );
         let changed_at = oa
             .annotations()
@@ -454,7 +494,15 @@ pub async fn provision(
         };
         Ok::<_, Error>((desired, result))
     };
-    let (applied, openbao) = tokio::join!(kubernetes, openbao);
+    let database = async {
+        let db = ctx.database.as_ref()?;
+        let grants: Vec<_> = scenarios
+            .iter()
+            .flat_map(|s| s.column_grants.clone())
+            .collect();
+        Some(crate::database::provision(db, &tenant, &oa.spec.environments, &grants).await)
+    };
+    let (applied, openbao, database) = tokio::join!(kubernetes, openbao, database);
     let mut namespaces = Vec::new();
     let mut adopted = Vec::new();
     let mut kubernetes_error = None;
@@ -494,7 +542,15 @@ pub async fn provision(
             Err(text)
         }
     };
-    let ready = kubernetes_error.is_none() && vault.is_ok();
+    let database = database.map(|result| {
+        result.map_err(|e| {
+            let text = e.to_string();
+            failure.get_or_insert(Error::Database(e));
+            text
+        })
+    });
+    let ready =
+        kubernetes_error.is_none() && vault.is_ok() && database.as_ref().is_none_or(|d| d.is_ok());
     let was_ready = o
         .status
         .conditions
@@ -506,6 +562,7 @@ pub async fn provision(
         namespaces,
         kubernetes_error,
         vault,
+        database,
         members,
         provisioned_recorded,
         adopted,

@@ -73,6 +73,8 @@ pub enum Error {
     },
     #[error("configuring OpenBao: {0}")]
     Vault(#[source] vault::Error),
+    #[error("{0}")]
+    Database(#[source] crate::database::Error),
     #[error("writing status: {0}")]
     WriteStatus(#[source] kube::Error),
     #[error("marking the domain orphaned: {0}")]
@@ -93,6 +95,7 @@ impl Error {
         match self {
             Self::Apply { .. } => "apply",
             Self::Vault(e) => e.label(),
+            Self::Database(e) => e.label(),
             Self::WriteStatus(_) => "write_status",
             Self::MarkOrphaned(_) => "mark_orphaned",
             Self::Audit(_) => "audit",
@@ -298,7 +301,7 @@ async fn apply(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Erro
             Ok(requeue_until(next, o.today, ctx.settings.resync))
         }
         Step::Freeze(cause) => {
-            let (done, vault_error) = act::freeze_domain(ctx, &o).await?;
+            let (done, incomplete) = act::freeze_domain(ctx, &o).await?;
             let out = decide::frozen(status, cause, &report::state_reason(oa), &done);
             record_all(ctx, oa, out.records).await?;
             let conditions = plan.conditions.into_iter().chain(out.conditions).collect();
@@ -313,8 +316,8 @@ async fn apply(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Erro
             })
             .await?;
             publish_all(ctx, oa, &out.notes).await;
-            if let Some(e) = vault_error {
-                return Err(Error::Vault(e));
+            if let Some(e) = incomplete {
+                return Err(e);
             }
             let until_offboard = offboard_at
                 .and_then(|at| at.duration_since(o.now).try_into().ok())
@@ -339,7 +342,7 @@ async fn wait_for_audit_log(
     let (oa, status) = (&o.oa, &o.status);
     let mut conditions = plan.conditions;
     let what = if let Step::Offboard { then } = plan.step {
-        let (done, vault_error) = act::freeze_domain(ctx, o).await?;
+        let (done, incomplete) = act::freeze_domain(ctx, o).await?;
         let out = decide::frozen(status, Freeze::Suspended, &report::state_reason(oa), &done);
         record_all(ctx, oa, out.records).await?;
         conditions.extend(
@@ -348,8 +351,8 @@ async fn wait_for_audit_log(
                 .filter(|c| c.type_ != types::READY),
         );
         publish_all(ctx, oa, &out.notes).await;
-        if let Some(e) = vault_error {
-            return Err(Error::Vault(e));
+        if let Some(e) = incomplete {
+            return Err(e);
         }
         format!(
             "{then:?} by the bureau: the domain is frozen; its offboarding (archive, wipe) waits"

@@ -14,7 +14,7 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
 use crate::api::authorization::{
-    DisposalCertificate, OperatorAuthorizationStatus, Phase, RecordsArchive, State,
+    DisposalCertificate, Environment, OperatorAuthorizationStatus, Phase, RecordsArchive, State,
 };
 use crate::api::condition::{Desired, reasons, types};
 use crate::context::{Context, FIELD_MANAGER};
@@ -75,6 +75,8 @@ pub enum Error {
     Vault(#[source] vault::Error),
     #[error("key records: {0}")]
     Records(#[source] crate::records::Error),
+    #[error("{0}")]
+    Database(#[source] crate::database::Error),
 }
 
 /// Runs the offboarding of an authorization ending as `then`, from wherever
@@ -135,14 +137,14 @@ pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, Rec
     failpoint::hit("offboard:start");
 
     // 1. Freeze.
-    let (_, vault_error) = freeze_domain(ctx, o).await?;
-    if let Some(e) = vault_error {
+    let (_, incomplete) = freeze_domain(ctx, o).await?;
+    if let Some(e) = incomplete {
         let conditions = vec![
             Desired::new(
                 types::READY,
                 false,
                 reasons::ENDED,
-                format!("{outcome}: offboarding waits for OpenBao"),
+                format!("{outcome}: offboarding waits for the freeze to complete"),
             ),
             Desired::new(
                 types::DEGRADED,
@@ -152,7 +154,7 @@ pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, Rec
             ),
         ];
         write_status(ctx, oa, status, Phase::Offboarding, conditions, |_| {}).await?;
-        return Err(ReconcileError::Vault(e));
+        return Err(e);
     }
     set_step(status, "Frozen").await?;
     failpoint::hit("offboard:frozen");
@@ -235,10 +237,22 @@ pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, Rec
     failpoint::hit("offboard:archived");
 
     // 3. Wipe: OpenBao, then the namespaces (until the controller manager has finalized them).
-    let untouched = wipe_openbao(ctx.vault.as_ref(), &tenant, &owner)
-        .await
-        .map_err(ReconcileError::Offboard)?;
+    let untouched = wipe_openbao(
+        ctx.vault.as_ref(),
+        ctx.settings.data_plane.as_ref(),
+        &tenant,
+        &owner,
+    )
+    .await
+    .map_err(ReconcileError::Offboard)?;
     failpoint::hit("offboard:openbao-wiped");
+    if let Some(db) = &ctx.database {
+        for env in [Environment::Dev, Environment::Prod] {
+            db.drop_role(&crate::database::tenant_role(&tenant, env), &tenant)
+                .await
+                .map_err(|e| ReconcileError::Offboard(Error::Database(e)))?;
+        }
+    }
     let gone = delete_namespaces(&ctx.client, &tenant, &oa.spec.unit.credit_code, &namespaces)
         .await
         .map_err(ReconcileError::Offboard)?;
@@ -269,6 +283,8 @@ pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, Rec
     let mut review = review(
         &ctx.client,
         ctx.vault.as_ref(),
+        ctx.database.as_deref(),
+        ctx.settings.data_plane.as_ref(),
         &trail,
         &tenant,
         &owner,

@@ -10,7 +10,7 @@ use kube::api::{Api, ListParams};
 use kube::{Client, ResourceExt};
 
 use super::*;
-use crate::api::authorization::{DisposalCertificate, KeptItem};
+use crate::api::authorization::{DisposalCertificate, Environment, KeptItem};
 use crate::api::labels;
 use crate::vault::{self, Existing, SecretsBackend};
 
@@ -19,6 +19,7 @@ use crate::vault::{self, Existing, SecretsBackend};
 /// under the same name is left alone and named in the returned lines.
 pub async fn wipe_openbao(
     backend: &dyn SecretsBackend,
+    data_plane: Option<&vault::DataPlane>,
     tenant: &str,
     owner: &str,
 ) -> Result<Vec<String>, Error> {
@@ -40,6 +41,21 @@ pub async fn wipe_openbao(
             Ok(_) => {}
             Err(vault::Error::NotOurs { what, .. }) => untouched.push(what),
             Err(e) => return Err(Error::Vault(e)),
+        }
+    }
+    // The database roles: no new users. Those made are gone with their
+    // leases, revoked with the auth mount's tokens above.
+    if let Some(plane) = data_plane {
+        for env in [Environment::Dev, Environment::Prod] {
+            let name = crate::database::tenant_role(tenant, env);
+            match backend
+                .delete_database_role(&plane.mount, &name, owner)
+                .await
+            {
+                Ok(_) => {}
+                Err(vault::Error::NotOurs { what, .. }) => untouched.push(what),
+                Err(e) => return Err(Error::Vault(e)),
+            }
         }
     }
     Ok(untouched)
@@ -112,9 +128,12 @@ pub async fn volumes_of(
 /// the review passes when no line starts with "LEFT". Every question is
 /// answered from the API server and OpenBao as they are; an answer that is
 /// not a clear yes or no (a 403, say) fails the review loudly.
+#[allow(clippy::too_many_arguments)]
 pub async fn review(
     client: &Client,
     backend: &dyn SecretsBackend,
+    database: Option<&crate::database::Database>,
+    data_plane: Option<&vault::DataPlane>,
     audit: &[crate::audit::Record],
     tenant: &str,
     owner: &str,
@@ -181,6 +200,29 @@ pub async fn review(
     for name in crate::naming::tenant_policies(tenant) {
         let label = format!("OpenBao policy {name}");
         out.push(openbao_line(backend, Existing::Policy(&name), &label, owner).await?);
+    }
+    if let Some(plane) = data_plane {
+        for env in [Environment::Dev, Environment::Prod] {
+            let name = crate::database::tenant_role(tenant, env);
+            let label = format!("OpenBao database role {}/roles/{name}", plane.mount);
+            out.push(
+                openbao_line(
+                    backend,
+                    Existing::DatabaseRole(&plane.mount, &name),
+                    &label,
+                    owner,
+                )
+                .await?,
+            );
+        }
+    }
+    if let Some(db) = database {
+        let (roles, sessions) = db.left_of(tenant).await.map_err(Error::Database)?;
+        out.push(if roles.is_empty() && sessions == 0 {
+            "ok: no PostgreSQL role or session of the tenant".to_string()
+        } else {
+            format!("LEFT: PostgreSQL roles {roles:?} with {sessions} sessions")
+        });
     }
     out.push(deliveries_line(backend, audit, tenant).await?);
     Ok(out)
@@ -312,7 +354,9 @@ mod tests {
                 "# the finance team's policy".into(),
             );
         });
-        let untouched = wipe_openbao(&backend, TENANT, &owner()).await.unwrap();
+        let untouched = wipe_openbao(&backend, None, TENANT, &owner())
+            .await
+            .unwrap();
         assert_eq!(untouched, ["policy tenant-acme-prod-grants"]);
         let policy = |name: &str| backend.with_state(|s| s.policies.contains_key(name));
         assert!(!policy("tenant-acme-dev") && !policy("tenant-acme-dev-grants"));
@@ -339,7 +383,9 @@ mod tests {
         );
         let refused = vault::apply(&backend, &desired).await.unwrap_err();
         assert!(matches!(refused, vault::Error::NotOurs { .. }), "{refused}");
-        let untouched = wipe_openbao(&backend, TENANT, &owner()).await.unwrap();
+        let untouched = wipe_openbao(&backend, None, TENANT, &owner())
+            .await
+            .unwrap();
         assert_eq!(untouched, ["mount tenants/acme"]);
         let line = openbao_line(
             &backend,
@@ -376,7 +422,9 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(auth, "LEFT: auth mount");
-        wipe_openbao(&backend, TENANT, &owner()).await.unwrap();
+        wipe_openbao(&backend, None, TENANT, &owner())
+            .await
+            .unwrap();
         let gone = openbao_line(
             &backend,
             Existing::Policy("tenant-acme-dev"),

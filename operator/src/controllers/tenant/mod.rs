@@ -150,6 +150,11 @@ pub struct Platform {
     pub openbao_cidrs: Vec<String>,
     /// The TCP port OpenBao listens on at those addresses.
     pub openbao_port: u16,
+    /// CIDRs of the platform's PostgreSQL as pods reach it (the addresses
+    /// behind its Service). Empty: workloads cannot reach the database.
+    pub database_cidrs: Vec<String>,
+    /// The TCP port PostgreSQL listens on at those addresses.
+    pub database_port: u16,
     /// The operator's own ServiceAccount (namespace, name) when it runs in
     /// the cluster: each tenant namespace binds it to the ClusterRole that
     /// lets it read that namespace's Secrets for the offboarding inventory,

@@ -1,6 +1,7 @@
 //! The tenant's NetworkPolicies. One policy isolates a namespace: it selects
 //! every pod, for ingress and egress, so whatever it does not allow is
-//! denied. When active it allows the same namespace, DNS and OpenBao; when
+//! denied. When active it allows the same namespace, DNS, OpenBao and the
+//! platform's database (PostgreSQL); when
 //! frozen it allows nothing, and the freeze policy marks the freeze. No rule
 //! names another namespace, so there is no path dev<->prod and none between
 //! tenants; nothing else beyond the namespace is reachable.
@@ -82,13 +83,18 @@ pub(super) fn network_policies(
             ports: Some(vec![port("UDP", 53), port("TCP", 53)]),
         },
     ];
-    // OpenBao by its endpoints' addresses and port, and nothing else beyond
-    // the namespace; without a configured OpenBao, no such rule.
-    if !platform.openbao_cidrs.is_empty() {
+    // OpenBao and the database, each by its endpoints' addresses and port,
+    // and nothing else beyond the namespace; one not configured, no rule.
+    for (cidrs, port_number) in [
+        (&platform.openbao_cidrs, platform.openbao_port),
+        (&platform.database_cidrs, platform.database_port),
+    ] {
+        if cidrs.is_empty() {
+            continue;
+        }
         egress.push(NetworkPolicyEgressRule {
             to: Some(
-                platform
-                    .openbao_cidrs
+                cidrs
                     .iter()
                     .map(|cidr| NetworkPolicyPeer {
                         ip_block: Some(IPBlock {
@@ -99,7 +105,7 @@ pub(super) fn network_policies(
                     })
                     .collect(),
             ),
-            ports: Some(vec![port("TCP", platform.openbao_port)]),
+            ports: Some(vec![port("TCP", port_number)]),
         });
     }
     let ingress = vec![NetworkPolicyIngressRule {

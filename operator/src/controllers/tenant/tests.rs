@@ -12,6 +12,8 @@ fn egress() -> Platform {
     Platform {
         openbao_cidrs: vec!["10.213.1.1/32".into()],
         openbao_port: 8200,
+        database_cidrs: vec![],
+        database_port: 5432,
         operator_service_account: None,
         training_valid_days: Some(365),
     }
@@ -193,6 +195,37 @@ fn workloads_reach_openbao_only_at_its_configured_address_and_port() {
                 .all(|p| p.ip_block.is_none())
         );
     }
+}
+
+#[test]
+fn workloads_reach_the_database_only_at_its_configured_address_and_port() {
+    let platform = Platform {
+        database_cidrs: vec!["10.213.1.1/32".into()],
+        database_port: 5432,
+        ..egress()
+    };
+    for env in &build(&example(), date(2026, 11, 26), &platform) {
+        let rules = isolation(env).egress.as_ref().unwrap();
+        let ports: Vec<_> = rules
+            .iter()
+            .filter(|r| r.to.iter().flatten().any(|p| p.ip_block.is_some()))
+            .map(|r| {
+                let ports = r.ports.as_ref().unwrap();
+                assert_eq!(ports.len(), 1);
+                assert_eq!(r.to.as_ref().unwrap().len(), 1);
+                ports[0].port.clone().unwrap()
+            })
+            .collect();
+        // OpenBao's rule, then the database's: each its own port.
+        assert_eq!(ports, [IntOrString::Int(8200), IntOrString::Int(5432)]);
+    }
+    // Frozen: neither.
+    let frozen = build_in(&example(), date(2026, 11, 26), Mode::Frozen, &platform);
+    assert!(frozen.iter().all(|e| e.network_policies.iter().all(|np| {
+        np.spec
+            .as_ref()
+            .is_some_and(|s| s.egress.is_none() && s.ingress.is_none())
+    })));
 }
 
 #[test]

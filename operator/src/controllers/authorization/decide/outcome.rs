@@ -21,6 +21,11 @@ pub struct FreezeOutcome {
     /// OpenBao's error, if its part failed.
     pub vault_error: Option<String>,
     pub auth_mount: String,
+    /// What the freeze did in PostgreSQL, for the record (empty: no data
+    /// plane).
+    pub database: String,
+    /// PostgreSQL's error, if its part failed.
+    pub database_error: Option<String>,
 }
 
 /// The result of a decision and its actions: the status to write, the
@@ -67,8 +72,19 @@ pub fn frozen(
             "frozen at the end of the validity (R-7)".to_string(),
         ),
     };
-    let (frozen, degraded) = match &done.vault_error {
-        None => (
+    let not_yet: Vec<String> = [
+        done.vault_error
+            .as_ref()
+            .map(|e| format!("OpenBao not yet (tokens may still be valid): {e}")),
+        done.database_error
+            .as_ref()
+            .map(|e| format!("PostgreSQL not yet (database sessions may still be open): {e}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let (frozen, degraded) = match not_yet.is_empty().then_some(()).ok_or(not_yet.join("; ")) {
+        Ok(()) => (
             Desired::new(types::FROZEN, true, reasons::FROZEN, frozen_message),
             Desired::new(
                 types::DEGRADED,
@@ -77,20 +93,22 @@ pub fn frozen(
                 "frozen on Kubernetes and OpenBao",
             ),
         ),
-        Some(e) => (
-            Desired::new(
-                types::FROZEN,
-                false,
-                reasons::FREEZE_INCOMPLETE,
-                format!("Kubernetes side frozen; OpenBao not yet (tokens may still be valid): {e}"),
-            ),
-            Desired::new(
-                types::DEGRADED,
-                true,
-                reasons::FREEZE_INCOMPLETE,
-                format!("retrying: {e}"),
-            ),
-        ),
+        Err(e) => {
+            let reason = if done.vault_error.is_some() {
+                reasons::FREEZE_INCOMPLETE
+            } else {
+                reasons::DATABASE_NOT_FROZEN
+            };
+            (
+                Desired::new(
+                    types::FROZEN,
+                    false,
+                    reason,
+                    format!("Kubernetes side frozen; {e}"),
+                ),
+                Desired::new(types::DEGRADED, true, reason, format!("retrying: {e}")),
+            )
+        }
     };
     let was_frozen = has_true(status, types::FROZEN);
     let was_degraded = has_true(status, types::DEGRADED);
@@ -118,10 +136,11 @@ pub fn frozen(
         out.records.push(Record::new(
             "TenantFrozen",
             format!(
-                "{reason}; namespaces {}; OpenBao auth mount {} disabled (its tokens revoked); {}",
+                "{reason}; namespaces {}; OpenBao auth mount {} disabled (its tokens revoked); {}{}",
                 done.namespaces.join(", "),
                 done.auth_mount,
-                done.stopped
+                done.stopped,
+                done.database
             ),
             "Success",
             Actor::State,
@@ -144,11 +163,15 @@ pub fn frozen(
         out.records.push(Record::new(
             "TenantFreezeIncomplete",
             frozen.message.clone(),
-            "Failure: OpenBao",
+            if done.vault_error.is_some() {
+                "Failure: OpenBao"
+            } else {
+                "Failure: PostgreSQL"
+            },
             Actor::State,
         ));
         out.notes.push(Note::warning(
-            reasons::FREEZE_INCOMPLETE,
+            frozen.reason,
             "Freeze",
             frozen.message.clone(),
         ));
@@ -169,6 +192,9 @@ pub struct ProvisionOutcome {
     pub kubernetes_error: Option<String>,
     /// OpenBao: what is configured, or its error.
     pub vault: Result<VaultStatus, String>,
+    /// PostgreSQL, when the platform has a data plane: the tenant's roles and
+    /// what they may select, or the error.
+    pub database: Option<Result<Vec<String>, String>>,
     /// Each member's access today.
     pub members: Vec<MemberStatus>,
     /// Whether `DomainProvisioned` is already in the audit trail (a leader
@@ -247,7 +273,26 @@ pub fn provisioned(
             e.clone(),
         ),
     };
-    let ready_now = done.kubernetes_error.is_none() && done.vault.is_ok();
+    let database_condition = done.database.as_ref().map(|d| match d {
+        Ok(granted) => Desired::new(
+            types::DATABASE_CONFIGURED,
+            true,
+            reasons::DATABASE_CONFIGURED,
+            if granted.is_empty() {
+                "roles made; no column granted".to_string()
+            } else {
+                granted.join("; ")
+            },
+        ),
+        Err(e) => Desired::new(
+            types::DATABASE_CONFIGURED,
+            false,
+            reasons::DATABASE_FAILED,
+            e.clone(),
+        ),
+    });
+    let database_ok = done.database.as_ref().is_none_or(|d| d.is_ok());
+    let ready_now = done.kubernetes_error.is_none() && done.vault.is_ok() && database_ok;
     let ready = if ready_now {
         Desired::new(
             types::READY,
@@ -256,18 +301,25 @@ pub fn provisioned(
             "the tenant domain is provisioned and in force",
         )
     } else {
-        let why = [&provisioned, &vault_condition]
-            .iter()
-            .filter(|c| !c.ok)
-            .map(|c| c.message.clone())
-            .collect::<Vec<_>>();
+        let why = [
+            Some(&provisioned),
+            Some(&vault_condition),
+            database_condition.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|c| !c.ok)
+        .map(|c| c.message.clone())
+        .collect::<Vec<_>>();
         Desired::new(
             types::READY,
             false,
             if done.kubernetes_error.is_some() {
                 reasons::APPLY_FAILED
-            } else {
+            } else if done.vault.is_err() {
                 reasons::VAULT_FAILED
+            } else {
+                reasons::DATABASE_FAILED
             },
             why.join("; "),
         )
@@ -380,6 +432,7 @@ pub fn provisioned(
         ));
     }
     out.conditions = vec![ready, provisioned, vault_condition, members_condition];
+    out.conditions.extend(database_condition);
     // Once frozen, Frozen and Degraded say it is not any more.
     if ready_now && status.conditions.iter().any(|c| c.type_ == types::FROZEN) {
         out.conditions.push(Desired::new(

@@ -237,6 +237,8 @@ fn freeze_outcome(vault_error: Option<&str>) -> FreezeOutcome {
         stopped: "1 workload controllers scaled to 0".into(),
         stopped_any: true,
         vault_error: vault_error.map(String::from),
+        database: String::new(),
+        database_error: None,
         auth_mount: "k8s-t".into(),
     }
 }
@@ -326,6 +328,7 @@ fn provision_outcome() -> ProvisionOutcome {
             policies: vec![],
         }),
         members: vec![],
+        database: None,
         provisioned_recorded: false,
         adopted: vec![],
     }
