@@ -1,5 +1,5 @@
 # The two commands of the README are `make demo` and `make test`.
-.PHONY: demo test up down status unit e2e lint fmt crds bench bench-suspend krew
+.PHONY: demo test up down status unit e2e lint fmt crds bench bench-suspend bench-data-plane krew
 
 demo:            ## start the test bed and show it (the main job)
 	hack/demo.sh
@@ -39,3 +39,5 @@ bench:           ## the operator at scale (hack/bench.sh [N ...], default 1000):
 
 bench-suspend:   ## suspension on the node: access cut and last container gone, p50/p99
 	hack/bench-suspend.sh
+bench-data-plane: ## approval to first prod query, suspension to dead database session, p50/p99
+	hack/bench-data-plane.sh

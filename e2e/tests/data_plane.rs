@@ -4,74 +4,17 @@
 //! else, enforced by PostgreSQL; short-lived users from OpenBao through a
 //! workload's login; a suspension ends every session at once.
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail, ensure};
-use e2e::pods::{Probe, workload_pod};
+use anyhow::{Result, bail, ensure};
+use e2e::data_plane::{credentials, hold_session, logs_in, query, sessions_of};
+use e2e::pods::workload_pod;
 use e2e::scenarios::{approve_all, example_scenario, wait_phase};
 use e2e::{TestBed, authorization, eventually, unique};
 use kube::api::{Api, PostParams};
 use publicdata_operator::api::{DataScenario, PublicDataset};
 
 const WAIT: Duration = Duration::from_secs(90);
-
-/// Short-lived PostgreSQL credentials a workload pod gets from OpenBao: its
-/// Kubernetes login as `env`, then `database/creds/<tenant>-<env>`.
-fn credentials(bed: &TestBed, pod: &Probe, tenant: &str, env: &str) -> Result<(String, String)> {
-    let openbao = bed
-        .var("OPENBAO_CLUSTER_ADDR")
-        .context("the env file has no OPENBAO_CLUSTER_ADDR")?;
-    let script = format!(
-        r#"jwt=$(cat /var/run/secrets/openbao/token)
-login=$(timeout 5 wget -q -O - --header 'Content-Type: application/json' \
-  --post-data "{{\"role\":\"{env}\",\"jwt\":\"$jwt\"}}" {openbao}/v1/auth/k8s-{tenant}/login 2>&1)
-token=$(echo "$login" | sed -n 's/.*"client_token":"\([^"]*\)".*/\1/p')
-[ -n "$token" ] || {{ echo "login refused: $login"; exit 2; }}
-creds=$(timeout 5 wget -q -O - --header "X-Vault-Token: $token" {openbao}/v1/database/creds/{tenant}-{env} 2>&1)
-user=$(echo "$creds" | sed -n 's/.*"username":"\([^"]*\)".*/\1/p')
-pass=$(echo "$creds" | sed -n 's/.*"password":"\([^"]*\)".*/\1/p')
-[ -n "$user" ] || {{ echo "no credentials: $creds"; exit 3; }}
-echo "$user $pass""#
-    );
-    let out = bed.exec(pod, &script)?;
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    ensure!(out.status.success(), "{tenant}-{env}: {text}");
-    let (user, pass) = text
-        .split_once(' ')
-        .with_context(|| format!("credentials: {text}"))?;
-    Ok((user.to_string(), pass.to_string()))
-}
-
-/// One query from the pod with those credentials: the rows, or what
-/// PostgreSQL (or the network) said.
-fn query(
-    bed: &TestBed,
-    pod: &Probe,
-    creds: &(String, String),
-    sql: &str,
-) -> Result<Result<String, String>> {
-    let host = bed
-        .var("POSTGRES_CLUSTER_HOST")
-        .context("no POSTGRES_CLUSTER_HOST")?;
-    let port = bed.var("POSTGRES_PORT").context("no POSTGRES_PORT")?;
-    let db = bed.var("POSTGRES_DB").context("no POSTGRES_DB")?;
-    let out = bed.exec(
-        pod,
-        &format!(
-            "PGPASSWORD='{}' PGCONNECT_TIMEOUT=5 psql -X -tA -h {host} -p {port} -U '{}' -d {db} -c '{}' 2>&1",
-            creds.1,
-            creds.0,
-            sql.replace('\'', "'\\''")
-        ),
-    )?;
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    Ok(if out.status.success() {
-        Ok(text)
-    } else {
-        Err(text)
-    })
-}
 
 #[tokio::test]
 async fn the_listed_columns_masked_in_dev_raw_in_prod_and_nothing_else_and_a_suspension_ends_every_session()
@@ -179,22 +122,9 @@ async fn the_listed_columns_masked_in_dev_raw_in_prod_and_nothing_else_and_a_sus
     // A session held open with prod's credentials, from outside the
     // cluster (a leaked password): the suspension ends it, and the
     // password no longer logs in.
-    let host = bed.var("POSTGRES_HOST").context("no POSTGRES_HOST")?;
-    let port = bed.var("POSTGRES_PORT").context("no POSTGRES_PORT")?;
-    let db = bed.var("POSTGRES_DB").context("no POSTGRES_DB")?;
-    let url = format!("postgresql://{}@{host}:{port}/{db}", prod_creds.0);
-    let session = std::process::Command::new("psql")
-        .args(["-X", "-tA", &url, "-c", "SELECT pg_sleep(600)"])
-        .env("PGPASSWORD", &prod_creds.1)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let who = format!(
-        "SELECT count(*) FROM pg_stat_activity WHERE usename = '{}'",
-        prod_creds.0
-    );
+    let session = hold_session(&bed, &prod_creds)?;
     eventually("the held session to be open", WAIT, || async {
-        Ok((bed.postgres_admin(&who)? == "1").then_some(()))
+        Ok((sessions_of(&bed, &prod_creds.0)? == 1).then_some(()))
     })
     .await?;
     let suspended = std::time::Instant::now();
@@ -207,16 +137,11 @@ async fn the_listed_columns_masked_in_dev_raw_in_prod_and_nothing_else_and_a_sus
         "the held session must be ended by the server: {said}"
     );
     ensure!(
-        bed.postgres_admin(&who)? == "0",
+        sessions_of(&bed, &prod_creds.0)? == 0,
         "a session of the tenant survived the suspension"
     );
-    let again = std::process::Command::new("psql")
-        .args(["-X", "-tA", &url, "-c", "SELECT 1"])
-        .env("PGPASSWORD", &prod_creds.1)
-        .env("PGCONNECT_TIMEOUT", "5")
-        .output()?;
     ensure!(
-        !again.status.success(),
+        !logs_in(&bed, &prod_creds)?,
         "the password still logs in after the suspension"
     );
     eprintln!(
