@@ -497,6 +497,9 @@ async fn the_examples_as_written_walk_from_the_catalog_to_a_delivered_export() -
         "commuter-index.csv",
         "export.yaml",
         "annual-report.yaml",
+        // data/catalog.sql: the test bed loads it into PostgreSQL; below,
+        // every dataset's views are made from it.
+        "data",
     ];
     let mut present: Vec<String> = std::fs::read_dir(&examples)?
         .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
@@ -512,6 +515,13 @@ async fn the_examples_as_written_walk_from_the_catalog_to_a_delivered_export() -
     let member = ["--as", "wang.fang"];
 
     bed.apply_file(&examples.join("datasets.yaml"))?;
+    run_ok(bed.kubectl().args([
+        "wait",
+        "--for=condition=DataReady",
+        "--timeout=60s",
+        "-f",
+        &file("datasets.yaml"),
+    ]))?;
     bed.apply_file(&examples.join("authorization.yaml"))?;
     bed.wait_ready("harbor-analytics").await?;
     // A kept test bed may hold the last walk's product: start afresh.
