@@ -5,7 +5,8 @@
 # backlog, the operator's writes counted from the API server's and OpenBao's
 # own audit logs, a no-op resync, peak memory, etcd size, optionally a steady
 # arrival of one tenant a second (BENCH_STEADY=SECONDS), and the kube-rs
-# server-side-apply floor (BENCH_FLOOR=0 leaves it out). Prints one table per N. Figures, not assertions:
+# server-side-apply floor (BENCH_FLOOR=0 leaves it out). BENCH_DATA_PLANE=off runs
+# the operator without PostgreSQL (no database roles per tenant). Prints one table per N. Figures, not assertions:
 # see docs/performance.md.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,7 +27,7 @@ echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; operato
 for n in "${counts[@]}"; do
   e2e/testbed/testbed.sh down >/dev/null 2>&1 || true
   e2e/testbed/testbed.sh up >/dev/null
-  RESYNC="${resync}s" e2e/testbed/testbed.sh operator start "$repo/target/release/publicdata-operator" 2>/dev/null
+  RESYNC="${resync}s" OPERATOR_DATA_PLANE="${BENCH_DATA_PLANE:-on}" e2e/testbed/testbed.sh operator start "$repo/target/release/publicdata-operator" 2>/dev/null
   echo
   echo "N=$n"
   # shellcheck disable=SC1091

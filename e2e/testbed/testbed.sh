@@ -241,6 +241,10 @@ operator_start() {
   echo "$bin" >"$state/operator.bin"
   local admin="$TESTBED_LOOPBACK:8081"
   echo "http://$admin" >"$state/operator.admin"
+  # OPERATOR_DATA_PLANE=off: no PostgreSQL for this operator (a benchmark's choice).
+  local data_plane=(DATABASE_HOST="$POSTGRES_HOST" DATABASE_PORT="$POSTGRES_PORT" DATABASE_NAME="$POSTGRES_DB"
+    DATABASE_PASSWORD_FILE="$POSTGRES_PASSWORD_DIR/publicdata_operator.password")
+  [[ "${OPERATOR_DATA_PLANE:-on}" == off ]] && data_plane=()
   PUBLICDATA_TESTBED_DIR="$state" KUBECONFIG="$state/kubeconfig" VAULT_ADDR="$BAO_ADDR" \
     ADMIN_ADDR="$admin" AUDIT_LOG="$state/audit.log" EXPIRY_GRACE="${OPERATOR_EXPIRY_GRACE:-30d}" \
     RESYNC="${OPERATOR_RESYNC:-${RESYNC:-5m}}" \
@@ -249,10 +253,8 @@ operator_start() {
     VAULT_K8S_HOST="$KUBE_APISERVER" VAULT_K8S_CA_FILE="$KUBE_CA_FILE" VAULT_K8S_REVIEWER_JWT_FILE="$state/reviewer.jwt" \
     WORKLOAD_OPENBAO_CIDRS="$OPENBAO_EGRESS_CIDR" WORKLOAD_OPENBAO_PORT="$OPENBAO_EGRESS_PORT" \
     WORKLOAD_DATABASE_CIDRS="$POSTGRES_EGRESS_CIDR" WORKLOAD_DATABASE_PORT="$POSTGRES_PORT" \
-    DATABASE_HOST="$POSTGRES_HOST" DATABASE_PORT="$POSTGRES_PORT" DATABASE_NAME="$POSTGRES_DB" \
-    DATABASE_PASSWORD_FILE="$POSTGRES_PASSWORD_DIR/publicdata_operator.password" \
     VAULT_TOKEN="$(cat "$state/operator.token")" RUST_LOG="${RUST_LOG:-info,kube=warn,vaultrs=off,rustify=off}" \
-    setsid "$bin" >>"$state/logs/operator.log" 2>&1 </dev/null &
+    setsid env "${data_plane[@]}" "$bin" >>"$state/logs/operator.log" 2>&1 </dev/null &
   echo "operator $!" >>"$state/pids"
   local pid=$!
   deadline=$((SECONDS + 60))
