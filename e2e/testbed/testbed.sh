@@ -232,7 +232,8 @@ operator_start() {
     sleep 0.5
   done
   kubectl apply --server-side --force-conflicts -f "$repo/charts/publicdata-operator/files/admission-policies.yaml" \
-    -f "$repo/charts/publicdata-operator/files/bureau-rbac.yaml" >/dev/null
+    -f "$repo/charts/publicdata-operator/files/bureau-rbac.yaml" \
+    -f "$repo/charts/publicdata-operator/files/tenant-roles.yaml" >/dev/null
   bao policy write publicdata-operator "$repo/charts/publicdata-operator/files/openbao-operator-policy.hcl" >/dev/null
   if [[ ! -s "$state/operator.token" ]]; then
     bao token create -policy=publicdata-operator -no-default-policy -orphan -period=24h -field=token >"$state/operator.token"
@@ -299,7 +300,8 @@ operator_install() {
   # way: its ownership annotations and label).
   local f
   for f in "$repo/charts/publicdata-operator/files/admission-policies.yaml" \
-      "$repo/charts/publicdata-operator/files/bureau-rbac.yaml"; do
+      "$repo/charts/publicdata-operator/files/bureau-rbac.yaml" \
+      "$repo/charts/publicdata-operator/files/tenant-roles.yaml"; do
     kubectl annotate --overwrite -f "$f" meta.helm.sh/release-name=publicdata-operator \
       meta.helm.sh/release-namespace=publicdata-system >/dev/null 2>&1 || true
     kubectl label --overwrite -f "$f" app.kubernetes.io/managed-by=Helm >/dev/null 2>&1 || true
