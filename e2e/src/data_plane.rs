@@ -66,42 +66,36 @@ pub fn query(
     })
 }
 
-/// A session held open from the host (outside the cluster) with those
-/// credentials: `psql -c 'SELECT pg_sleep(600)'`, running until the server
-/// ends it.
-pub fn hold_session(bed: &TestBed, creds: &Credentials) -> Result<std::process::Child> {
+/// `psql -c SQL` from the host (outside the cluster) with those credentials.
+fn psql_from_host(bed: &TestBed, creds: &Credentials, sql: &str) -> Result<std::process::Command> {
     let host = bed.var("POSTGRES_HOST").context("no POSTGRES_HOST")?;
     let port = bed.var("POSTGRES_PORT").context("no POSTGRES_PORT")?;
     let db = bed.var("POSTGRES_DB").context("no POSTGRES_DB")?;
-    Ok(std::process::Command::new("psql")
-        .args([
-            "-X",
-            "-tA",
-            &format!("postgresql://{}@{host}:{port}/{db}", creds.0),
-            "-c",
-            "SELECT pg_sleep(600)",
-        ])
-        .env("PGPASSWORD", &creds.1)
+    let mut cmd = std::process::Command::new("psql");
+    cmd.args([
+        "-X",
+        "-tA",
+        &format!("postgresql://{}@{host}:{port}/{db}", creds.0),
+        "-c",
+        sql,
+    ])
+    .env("PGPASSWORD", &creds.1)
+    .env("PGCONNECT_TIMEOUT", "5");
+    Ok(cmd)
+}
+
+/// A session held open from the host with those credentials
+/// (`SELECT pg_sleep(600)`), running until the server ends it.
+pub fn hold_session(bed: &TestBed, creds: &Credentials) -> Result<std::process::Child> {
+    Ok(psql_from_host(bed, creds, "SELECT pg_sleep(600)")?
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()?)
 }
 
-/// Whether those credentials log in from the host (outside the cluster).
+/// Whether those credentials log in from the host.
 pub fn logs_in(bed: &TestBed, creds: &Credentials) -> Result<bool> {
-    let host = bed.var("POSTGRES_HOST").context("no POSTGRES_HOST")?;
-    let port = bed.var("POSTGRES_PORT").context("no POSTGRES_PORT")?;
-    let db = bed.var("POSTGRES_DB").context("no POSTGRES_DB")?;
-    Ok(std::process::Command::new("psql")
-        .args([
-            "-X",
-            "-tA",
-            &format!("postgresql://{}@{host}:{port}/{db}", creds.0),
-            "-c",
-            "SELECT 1",
-        ])
-        .env("PGPASSWORD", &creds.1)
-        .env("PGCONNECT_TIMEOUT", "5")
+    Ok(psql_from_host(bed, creds, "SELECT 1")?
         .output()?
         .status
         .success())

@@ -446,6 +446,15 @@ pub fn run_err(cmd: &mut Command) -> Result<String> {
 }
 
 /// A name no other test (or earlier run) uses: `prefix-<suffix>`.
+/// The p-th percentile (nearest rank) of sorted durations; zero for none.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
 pub fn unique(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = SystemTime::now()

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use e2e::{TestBed, authorization};
+use e2e::{TestBed, authorization, percentile};
 use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -73,14 +73,6 @@ fn args() -> Result<Args> {
         }
     }
     Ok(a)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 fn is_ready(oa: &OperatorAuthorization) -> bool {

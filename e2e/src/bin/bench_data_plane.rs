@@ -16,19 +16,11 @@ use anyhow::{Context, Result, bail};
 use e2e::data_plane::{credentials, hold_session, query, sessions_of};
 use e2e::pods::workload_pod;
 use e2e::scenarios::{approve_all, example_scenario, wait_phase};
-use e2e::{TestBed, authorization, eventually, unique};
+use e2e::{TestBed, authorization, eventually, percentile, unique};
 use kube::api::{Api, PostParams};
 use publicdata_operator::api::DataScenario;
 
 const RAW: &str = "SELECT legal_representative_id FROM market.enterprise_registry LIMIT 1";
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
 
 /// One run: (approval to first query, suspension to dead session).
 async fn run(bed: &TestBed) -> Result<(Duration, Duration)> {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use e2e::pods::{probe_pod, running_containers};
-use e2e::{TestBed, authorization, eventually, unique};
+use e2e::{TestBed, authorization, eventually, percentile, unique};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, Patch, PatchParams};
 use publicdata_operator::api::OperatorAuthorization;
@@ -22,14 +22,6 @@ use publicdata_operator::controllers::tenant::FREEZE_POLICY;
 use serde_json::json;
 
 const PODS: usize = 5;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
 
 /// A tenant with PODS running pods in dev and a held OpenBao token; returns the token.
 async fn prepare(bed: &TestBed, tenant: &str) -> Result<String> {
