@@ -19,6 +19,7 @@ pub mod login;
 pub mod memory;
 mod openbao;
 mod resync;
+mod signer;
 
 pub use openbao::OpenBao;
 pub use resync::{Applied, Pass, apply_one, digest, parts};
