@@ -27,6 +27,11 @@ section "unit tests (and generated CRDs in sync with the types)"
 cargo test --workspace --locked --exclude e2e
 cargo test --locked -p e2e --lib
 
+section "e2e tests, built before the test bed takes the machine's memory"
+cargo test --locked -p e2e --tests --no-run
+# The bureau's kubectl plugin, which plugin.rs runs from target/debug.
+cargo build --locked -p kubectl-publicdata
+
 section "the plugin's krew manifest, installed by krew"
 hack/krew.sh
 
@@ -58,8 +63,6 @@ section "e2e tests, against the chart-installed operator under its own RBAC"
 for f in e2e/tests/*.rs; do
   grep -q -- "--test $(basename "$f" .rs)\b" "$0" || { echo "e2e/tests/$(basename "$f") is not run by $0" >&2; exit 1; }
 done
-# The bureau's kubectl plugin, which plugin.rs runs from target/debug.
-cargo build --locked -q -p kubectl-publicdata
 cargo test --locked -p e2e --test testbed --test authorization --test freeze --test scenario \
   --test export --test isolation --test suspension_node --test workload_credentials \
   --test offboard_node --test safety --test plugin --test gitops --test evaluation --test exit --test renewal --test register --test records \
