@@ -16,6 +16,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 const WAIT: Duration = Duration::from_secs(60);
+/// A bureau officer (the chart lets the bureau read the audit log and trace).
+const BUREAU: [&str; 4] = ["--as", "zhao.lei", "--as-group", "publicdata:bureau"];
 
 /// A tenant with an Active scenario (approved by the bureau and both agencies).
 async fn tenant_with_active_scenario(bed: &TestBed) -> Result<(String, String)> {
@@ -51,6 +53,74 @@ async fn tenant_with_active_scenario(bed: &TestBed) -> Result<(String, String)> 
     })
     .await?;
     Ok((t, alice))
+}
+
+/// A table a prod job leaves: district flows, counts, shares, peak hours
+/// (enough distinct values to carry a fingerprint).
+fn product(rows: usize) -> String {
+    let districts = ["North", "Harbor", "Old Town", "University", "Airport"];
+    let mut out = String::from("district_from,district_to,weekday_commuters,share,peak_hour\n");
+    for i in 0..rows {
+        out.push_str(&format!(
+            "{},{},{},0.{:04},0{}:{}0\n",
+            districts[i % 5],
+            districts[(i / 5) % 5],
+            1000 + 37 * i,
+            (i * 7919) % 9973 + 1,
+            7 + i % 3,
+            i % 6
+        ));
+    }
+    out
+}
+
+/// The values of a CSV text as any reader sees them; decimals as numbers.
+fn cells(text: &str) -> Result<Vec<Vec<String>>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes());
+    reader
+        .records()
+        .map(|r| {
+            Ok(r?
+                .iter()
+                .map(|v| match (v.contains('.'), v.parse::<f64>()) {
+                    (true, Ok(x)) => format!("{x}"),
+                    _ => v.to_string(),
+                })
+                .collect())
+        })
+        .collect()
+}
+
+/// What a leaker does with a copy: rows shuffled, column `drop` removed,
+/// saved again by a CSV library (quoting only where needed, CRLF).
+fn resave(text: &str, drop: usize) -> Result<String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes());
+    let mut rows: Vec<Vec<String>> = reader
+        .records()
+        .map(|r| Ok(r?.iter().map(String::from).collect()))
+        .collect::<Result<_>>()?;
+    let header = rows.remove(0);
+    rows.reverse();
+    rows.rotate_left(17);
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    for row in std::iter::once(&header).chain(&rows) {
+        writer.write_record(
+            row.iter()
+                .enumerate()
+                .filter(|(j, _)| *j != drop)
+                .map(|(_, v)| v),
+        )?;
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("saving the copy: {e}"))?;
+    Ok(String::from_utf8(bytes)?)
 }
 
 fn sha256(s: &str) -> String {
@@ -117,8 +187,8 @@ async fn products_leave_only_through_an_approved_digest_pinned_export() -> Resul
     let as_alice: Api<ExportRequest> =
         Api::namespaced(bed.client_as(&alice, &[]).await?, &format!("{t}-dev"));
 
-    // A clean indicator report: checked, approved by the bureau, delivered.
-    let clean = "district,commuters,avg_minutes\nNorth,40213,37.5\nSouth,18877,29.1\n";
+    // A clean indicator table: checked, approved by the bureau, delivered.
+    let clean = &product(80);
     put_artifact(&bed, &t, "index", clean).await?;
     as_alice
         .create(
@@ -153,10 +223,27 @@ async fn products_leave_only_through_an_approved_digest_pinned_export() -> Resul
     ]))?;
     let recipient = bed.vault_with_token(recipient_token.trim())?;
     let got: BTreeMap<String, String> = vaultrs::kv2::read(&recipient, "deliveries", &path).await?;
-    ensure!(sha256(got.get("artifact").context("artifact")?) == sha256(clean));
+    let delivered = got.get("artifact").context("artifact")?;
+    // What was delivered is the approved table with its delivery's
+    // fingerprint: every value the same, the bytes its own.
+    ensure!(
+        sha256(delivered) != sha256(clean),
+        "a delivery carries a fingerprint"
+    );
+    ensure!(
+        cells(delivered)? == cells(clean)?,
+        "the fingerprint changes no value"
+    );
+    let status = api.get("clean").await?.status.context("status")?;
+    ensure!(
+        status.delivered_digest.as_deref() == Some(sha256(delivered).as_str())
+            && status.fingerprint_marks.is_some_and(|m| m >= 64),
+        "{status:?}"
+    );
     let manifest: Value = serde_json::from_str(got.get("manifest").context("manifest")?)?;
     ensure!(
         manifest["digest"] == sha256(clean)
+            && manifest["deliveredDigest"] == sha256(delivered)
             && manifest["permittedUse"]
                 .as_str()
                 .is_some_and(|s| s.contains("no onward"))
@@ -184,8 +271,9 @@ async fn products_leave_only_through_an_approved_digest_pinned_export() -> Resul
     let er = wait_export(&api, "leaky", "AwaitingReview").await?;
     let findings = er.status.clone().context("status")?.findings;
     let kinds: Vec<_> = findings.iter().map(|f| f.kind.as_str()).collect();
+    // (Three lines are too few to carry a fingerprint: a finding too.)
     ensure!(
-        kinds == ["ResidentId", "MobilePhone"],
+        kinds == ["ResidentId", "MobilePhone", "Untraceable"],
         "findings: {findings:?}"
     );
     ensure!(findings[0].location == "line 2, column 7", "{findings:?}");
@@ -289,7 +377,13 @@ async fn products_leave_only_through_an_approved_digest_pinned_export() -> Resul
         )
         .await?;
     let er = wait_export(&api, "named", "AwaitingReview").await?;
-    let findings = er.status.context("status")?.findings;
+    let findings: Vec<_> = er
+        .status
+        .context("status")?
+        .findings
+        .into_iter()
+        .filter(|f| f.kind != "Untraceable")
+        .collect();
     ensure!(
         findings.len() == 1
             && findings[0].kind == "SensitiveField:enterprise-registry.legal_representative_id"
@@ -431,27 +525,43 @@ async fn the_review_reads_compressed_re_encoded_products_and_blocks_what_it_cann
             })
             .collect()
     };
+    // A compressed product cannot carry a fingerprint: a finding of its own.
+    let untraceable = (
+        "Untraceable".to_string(),
+        "flows.csv.gz: only CSV and TSV tables (a key ending in .csv or .tsv, UTF-8) carry a fingerprint"
+            .to_string(),
+    );
     let leaky = wait_export(&api, "leaky", "AwaitingReview").await?;
     ensure!(
         findings(&leaky)
-            == [(
-                "ResidentId".to_string(),
-                "flows.csv.gz > flows.csv: line 2, column 3".to_string()
-            )],
+            == [
+                (
+                    "ResidentId".to_string(),
+                    "flows.csv.gz > flows.csv: line 2, column 3".to_string()
+                ),
+                untraceable.clone()
+            ],
         "{:?}",
         findings(&leaky)
     );
     let scanned = wait_export(&api, "scanned", "AwaitingReview").await?;
     let f = findings(&scanned);
     ensure!(
-        f.len() == 1 && f[0].0 == "Unreadable" && f[0].1.starts_with("flows.pdf: a PDF"),
+        f.len() == 2
+            && f[0].0 == "Unreadable"
+            && f[0].1.starts_with("flows.pdf: a PDF")
+            && f[1].0 == "Untraceable",
         "{f:?}"
     );
     let cleaned = wait_export(&api, "cleaned", "AwaitingReview").await?;
-    ensure!(findings(&cleaned).is_empty(), "{:?}", findings(&cleaned));
+    ensure!(
+        findings(&cleaned) == [untraceable],
+        "{:?}",
+        findings(&cleaned)
+    );
 
     // The bureau approves all three without an override: findings block
-    // delivery; the clean one leaves, byte for byte.
+    // delivery.
     for (name, _, _) in &cases {
         decide(
             &bed,
@@ -463,7 +573,34 @@ async fn the_review_reads_compressed_re_encoded_products_and_blocks_what_it_cann
         )
         .await?;
     }
-    let path = delivery_path(&wait_export(&api, "cleaned", "Delivered").await?)?;
+    for name in ["leaky", "scanned", "cleaned"] {
+        let er = e2e::wait_observed(&api, name).await?;
+        ensure!(
+            er.status.and_then(|s| s.delivered_to).is_none(),
+            "{name}: findings block delivery without an override"
+        );
+    }
+    // The bureau lets the clean one leave without a fingerprint, saying why:
+    // it leaves byte for byte, and the record says it carries none.
+    decide(
+        &bed,
+        &t,
+        "cleaned",
+        "reviewer-li",
+        &["publicdata:bureau"],
+        json!({"overrideFindings": true, "overrideReason": "two aggregate figures: nothing to trace"}),
+    )
+    .await?;
+    let cleaned = wait_export(&api, "cleaned", "Delivered").await?;
+    ensure!(
+        cleaned
+            .status
+            .as_ref()
+            .is_some_and(|s| s.fingerprint_marks.is_none()),
+        "no marks: {:?}",
+        cleaned.status
+    );
+    let path = delivery_path(&cleaned)?;
     let got: BTreeMap<String, String> =
         vaultrs::kv2::read(&bed.vault_root()?, "deliveries", &path).await?;
     let bytes = base64::Engine::decode(
@@ -474,12 +611,177 @@ async fn the_review_reads_compressed_re_encoded_products_and_blocks_what_it_cann
         bytes == cases[2].2,
         "the delivered bytes are the approved ones"
     );
-    for name in ["leaky", "scanned"] {
-        let er = e2e::wait_observed(&api, name).await?;
+    let record = bed
+        .audit_records(&t)?
+        .into_iter()
+        .find(|r| {
+            r["action"] == "ExportDelivered"
+                && r["object"]
+                    .as_str()
+                    .is_some_and(|o| o.ends_with("/cleaned"))
+        })
+        .context("the delivery's record")?;
+    ensure!(
+        record["delivery"]["digest"] == hex::encode(Sha256::digest(&cases[2].2))
+            && record["delivery"].get("fingerprint").is_none(),
+        "{record}"
+    );
+    Ok(())
+}
+
+/// A file on disk, as a bureau officer would hold a copy found outside.
+fn found_file(name: &str, content: &str) -> Result<String> {
+    let path = std::env::temp_dir().join(format!("{}-{name}", unique("found")));
+    std::fs::write(&path, content)?;
+    Ok(path.to_string_lossy().into_owned())
+}
+
+/// A delivered table, leaked and altered the way a leaker would (rows
+/// reordered, a column dropped, saved again), is traced to its delivery,
+/// recipient and date; a part of another delivery is traced to that one;
+/// the undelivered original and an unrelated table are traced to none; and a
+/// tenant member may not run a trace.
+#[tokio::test]
+async fn a_leaked_copy_is_traced_to_its_delivery_and_an_unrelated_file_to_none() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let (t, alice) = tenant_with_active_scenario(&bed).await?;
+    let api: Api<ExportRequest> = Api::namespaced(bed.client().await?, &format!("{t}-dev"));
+    let as_alice: Api<ExportRequest> =
+        Api::namespaced(bed.client_as(&alice, &[]).await?, &format!("{t}-dev"));
+    let original = product(120);
+    put_artifact(&bed, &t, "flows", &original).await?;
+
+    // One product, two recipients.
+    let university = "12350100MB01234567";
+    let mut to_university = export(
+        &t,
+        "to-university",
+        "commuter-flows",
+        "flows",
+        &sha256(&original),
+    )?;
+    to_university.spec.recipient.name = "Harbor University Transport Lab".into();
+    to_university.spec.recipient.credit_code = university.into();
+    for er in [
+        export(
+            &t,
+            "to-institute",
+            "commuter-flows",
+            "flows",
+            &sha256(&original),
+        )?,
+        to_university,
+    ] {
+        as_alice.create(&PostParams::default(), &er).await?;
+    }
+    let root = bed.vault_root()?;
+    let mut copies = BTreeMap::new();
+    for name in ["to-institute", "to-university"] {
+        wait_export(&api, name, "AwaitingReview").await?;
+        decide(
+            &bed,
+            &t,
+            name,
+            "reviewer-li",
+            &["publicdata:bureau"],
+            json!({}),
+        )
+        .await?;
+        let er = wait_export(&api, name, "Delivered").await?;
+        let got: BTreeMap<String, String> =
+            vaultrs::kv2::read(&root, "deliveries", &delivery_path(&er)?).await?;
+        copies.insert(name, got.get("artifact").context("artifact")?.clone());
+    }
+    ensure!(
+        copies["to-institute"] != copies["to-university"],
+        "each delivery carries its own fingerprint"
+    );
+    let records = bed.audit_records(&t)?;
+    let delivered_at = |name: &str| -> Result<String> {
+        let record = records
+            .iter()
+            .find(|r| {
+                r["action"] == "ExportDelivered"
+                    && r["object"] == format!("ExportRequest/{t}-dev/{name}")
+            })
+            .with_context(|| format!("no delivery record of {name}"))?;
         ensure!(
-            er.status.and_then(|s| s.delivered_to).is_none(),
-            "{name}: findings block delivery without an override"
+            record["delivery"]["fingerprint"]["marks"]
+                .as_u64()
+                .is_some_and(|m| m >= 64)
+                && record["delivery"]["recipientCode"].is_string(),
+            "the record names the recipient and the fingerprint: {record}"
+        );
+        Ok(record["time"].as_str().context("time")?.to_string())
+    };
+    let trace = |file: &str, who: &[&str]| -> Result<(Option<i32>, String)> {
+        let out = bed.plugin(&[&["trace", file][..], who].concat())?;
+        Ok((
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        ))
+    };
+
+    // The institute's copy, reordered, cut and saved again by a CSV library.
+    let leaked = resave(&copies["to-institute"], 1)?;
+    ensure!(
+        !leaked.contains('"') && leaked.contains("\r\n") && !leaked.contains("district_to"),
+        "the re-save took the quoting and the column: {leaked}"
+    );
+    let (code, said) = trace(&found_file("leak.csv", &leaked)?, &BUREAU)?;
+    ensure!(
+        code == Some(0)
+            && said.contains(&format!(
+                "traced to the delivery of ExportRequest/{t}-dev/to-institute on {}",
+                delivered_at("to-institute")?
+            ))
+            && said.contains(&format!("City Transport Planning Institute ({RECIPIENT})"))
+            && !said.contains("to-university"),
+        "{said}"
+    );
+
+    // Forty rows of the university's copy, copied out as text.
+    let part: String = copies["to-university"]
+        .lines()
+        .skip(50)
+        .take(40)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let (code, said) = trace(&found_file("part.csv", &part)?, &BUREAU)?;
+    ensure!(
+        code == Some(0)
+            && said.contains(&format!(
+                "traced to the delivery of ExportRequest/{t}-dev/to-university on {}",
+                delivered_at("to-university")?
+            ))
+            && said.contains(&format!("Harbor University Transport Lab ({university})"))
+            && !said.contains("to-institute"),
+        "{said}"
+    );
+
+    // The undelivered original, and a table that never was a product here:
+    // not traced, and the trace says so (exit 3).
+    for (name, content) in [
+        ("original.csv", original.clone()),
+        ("unrelated.csv", product(300).replace("0.", "0.9")),
+    ] {
+        let (code, said) = trace(&found_file(name, &content)?, &BUREAU)?;
+        ensure!(
+            code == Some(3) && said.contains("not traced"),
+            "{name}: {said}"
         );
     }
+
+    // A tenant member cannot run a trace (no exec in the operator's pods).
+    let (code, said) = trace(&found_file("leak.csv", &leaked)?, &["--as", &alice])?;
+    ensure!(
+        code == Some(1) && said.contains("pods/exec"),
+        "a member must not trace: {said}"
+    );
     Ok(())
 }

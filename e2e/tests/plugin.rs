@@ -624,6 +624,27 @@ async fn the_examples_as_written_walk_from_the_catalog_to_a_delivered_export() -
     );
     wait_export(&exports, "q1-commuter-index", "Delivered").await?;
 
+    // The recipient's copy carries its delivery's fingerprint: the bureau
+    // traces it back (the walkthrough's step 5).
+    let copy = run_ok(bed.bao().args([
+        "kv",
+        "get",
+        "-field=artifact",
+        "deliveries/91350100M000100Y43/harbor-analytics/q1-commuter-index",
+    ]))?;
+    let found = std::env::temp_dir().join(format!("{}.csv", e2e::unique("found")));
+    std::fs::write(&found, &copy)?;
+    let out = bed.plugin(&[&["trace", &found.to_string_lossy()][..], &BUREAU[..]].concat())?;
+    let (stdout, err) = text(&out);
+    ensure!(
+        out.status.success()
+            && stdout.contains(
+                "traced to the delivery of ExportRequest/harbor-analytics-dev/q1-commuter-index"
+            )
+            && stdout.contains("recipient: City Transport Planning Institute"),
+        "{stdout}{err}"
+    );
+
     // The year's report, filed by the member and evaluated by the bureau.
     run_ok(
         bed.kubectl()

@@ -35,17 +35,17 @@ pub struct Source {
         default_value = "publicdata-system",
         global = true
     )]
-    operator_namespace: String,
+    pub operator_namespace: String,
     /// The label selector of the operator's pods.
     #[arg(
         long,
         default_value = "app.kubernetes.io/name=publicdata-operator",
         global = true
     )]
-    operator_selector: String,
+    pub operator_selector: String,
     /// The operator's Lease: with several replicas, the log is read from its holder.
     #[arg(long, default_value = "publicdata-operator", global = true)]
-    operator_lease: String,
+    pub operator_lease: String,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -108,19 +108,19 @@ pub async fn run(client: &kube::Client, source: &Source, audit: &Audit) -> Resul
     let pod = operator_pod(client, source).await?;
     let origin = format!("the operator's audit log (namespace {ns})");
     let anchor = || async {
-        let json = in_operator(client, ns, &pod, &["audit", "anchor"]).await?;
+        let json = in_operator(client, ns, &pod, &["audit", "anchor"], None).await?;
         serde_json::from_str::<Anchor>(&json).context("the operator's anchor is not JSON")
     };
     match audit {
         Audit::Verify { .. } => {
             let anchor = anchor().await?;
-            let text = in_operator(client, ns, &pod, &["audit", "cat"]).await?;
+            let text = in_operator(client, ns, &pod, &["audit", "cat"], None).await?;
             report(&origin, &text, Some(&anchor))
         }
         Audit::Dump => {
             print!(
                 "{}",
-                in_operator(client, ns, &pod, &["audit", "cat"]).await?
+                in_operator(client, ns, &pod, &["audit", "cat"], None).await?
             );
             Ok(())
         }
@@ -130,7 +130,7 @@ pub async fn run(client: &kube::Client, source: &Source, audit: &Audit) -> Resul
         }
         Audit::Log { tenant, output } => {
             let anchor = anchor().await?;
-            let text = in_operator(client, ns, &pod, &["audit", "cat"]).await?;
+            let text = in_operator(client, ns, &pod, &["audit", "cat"], None).await?;
             let checked = anchor::verify(text.as_bytes(), Some(&anchor));
             let records: Vec<Record> = text
                 .lines()
@@ -195,8 +195,15 @@ fn table(records: &[Record]) -> String {
     out
 }
 
-/// What `publicdata-operator <args>` prints, run in the operator's container.
-async fn in_operator(client: &kube::Client, ns: &str, pod: &str, args: &[&str]) -> Result<String> {
+/// What `publicdata-operator <args>` prints, run in the operator's container
+/// (with `stdin` written to it, when given).
+pub async fn in_operator(
+    client: &kube::Client,
+    ns: &str,
+    pod: &str,
+    args: &[&str],
+    stdin: Option<&[u8]>,
+) -> Result<String> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let command: Vec<&str> = std::iter::once("/usr/local/bin/publicdata-operator")
         .chain(args.iter().copied())
@@ -208,11 +215,21 @@ async fn in_operator(client: &kube::Client, ns: &str, pod: &str, args: &[&str]) 
             command,
             &AttachParams::default()
                 .container("operator")
+                .stdin(stdin.is_some())
                 .stdout(true)
                 .stderr(true),
         )
         .await
         .with_context(|| format!("running `{shown}` in pod {ns}/{pod}"))?;
+    if let Some(bytes) = stdin {
+        use tokio::io::AsyncWriteExt;
+        let mut writer = process.stdin().context("no stdin to the operator's pod")?;
+        writer
+            .write_all(bytes)
+            .await
+            .with_context(|| format!("sending the file to `{shown}`"))?;
+        writer.flush().await.context("sending the file")?;
+    }
     let status = process.take_status();
     let (mut stdout, mut stderr) = (
         process
@@ -250,7 +267,7 @@ async fn in_operator(client: &kube::Client, ns: &str, pod: &str, args: &[&str]) 
 )]
 pub struct NotAReader(pub String);
 
-async fn may_exec(client: &kube::Client, ns: &str) -> Result<bool> {
+pub async fn may_exec(client: &kube::Client, ns: &str) -> Result<bool> {
     let review = SelfSubjectAccessReview {
         spec: SelfSubjectAccessReviewSpec {
             resource_attributes: Some(ResourceAttributes {
@@ -273,7 +290,7 @@ async fn may_exec(client: &kube::Client, ns: &str) -> Result<bool> {
 
 /// The pod to read from: the Lease holder when it is one of the operator's
 /// running pods, otherwise any running one (they share the log's volume).
-async fn operator_pod(client: &kube::Client, source: &Source) -> Result<String> {
+pub async fn operator_pod(client: &kube::Client, source: &Source) -> Result<String> {
     let ns = &source.operator_namespace;
     let running: Vec<String> = Api::<Pod>::namespaced(client.clone(), ns)
         .list(&ListParams::default().labels(&source.operator_selector))
@@ -320,6 +337,7 @@ mod tests {
                 outcome: outcome.into(),
                 actor: None,
                 uid: None,
+                delivery: None,
             },
         )
     }

@@ -11,6 +11,7 @@ mod decide;
 mod explain;
 mod state;
 mod status;
+mod trace;
 
 use std::io::Write;
 
@@ -72,6 +73,10 @@ enum Command {
         #[command(subcommand)]
         command: audit::Audit,
     },
+    /// Name the delivery a file found outside came from: its export,
+    /// recipient and date, from the fingerprint every delivered table
+    /// carries, or say why it cannot. Exits 3 when no delivery is named.
+    Trace(trace::Args),
     /// Shell completion.
     Completion {
         #[arg(value_enum)]
@@ -111,6 +116,10 @@ async fn main() {
     let result = run(&cli).await;
     let _ = std::io::stdout().flush();
     if let Err(e) = result {
+        if let Some(not_traced) = e.downcast_ref::<trace::NotTraced>() {
+            eprintln!("{not_traced}");
+            std::process::exit(3);
+        }
         eprintln!("{}", explain::error(&e, &caller(&cli)));
         std::process::exit(1);
     }
@@ -142,6 +151,7 @@ async fn run(cli: &Cli) -> Result<()> {
         Command::Evaluate(e) => decide::evaluate_report(&client, e).await,
         Command::Status { name, output } => status::show(&client, name, output).await,
         Command::Audit { source, command } => audit::run(&client, source, command).await,
+        Command::Trace(t) => trace::run(&client, t).await,
         Command::Completion { .. } => Ok(()),
     }
 }

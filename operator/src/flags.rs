@@ -25,12 +25,26 @@ pub enum Command {
     },
     /// Scan data products as the export review will, before filing an export
     /// request: personal data and unreadable parts, by kind and place, never
-    /// the values. Exits 1 if anything is found. (The review also looks for
+    /// the values, and a product that cannot carry its delivery's
+    /// fingerprint. Exits 1 if anything is found. (The review also looks for
     /// the catalog's sensitive values, which only the operator can read.)
     Scan {
         /// The files to scan.
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
+    },
+    /// Trace a file found outside to the delivery it came from: reads the
+    /// file from stdin, the fingerprinted deliveries on record in the
+    /// operator's audit log (AUDIT_LOG), derives each delivery's key in
+    /// OpenBao with the operator's own login, and prints what it found
+    /// (JSON). Run in the operator's container by `kubectl publicdata trace`.
+    Trace {
+        /// Read exactly this many bytes of stdin (a stream that cannot be
+        /// closed from the other end); all of it when not given.
+        #[arg(long)]
+        length: Option<u64>,
+        #[command(flatten)]
+        openbao: OpenBaoArgs,
     },
 }
 

@@ -12,6 +12,7 @@ pub mod database;
 pub mod early_exit;
 pub mod evaluation;
 pub mod failpoint;
+pub mod fingerprint;
 pub mod flags;
 pub mod leader;
 pub mod lifecycle;

@@ -76,14 +76,18 @@ fn main() -> anyhow::Result<()> {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                let findings = publicdata_operator::scan::scan_artifact(
+                let findings = publicdata_operator::scan::review(
                     &name,
                     &bytes,
                     &[],
                     &publicdata_operator::scan::Limits::default(),
                 );
                 if findings.is_empty() {
-                    println!("{}: clean, every part read", file.display());
+                    println!(
+                        "{}: clean, every part read; {} distinct values will carry its delivery's fingerprint",
+                        file.display(),
+                        publicdata_operator::fingerprint::traceable(&name, &bytes).unwrap_or(0)
+                    );
                 }
                 for f in &findings {
                     println!("{}: {} at {}", file.display(), f.kind, f.location);
@@ -95,6 +99,13 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Some(Command::Trace { length, openbao }) => {
+            let file = read_stdin(length)?;
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(print_trace(openbao, file))
+        }
         None => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
@@ -102,8 +113,46 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// `audit anchor`: the stored checkpoint and the signing key's public halves.
-async fn print_anchor(openbao: OpenBaoArgs) -> anyhow::Result<()> {
+/// The largest file `trace` reads.
+const TRACE_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// `trace`'s input: `length` bytes of stdin, or all of it.
+fn read_stdin(length: Option<u64>) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let limit = length.unwrap_or(TRACE_MAX_BYTES + 1);
+    if length.is_some_and(|n| n > TRACE_MAX_BYTES) {
+        bail!("the trace reads at most {TRACE_MAX_BYTES} bytes");
+    }
+    let mut file = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(limit)
+        .read_to_end(&mut file)
+        .context("reading the file from stdin")?;
+    match length {
+        Some(n) if file.len() as u64 != n => {
+            bail!("stdin ended after {} of {n} bytes", file.len())
+        }
+        None if file.len() as u64 > TRACE_MAX_BYTES => {
+            bail!("the trace reads at most {TRACE_MAX_BYTES} bytes")
+        }
+        _ => Ok(file),
+    }
+}
+
+/// `trace`: the deliveries on record a file came from, as JSON.
+async fn print_trace(openbao: OpenBaoArgs, file: Vec<u8>) -> anyhow::Result<()> {
+    let path = std::env::var_os("AUDIT_LOG").unwrap_or(DEFAULT_AUDIT_LOG.into());
+    let log = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading the audit log {}", path.display()))?;
+    let vault = openbao_session(&openbao).await?;
+    let found = publicdata_operator::fingerprint::trace_on_record(&log, &file, &vault).await?;
+    println!("{}", serde_json::to_string_pretty(&found)?);
+    Ok(())
+}
+
+/// A client logged in to OpenBao as the operator, for a one-off subcommand.
+async fn openbao_session(openbao: &OpenBaoArgs) -> anyhow::Result<OpenBao> {
     let login = openbao.login()?;
     let vault = OpenBao::new(
         &openbao.vault_addr,
@@ -117,6 +166,12 @@ async fn print_anchor(openbao: OpenBaoArgs) -> anyhow::Result<()> {
     )?;
     let (token, _) = login.token(&vault).await?;
     vault.set_token(&token)?;
+    Ok(vault)
+}
+
+/// `audit anchor`: the stored checkpoint and the signing key's public halves.
+async fn print_anchor(openbao: OpenBaoArgs) -> anyhow::Result<()> {
+    let vault = openbao_session(&openbao).await?;
     let anchor = checkpointer::load(&vault, &vault).await?;
     println!("{}", serde_json::to_string_pretty(&anchor)?);
     Ok(())

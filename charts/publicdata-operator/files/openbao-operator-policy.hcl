@@ -82,6 +82,16 @@ path "publicdata-transit/keys/audit-checkpoint" {
 path "publicdata-transit/sign/audit-checkpoint" {
   capabilities = ["update"]
 }
+# Deliveries' fingerprints: each delivery's key is a keyed hash, by the
+# transit key export-fingerprint (made on first use, not exportable), of the
+# export's uid. The key never leaves OpenBao; the trace derives a delivery's
+# key again, with the version on record.
+path "publicdata-transit/keys/export-fingerprint" {
+  capabilities = ["create", "read", "update"]
+}
+path "publicdata-transit/hmac/export-fingerprint" {
+  capabilities = ["update"]
+}
 path "sys/mounts/publicdata-records" {
   capabilities = ["create", "read", "update"]
 }

@@ -173,12 +173,22 @@ pub struct ExportRequestStatus {
     /// Each check and its result.
     #[serde(default)]
     pub checks: Vec<String>,
-    /// Personal data found: kind and location, never the value.
+    /// What blocks an approval unless the bureau overrides it: personal data
+    /// (kind and location, never the value), unreadable parts, and a product
+    /// that cannot carry its delivery's fingerprint.
     #[serde(default)]
     pub findings: Vec<Finding>,
     /// Where the product was delivered, once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivered_to: Option<String>,
+    /// SHA-256 of what was delivered: the approved artifact with its
+    /// delivery's fingerprint (it differs from every other delivery's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_digest: Option<String>,
+    /// How many distinct values of the delivered product carry the
+    /// fingerprint; absent when the bureau let an untraceable product leave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint_marks: Option<u64>,
     #[serde(default)]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,

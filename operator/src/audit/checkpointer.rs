@@ -179,6 +179,7 @@ pub async fn run(
                 outcome: "Success".into(),
                 actor: None,
                 uid: None,
+                delivery: None,
             };
             if let Err(e) = super::append(&sink, first).await {
                 tracing::warn!("recording the first checkpoint: {e}");
@@ -228,6 +229,7 @@ mod tests {
             outcome: "Success".into(),
             actor: None,
             uid: None,
+            delivery: None,
         }
     }
 

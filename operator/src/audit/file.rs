@@ -61,6 +61,7 @@ fn log_entry(path: &Path, action: &str, reason: String) -> Entry {
         outcome: "Success".into(),
         actor: None,
         uid: None,
+        delivery: None,
     }
 }
 

@@ -35,6 +35,44 @@ pub struct Entry {
     /// tenant id used again after an offboarding is another authorization.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
+    /// For a delivered export: what went to whom, and its fingerprint (the
+    /// record a leaked copy is traced to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
+}
+
+/// A delivered export, as the audit log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    /// The ExportRequest's uid: the fingerprint's key is derived from it.
+    pub export_uid: String,
+    /// Where it was delivered (the OpenBao path).
+    pub path: String,
+    /// The recipient's registered name.
+    pub recipient: String,
+    /// The recipient's unified social credit code.
+    pub recipient_code: String,
+    /// SHA-256 of the approved artifact.
+    pub digest: String,
+    /// SHA-256 of what was delivered: the artifact with its fingerprint.
+    pub delivered_digest: String,
+    /// The fingerprint; none when the bureau let an untraceable product
+    /// leave (its override and reason are a record of their own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<DeliveryFingerprint>,
+}
+
+/// How a delivery was fingerprinted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryFingerprint {
+    /// The technique ([`crate::fingerprint::SCHEME`]).
+    pub scheme: String,
+    /// The version of OpenBao's transit key the delivery's key was derived with.
+    pub key_version: u64,
+    /// Distinct values that carry a mark.
+    pub marks: u64,
 }
 
 /// One record of the log.

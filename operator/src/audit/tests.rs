@@ -12,6 +12,7 @@ pub(super) fn entry(action: &str) -> Entry {
         outcome: "Success".into(),
         actor: Some("kubectl".into()),
         uid: None,
+        delivery: None,
     }
 }
 

@@ -28,6 +28,7 @@ use crate::api::labels;
 use crate::api::scenario::{DataScenario, Decision, ScenarioPhase};
 use crate::audit;
 use crate::context::{Context, FIELD_MANAGER};
+use crate::fingerprint;
 use crate::vault::{self, Policy};
 
 /// The KV v2 mount deliveries go to.
@@ -64,6 +65,8 @@ pub enum Error {
     Audit(#[source] audit::Error),
     /// The scan for raw values needs what it cannot read yet: no artifact
     /// leaves unscanned.
+    #[error("fingerprinting the delivery: {0}")]
+    Fingerprint(String),
     #[error(
         "cannot scan for the raw values of dataset {0}: it lives only in PostgreSQL, which the export scan does not read yet"
     )]
@@ -78,6 +81,7 @@ impl Error {
             Self::Deliver(_) => "deliver",
             Self::Audit(_) => "audit",
             Self::Unscannable(_) => "unscannable",
+            Self::Fingerprint(_) => "fingerprint",
         }
     }
 }
@@ -204,25 +208,31 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
                 Some(s) => sensitive_values(&ctx, s).await?,
                 None => Vec::new(),
             };
-            findings = crate::scan::scan_artifact(
+            findings = crate::scan::review(
                 &er.spec.artifact.key,
                 content,
                 &sensitive,
                 &crate::scan::Limits::default(),
             );
-            checks.push(if findings.is_empty() {
-                "ok: no personal data found, every part read".to_string()
-            } else {
-                format!(
-                    "{} finding(s) of personal data or unreadable parts: {}",
+            if findings.iter().all(|f| f.kind == crate::scan::UNTRACEABLE) {
+                checks.push("ok: no personal data found, every part read".to_string());
+            }
+            if let Ok(marks) = fingerprint::traceable(&er.spec.artifact.key, content) {
+                checks.push(format!(
+                    "ok: {marks} distinct values will carry the delivery's fingerprint"
+                ));
+            }
+            if !findings.is_empty() {
+                checks.push(format!(
+                    "{} finding(s): {}",
                     findings.len(),
                     findings
                         .iter()
                         .map(|f| format!("{} at {}", f.kind, f.location))
                         .collect::<Vec<_>>()
                         .join("; ")
-                )
-            });
+                ));
+            }
         }
     }
 
@@ -241,7 +251,7 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
             Some(d) if d.decision == Decision::Rejected => (ExportPhase::Rejected, format!("rejected by {}", d.reviewer)),
             Some(_) if !findings.is_empty() && !overridden => (
                 ExportPhase::AwaitingReview,
-                "personal data found: the approval does not take effect unless the bureau overrides the findings with a reason".to_string(),
+                "findings (personal data, unreadable parts, or no room for a fingerprint): the approval does not take effect unless the bureau overrides them with a reason".to_string(),
             ),
             Some(d) => (ExportPhase::Approved, format!("approved by {}", d.reviewer)),
         }
@@ -256,10 +266,12 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
         outcome: outcome.into(),
         actor: decision.as_ref().map(|d| d.reviewer.clone()),
         uid: None,
+        delivery: None,
     };
     let first_time = |p: ExportPhase| current.phase != Some(p);
 
     let mut delivered_to = None;
+    let mut delivered = None;
     // A delivery widens access: it waits while the audit log cannot take records.
     let held_back = match ctx.audit.health() {
         Err(problem) if phase == ExportPhase::Approved => Some(problem),
@@ -269,8 +281,10 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
         ExportPhase::Approved
     } else if phase == ExportPhase::Approved {
         // Deliver, once: the artifact is the approved one (checked above, now).
-        let content = artifact.clone().unwrap_or_default();
         let digest = computed.clone().unwrap_or_default();
+        let (content, fingerprint) =
+            fingerprinted(&ctx, &er, artifact.clone().unwrap_or_default()).await?;
+        let delivered_digest = hex::encode(Sha256::digest(&content));
         // Text as it is; anything else in base64, named so.
         let (artifact_key, artifact_value) = match String::from_utf8(content) {
             Ok(text) => ("artifact", text),
@@ -286,6 +300,7 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
         );
         let manifest = json!({
             "digest": digest,
+            "deliveredDigest": delivered_digest,
             "product": er.spec.product,
             "scenario": er.spec.scenario,
             "tenant": tenant,
@@ -321,19 +336,34 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
             .write_kv2_once(DELIVERIES_OWNER, DELIVERY_MOUNT, &path, &data)
             .await
             .map_err(Error::Deliver)?;
-        append(
-            &ctx,
-            entry(
-                "ExportDelivered",
-                format!(
-                    "{DELIVERY_MOUNT}/{path}, digest {digest}, to {} ({})",
-                    er.spec.recipient.name, er.spec.recipient.credit_code
-                ),
-                "Success",
+        let mut record = entry(
+            "ExportDelivered",
+            format!(
+                "{DELIVERY_MOUNT}/{path}, digest {digest}, {}, to {} ({})",
+                match &fingerprint {
+                    Some(f) => format!(
+                        "fingerprinted ({} marks), delivered digest {delivered_digest}",
+                        f.marks
+                    ),
+                    None => "without a fingerprint (overridden)".to_string(),
+                },
+                er.spec.recipient.name,
+                er.spec.recipient.credit_code
             ),
-        )
-        .await?;
+            "Success",
+        );
+        record.delivery = Some(audit::Delivery {
+            export_uid: er.uid().unwrap_or_default(),
+            path: format!("{DELIVERY_MOUNT}/{path}"),
+            recipient: er.spec.recipient.name.clone(),
+            recipient_code: er.spec.recipient.credit_code.clone(),
+            digest: digest.clone(),
+            delivered_digest: delivered_digest.clone(),
+            fingerprint: fingerprint.clone(),
+        });
+        append(&ctx, record).await?;
         delivered_to = Some(format!("{DELIVERY_MOUNT}/{path}"));
+        delivered = Some((delivered_digest, fingerprint.map(|f| f.marks)));
         ExportPhase::Delivered
     } else {
         if first_time(phase) {
@@ -380,6 +410,10 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
     next.checks = checks.into_iter().chain(failures).collect();
     next.findings = findings;
     next.delivered_to = delivered_to;
+    if let Some((digest, marks)) = delivered {
+        next.delivered_digest = Some(digest);
+        next.fingerprint_marks = marks;
+    }
     next.conditions = condition::merge(&current.conditions, &[cond], er.metadata.generation, &now);
     if next != current {
         if current.phase != next.phase {
@@ -458,6 +492,39 @@ async fn sensitive_values(
         }
     }
     Ok(out)
+}
+
+/// The product as the recipient gets it: with its delivery's fingerprint
+/// when it can carry one (one that cannot leaves only under the bureau's
+/// override of its `Untraceable` finding, and goes as it is). Marking is
+/// deterministic: a delivery made again writes the same bytes.
+async fn fingerprinted(
+    ctx: &Context,
+    er: &ExportRequest,
+    content: Vec<u8>,
+) -> Result<(Vec<u8>, Option<audit::DeliveryFingerprint>), Error> {
+    let name = &er.spec.artifact.key;
+    if fingerprint::traceable(name, &content).is_err() {
+        return Ok((content, None));
+    }
+    let uid = er
+        .uid()
+        .ok_or_else(|| Error::Fingerprint("the export request has no uid".into()))?;
+    let (version, key) = ctx
+        .vault
+        .delivery_key(&uid, None)
+        .await
+        .map_err(Error::Deliver)?;
+    let marked =
+        fingerprint::mark(name, &content, &key).map_err(|e| Error::Fingerprint(e.to_string()))?;
+    Ok((
+        marked.bytes,
+        Some(audit::DeliveryFingerprint {
+            scheme: fingerprint::SCHEME.into(),
+            key_version: version,
+            marks: marked.marks as u64,
+        }),
+    ))
 }
 
 /// The artifact's bytes: a text key (`data`) or a binary one (`binaryData`).

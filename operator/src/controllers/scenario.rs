@@ -282,6 +282,7 @@ pub async fn reconcile(ds: Arc<DataScenario>, ctx: Arc<Context>) -> Result<Actio
         outcome: "Success".into(),
         actor: None,
         uid: None,
+        delivery: None,
     };
     if !described.is_empty() && !was_granted {
         append(

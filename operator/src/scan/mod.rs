@@ -25,7 +25,8 @@ pub use detect::{luhn_valid, resident_id_valid};
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
     /// `ResidentId`, `MobilePhone`, `BankCard`, `Email`,
-    /// `SensitiveField:<dataset>.<field>`, or `Unreadable`.
+    /// `SensitiveField:<dataset>.<field>`, `Unreadable`, or `Untraceable`
+    /// (the product cannot carry its delivery's fingerprint).
     pub kind: String,
     /// Where: `line L, column C` (1-based, in characters of the decoded
     /// text), prefixed with the part inside the artifact when it has parts
@@ -152,6 +153,24 @@ pub fn scan_artifact(
                 location: format!("{}: {why}", part.path),
             }),
         }
+    }
+    out
+}
+
+/// The kind of a product that cannot carry its delivery's fingerprint.
+pub const UNTRACEABLE: &str = "Untraceable";
+
+/// The whole review of a product before it may leave: the content scan, and
+/// whether it can carry a fingerprint that traces a leaked copy to its
+/// delivery ([`crate::fingerprint`]). Either kind of finding needs the
+/// bureau's recorded override.
+pub fn review(name: &str, bytes: &[u8], sensitive: &Sensitive, limits: &Limits) -> Vec<Finding> {
+    let mut out = scan_artifact(name, bytes, sensitive, limits);
+    if let Err(why) = crate::fingerprint::traceable(name, bytes) {
+        out.push(Finding {
+            kind: UNTRACEABLE.into(),
+            location: format!("{name}: {why}"),
+        });
     }
     out
 }

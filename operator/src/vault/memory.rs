@@ -191,6 +191,17 @@ impl SecretsBackend for Memory {
         Ok(self.with(|s| s.secrets.get(&(mount.into(), path.into())).cloned()))
     }
 
+    async fn delivery_key(
+        &self,
+        export_uid: &str,
+        version: Option<u64>,
+    ) -> Result<(u64, crate::fingerprint::Key), Error> {
+        use sha2::{Digest, Sha256};
+        let input = super::fingerprint::delivery_input(export_uid);
+        let key = Sha256::digest([b"memory backend key\0".as_slice(), &input].concat());
+        Ok((version.unwrap_or(1), crate::fingerprint::Key(key.into())))
+    }
+
     async fn find(&self, what: Existing<'_>) -> Result<Option<String>, Error> {
         Ok(self.with(|s| match what {
             Existing::SecretsMount(p) => s.mounts.get(p).cloned(),

@@ -14,6 +14,7 @@
 //! its tokens and leases, and no login is possible until it is enabled again.
 
 mod database;
+pub mod fingerprint;
 pub mod login;
 #[cfg(test)]
 pub mod memory;
@@ -471,6 +472,14 @@ pub trait SecretsBackend: Send + Sync {
         mount: &str,
         path: &str,
     ) -> Result<Option<std::collections::BTreeMap<String, String>>, Error>;
+    /// The key of a delivery's fingerprint, derived from the export's uid
+    /// by a key that never leaves the backend, with its `version` (the
+    /// latest when none); returns the version used.
+    async fn delivery_key(
+        &self,
+        export_uid: &str,
+        version: Option<u64>,
+    ) -> Result<(u64, crate::fingerprint::Key), Error>;
     /// Whether a secrets mount, an auth mount or a policy exists (the exit
     /// review), and if so its mark: a mount's description, a policy's text.
     /// Only a clear "not there" is `None`; a refusal is an error.

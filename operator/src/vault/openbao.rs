@@ -538,6 +538,14 @@ impl SecretsBackend for OpenBao {
         }
     }
 
+    async fn delivery_key(
+        &self,
+        export_uid: &str,
+        version: Option<u64>,
+    ) -> Result<(u64, crate::fingerprint::Key), Error> {
+        self.derive_delivery_key(export_uid, version).await
+    }
+
     async fn find(&self, what: Existing<'_>) -> Result<Option<String>, Error> {
         match what {
             Existing::SecretsMount(path) => {

@@ -36,6 +36,7 @@ fn entry(action: &str) -> Entry {
         outcome: "Success".into(),
         actor: None,
         uid: None,
+        delivery: None,
     }
 }
 

@@ -128,6 +128,7 @@ pub async fn record(ctx: &Context, oa: &OperatorAuthorization, r: Record) -> Res
         outcome: r.outcome,
         actor,
         uid: oa.uid(),
+        delivery: None,
     };
     audit::append(&ctx.audit, entry)
         .await
@@ -328,6 +329,7 @@ mod tests {
                 outcome: String::new(),
                 actor: None,
                 uid: uid.map(String::from),
+                delivery: None,
             },
             prev: String::new(),
             hash: String::new(),

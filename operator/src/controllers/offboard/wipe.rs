@@ -469,6 +469,7 @@ mod tests {
                 outcome: "Success".into(),
                 actor: None,
                 uid: None,
+                delivery: None,
             },
             prev: String::new(),
             hash: String::new(),

@@ -1,0 +1,654 @@
+//! Traceable exports (R-2, R-32: leak tracing): every delivered table carries
+//! a fingerprint of its own delivery, and a leaked copy is traced back to it.
+//!
+//! **The technique: a keyed choice among equivalent formattings of values.**
+//! A CSV field may be written quoted or not (RFC 4180: the same value), and a
+//! decimal number may end in one more zero (`0.412` and `0.4120` are the same
+//! number). For each delivery the operator derives a key (from a key that
+//! never leaves OpenBao, and the export's uid) and, for every distinct value,
+//! lets a keyed hash of the value alone choose the formatting: quoted or not,
+//! an even or odd count of trailing zeros. No value changes, no character of a
+//! value's meaning, and the table reads the same in every CSV reader.
+//!
+//! Because the choice depends on the value, not its row or column, a copy
+//! whose rows were reordered, whose columns were dropped or renamed, or that
+//! holds only some of the rows, still carries the marks of what is left. The
+//! zeros live in the values' text: they survive a CSV tool saving the table
+//! again (which drops the quoting), a change of delimiter, or the numbers
+//! pasted into another document. A tool that re-types the values (a
+//! spreadsheet, a dataframe writing floats back) loses the marks it rewrites,
+//! and the trace then says it cannot tell, never guesses.
+//!
+//! **The trace** reads the formattings a file shows, value by value, and
+//! compares them with each recorded delivery's choices. A file that did not
+//! come from a delivery agrees with its choices like coin flips; the trace
+//! names a delivery only when the chance of agreeing so well by luck, over
+//! every delivery on record, is below [`FALSE_TRACE`].
+
+mod record;
+
+use std::collections::BTreeMap;
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+pub use record::trace_on_record;
+
+/// The scheme's name, recorded with each delivery.
+pub const SCHEME: &str = "formatting-v1";
+
+/// A table needs this many distinct marked values to be delivered as
+/// traceable: half of it, or a third of it with some edits, still traces.
+pub const MIN_MARKS: usize = 64;
+
+/// A file is traced to a delivery only when the chance that a file not from
+/// it agrees as well, counted over every delivery compared, is below this.
+pub const FALSE_TRACE: f64 = 1e-6;
+
+/// A delivery's key (32 bytes, derived in OpenBao; never stored).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Key(pub [u8; 32]);
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Key(..)")
+    }
+}
+
+/// Why a product cannot carry a fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unmarkable {
+    #[error("only CSV and TSV tables (a key ending in .csv or .tsv, UTF-8) carry a fingerprint")]
+    NotATable,
+    #[error("it is not UTF-8 text")]
+    NotText,
+    #[error("line {0}: a quoted field is not closed")]
+    Unbalanced(usize),
+    #[error("{0} distinct values can carry a mark, {MIN_MARKS} are needed to trace a copy")]
+    TooFew(usize),
+}
+
+/// A delivered table: the bytes with the marks, and how many distinct values carry one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marked {
+    pub bytes: Vec<u8>,
+    pub marks: usize,
+}
+
+/// The two kinds of marks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Layer {
+    /// Quoted or not.
+    Quote,
+    /// An even or odd count of trailing zeros after the decimal point.
+    Zeros,
+}
+
+impl Layer {
+    fn tag(self) -> &'static [u8] {
+        match self {
+            Self::Quote => b"quote",
+            Self::Zeros => b"zeros",
+        }
+    }
+}
+
+/// One markable value: its layer and canonical text.
+type Unit = (Layer, String);
+
+/// The formatting a key chooses for a value.
+fn choice(key: &Key, layer: Layer, canonical: &str) -> bool {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&key.0) else {
+        // HMAC takes a key of any length.
+        return false;
+    };
+    mac.update(layer.tag());
+    mac.update(&[0]);
+    mac.update(canonical.as_bytes());
+    mac.finalize().into_bytes()[0] & 1 == 1
+}
+
+/// A decimal number's parts: `-12.50` is ("-12", "5", 1 trailing zero).
+/// None unless the whole text is `[+-]digits.digits`.
+fn decimal(text: &str) -> Option<(&str, &str, usize)> {
+    let (int, frac) = text.split_once('.')?;
+    let digits = int.strip_prefix(['+', '-']).unwrap_or(int);
+    if digits.is_empty()
+        || frac.is_empty()
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let kept = frac.trim_end_matches('0');
+    Some((int, kept, frac.len() - kept.len()))
+}
+
+/// The text a value is known by across formattings: a decimal without its
+/// trailing zeros (`12.50` and `12.5` are `12.5`; `12.0` is `12.`).
+fn canonical(text: &str) -> String {
+    match decimal(text) {
+        Some((int, kept, _)) => format!("{int}.{kept}"),
+        None => text.to_string(),
+    }
+}
+
+fn is_number(text: &str) -> bool {
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    decimal(text).is_some() || (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// One field of a delimited table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Field {
+    text: String,
+    quoted: bool,
+}
+
+/// A delimited table as written: rows of fields, its line ending, and
+/// whether the text ends with one.
+#[derive(Debug)]
+struct Table {
+    rows: Vec<Vec<Field>>,
+    crlf: bool,
+    final_newline: bool,
+}
+
+/// Reads RFC 4180 text with `delimiter`; with `quoting` false (TSV) a quote
+/// is an ordinary character.
+fn parse(text: &str, delimiter: char, quoting: bool) -> Result<Table, Unmarkable> {
+    let crlf = text.contains("\r\n");
+    let final_newline = text.ends_with('\n');
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    let body = body.strip_suffix('\r').unwrap_or(body);
+    let mut rows = Vec::new();
+    if body.is_empty() && !final_newline {
+        return Ok(Table {
+            rows,
+            crlf,
+            final_newline,
+        });
+    }
+    let mut row = Vec::new();
+    let mut field = String::new();
+    let (mut quoted, mut in_quotes, mut line, mut quote_line) = (false, false, 1, 1);
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_quotes {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    field.push('"');
+                    chars.next();
+                } else {
+                    in_quotes = false;
+                }
+            } else {
+                if c == '\n' {
+                    line += 1;
+                }
+                field.push(c);
+            }
+            continue;
+        }
+        match c {
+            '"' if quoting && field.is_empty() && !quoted => {
+                quoted = true;
+                in_quotes = true;
+                quote_line = line;
+            }
+            c if c == delimiter => row.push(Field {
+                text: std::mem::take(&mut field),
+                quoted: std::mem::take(&mut quoted),
+            }),
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\n' => {
+                line += 1;
+                row.push(Field {
+                    text: std::mem::take(&mut field),
+                    quoted: std::mem::take(&mut quoted),
+                });
+                rows.push(std::mem::take(&mut row));
+            }
+            c => field.push(c),
+        }
+    }
+    if in_quotes {
+        return Err(Unmarkable::Unbalanced(quote_line));
+    }
+    row.push(Field {
+        text: field,
+        quoted,
+    });
+    rows.push(row);
+    Ok(Table {
+        rows,
+        crlf,
+        final_newline,
+    })
+}
+
+/// The dialect a product's key names.
+fn dialect(key_name: &str) -> Option<(char, bool)> {
+    let lower = key_name.to_ascii_lowercase();
+    if lower.ends_with(".csv") {
+        Some((',', true))
+    } else if lower.ends_with(".tsv") {
+        Some(('\t', false))
+    } else {
+        None
+    }
+}
+
+/// What the marks of a table go on: for each field, its units.
+struct Plan {
+    table: Table,
+    delimiter: char,
+    quoting: bool,
+    /// Columns whose values below the first row are all numbers.
+    numeric: Vec<bool>,
+}
+
+impl Plan {
+    fn new(key_name: &str, bytes: &[u8]) -> Result<Self, Unmarkable> {
+        let (delimiter, quoting) = dialect(key_name).ok_or(Unmarkable::NotATable)?;
+        let text = std::str::from_utf8(bytes).map_err(|_| Unmarkable::NotText)?;
+        let table = parse(text, delimiter, quoting)?;
+        let width = table.rows.iter().map(Vec::len).max().unwrap_or(0);
+        let numeric = (0..width)
+            .map(|j| {
+                let mut values = table
+                    .rows
+                    .iter()
+                    .skip(1)
+                    .filter_map(|r| r.get(j))
+                    .filter(|f| !f.text.is_empty())
+                    .peekable();
+                values.peek().is_some() && values.all(|f| is_number(&f.text))
+            })
+            .collect();
+        Ok(Self {
+            table,
+            delimiter,
+            quoting,
+            numeric,
+        })
+    }
+
+    fn needs_quotes(&self, text: &str) -> bool {
+        text.contains([self.delimiter, '"', '\n', '\r'])
+    }
+
+    /// The units of field `j` of row `i`.
+    fn units(&self, i: usize, j: usize, field: &Field) -> Vec<Unit> {
+        let mut out = Vec::new();
+        let canon = canonical(&field.text);
+        if i > 0 && self.numeric.get(j).copied().unwrap_or(false) && decimal(&field.text).is_some()
+        {
+            out.push((Layer::Zeros, canon.clone()));
+        }
+        if self.quoting && !field.text.is_empty() && !self.needs_quotes(&field.text) {
+            out.push((Layer::Quote, canon));
+        }
+        out
+    }
+
+    fn capacity(&self) -> usize {
+        let mut units = std::collections::BTreeSet::new();
+        for (i, row) in self.table.rows.iter().enumerate() {
+            for (j, field) in row.iter().enumerate() {
+                units.extend(self.units(i, j, field));
+            }
+        }
+        units.len()
+    }
+}
+
+/// How many distinct values of the product can carry a mark, or why none can.
+/// A product is traceable when this is at least [`MIN_MARKS`].
+pub fn capacity(key_name: &str, bytes: &[u8]) -> Result<usize, Unmarkable> {
+    Plan::new(key_name, bytes).map(|p| p.capacity())
+}
+
+/// How many marks the product would carry, or why it cannot be delivered
+/// as traceable (fewer than [`MIN_MARKS`] included).
+pub fn traceable(key_name: &str, bytes: &[u8]) -> Result<usize, Unmarkable> {
+    match capacity(key_name, bytes)? {
+        n if n < MIN_MARKS => Err(Unmarkable::TooFew(n)),
+        n => Ok(n),
+    }
+}
+
+/// The product as delivered under `key`: every value the same, each in the
+/// formatting the key chooses for it. Refused below [`MIN_MARKS`].
+pub fn mark(key_name: &str, bytes: &[u8], key: &Key) -> Result<Marked, Unmarkable> {
+    let marks = traceable(key_name, bytes)?;
+    let plan = Plan::new(key_name, bytes)?;
+    let newline = if plan.table.crlf { "\r\n" } else { "\n" };
+    let mut out = String::with_capacity(bytes.len() + bytes.len() / 4);
+    for (i, row) in plan.table.rows.iter().enumerate() {
+        if i > 0 {
+            out.push_str(newline);
+        }
+        for (j, field) in row.iter().enumerate() {
+            if j > 0 {
+                out.push(plan.delimiter);
+            }
+            let mut text = field.text.clone();
+            let mut quote = plan.quoting && (field.quoted || plan.needs_quotes(&text));
+            for (layer, canon) in plan.units(i, j, field) {
+                let bit = choice(key, layer, &canon);
+                match layer {
+                    Layer::Zeros => {
+                        let zeros = decimal(&text).map(|(_, _, z)| z).unwrap_or(0);
+                        if (zeros % 2 == 1) != bit {
+                            text.push('0');
+                        }
+                    }
+                    Layer::Quote => quote = bit,
+                }
+            }
+            if quote {
+                out.push('"');
+                out.push_str(&text.replace('"', "\"\""));
+                out.push('"');
+            } else {
+                out.push_str(&text);
+            }
+        }
+    }
+    if plan.table.final_newline {
+        out.push_str(newline);
+    }
+    Ok(Marked {
+        bytes: out.into_bytes(),
+        marks,
+    })
+}
+
+/// The formattings a file shows: for each unit, how often each choice was seen.
+#[derive(Debug, Default, Clone)]
+pub struct Observed {
+    seen: BTreeMap<Unit, (u32, u32)>,
+}
+
+impl Observed {
+    fn see(&mut self, unit: Unit, bit: bool) {
+        let counts = self.seen.entry(unit).or_default();
+        if bit {
+            counts.1 += 1;
+        } else {
+            counts.0 += 1;
+        }
+    }
+
+    /// Units with a clear majority, and its choice. A layer whose every
+    /// unit shows the same choice was normalized by some tool (a CSV writer
+    /// quoting only where it must, a dataframe writing shortest floats): it
+    /// says nothing of any key and is left out.
+    fn votes(&self) -> Vec<(&Unit, bool)> {
+        let votes: Vec<(&Unit, bool)> = self
+            .seen
+            .iter()
+            .filter(|(_, (no, yes))| no != yes)
+            .map(|(unit, (no, yes))| (unit, yes > no))
+            .collect();
+        let varied = |layer: Layer| {
+            let mut choices = votes
+                .iter()
+                .filter(|((l, _), _)| *l == layer)
+                .map(|(_, b)| *b);
+            choices
+                .next()
+                .is_some_and(|first| choices.any(|b| b != first))
+        };
+        let (quote, zeros) = (varied(Layer::Quote), varied(Layer::Zeros));
+        votes
+            .into_iter()
+            .filter(|((l, _), _)| match l {
+                Layer::Quote => quote,
+                Layer::Zeros => zeros,
+            })
+            .collect()
+    }
+
+    /// How many units the file shows a formatting for.
+    pub fn units(&self) -> usize {
+        self.votes().len()
+    }
+}
+
+/// Reads a suspect file, whatever became of it: decimal numbers anywhere in
+/// its text (with their trailing zeros), and, where it still parses as CSV
+/// with its most frequent delimiter, which fields are quoted.
+pub fn observe(bytes: &[u8]) -> Observed {
+    let text = String::from_utf8_lossy(bytes);
+    let mut observed = Observed::default();
+    // Numbers: maximal runs of digits, dots and a leading sign, not glued to
+    // letters (`v1.20` is a name, not a number).
+    let chars: Vec<char> = text.chars().collect();
+    let mut k = 0;
+    while k < chars.len() {
+        let starts = chars[k].is_ascii_digit() || (matches!(chars[k], '+' | '-'));
+        let glued = k > 0 && (chars[k - 1].is_alphanumeric() || chars[k - 1] == '.');
+        if !starts || glued {
+            k += 1;
+            continue;
+        }
+        let mut end = k + 1;
+        while end < chars.len() && (chars[end].is_ascii_digit() || chars[end] == '.') {
+            end += 1;
+        }
+        let after_glued = end < chars.len() && chars[end].is_alphanumeric();
+        let token: String = chars[k..end].iter().collect();
+        if !after_glued && let Some((_, _, zeros)) = decimal(&token) {
+            observed.see((Layer::Zeros, canonical(&token)), zeros % 2 == 1);
+        }
+        k = end;
+    }
+    // Quoting, in a text that still parses as CSV (comma or, as some
+    // spreadsheets save it, semicolon; TSV has no quoting).
+    let delimiter = [',', ';', '\t', '|']
+        .into_iter()
+        .max_by_key(|d| text.matches(*d).count())
+        .unwrap_or(',');
+    if matches!(delimiter, ',' | ';')
+        && let Ok(table) = parse(&text, delimiter, true)
+    {
+        for field in table.rows.iter().flatten() {
+            if !field.text.is_empty() && !field.text.contains([delimiter, '"', '\n', '\r']) {
+                observed.see((Layer::Quote, canonical(&field.text)), field.quoted);
+            }
+        }
+    }
+    observed
+}
+
+/// How well a file agrees with one delivery's choices.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Score {
+    /// Units of the file with a clear formatting.
+    pub units: usize,
+    /// Of those, how many show the formatting this delivery's key chose.
+    pub agree: usize,
+    /// The natural log of the chance that a file not from this delivery
+    /// agrees at least as well (the binomial tail at one half).
+    pub ln_chance: f64,
+}
+
+/// Compares what a file shows with the choices of `key`.
+pub fn score(observed: &Observed, key: &Key) -> Score {
+    let (mut units, mut agree) = (0, 0);
+    for ((layer, canon), bit) in observed.votes() {
+        units += 1;
+        if choice(key, *layer, canon) == bit {
+            agree += 1;
+        }
+    }
+    Score {
+        units,
+        agree,
+        ln_chance: ln_tail(units, agree),
+    }
+}
+
+/// ln P(X >= k) for X ~ Binomial(n, 1/2).
+fn ln_tail(n: usize, k: usize) -> f64 {
+    if k == 0 {
+        return 0.0;
+    }
+    if k > n {
+        return f64::NEG_INFINITY;
+    }
+    if 2 * k <= n {
+        // At least one half: the tail is not small, and only smallness matters.
+        return (0.5f64).ln();
+    }
+    // ln of the term at k: ln C(n, k) - n ln 2.
+    let ln_term = (0..n - k)
+        .map(|i| ((k + 1 + i) as f64).ln() - ((i + 1) as f64).ln())
+        .sum::<f64>()
+        - n as f64 * std::f64::consts::LN_2;
+    // The terms after it shrink: term(j+1) = term(j) * (n - j) / (j + 1).
+    let (mut sum, mut ratio) = (1.0f64, 1.0f64);
+    for j in k..n {
+        ratio *= (n - j) as f64 / (j + 1) as f64;
+        sum += ratio;
+        if ratio < 1e-18 * sum {
+            break;
+        }
+    }
+    ln_term + sum.ln()
+}
+
+/// What the trace concludes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// The file came from these deliveries (indices into the scores, best
+    /// first; more than one when a file mixes copies of several).
+    Traced(Vec<usize>),
+    /// No delivery is named; why.
+    CannotTell(String),
+}
+
+/// Decides from the scores against every delivery on record.
+pub fn verdict(scores: &[Score]) -> Verdict {
+    let deliveries = scores.len().max(1) as f64;
+    let bound = FALSE_TRACE.ln() - deliveries.ln();
+    let units = scores.iter().map(|s| s.units).max().unwrap_or(0);
+    if scores.is_empty() {
+        return Verdict::CannotTell("no fingerprinted delivery is on record".into());
+    }
+    if ln_tail(units, units) > bound {
+        return Verdict::CannotTell(format!(
+            "the file shows the formatting of {units} value(s): too few to tell one delivery \
+             from chance (a copy needs about {} values that kept their formatting)",
+            min_units(scores.len())
+        ));
+    }
+    let mut traced: Vec<usize> = (0..scores.len())
+        .filter(|&i| scores[i].ln_chance <= bound)
+        .collect();
+    traced.sort_by(|&a, &b| scores[a].ln_chance.total_cmp(&scores[b].ln_chance));
+    if traced.is_empty() {
+        let best = scores.iter().map(|s| s.agree).max().unwrap_or(0);
+        return Verdict::CannotTell(format!(
+            "no delivery's marks stand out: the best agrees on {best} of {units} values, \
+             as a file not from it would"
+        ));
+    }
+    Verdict::Traced(traced)
+}
+
+/// How many intact units a trace among `deliveries` needs.
+fn min_units(deliveries: usize) -> usize {
+    let bound = FALSE_TRACE.ln() - (deliveries.max(1) as f64).ln();
+    (1..)
+        .find(|&n| ln_tail(n, n) <= bound)
+        .unwrap_or(usize::MAX)
+}
+
+/// The chance as a person reads it: `1.0e-42`, `3.2e-7`.
+pub fn chance_text(ln_chance: f64) -> String {
+    let log10 = ln_chance / std::f64::consts::LN_10;
+    if log10 < -300.0 {
+        return "below 1e-300".into();
+    }
+    format!("{:.1e}", 10f64.powf(log10))
+}
+
+/// A delivery named by a trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Match {
+    /// The audit record of the delivery.
+    pub seq: u64,
+    /// When it was delivered (RFC 3339, UTC).
+    pub time: String,
+    pub tenant: String,
+    /// `ExportRequest/<namespace>/<name>`.
+    pub object: String,
+    /// Where it was delivered (the OpenBao path).
+    pub path: String,
+    pub recipient: String,
+    pub recipient_code: String,
+    /// SHA-256 of the approved artifact.
+    pub digest: String,
+    /// SHA-256 of the delivered file, fingerprint included.
+    pub delivered_digest: String,
+    /// Values of the file that show this delivery's formatting.
+    pub agree: usize,
+    /// Values of the file with a clear formatting.
+    pub units: usize,
+    /// The chance that a file not from this delivery agrees as well.
+    pub chance: String,
+}
+
+/// What a trace found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Trace {
+    /// Values of the file with a clear formatting.
+    pub units: usize,
+    /// Fingerprinted deliveries on record, each compared.
+    pub deliveries: usize,
+    /// The deliveries the file came from, most certain first.
+    pub traced: Vec<Match>,
+    /// Why no delivery is named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cannot_tell: Option<String>,
+}
+
+/// Traces a file against every fingerprinted delivery on record, each given
+/// with its key (the match's evidence fields are filled in here).
+pub fn trace(observed: &Observed, deliveries: Vec<(Match, Key)>) -> Trace {
+    let scores: Vec<Score> = deliveries.iter().map(|(_, k)| score(observed, k)).collect();
+    let count = deliveries.len();
+    let (traced, cannot_tell) = match verdict(&scores) {
+        Verdict::Traced(found) => {
+            let mut slots: Vec<Option<Match>> =
+                deliveries.into_iter().map(|(m, _)| Some(m)).collect();
+            let traced = found
+                .into_iter()
+                .filter_map(|i| {
+                    let mut m = slots.get_mut(i)?.take()?;
+                    m.agree = scores[i].agree;
+                    m.units = scores[i].units;
+                    m.chance = chance_text(scores[i].ln_chance);
+                    Some(m)
+                })
+                .collect();
+            (traced, None)
+        }
+        Verdict::CannotTell(why) => (Vec::new(), Some(why)),
+    };
+    Trace {
+        units: observed.units(),
+        deliveries: count,
+        traced,
+        cannot_tell,
+    }
+}
+
+#[cfg(test)]
+mod tests;
