@@ -313,7 +313,8 @@ async fn parties_approve_a_scenario_and_the_bureau_decides_an_export_with_the_pl
     );
 
     // An export, decided with the plugin.
-    let csv = "district,commuters\nNorth,40213\n";
+    // The example's table: enough values to carry a delivery's fingerprint.
+    let csv = &std::fs::read_to_string(e2e::repo().join("examples/commuter-index.csv"))?;
     let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
         Api::namespaced(admin.clone(), &format!("{t}-prod"));
     cms.patch(

@@ -34,6 +34,11 @@ use crate::scan::Finding;
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Digest", type_ = "string", json_path = ".status.shortDigest"),
     printcolumn(
+        name = "Marks",
+        type_ = "integer",
+        json_path = ".status.fingerprintMarks"
+    ),
+    printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
