@@ -9,10 +9,11 @@ use std::time::Duration;
 use anyhow::{Result, bail, ensure};
 use e2e::data_plane::{credentials, hold_session, logs_in, query, sessions_of};
 use e2e::pods::workload_pod;
-use e2e::scenarios::{approve_all, example_scenario, wait_phase};
+use e2e::scenarios::{approve_all, example_scenario, export_request, wait_export, wait_phase};
 use e2e::{TestBed, authorization, eventually, unique};
 use kube::api::{Api, PostParams};
-use publicdata_operator::api::{DataScenario, PublicDataset};
+use publicdata_operator::api::{DataScenario, ExportRequest, PublicDataset};
+use sha2::{Digest, Sha256};
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -117,6 +118,36 @@ async fn the_listed_columns_masked_in_dev_raw_in_prod_and_nothing_else_and_a_sus
     ensure!(
         credentials(&bed, &dev_pod, &t, "prod").is_err(),
         "a dev pod got prod's database credentials"
+    );
+
+    // A product carrying that raw resident ID, as prod read it from the
+    // table: the export review finds it, reading the table's own values.
+    let product = format!("district,contact\nNorth,{id}\n");
+    bed.apply(&serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "contacts", "namespace": &prod},
+        "data": {"report.csv": &product},
+    }))?;
+    Api::<ExportRequest>::namespaced(bed.client_as(&alice, &[]).await?, &dev)
+        .create(
+            &PostParams::default(),
+            &export_request(
+                &t,
+                "contacts",
+                "commuter-flows",
+                "contacts",
+                &hex::encode(Sha256::digest(product.as_bytes())),
+            )?,
+        )
+        .await?;
+    let exports: Api<ExportRequest> = Api::namespaced(client.clone(), &dev);
+    let er = wait_export(&exports, "contacts", "AwaitingReview").await?;
+    let findings = er.status.map(|s| s.findings).unwrap_or_default();
+    ensure!(
+        findings.iter().any(|f| f.kind
+            == "SensitiveField:enterprise-registry.legal_representative_id"
+            && f.location == "line 2, column 7"),
+        "the table's raw value must be found: {findings:?}"
     );
 
     // A session held open with prod's credentials, from outside the

@@ -67,10 +67,12 @@ pub enum Error {
     /// leaves unscanned.
     #[error("fingerprinting the delivery: {0}")]
     Fingerprint(String),
-    #[error(
-        "cannot scan for the raw values of dataset {0}: it lives only in PostgreSQL, which the export scan does not read yet"
-    )]
-    Unscannable(String),
+    #[error("reading the raw values of dataset {dataset} from PostgreSQL: {source}")]
+    Database {
+        dataset: String,
+        #[source]
+        source: crate::database::Error,
+    },
 }
 
 impl Error {
@@ -80,7 +82,7 @@ impl Error {
             Self::WriteStatus(_) => "write_status",
             Self::Deliver(_) => "deliver",
             Self::Audit(_) => "audit",
-            Self::Unscannable(_) => "unscannable",
+            Self::Database { .. } => "database",
             Self::Fingerprint(_) => "fingerprint",
         }
     }
@@ -204,9 +206,9 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
                 ));
             }
             computed = Some(digest);
-            let sensitive = match &scenario {
+            let (sensitive, unscannable) = match &scenario {
                 Some(s) => sensitive_values(&ctx, s).await?,
-                None => Vec::new(),
+                None => Default::default(),
             };
             findings = crate::scan::review(
                 &er.spec.artifact.key,
@@ -214,6 +216,7 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
                 &sensitive,
                 &crate::scan::Limits::default(),
             );
+            findings.extend(unscannable);
             if findings.iter().all(|f| f.kind == crate::scan::UNTRACEABLE) {
                 checks.push("ok: no personal data found, every part read".to_string());
             }
@@ -437,14 +440,19 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
     Ok(Action::requeue(Duration::from_secs(30)))
 }
 
+/// The most distinct values of one column the scan reads from a table.
+pub const SCAN_VALUES_LIMIT: i64 = 200_000;
+
 /// The raw values of catalog fields marked Sensitive, for the scenario's
 /// datasets, as (finding kind, values): the scan looks for them unmasked in
-/// the artifact. The operator reads those raw values (only those) from
-/// the catalog; findings name the field and the place, never the value.
+/// the artifact. The operator reads those raw values (only those)
+/// where the data is, a dataset's table and its OpenBao path; findings name
+/// the field and the place, never the value. What cannot be read is a
+/// finding of its own (`Unreadable`): the scan fails closed.
 async fn sensitive_values(
     ctx: &Context,
     scenario: &DataScenario,
-) -> Result<Vec<(String, Vec<String>)>, Error> {
+) -> Result<(Vec<(String, Vec<String>)>, Vec<crate::scan::Finding>), Error> {
     let catalog = Api::<PublicDataset>::all(ctx.client.clone())
         .list(&Default::default())
         .await
@@ -454,22 +462,62 @@ async fn sensitive_values(
         })?
         .items;
     let mut out = Vec::new();
+    let mut unscannable = Vec::new();
     for item in &scenario.spec.items {
         let Some(ds) = catalog.iter().find(|d| d.name_any() == item.dataset) else {
             continue;
         };
+        let sensitive = || {
+            ds.spec
+                .fields
+                .iter()
+                .filter(|f| f.sensitivity == Sensitivity::Sensitive)
+        };
+        if let Some(table) = &ds.spec.table {
+            let unreadable = |why: String| crate::scan::Finding {
+                kind: crate::scan::UNREADABLE.into(),
+                location: format!("the raw values of dataset {}: {why}", ds.name_any()),
+            };
+            match &ctx.database {
+                None => unscannable.push(unreadable(
+                    "it lives in a PostgreSQL table and the operator has no data plane configured"
+                        .into(),
+                )),
+                Some(db) => {
+                    for field in sensitive() {
+                        let values = db
+                            .distinct_values(
+                                &table.schema,
+                                &table.name,
+                                &field.name,
+                                SCAN_VALUES_LIMIT,
+                            )
+                            .await
+                            .map_err(|source| Error::Database {
+                                dataset: ds.name_any(),
+                                source,
+                            })?;
+                        match values {
+                            Some(values) => out.push((
+                                format!("SensitiveField:{}.{}", ds.name_any(), field.name),
+                                values,
+                            )),
+                            None => unscannable.push(unreadable(format!(
+                                "column {} has more than {SCAN_VALUES_LIMIT} distinct values",
+                                field.name
+                            ))),
+                        }
+                    }
+                }
+            }
+        }
         let Some(vault) = &ds.spec.vault else {
-            return Err(Error::Unscannable(ds.name_any()));
+            continue;
         };
         let Some((mount, base)) = vault.raw_path.split_once('/') else {
             continue;
         };
-        for field in ds
-            .spec
-            .fields
-            .iter()
-            .filter(|f| f.sensitivity == Sensitivity::Sensitive)
-        {
+        for field in sensitive() {
             let values: Vec<String> = match vault.layout {
                 Layout::PerField => ctx
                     .vault
@@ -491,7 +539,7 @@ async fn sensitive_values(
             out.push((kind, values));
         }
     }
-    Ok(out)
+    Ok((out, unscannable))
 }
 
 /// The product as the recipient gets it: with its delivery's fingerprint

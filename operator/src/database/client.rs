@@ -150,6 +150,35 @@ impl Database {
             .collect())
     }
 
+    /// The distinct values of a column, as text, of 4 characters or more
+    /// (shorter ones mean nothing to the export scan), at most `limit`;
+    /// `None` when there are more.
+    pub async fn distinct_values(
+        &self,
+        schema: &str,
+        table: &str,
+        column: &str,
+        limit: i64,
+    ) -> Result<Option<Vec<String>>, Error> {
+        let c = self.pool.get().await?;
+        let col = ident(column);
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT DISTINCT {col}::text FROM {}.{} \
+                     WHERE {col} IS NOT NULL AND length({col}::text) >= 4 LIMIT $1",
+                    ident(schema),
+                    ident(table)
+                ),
+                &[&(limit + 1)],
+            )
+            .await?;
+        if rows.len() as i64 > limit {
+            return Ok(None);
+        }
+        Ok(Some(rows.iter().map(|r| r.get(0)).collect()))
+    }
+
     /// The digest the views of `dataset` were last made for (the comment on
     /// its masked view), if they exist.
     pub async fn views_digest(&self, dataset: &str) -> Result<Option<String>, Error> {
