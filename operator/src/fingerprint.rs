@@ -27,11 +27,11 @@
 
 mod record;
 
-use std::collections::BTreeMap;
+use std::collections::{HashMap, HashSet};
 
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 pub use record::trace_on_record;
 
@@ -45,6 +45,12 @@ pub const MIN_MARKS: usize = 64;
 /// A file is traced to a delivery only when the chance that a file not from
 /// it agrees as well, counted over every delivery compared, is below this.
 pub const FALSE_TRACE: f64 = 1e-6;
+
+/// At most this many values of a file are compared with each delivery: far
+/// more evidence than a trace needs (a copy that kept them all agrees by
+/// chance once in 2^4096), and a large file traced against many deliveries
+/// stays fast.
+pub const MAX_UNITS: usize = 4096;
 
 /// A delivery's key (32 bytes, derived in OpenBao; never stored).
 #[derive(Clone, PartialEq, Eq)]
@@ -77,7 +83,7 @@ pub struct Marked {
 }
 
 /// The two kinds of marks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Layer {
     /// Quoted or not.
     Quote,
@@ -97,16 +103,26 @@ impl Layer {
 /// One markable value: its layer and canonical text.
 type Unit = (Layer, String);
 
-/// The formatting a key chooses for a value.
-fn choice(key: &Key, layer: Layer, canonical: &str) -> bool {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&key.0) else {
-        // HMAC takes a key of any length.
-        return false;
-    };
-    mac.update(layer.tag());
-    mac.update(&[0]);
-    mac.update(canonical.as_bytes());
-    mac.finalize().into_bytes()[0] & 1 == 1
+/// A key, ready to choose formattings (the keyed hash state is made once).
+struct Chooser(Option<Hmac<Sha256>>);
+
+impl Chooser {
+    fn new(key: &Key) -> Self {
+        // HMAC takes a key of any length: this is never None.
+        Self(Hmac::<Sha256>::new_from_slice(&key.0).ok())
+    }
+
+    /// The formatting the key chooses for a value.
+    fn choice(&self, layer: Layer, canonical: &str) -> bool {
+        let Some(mac) = &self.0 else {
+            return false;
+        };
+        let mut mac = mac.clone();
+        mac.update(layer.tag());
+        mac.update(&[0]);
+        mac.update(canonical.as_bytes());
+        mac.finalize().into_bytes()[0] & 1 == 1
+    }
 }
 
 /// A decimal number's parts: `-12.50` is ("-12", "5", 1 trailing zero).
@@ -294,7 +310,7 @@ impl Plan {
     }
 
     fn capacity(&self) -> usize {
-        let mut units = std::collections::BTreeSet::new();
+        let mut units = HashSet::new();
         for (i, row) in self.table.rows.iter().enumerate() {
             for (j, field) in row.iter().enumerate() {
                 units.extend(self.units(i, j, field));
@@ -322,8 +338,12 @@ pub fn traceable(key_name: &str, bytes: &[u8]) -> Result<usize, Unmarkable> {
 /// The product as delivered under `key`: every value the same, each in the
 /// formatting the key chooses for it. Refused below [`MIN_MARKS`].
 pub fn mark(key_name: &str, bytes: &[u8], key: &Key) -> Result<Marked, Unmarkable> {
-    let marks = traceable(key_name, bytes)?;
     let plan = Plan::new(key_name, bytes)?;
+    let marks = plan.capacity();
+    if marks < MIN_MARKS {
+        return Err(Unmarkable::TooFew(marks));
+    }
+    let chooser = Chooser::new(key);
     let newline = if plan.table.crlf { "\r\n" } else { "\n" };
     let mut out = String::with_capacity(bytes.len() + bytes.len() / 4);
     for (i, row) in plan.table.rows.iter().enumerate() {
@@ -337,7 +357,7 @@ pub fn mark(key_name: &str, bytes: &[u8], key: &Key) -> Result<Marked, Unmarkabl
             let mut text = field.text.clone();
             let mut quote = plan.quoting && (field.quoted || plan.needs_quotes(&text));
             for (layer, canon) in plan.units(i, j, field) {
-                let bit = choice(key, layer, &canon);
+                let bit = chooser.choice(layer, &canon);
                 match layer {
                     Layer::Zeros => {
                         let zeros = decimal(&text).map(|(_, _, z)| z).unwrap_or(0);
@@ -369,7 +389,9 @@ pub fn mark(key_name: &str, bytes: &[u8], key: &Key) -> Result<Marked, Unmarkabl
 /// The formattings a file shows: for each unit, how often each choice was seen.
 #[derive(Debug, Default, Clone)]
 pub struct Observed {
-    seen: BTreeMap<Unit, (u32, u32)>,
+    seen: HashMap<Unit, (u32, u32)>,
+    /// What the trace compares, made once the whole file is read.
+    votes: Vec<(Unit, bool)>,
 }
 
 impl Observed {
@@ -386,7 +408,7 @@ impl Observed {
     /// unit shows the same choice was normalized by some tool (a CSV writer
     /// quoting only where it must, a dataframe writing shortest floats): it
     /// says nothing of any key and is left out.
-    fn votes(&self) -> Vec<(&Unit, bool)> {
+    fn count_votes(&self) -> Vec<(Unit, bool)> {
         let votes: Vec<(&Unit, bool)> = self
             .seen
             .iter()
@@ -403,18 +425,35 @@ impl Observed {
                 .is_some_and(|first| choices.any(|b| b != first))
         };
         let (quote, zeros) = (varied(Layer::Quote), varied(Layer::Zeros));
-        votes
+        let mut kept: Vec<(&Unit, bool)> = votes
             .into_iter()
             .filter(|((l, _), _)| match l {
                 Layer::Quote => quote,
                 Layer::Zeros => zeros,
             })
-            .collect()
+            .collect();
+        if kept.len() > MAX_UNITS {
+            // Which ones, by a hash of the value: a choice no key has a part in.
+            kept.sort_by_cached_key(|((layer, canon), _)| {
+                Sha256::new()
+                    .chain_update(layer.tag())
+                    .chain_update([0])
+                    .chain_update(canon.as_bytes())
+                    .finalize()
+            });
+            kept.truncate(MAX_UNITS);
+        }
+        kept.into_iter().map(|(u, b)| (u.clone(), b)).collect()
+    }
+
+    /// The values the trace compares, with the formatting each shows.
+    fn votes(&self) -> impl Iterator<Item = (&Unit, bool)> {
+        self.votes.iter().map(|(u, b)| (u, *b))
     }
 
     /// How many units the file shows a formatting for.
     pub fn units(&self) -> usize {
-        self.votes().len()
+        self.votes.len()
     }
 }
 
@@ -425,24 +464,31 @@ pub fn observe(bytes: &[u8]) -> Observed {
     let text = String::from_utf8_lossy(bytes);
     let mut observed = Observed::default();
     // Numbers: maximal runs of digits, dots and a leading sign, not glued to
-    // letters (`v1.20` is a name, not a number).
-    let chars: Vec<char> = text.chars().collect();
+    // letters (`v1.20` is a name, not a number). Byte offsets: every byte
+    // of a number is ASCII, so each is a character boundary.
+    let b = text.as_bytes();
     let mut k = 0;
-    while k < chars.len() {
-        let starts = chars[k].is_ascii_digit() || (matches!(chars[k], '+' | '-'));
-        let glued = k > 0 && (chars[k - 1].is_alphanumeric() || chars[k - 1] == '.');
-        if !starts || glued {
+    while k < b.len() {
+        let starts = b[k].is_ascii_digit() || matches!(b[k], b'+' | b'-');
+        if !starts
+            || text[..k]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric() || c == '.')
+        {
             k += 1;
             continue;
         }
         let mut end = k + 1;
-        while end < chars.len() && (chars[end].is_ascii_digit() || chars[end] == '.') {
+        while end < b.len() && (b[end].is_ascii_digit() || b[end] == b'.') {
             end += 1;
         }
-        let after_glued = end < chars.len() && chars[end].is_alphanumeric();
-        let token: String = chars[k..end].iter().collect();
-        if !after_glued && let Some((_, _, zeros)) = decimal(&token) {
-            observed.see((Layer::Zeros, canonical(&token)), zeros % 2 == 1);
+        let glued = text[end..]
+            .chars()
+            .next()
+            .is_some_and(char::is_alphanumeric);
+        if !glued && let Some((_, _, zeros)) = decimal(&text[k..end]) {
+            observed.see((Layer::Zeros, canonical(&text[k..end])), zeros % 2 == 1);
         }
         k = end;
     }
@@ -461,6 +507,7 @@ pub fn observe(bytes: &[u8]) -> Observed {
             }
         }
     }
+    observed.votes = observed.count_votes();
     observed
 }
 
@@ -478,10 +525,11 @@ pub struct Score {
 
 /// Compares what a file shows with the choices of `key`.
 pub fn score(observed: &Observed, key: &Key) -> Score {
+    let chooser = Chooser::new(key);
     let (mut units, mut agree) = (0, 0);
     for ((layer, canon), bit) in observed.votes() {
         units += 1;
-        if choice(key, *layer, canon) == bit {
+        if chooser.choice(*layer, canon) == bit {
             agree += 1;
         }
     }

@@ -273,3 +273,30 @@ fn the_binomial_tail_is_right_where_it_matters() {
     assert_eq!(chance_text(ln_tail(10, 10)), "9.8e-4");
     assert_eq!(min_units(1), 20);
 }
+
+#[test]
+fn a_large_copy_is_compared_on_a_bounded_sample_and_still_traced() {
+    let original = product(6000);
+    let keys: Vec<Key> = (1..=5).map(key).collect();
+    let marked = mark("big.csv", original.as_bytes(), &keys[3]).unwrap();
+    assert!(marked.marks > MAX_UNITS);
+    let text = String::from_utf8(marked.bytes).unwrap();
+    assert_eq!(observe(text.as_bytes()).units(), MAX_UNITS);
+    assert_eq!(verdict(&scores(&text, &keys)), Verdict::Traced(vec![3]));
+}
+
+#[test]
+fn numbers_in_chinese_text_count_where_they_stand_alone() {
+    let observed = observe("人数，0.50；比例0.25".as_bytes());
+    assert!(
+        observed
+            .seen
+            .contains_key(&(Layer::Zeros, "0.5".to_string()))
+    );
+    assert!(
+        !observed
+            .seen
+            .contains_key(&(Layer::Zeros, "0.25".to_string())),
+        "a number glued to a word is part of it"
+    );
+}
