@@ -123,6 +123,23 @@ fn resave(text: &str, drop: usize) -> Result<String> {
     Ok(String::from_utf8(bytes)?)
 }
 
+/// The test bed, a tenant with an Active scenario and its member, and the
+/// tenant's exports as the admin and as the member.
+async fn exporting_tenant() -> Result<(
+    TestBed,
+    String,
+    String,
+    Api<ExportRequest>,
+    Api<ExportRequest>,
+)> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let (t, alice) = tenant_with_active_scenario(&bed).await?;
+    let api = Api::namespaced(bed.client().await?, &format!("{t}-dev"));
+    let as_alice = Api::namespaced(bed.client_as(&alice, &[]).await?, &format!("{t}-dev"));
+    Ok((bed, t, alice, api, as_alice))
+}
+
 fn sha256(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
@@ -165,6 +182,16 @@ async fn decide(
     .map(|_| ())
 }
 
+/// The bureau's reviewer decides on export `name` (approves, with `extra`).
+async fn bureau_decides(
+    bed: &TestBed,
+    t: &str,
+    name: &str,
+    extra: Value,
+) -> Result<(), kube::Error> {
+    decide(bed, t, name, "reviewer-li", &["publicdata:bureau"], extra).await
+}
+
 /// Where a delivered export was written, inside the `deliveries` mount.
 fn delivery_path(er: &ExportRequest) -> Result<String> {
     let location = er
@@ -180,12 +207,7 @@ fn delivery_path(er: &ExportRequest) -> Result<String> {
 
 #[tokio::test]
 async fn products_leave_only_through_an_approved_digest_pinned_export() -> Result<()> {
-    let bed = TestBed::from_env()?;
-    bed.require_operator()?;
-    let (t, alice) = tenant_with_active_scenario(&bed).await?;
-    let api: Api<ExportRequest> = Api::namespaced(bed.client().await?, &format!("{t}-dev"));
-    let as_alice: Api<ExportRequest> =
-        Api::namespaced(bed.client_as(&alice, &[]).await?, &format!("{t}-dev"));
+    let (bed, t, alice, api, as_alice) = exporting_tenant().await?;
 
     // A clean indicator table: checked, approved by the bureau, delivered.
     let clean = &product(80);
@@ -201,12 +223,10 @@ async fn products_leave_only_through_an_approved_digest_pinned_export() -> Resul
         Err(kube::Error::Api(s)) if s.code == 403 => {}
         other => bail!("a tenant member must not approve an export: {other:?}"),
     }
-    decide(
+    bureau_decides(
         &bed,
         &t,
         "clean",
-        "reviewer-li",
-        &["publicdata:bureau"],
         json!({"comment": "aggregated, no personal data"}),
     )
     .await?;
@@ -282,27 +302,17 @@ async fn products_leave_only_through_an_approved_digest_pinned_export() -> Resul
         !status_json.contains(id) && !status_json.contains("13812345678"),
         "no values in the status"
     );
-    decide(
-        &bed,
-        &t,
-        "leaky",
-        "reviewer-li",
-        &["publicdata:bureau"],
-        json!({}),
-    )
-    .await?;
+    bureau_decides(&bed, &t, "leaky", json!({})).await?;
     let er = e2e::wait_observed(&api, "leaky").await?;
     ensure!(
         er.status.and_then(|s| s.delivered_to).is_none(),
         "findings block delivery without an override"
     );
     // The bureau may override, with a reason, and that is audited.
-    decide(
+    bureau_decides(
         &bed,
         &t,
         "leaky",
-        "reviewer-li",
-        &["publicdata:bureau"],
         json!({"overrideFindings": true, "overrideReason": "test data of the bureau itself"}),
     )
     .await?;
@@ -319,15 +329,7 @@ async fn products_leave_only_through_an_approved_digest_pinned_export() -> Resul
         .await?;
     wait_export(&api, "moving", "AwaitingReview").await?;
     put_artifact(&bed, &t, "moving", "district,commuters\nNorth,999999\n").await?;
-    decide(
-        &bed,
-        &t,
-        "moving",
-        "reviewer-li",
-        &["publicdata:bureau"],
-        json!({}),
-    )
-    .await?;
+    bureau_decides(&bed, &t, "moving", json!({})).await?;
     let er = wait_export(&api, "moving", "Failed").await?;
     let checks = er.status.context("status")?.checks.join("; ");
     ensure!(
@@ -475,12 +477,7 @@ fn gzip_utf16(text: &str) -> Result<Vec<u8>> {
 #[tokio::test]
 async fn the_review_reads_compressed_re_encoded_products_and_blocks_what_it_cannot_read()
 -> Result<()> {
-    let bed = TestBed::from_env()?;
-    bed.require_operator()?;
-    let (t, alice) = tenant_with_active_scenario(&bed).await?;
-    let api: Api<ExportRequest> = Api::namespaced(bed.client().await?, &format!("{t}-dev"));
-    let as_alice: Api<ExportRequest> =
-        Api::namespaced(bed.client_as(&alice, &[]).await?, &format!("{t}-dev"));
+    let (bed, t, _, api, as_alice) = exporting_tenant().await?;
     let file = |name: &str, key: &str, bytes: &[u8]| -> Result<ExportRequest> {
         let mut er = export(
             &t,
@@ -563,15 +560,7 @@ async fn the_review_reads_compressed_re_encoded_products_and_blocks_what_it_cann
     // The bureau approves all three without an override: findings block
     // delivery.
     for (name, _, _) in &cases {
-        decide(
-            &bed,
-            &t,
-            name,
-            "reviewer-li",
-            &["publicdata:bureau"],
-            json!({}),
-        )
-        .await?;
+        bureau_decides(&bed, &t, name, json!({})).await?;
     }
     for name in ["leaky", "scanned", "cleaned"] {
         let er = e2e::wait_observed(&api, name).await?;
@@ -582,14 +571,7 @@ async fn the_review_reads_compressed_re_encoded_products_and_blocks_what_it_cann
     }
     // The bureau lets the clean one leave without a fingerprint, saying why:
     // it leaves byte for byte, and the record says it carries none.
-    decide(
-        &bed,
-        &t,
-        "cleaned",
-        "reviewer-li",
-        &["publicdata:bureau"],
-        json!({"overrideFindings": true, "overrideReason": "two aggregate figures: nothing to trace"}),
-    )
+    bureau_decides(&bed, &t, "cleaned", json!({"overrideFindings": true, "overrideReason": "two aggregate figures: nothing to trace"}))
     .await?;
     let cleaned = wait_export(&api, "cleaned", "Delivered").await?;
     ensure!(
@@ -643,12 +625,7 @@ fn found_file(name: &str, content: &str) -> Result<String> {
 /// tenant member may not run a trace.
 #[tokio::test]
 async fn a_leaked_copy_is_traced_to_its_delivery_and_an_unrelated_file_to_none() -> Result<()> {
-    let bed = TestBed::from_env()?;
-    bed.require_operator()?;
-    let (t, alice) = tenant_with_active_scenario(&bed).await?;
-    let api: Api<ExportRequest> = Api::namespaced(bed.client().await?, &format!("{t}-dev"));
-    let as_alice: Api<ExportRequest> =
-        Api::namespaced(bed.client_as(&alice, &[]).await?, &format!("{t}-dev"));
+    let (bed, t, alice, api, as_alice) = exporting_tenant().await?;
     let original = product(120);
     put_artifact(&bed, &t, "flows", &original).await?;
 
@@ -679,15 +656,7 @@ async fn a_leaked_copy_is_traced_to_its_delivery_and_an_unrelated_file_to_none()
     let mut copies = BTreeMap::new();
     for name in ["to-institute", "to-university"] {
         wait_export(&api, name, "AwaitingReview").await?;
-        decide(
-            &bed,
-            &t,
-            name,
-            "reviewer-li",
-            &["publicdata:bureau"],
-            json!({}),
-        )
-        .await?;
+        bureau_decides(&bed, &t, name, json!({})).await?;
         let er = wait_export(&api, name, "Delivered").await?;
         let got: BTreeMap<String, String> =
             vaultrs::kv2::read(&root, "deliveries", &delivery_path(&er)?).await?;
@@ -727,23 +696,33 @@ async fn a_leaked_copy_is_traced_to_its_delivery_and_an_unrelated_file_to_none()
         ))
     };
 
+    let traced_to = |file: &str, name: &str, recipient: String, other: &str| -> Result<()> {
+        let (code, said) = trace(file, &BUREAU)?;
+        ensure!(
+            code == Some(0)
+                && said.contains(&format!(
+                    "traced to the delivery of ExportRequest/{t}-dev/{name} on {}",
+                    delivered_at(name)?
+                ))
+                && said.contains(&recipient)
+                && !said.contains(other),
+            "{said}"
+        );
+        Ok(())
+    };
+
     // The institute's copy, reordered, cut and saved again by a CSV library.
     let leaked = resave(&copies["to-institute"], 1)?;
     ensure!(
         !leaked.contains('"') && leaked.contains("\r\n") && !leaked.contains("district_to"),
         "the re-save took the quoting and the column: {leaked}"
     );
-    let (code, said) = trace(&found_file("leak.csv", &leaked)?, &BUREAU)?;
-    ensure!(
-        code == Some(0)
-            && said.contains(&format!(
-                "traced to the delivery of ExportRequest/{t}-dev/to-institute on {}",
-                delivered_at("to-institute")?
-            ))
-            && said.contains(&format!("City Transport Planning Institute ({RECIPIENT})"))
-            && !said.contains("to-university"),
-        "{said}"
-    );
+    traced_to(
+        &found_file("leak.csv", &leaked)?,
+        "to-institute",
+        format!("City Transport Planning Institute ({RECIPIENT})"),
+        "to-university",
+    )?;
 
     // Forty rows of the university's copy, copied out as text.
     let part: String = copies["to-university"]
@@ -752,17 +731,12 @@ async fn a_leaked_copy_is_traced_to_its_delivery_and_an_unrelated_file_to_none()
         .take(40)
         .map(|l| format!("{l}\n"))
         .collect();
-    let (code, said) = trace(&found_file("part.csv", &part)?, &BUREAU)?;
-    ensure!(
-        code == Some(0)
-            && said.contains(&format!(
-                "traced to the delivery of ExportRequest/{t}-dev/to-university on {}",
-                delivered_at("to-university")?
-            ))
-            && said.contains(&format!("Harbor University Transport Lab ({university})"))
-            && !said.contains("to-institute"),
-        "{said}"
-    );
+    traced_to(
+        &found_file("part.csv", &part)?,
+        "to-university",
+        format!("Harbor University Transport Lab ({university})"),
+        "to-institute",
+    )?;
 
     // The undelivered original, and a table that never was a product here:
     // not traced, and the trace says so (exit 3).
