@@ -4,7 +4,7 @@
 use anyhow::{Context, Result, ensure};
 
 use crate::TestBed;
-use crate::pods::Probe;
+use crate::pods::{Probe, openbao_login_script};
 
 /// PostgreSQL credentials (user, password).
 pub type Credentials = (String, String);
@@ -12,20 +12,14 @@ pub type Credentials = (String, String);
 /// What a workload pod gets: its Kubernetes login to OpenBao as `env`, then
 /// `database/creds/<tenant>-<env>`. An error says what OpenBao answered.
 pub fn credentials(bed: &TestBed, pod: &Probe, tenant: &str, env: &str) -> Result<Credentials> {
-    let openbao = bed
-        .var("OPENBAO_CLUSTER_ADDR")
-        .context("the env file has no OPENBAO_CLUSTER_ADDR")?;
     let script = format!(
-        r#"jwt=$(cat /var/run/secrets/openbao/token)
-login=$(timeout 5 wget -q -O - --header 'Content-Type: application/json' \
-  --post-data "{{\"role\":\"{env}\",\"jwt\":\"$jwt\"}}" {openbao}/v1/auth/k8s-{tenant}/login 2>&1)
-token=$(echo "$login" | sed -n 's/.*"client_token":"\([^"]*\)".*/\1/p')
-[ -n "$token" ] || {{ echo "login refused: $login"; exit 2; }}
-creds=$(timeout 5 wget -q -O - --header "X-Vault-Token: $token" {openbao}/v1/database/creds/{tenant}-{env} 2>&1)
+        r#"{}
+creds=$(timeout 5 wget -q -O - --header "X-Vault-Token: $token" $openbao/v1/database/creds/{tenant}-{env} 2>&1)
 user=$(echo "$creds" | sed -n 's/.*"username":"\([^"]*\)".*/\1/p')
 pass=$(echo "$creds" | sed -n 's/.*"password":"\([^"]*\)".*/\1/p')
 [ -n "$user" ] || {{ echo "no credentials: $creds"; exit 3; }}
-echo "$user $pass""#
+echo "$user $pass""#,
+        openbao_login_script(bed, tenant, env)?
     );
     let out = bed.exec(pod, &script)?;
     let text = String::from_utf8_lossy(&out.stdout).trim().to_string();

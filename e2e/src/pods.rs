@@ -109,6 +109,24 @@ pub fn probe_pod(bed: &TestBed, namespace: &str, name: &str, extra: Value) -> Re
 /// A probe pod of the tenant's `workload` ServiceAccount, with a projected
 /// token for OpenBao (audience `openbao`) at /var/run/secrets/openbao/token:
 /// how a tenant's workload logs in.
+/// The shell lines a workload pod logs in to OpenBao with, by its
+/// ServiceAccount token, as `role` of the tenant's auth mount: they leave
+/// OpenBao's address in `$openbao` and the token in `$token`, or exit 2 with
+/// what OpenBao answered.
+pub fn openbao_login_script(bed: &TestBed, tenant: &str, role: &str) -> Result<String> {
+    let openbao = bed
+        .var("OPENBAO_CLUSTER_ADDR")
+        .context("the env file has no OPENBAO_CLUSTER_ADDR")?;
+    Ok(format!(
+        r#"openbao={openbao}
+jwt=$(cat /var/run/secrets/openbao/token)
+login=$(timeout 5 wget -q -O - --header 'Content-Type: application/json' \
+  --post-data "{{\"role\":\"{role}\",\"jwt\":\"$jwt\"}}" $openbao/v1/auth/k8s-{tenant}/login 2>&1)
+token=$(echo "$login" | sed -n 's/.*"client_token":"\([^"]*\)".*/\1/p')
+[ -n "$token" ] || {{ echo "login refused: $login"; exit 2; }}"#
+    ))
+}
+
 pub fn workload_pod(bed: &TestBed, namespace: &str, name: &str) -> Result<Value> {
     probe_pod(
         bed,

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail, ensure};
-use e2e::pods::{Probe, workload_pod};
+use anyhow::{Result, bail, ensure};
+use e2e::pods::{Probe, openbao_login_script, workload_pod};
 use e2e::scenarios::{approve_all, example_scenario, seed_catalog, wait_phase};
 use e2e::{TestBed, authorization, eventually, unique};
 use kube::api::{Api, PostParams};
@@ -23,16 +23,10 @@ fn read_from_pod(
     role: &str,
     path: &str,
 ) -> Result<Result<String, String>> {
-    let openbao = bed
-        .var("OPENBAO_CLUSTER_ADDR")
-        .context("the env file has no OPENBAO_CLUSTER_ADDR")?;
     let script = format!(
-        r#"jwt=$(cat /var/run/secrets/openbao/token)
-login=$(timeout 5 wget -q -O - --header 'Content-Type: application/json' \
-  --post-data "{{\"role\":\"{role}\",\"jwt\":\"$jwt\"}}" {openbao}/v1/auth/k8s-{tenant}/login 2>&1)
-token=$(echo "$login" | sed -n 's/.*"client_token":"\([^"]*\)".*/\1/p')
-[ -n "$token" ] || {{ echo "login refused: $login"; exit 2; }}
-timeout 5 wget -q -O - --header "X-Vault-Token: $token" {openbao}/v1/catalog/data/{path} 2>&1"#
+        r#"{}
+timeout 5 wget -q -O - --header "X-Vault-Token: $token" $openbao/v1/catalog/data/{path} 2>&1"#,
+        openbao_login_script(bed, tenant, role)?
     );
     let out = bed.exec(pod, &script)?;
     let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
