@@ -25,15 +25,21 @@
 //! names a delivery only when the chance of agreeing so well by luck, over
 //! every delivery on record, is below [`FALSE_TRACE`].
 
+mod evidence;
 mod record;
+mod table;
 
 use std::collections::{HashMap, HashSet};
 
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use record::trace_on_record;
+use evidence::ln_tail;
+#[cfg(test)]
+use evidence::min_units;
+pub use evidence::{Score, Verdict, chance_text, verdict};
+pub use record::{Match, Trace, trace, trace_on_record};
+use table::{Field, Table, dialect, parse};
 
 /// The scheme's name, recorded with each delivery.
 pub const SCHEME: &str = "formatting-v1";
@@ -153,107 +159,6 @@ fn canonical(text: &str) -> String {
 fn is_number(text: &str) -> bool {
     let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
     decimal(text).is_some() || (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// One field of a delimited table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Field {
-    text: String,
-    quoted: bool,
-}
-
-/// A delimited table as written: rows of fields, its line ending, and
-/// whether the text ends with one.
-#[derive(Debug)]
-struct Table {
-    rows: Vec<Vec<Field>>,
-    crlf: bool,
-    final_newline: bool,
-}
-
-/// Reads RFC 4180 text with `delimiter`; with `quoting` false (TSV) a quote
-/// is an ordinary character.
-fn parse(text: &str, delimiter: char, quoting: bool) -> Result<Table, Unmarkable> {
-    let crlf = text.contains("\r\n");
-    let final_newline = text.ends_with('\n');
-    let body = text.strip_suffix('\n').unwrap_or(text);
-    let body = body.strip_suffix('\r').unwrap_or(body);
-    let mut rows = Vec::new();
-    if body.is_empty() && !final_newline {
-        return Ok(Table {
-            rows,
-            crlf,
-            final_newline,
-        });
-    }
-    let mut row = Vec::new();
-    let mut field = String::new();
-    let (mut quoted, mut in_quotes, mut line, mut quote_line) = (false, false, 1, 1);
-    let mut chars = body.chars().peekable();
-    while let Some(c) = chars.next() {
-        if in_quotes {
-            if c == '"' {
-                if chars.peek() == Some(&'"') {
-                    field.push('"');
-                    chars.next();
-                } else {
-                    in_quotes = false;
-                }
-            } else {
-                if c == '\n' {
-                    line += 1;
-                }
-                field.push(c);
-            }
-            continue;
-        }
-        match c {
-            '"' if quoting && field.is_empty() && !quoted => {
-                quoted = true;
-                in_quotes = true;
-                quote_line = line;
-            }
-            c if c == delimiter => row.push(Field {
-                text: std::mem::take(&mut field),
-                quoted: std::mem::take(&mut quoted),
-            }),
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' => {
-                line += 1;
-                row.push(Field {
-                    text: std::mem::take(&mut field),
-                    quoted: std::mem::take(&mut quoted),
-                });
-                rows.push(std::mem::take(&mut row));
-            }
-            c => field.push(c),
-        }
-    }
-    if in_quotes {
-        return Err(Unmarkable::Unbalanced(quote_line));
-    }
-    row.push(Field {
-        text: field,
-        quoted,
-    });
-    rows.push(row);
-    Ok(Table {
-        rows,
-        crlf,
-        final_newline,
-    })
-}
-
-/// The dialect a product's key names.
-fn dialect(key_name: &str) -> Option<(char, bool)> {
-    let lower = key_name.to_ascii_lowercase();
-    if lower.ends_with(".csv") {
-        Some((',', true))
-    } else if lower.ends_with(".tsv") {
-        Some(('\t', false))
-    } else {
-        None
-    }
 }
 
 /// What the marks of a table go on: for each field, its units.
@@ -511,18 +416,6 @@ pub fn observe(bytes: &[u8]) -> Observed {
     observed
 }
 
-/// How well a file agrees with one delivery's choices.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Score {
-    /// Units of the file with a clear formatting.
-    pub units: usize,
-    /// Of those, how many show the formatting this delivery's key chose.
-    pub agree: usize,
-    /// The natural log of the chance that a file not from this delivery
-    /// agrees at least as well (the binomial tail at one half).
-    pub ln_chance: f64,
-}
-
 /// Compares what a file shows with the choices of `key`.
 pub fn score(observed: &Observed, key: &Key) -> Score {
     let chooser = Chooser::new(key);
@@ -537,164 +430,6 @@ pub fn score(observed: &Observed, key: &Key) -> Score {
         units,
         agree,
         ln_chance: ln_tail(units, agree),
-    }
-}
-
-/// ln P(X >= k) for X ~ Binomial(n, 1/2).
-fn ln_tail(n: usize, k: usize) -> f64 {
-    if k == 0 {
-        return 0.0;
-    }
-    if k > n {
-        return f64::NEG_INFINITY;
-    }
-    if 2 * k <= n {
-        // At least one half: the tail is not small, and only smallness matters.
-        return (0.5f64).ln();
-    }
-    // ln of the term at k: ln C(n, k) - n ln 2.
-    let ln_term = (0..n - k)
-        .map(|i| ((k + 1 + i) as f64).ln() - ((i + 1) as f64).ln())
-        .sum::<f64>()
-        - n as f64 * std::f64::consts::LN_2;
-    // The terms after it shrink: term(j+1) = term(j) * (n - j) / (j + 1).
-    let (mut sum, mut ratio) = (1.0f64, 1.0f64);
-    for j in k..n {
-        ratio *= (n - j) as f64 / (j + 1) as f64;
-        sum += ratio;
-        if ratio < 1e-18 * sum {
-            break;
-        }
-    }
-    ln_term + sum.ln()
-}
-
-/// What the trace concludes.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
-    /// The file came from these deliveries (indices into the scores, best
-    /// first; more than one when a file mixes copies of several).
-    Traced(Vec<usize>),
-    /// No delivery is named; why.
-    CannotTell(String),
-}
-
-/// Decides from the scores against every delivery on record.
-pub fn verdict(scores: &[Score]) -> Verdict {
-    let deliveries = scores.len().max(1) as f64;
-    let bound = FALSE_TRACE.ln() - deliveries.ln();
-    let units = scores.iter().map(|s| s.units).max().unwrap_or(0);
-    if scores.is_empty() {
-        return Verdict::CannotTell("no fingerprinted delivery is on record".into());
-    }
-    if ln_tail(units, units) > bound {
-        return Verdict::CannotTell(format!(
-            "the file shows the formatting of {units} value(s): too few to tell one delivery \
-             from chance (a copy needs about {} values that kept their formatting)",
-            min_units(scores.len())
-        ));
-    }
-    let mut traced: Vec<usize> = (0..scores.len())
-        .filter(|&i| scores[i].ln_chance <= bound)
-        .collect();
-    traced.sort_by(|&a, &b| scores[a].ln_chance.total_cmp(&scores[b].ln_chance));
-    if traced.is_empty() {
-        let best = scores.iter().map(|s| s.agree).max().unwrap_or(0);
-        return Verdict::CannotTell(format!(
-            "no delivery's marks stand out: the best agrees on {best} of {units} values, \
-             as a file not from it would"
-        ));
-    }
-    Verdict::Traced(traced)
-}
-
-/// How many intact units a trace among `deliveries` needs.
-fn min_units(deliveries: usize) -> usize {
-    let bound = FALSE_TRACE.ln() - (deliveries.max(1) as f64).ln();
-    (1..)
-        .find(|&n| ln_tail(n, n) <= bound)
-        .unwrap_or(usize::MAX)
-}
-
-/// The chance as a person reads it: `1.0e-42`, `3.2e-7`.
-pub fn chance_text(ln_chance: f64) -> String {
-    let log10 = ln_chance / std::f64::consts::LN_10;
-    if log10 < -300.0 {
-        return "below 1e-300".into();
-    }
-    format!("{:.1e}", 10f64.powf(log10))
-}
-
-/// A delivery named by a trace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Match {
-    /// The audit record of the delivery.
-    pub seq: u64,
-    /// When it was delivered (RFC 3339, UTC).
-    pub time: String,
-    pub tenant: String,
-    /// `ExportRequest/<namespace>/<name>`.
-    pub object: String,
-    /// Where it was delivered (the OpenBao path).
-    pub path: String,
-    pub recipient: String,
-    pub recipient_code: String,
-    /// SHA-256 of the approved artifact.
-    pub digest: String,
-    /// SHA-256 of the delivered file, fingerprint included.
-    pub delivered_digest: String,
-    /// Values of the file that show this delivery's formatting.
-    pub agree: usize,
-    /// Values of the file with a clear formatting.
-    pub units: usize,
-    /// The chance that a file not from this delivery agrees as well.
-    pub chance: String,
-}
-
-/// What a trace found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Trace {
-    /// Values of the file with a clear formatting.
-    pub units: usize,
-    /// Fingerprinted deliveries on record, each compared.
-    pub deliveries: usize,
-    /// The deliveries the file came from, most certain first.
-    pub traced: Vec<Match>,
-    /// Why no delivery is named.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cannot_tell: Option<String>,
-}
-
-/// Traces a file against every fingerprinted delivery on record, each given
-/// with its key (the match's evidence fields are filled in here).
-pub fn trace(observed: &Observed, deliveries: Vec<(Match, Key)>) -> Trace {
-    let scores: Vec<Score> = deliveries.iter().map(|(_, k)| score(observed, k)).collect();
-    let count = deliveries.len();
-    let (traced, cannot_tell) = match verdict(&scores) {
-        Verdict::Traced(found) => {
-            let mut slots: Vec<Option<Match>> =
-                deliveries.into_iter().map(|(m, _)| Some(m)).collect();
-            let traced = found
-                .into_iter()
-                .filter_map(|i| {
-                    let mut m = slots.get_mut(i)?.take()?;
-                    m.agree = scores[i].agree;
-                    m.units = scores[i].units;
-                    m.chance = chance_text(scores[i].ln_chance);
-                    Some(m)
-                })
-                .collect();
-            (traced, None)
-        }
-        Verdict::CannotTell(why) => (Vec::new(), Some(why)),
-    };
-    Trace {
-        units: observed.units(),
-        deliveries: count,
-        traced,
-        cannot_tell,
     }
 }
 

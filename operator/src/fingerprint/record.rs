@@ -1,10 +1,86 @@
-//! Tracing against the deliveries on record: the audit log names each
-//! fingerprinted delivery, and the backend derives its key again.
+//! A trace and its answer: a file compared with every delivery on record
+//! (the audit log names each fingerprinted delivery, and the backend derives
+//! its key again), and the deliveries it names, with their evidence.
+
+use serde::{Deserialize, Serialize};
 
 use crate::audit::Record;
 use crate::vault::{self, SecretsBackend};
 
-use super::{Match, Trace, observe, trace};
+use super::{Key, Observed, Score, Verdict, chance_text, observe, score, verdict};
+
+/// A delivery named by a trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Match {
+    /// The audit record of the delivery.
+    pub seq: u64,
+    /// When it was delivered (RFC 3339, UTC).
+    pub time: String,
+    pub tenant: String,
+    /// `ExportRequest/<namespace>/<name>`.
+    pub object: String,
+    /// Where it was delivered (the OpenBao path).
+    pub path: String,
+    pub recipient: String,
+    pub recipient_code: String,
+    /// SHA-256 of the approved artifact.
+    pub digest: String,
+    /// SHA-256 of the delivered file, fingerprint included.
+    pub delivered_digest: String,
+    /// Values of the file that show this delivery's formatting.
+    pub agree: usize,
+    /// Values of the file with a clear formatting.
+    pub units: usize,
+    /// The chance that a file not from this delivery agrees as well.
+    pub chance: String,
+}
+
+/// What a trace found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Trace {
+    /// Values of the file with a clear formatting.
+    pub units: usize,
+    /// Fingerprinted deliveries on record, each compared.
+    pub deliveries: usize,
+    /// The deliveries the file came from, most certain first.
+    pub traced: Vec<Match>,
+    /// Why no delivery is named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cannot_tell: Option<String>,
+}
+
+/// Traces a file against every fingerprinted delivery on record, each given
+/// with its key (the match's evidence fields are filled in here).
+pub fn trace(observed: &Observed, deliveries: Vec<(Match, Key)>) -> Trace {
+    let scores: Vec<Score> = deliveries.iter().map(|(_, k)| score(observed, k)).collect();
+    let count = deliveries.len();
+    let (traced, cannot_tell) = match verdict(&scores) {
+        Verdict::Traced(found) => {
+            let mut slots: Vec<Option<Match>> =
+                deliveries.into_iter().map(|(m, _)| Some(m)).collect();
+            let traced = found
+                .into_iter()
+                .filter_map(|i| {
+                    let mut m = slots.get_mut(i)?.take()?;
+                    m.agree = scores[i].agree;
+                    m.units = scores[i].units;
+                    m.chance = chance_text(scores[i].ln_chance);
+                    Some(m)
+                })
+                .collect();
+            (traced, None)
+        }
+        Verdict::CannotTell(why) => (Vec::new(), Some(why)),
+    };
+    Trace {
+        units: observed.units(),
+        deliveries: count,
+        traced,
+        cannot_tell,
+    }
+}
 
 /// Traces `file` against every fingerprinted delivery in the audit log
 /// `log` (its JSON lines; lines that are not records are skipped, the chain
