@@ -76,17 +76,17 @@ fn main() -> anyhow::Result<()> {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                let findings = publicdata_operator::scan::review(
-                    &name,
-                    &bytes,
-                    &[],
-                    &publicdata_operator::scan::Limits::default(),
-                );
-                if findings.is_empty() {
+                let publicdata_operator::scan::Review { findings, marks } =
+                    publicdata_operator::scan::review(
+                        &name,
+                        &bytes,
+                        &[],
+                        &publicdata_operator::scan::Limits::default(),
+                    );
+                if let (true, Some(marks)) = (findings.is_empty(), marks) {
                     println!(
-                        "{}: clean, every part read; {} distinct values will carry its delivery's fingerprint",
+                        "{}: clean, every part read; {marks} distinct values will carry its delivery's fingerprint",
                         file.display(),
-                        publicdata_operator::fingerprint::traceable(&name, &bytes).unwrap_or(0)
                     );
                 }
                 for f in &findings {

@@ -210,17 +210,18 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
                 Some(s) => sensitive_values(&ctx, s).await?,
                 None => Default::default(),
             };
-            findings = crate::scan::review(
+            let review = crate::scan::review(
                 &er.spec.artifact.key,
                 content,
                 &sensitive,
                 &crate::scan::Limits::default(),
             );
+            findings = review.findings;
             findings.extend(unscannable);
             if findings.iter().all(|f| f.kind == crate::scan::UNTRACEABLE) {
                 checks.push("ok: no personal data found, every part read".to_string());
             }
-            if let Ok(marks) = fingerprint::traceable(&er.spec.artifact.key, content) {
+            if let Some(marks) = review.marks {
                 checks.push(format!(
                     "ok: {marks} distinct values will carry the delivery's fingerprint"
                 ));

@@ -160,19 +160,33 @@ pub fn scan_artifact(
 /// The kind of a product that cannot carry its delivery's fingerprint.
 pub const UNTRACEABLE: &str = "Untraceable";
 
+/// What the review of a product found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    /// Personal data, unreadable parts, and `Untraceable` when the product
+    /// cannot carry its fingerprint.
+    pub findings: Vec<Finding>,
+    /// How many distinct values will carry the fingerprint, when it can.
+    pub marks: Option<usize>,
+}
+
 /// The whole review of a product before it may leave: the content scan, and
 /// whether it can carry a fingerprint that traces a leaked copy to its
 /// delivery ([`crate::fingerprint`]). Either kind of finding needs the
 /// bureau's recorded override.
-pub fn review(name: &str, bytes: &[u8], sensitive: &Sensitive, limits: &Limits) -> Vec<Finding> {
-    let mut out = scan_artifact(name, bytes, sensitive, limits);
-    if let Err(why) = crate::fingerprint::traceable(name, bytes) {
-        out.push(Finding {
-            kind: UNTRACEABLE.into(),
-            location: format!("{name}: {why}"),
-        });
-    }
-    out
+pub fn review(name: &str, bytes: &[u8], sensitive: &Sensitive, limits: &Limits) -> Review {
+    let mut findings = scan_artifact(name, bytes, sensitive, limits);
+    let marks = match crate::fingerprint::traceable(name, bytes) {
+        Ok(marks) => Some(marks),
+        Err(why) => {
+            findings.push(Finding {
+                kind: UNTRACEABLE.into(),
+                location: format!("{name}: {why}"),
+            });
+            None
+        }
+    };
+    Review { findings, marks }
 }
 
 #[cfg(test)]
