@@ -10,12 +10,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
-use publicdata_operator::fingerprint::Trace;
+use publicdata_operator::fingerprint::{MAX_TRACE_BYTES as MAX_BYTES, Trace};
 
 use crate::audit::{self, Source};
-
-/// The largest file the trace reads.
-const MAX_BYTES: u64 = 64 * 1024 * 1024;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

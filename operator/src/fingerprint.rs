@@ -58,6 +58,9 @@ pub const FALSE_TRACE: f64 = 1e-6;
 /// stays fast.
 pub const MAX_UNITS: usize = 4096;
 
+/// The largest file a trace reads (the plugin checks it before sending).
+pub const MAX_TRACE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// A delivery's key (32 bytes, derived in OpenBao; never stored).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Key(pub [u8; 32]);

@@ -16,6 +16,7 @@ use publicdata_operator::audit::{FileSink, Sink};
 use publicdata_operator::context::{Context, Settings};
 use publicdata_operator::controllers::authorization;
 use publicdata_operator::controllers::tenant::Platform;
+use publicdata_operator::fingerprint::MAX_TRACE_BYTES;
 use publicdata_operator::flags::{
     Args, AuditCommand, Cli, Command, DEFAULT_AUDIT_LOG, OpenBaoArgs,
 };
@@ -113,15 +114,12 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// The largest file `trace` reads.
-const TRACE_MAX_BYTES: u64 = 64 * 1024 * 1024;
-
 /// `trace`'s input: `length` bytes of stdin, or all of it.
 fn read_stdin(length: Option<u64>) -> anyhow::Result<Vec<u8>> {
     use std::io::Read;
-    let limit = length.unwrap_or(TRACE_MAX_BYTES + 1);
-    if length.is_some_and(|n| n > TRACE_MAX_BYTES) {
-        bail!("the trace reads at most {TRACE_MAX_BYTES} bytes");
+    let limit = length.unwrap_or(MAX_TRACE_BYTES + 1);
+    if length.is_some_and(|n| n > MAX_TRACE_BYTES) {
+        bail!("the trace reads at most {MAX_TRACE_BYTES} bytes");
     }
     let mut file = Vec::new();
     std::io::stdin()
@@ -133,8 +131,8 @@ fn read_stdin(length: Option<u64>) -> anyhow::Result<Vec<u8>> {
         Some(n) if file.len() as u64 != n => {
             bail!("stdin ended after {} of {n} bytes", file.len())
         }
-        None if file.len() as u64 > TRACE_MAX_BYTES => {
-            bail!("the trace reads at most {TRACE_MAX_BYTES} bytes")
+        None if file.len() as u64 > MAX_TRACE_BYTES => {
+            bail!("the trace reads at most {MAX_TRACE_BYTES} bytes")
         }
         _ => Ok(file),
     }
