@@ -38,6 +38,10 @@ pub mod types {
     pub const ANNUAL_EVALUATION: &str = "AnnualEvaluation";
     /// The emergency plan is on record, its last drill passed within a year.
     pub const EMERGENCY_PLAN_READY: &str = "EmergencyPlanReady";
+    /// The status was written by someone other than the operator, claiming
+    /// a step its audit chain does not hold; it was rewritten (sticky: the
+    /// evidence stays).
+    pub const STATUS_TAMPERED: &str = "StatusTampered";
 }
 
 /// Condition reasons, one constant each.
@@ -67,6 +71,8 @@ pub mod reasons {
     pub const AWAITING_BUREAU: &str = "AwaitingBureauDecision";
     pub const NAME_TAKEN: &str = "NameTaken";
     pub const NAMES_FREE: &str = "NamesFree";
+    /// The status claimed what the audit chain does not hold.
+    pub const FORGED_STATUS: &str = "ForgedStatus";
     /// The audit log cannot take records: access is widened by nothing
     /// until it is repaired (restrictions go ahead, their records held).
     pub const AUDIT_LOG_DAMAGED: &str = "AuditLogDamaged";

@@ -71,6 +71,9 @@ pub struct Report {
     pub pods_stopped: Vec<String>,
     /// Pods without a controller, stopped for good: nothing can resume them.
     pub bare_pods_stopped: Vec<String>,
+    /// Pods someone deleted with a longer grace just before the freeze,
+    /// deleted again with the freeze's.
+    pub pods_hastened: Vec<String>,
 }
 
 impl Report {
@@ -79,6 +82,7 @@ impl Report {
         self.patched += other.patched;
         self.pods_stopped.extend(other.pods_stopped);
         self.bare_pods_stopped.extend(other.bare_pods_stopped);
+        self.pods_hastened.extend(other.pods_hastened);
     }
 }
 
@@ -91,6 +95,10 @@ pub enum PodFate {
     StopControlled,
     /// Stopped now and for good: a bare pod has nothing to bring it back.
     StopBare,
+    /// Being deleted already, but with a longer grace than a freeze allows
+    /// (deleted just before the suspension): deleted again, with the
+    /// freeze's grace, which the API server takes as the shorter one.
+    Hasten,
 }
 
 /// The pure decision for one pod of a namespace being frozen. A frozen
@@ -104,8 +112,16 @@ pub fn pod_fate(pod: &Pod) -> PodFate {
         .as_ref()
         .and_then(|s| s.phase.as_deref())
         .is_some_and(|p| p == "Succeeded" || p == "Failed");
-    if pod.metadata.deletion_timestamp.is_some() || ended {
+    if ended {
         return PodFate::Leave;
+    }
+    if pod.metadata.deletion_timestamp.is_some() {
+        let grace = pod.metadata.deletion_grace_period_seconds.unwrap_or(0);
+        return if grace > FREEZE_GRACE_SECONDS {
+            PodFate::Hasten
+        } else {
+            PodFate::Leave
+        };
     }
     if has_controller(&pod.metadata) {
         PodFate::StopControlled
@@ -206,6 +222,7 @@ pub async fn set_frozen(client: &Client, ns: &str, freeze: bool) -> Result<Repor
             let id = format!("{ns}/{name}");
             match fate {
                 PodFate::StopBare => report.bare_pods_stopped.push(id),
+                PodFate::Hasten => report.pods_hastened.push(id),
                 _ => report.pods_stopped.push(id),
             }
         }
@@ -265,6 +282,10 @@ mod tests {
     }
 
     fn pod(owner: Option<bool>, phase: &str, deleting: bool) -> Pod {
+        deleted_with_grace(owner, phase, deleting.then_some(FREEZE_GRACE_SECONDS))
+    }
+
+    fn deleted_with_grace(owner: Option<bool>, phase: &str, grace: Option<i64>) -> Pod {
         serde_json::from_value(json!({
             "metadata": {
                 "name": "p",
@@ -272,7 +293,8 @@ mod tests {
                     "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs",
                     "uid": "u", "controller": controller
                 })]),
-                "deletionTimestamp": deleting.then_some("2026-11-27T00:00:00Z"),
+                "deletionTimestamp": grace.map(|_| "2026-11-27T00:00:00Z"),
+                "deletionGracePeriodSeconds": grace,
             },
             "status": {"phase": phase}
         }))
@@ -295,6 +317,33 @@ mod tests {
         assert_eq!(pod_fate(&pod(Some(true), "Running", true)), PodFate::Leave);
         assert_eq!(pod_fate(&pod(None, "Succeeded", false)), PodFate::Leave);
         assert_eq!(pod_fate(&pod(None, "Failed", false)), PodFate::Leave);
+    }
+
+    #[test]
+    fn a_pod_deleted_just_before_a_freeze_with_a_long_grace_is_deleted_again() {
+        // Deleted a moment ago with an hour to go: its containers would run
+        // on through the freeze.
+        assert_eq!(
+            pod_fate(&deleted_with_grace(Some(true), "Running", Some(3600))),
+            PodFate::Hasten
+        );
+        assert_eq!(
+            pod_fate(&deleted_with_grace(None, "Running", Some(30))),
+            PodFate::Hasten
+        );
+        // Already within the freeze's grace (the second delete took): left.
+        assert_eq!(
+            pod_fate(&deleted_with_grace(
+                None,
+                "Running",
+                Some(FREEZE_GRACE_SECONDS)
+            )),
+            PodFate::Leave
+        );
+        assert_eq!(
+            pod_fate(&deleted_with_grace(None, "Running", Some(0))),
+            PodFate::Leave
+        );
     }
 
     #[test]

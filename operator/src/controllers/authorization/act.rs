@@ -351,7 +351,9 @@ pub async fn freeze_domain(
     };
     let outcome = FreezeOutcome {
         namespaces,
-        stopped_any: !stopped.pods_stopped.is_empty() || !stopped.bare_pods_stopped.is_empty(),
+        stopped_any: !stopped.pods_stopped.is_empty()
+            || !stopped.bare_pods_stopped.is_empty()
+            || !stopped.pods_hastened.is_empty(),
         stopped: describe_stopped(&stopped),
         vault_error: vault_error.as_ref().map(|e| e.to_string()),
         auth_mount,
@@ -377,6 +379,14 @@ fn describe_stopped(stopped: &workloads::Report) -> String {
             "; {} bare pods stopped for good (no controller can resume them): {}",
             stopped.bare_pods_stopped.len(),
             stopped.bare_pods_stopped.join(", ")
+        ));
+    }
+    if !stopped.pods_hastened.is_empty() {
+        text.push_str(&format!(
+            "; {} pods already terminating with a longer grace deleted again with {} s: {}",
+            stopped.pods_hastened.len(),
+            workloads::FREEZE_GRACE_SECONDS,
+            stopped.pods_hastened.join(", ")
         ));
     }
     text

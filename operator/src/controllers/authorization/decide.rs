@@ -56,11 +56,20 @@ pub fn ownership(ns: Option<&Namespace>, tenant: &str, credit_code: &str) -> Own
             ns.name_any()
         ));
     }
-    if mark.is_some_and(|m| *m != expected) {
+    // The mark is set when the operator creates the namespace, and never
+    // added later (an admission policy refuses that to everyone): a
+    // namespace without it was not made by the operator.
+    let Some(mark) = mark else {
         return Ownership::Taken(format!(
-            "namespace {} was made for another unit ({})",
+            "namespace {} carries the operator's labels but not its owner mark {}: it was not made by the operator",
             ns.name_any(),
-            mark.map(String::as_str).unwrap_or_default()
+            labels::OWNER
+        ));
+    };
+    if *mark != expected {
+        return Ownership::Taken(format!(
+            "namespace {} was made for another unit ({mark})",
+            ns.name_any(),
         ));
     }
     if ns.metadata.deletion_timestamp.is_some() {
@@ -480,6 +489,7 @@ fn expiring(oa: &OperatorAuthorization, offboard_at: Option<Timestamp>) -> Desir
     }
 }
 
+pub mod integrity;
 mod outcome;
 
 pub use outcome::*;

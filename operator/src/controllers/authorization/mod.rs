@@ -186,7 +186,10 @@ pub async fn reconcile(oa: Arc<OperatorAuthorization>, ctx: Arc<Context>) -> Res
 
 /// observe -> decide -> act -> report.
 async fn apply(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Error> {
-    let o = observe::observe(ctx, oa).await?;
+    let mut o = observe::observe(ctx, oa).await?;
+    if !o.forged.is_empty() {
+        report::repair_forged(ctx, oa, &mut o.status, &o.forged).await?;
+    }
     let plan = decide::plan(&o, ctx.settings.expiry_grace);
     let status = &o.status;
     // a renewal due, filed or decided, the end near; a report due

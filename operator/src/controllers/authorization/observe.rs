@@ -9,7 +9,7 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 
 use super::Error;
-use super::decide::{Ownership, ownership};
+use super::decide::{Ownership, integrity, ownership};
 use crate::api::authorization::{Environment, OperatorAuthorization, OperatorAuthorizationStatus};
 use k8s_openapi::NamespaceResourceScope;
 use kube::core::object::HasSpec;
@@ -41,6 +41,9 @@ pub struct Observed {
     /// The early exit the bureau accepted: from the requests, or, once its
     /// offboarding took the namespaces, from the status.
     pub exit: Option<early_exit::Accepted>,
+    /// What the status claimed that this authorization's audit chain does not
+    /// back (`status` has those claims taken back): someone else wrote it.
+    pub forged: Vec<String>,
 }
 
 /// Reads the facts about one authorization.
@@ -73,7 +76,15 @@ pub async fn observe(ctx: &Context, oa: &OperatorAuthorization) -> Result<Observ
         filed::<RenewalRequest>(ctx, &dev, "RenewalRequest", today),
     )?;
     let reports = reports.into_iter().map(|f| (f.name, f.spec)).collect();
-    let status = oa.status.clone().unwrap_or_default();
+    // Irreversible steps are taken from the spec and the audit chain, never
+    // from a status someone else could have written.
+    let read = oa.status.clone().unwrap_or_default();
+    let (status, forged) = if integrity::claims_irreversible(&read) {
+        let chain = integrity::Chain::from_trail(&super::report::trail_of(ctx, oa).await?);
+        integrity::verify(&read, &oa.spec.validity, &chain)
+    } else {
+        (read, Vec::new())
+    };
     let exit = early_exit::accepted(&exits).or_else(|| status.early_exit.clone());
     Ok(Observed {
         oa: oa.clone(),
@@ -85,6 +96,7 @@ pub async fn observe(ctx: &Context, oa: &OperatorAuthorization) -> Result<Observ
         today,
         now,
         namespaces,
+        forged,
     })
 }
 

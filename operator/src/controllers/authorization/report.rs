@@ -287,6 +287,82 @@ pub async fn write_status(
     Ok(())
 }
 
+/// A status that claimed what the audit chain does not hold (someone else
+/// wrote it): recorded, written back with the claims taken back and a
+/// sticky `StatusTampered` condition, and said as a warning event. The
+/// claims are nulled with a merge patch, since fields another manager set
+/// are not removed by the operator's server-side apply.
+pub async fn repair_forged(
+    ctx: &Context,
+    oa: &OperatorAuthorization,
+    status: &mut OperatorAuthorizationStatus,
+    forged: &[String],
+) -> Result<(), Error> {
+    let writers: Vec<String> = oa
+        .managed_fields()
+        .iter()
+        .filter(|m| m.subresource.as_deref() == Some("status"))
+        .filter_map(|m| m.manager.clone())
+        .filter(|m| m != FIELD_MANAGER)
+        .collect();
+    let written_by = if writers.is_empty() {
+        "the operator's own identity (outside the operator)".to_string()
+    } else {
+        writers.join(", ")
+    };
+    let message = format!(
+        "status written by {written_by} claimed {}; rewritten from the spec and the audit chain",
+        forged.join("; ")
+    );
+    record(
+        ctx,
+        oa,
+        Record::new(
+            super::decide::integrity::actions::STATUS_TAMPERED,
+            message.clone(),
+            "Rewritten",
+            Actor::Spec,
+        ),
+    )
+    .await?;
+    status.conditions = condition::merge(
+        &status.conditions,
+        &[Desired::new(
+            condition::types::STATUS_TAMPERED,
+            true,
+            condition::reasons::FORGED_STATUS,
+            message.clone(),
+        )],
+        oa.metadata.generation,
+        &Time(jiff::Timestamp::now()),
+    );
+    let patch = json!({"status": {
+        "phase": status.phase,
+        "offboarding": status.offboarding,
+        "expiredAt": status.expired_at,
+        "offboardAfter": status.offboard_after,
+        "disposal": status.disposal,
+        "earlyExit": status.early_exit,
+        "conditions": status.conditions,
+    }});
+    Api::<OperatorAuthorization>::all(ctx.client.clone())
+        .patch_status(
+            &oa.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(Error::WriteStatus)?;
+    ctx.metrics.wrote("kubernetes", 1);
+    publish(
+        ctx,
+        oa,
+        &Note::warning(condition::reasons::FORGED_STATUS, "Verify", message),
+    )
+    .await;
+    Ok(())
+}
+
 /// Publishes an Event about the authorization; a failure is logged, never fatal.
 pub async fn publish(ctx: &Context, oa: &OperatorAuthorization, note: &Note) {
     let type_ = if note.warning {

@@ -439,6 +439,27 @@ pub async fn retain_logs(
             let Some(volume) = pvc.spec.as_ref().and_then(|s| s.volume_name.clone()) else {
                 continue;
             };
+            // A claim names the volume it wants; the volume names the claim
+            // it is bound to. Only a volume bound to this very claim (its
+            // namespace, name and uid) is touched: a claim naming another
+            // namespace's volume gets nothing kept.
+            let bound_here = pvs
+                .get_opt(&volume)
+                .await
+                .map_err(|source| Error::RetainVolume {
+                    name: volume.clone(),
+                    source,
+                })?
+                .and_then(|pv| pv.spec.and_then(|s| s.claim_ref))
+                .is_some_and(|c| claim_is(&c, ns, &pvc));
+            if !bound_here {
+                tracing::warn!(
+                    volume = %volume,
+                    claim = %format!("{ns}/{}", pvc.name_any()),
+                    "a log claim names a volume that is not bound to it: not kept"
+                );
+                continue;
+            }
             let patch = json!({
                 "metadata": {
                     "labels": {ARCHIVED_TENANT: tenant, DATA_CLASS: "logs"},
@@ -489,9 +510,22 @@ pub async fn retain_logs(
     Ok(kept)
 }
 
+/// Whether a volume's `claimRef` is this claim: its namespace, name and uid.
+fn claim_is(
+    claim_ref: &k8s_openapi::api::core::v1::ObjectReference,
+    ns: &str,
+    pvc: &PersistentVolumeClaim,
+) -> bool {
+    claim_ref.namespace.as_deref() == Some(ns)
+        && claim_ref.name.as_deref() == Some(pvc.name_any().as_str())
+        && claim_ref.uid.is_some()
+        && claim_ref.uid == pvc.metadata.uid
+}
+
 /// Step 3: retained log volumes, released by their deleted claims, are bound
-/// to claims in the archive namespace.
-pub async fn rehome_logs(client: &Client, tenant: &str) -> Result<(), Error> {
+/// to claims in the archive namespace. False: a volume is not released yet
+/// (its claim went with the namespace a moment ago); try again shortly.
+pub async fn rehome_logs(client: &Client, tenant: &str) -> Result<bool, Error> {
     let pvs: Api<PersistentVolume> = Api::all(client.clone());
     let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ARCHIVE_NAMESPACE);
     let retained = pvs
@@ -512,6 +546,13 @@ pub async fn rehome_logs(client: &Client, tenant: &str) -> Result<(), Error> {
         let claimed_here = claim_ref.namespace.as_deref() == Some(ARCHIVE_NAMESPACE)
             && claim_ref.name.as_deref() == Some(name.as_str())
             && (claim_ref.uid.is_none() || claim_ref.uid == archive_uid);
+        let released = pv.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Released");
+        if !claimed_here && !released {
+            // Its claim went with the namespace: the binder marks it
+            // Released in a moment (and only a released volume is re-homed:
+            // the admission policy refuses the rest).
+            return Ok(false);
+        }
         if !claimed_here {
             // Reserve the volume for the archive claim; the old claim's uid
             // and resourceVersion must go, or the binder keeps it "Released".
@@ -554,7 +595,7 @@ pub async fn rehome_logs(client: &Client, tenant: &str) -> Result<(), Error> {
                 .map_err(Error::Archive)?;
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Counts by kind from the archive's index.

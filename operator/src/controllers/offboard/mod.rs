@@ -21,6 +21,7 @@ use crate::context::{Context, FIELD_MANAGER};
 use crate::controllers::authorization::Error as ReconcileError;
 use crate::controllers::authorization::act::freeze_domain;
 use crate::controllers::authorization::decide::Ownership;
+use crate::controllers::authorization::decide::integrity::actions;
 use crate::controllers::authorization::observe::Observed;
 use crate::controllers::authorization::report::{
     Actor, Note, Record, publish, record, record_once, state_reason, trail_of, write_status,
@@ -129,7 +130,7 @@ pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, Rec
     record_once(
         ctx,
         oa,
-        "OffboardingStarted",
+        actions::OFFBOARDING_STARTED,
         format!("{outcome}: {why}"),
         "Started",
     )
@@ -274,9 +275,13 @@ pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, Rec
         set_step(status, "Wiping").await?;
         return Ok(Action::requeue(std::time::Duration::from_secs(1)));
     }
-    rehome_logs(&ctx.client, &tenant)
+    let rehomed = rehome_logs(&ctx.client, &tenant)
         .await
         .map_err(ReconcileError::Offboard)?;
+    if !rehomed {
+        set_step(status, "Wiping").await?;
+        return Ok(Action::requeue(std::time::Duration::from_secs(1)));
+    }
 
     // 4. Exit review.
     let trail = trail_of(ctx, oa).await?;
@@ -407,7 +412,7 @@ pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, Rec
     record_once(
         ctx,
         oa,
-        "DomainDisposed",
+        actions::DOMAIN_DISPOSED,
         format!(
             "disposal certificate sha256 {}: {certificate_json}",
             hex::encode(<sha2::Sha256 as sha2::Digest>::digest(

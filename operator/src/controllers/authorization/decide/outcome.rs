@@ -117,7 +117,7 @@ pub fn frozen(
         && status.expired_at.is_none()
     {
         out.records.push(Record::new(
-            "ValidityExpired",
+            super::integrity::actions::VALIDITY_EXPIRED,
             "the validity ended without renewal: the domain is frozen (R-7)".into(),
             "Frozen",
             Actor::Spec,

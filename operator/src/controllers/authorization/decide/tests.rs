@@ -35,6 +35,7 @@ fn observed(oa: OperatorAuthorization, now: &str) -> Observed {
         today: now.to_zoned(jiff::tz::TimeZone::UTC).date(),
         now,
         oa,
+        forged: Vec::new(),
     }
 }
 
@@ -82,6 +83,11 @@ fn a_namespace_made_by_someone_else_is_taken_and_never_ours() {
     let other = ns(&[MANAGED, (labels::TENANT, "other")], &[]);
     assert!(matches!(
         ownership(Some(&other), t, CODE),
+        Ownership::Taken(_)
+    ));
+    // The operator's labels without its mark: someone else's.
+    assert!(matches!(
+        ownership(Some(&ns(&[MANAGED, TENANT], &[])), t, CODE),
         Ownership::Taken(_)
     ));
     // Made for the same tenant id by another unit.
