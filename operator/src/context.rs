@@ -49,6 +49,9 @@ pub struct Context {
     /// Where key records go, locked, at offboarding (None: not configured,
     /// and offboardings wait before the wipe).
     pub records: Option<Arc<dyn crate::records::Store>>,
+    /// The export scan: child processes with a memory budget, one at a
+    /// time, and the verdicts kept by digest.
+    pub scan: Arc<crate::scan::worker::Worker>,
     /// Consecutive failures per authorization, for the backoff.
     pub failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
     /// What the operator last applied to tenant namespaces, kept current by

@@ -33,6 +33,15 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
     },
+    /// The export scan's worker, run by the operator itself in a child
+    /// process for each scan: caps its heap at the budget, reads a job line
+    /// and the product from stdin, writes the review to stdout (JSON).
+    #[command(hide = true)]
+    ScanWorker {
+        /// Bytes its heap may take.
+        #[arg(long)]
+        memory_budget: u64,
+    },
     /// Trace a file found outside to the delivery it came from: reads the
     /// file from stdin, the fingerprinted deliveries on record in the
     /// operator's audit log (AUDIT_LOG), derives each delivery's key in
@@ -148,6 +157,13 @@ pub struct Args {
     #[arg(long, env = "TRAINING_VALID_DAYS", default_value_t = 365,
           value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub training_valid_days: u32,
+    /// The memory budget of the export scan, in MiB: the heap of the child
+    /// process each scan runs in, capped by the kernel. Keep it well below
+    /// the pod's memory limit less the operator's own use (the chart's
+    /// default: 128 of 256 Mi).
+    #[arg(long, env = "SCAN_MEMORY_BUDGET_MIB", default_value_t = 128,
+          value_parser = clap::value_parser!(u64).range(16..=4096))]
+    pub scan_memory_budget_mib: u64,
     #[command(flatten)]
     pub openbao: OpenBaoArgs,
     /// The Kubernetes API server URL as OpenBao reaches it (tenant auth mounts review tokens there).

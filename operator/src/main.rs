@@ -100,6 +100,12 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Some(Command::ScanWorker { memory_budget }) => publicdata_operator::scan::worker::serve(
+            memory_budget,
+            std::io::stdin().lock(),
+            std::io::stdout().lock(),
+        )
+        .context("the scan worker"),
         Some(Command::Trace { length, openbao }) => {
             let file = read_stdin(length)?;
             tokio::runtime::Builder::new_current_thread()
@@ -464,6 +470,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         },
         metrics,
         health,
+        scan: Arc::new(publicdata_operator::scan::worker::Worker::new(
+            std::env::current_exe().context("the operator's own binary, for the scan worker")?,
+            args.scan_memory_budget_mib * 1024 * 1024,
+            publicdata_operator::scan::worker::DEFAULT_TIMEOUT,
+        )),
         failures: Default::default(),
         applied: Default::default(),
         vault_applied: Default::default(),

@@ -210,12 +210,10 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
                 Some(s) => sensitive_values(&ctx, s).await?,
                 None => Default::default(),
             };
-            let review = crate::scan::review(
-                &er.spec.artifact.key,
-                content,
-                &sensitive,
-                &crate::scan::Limits::default(),
-            );
+            let review = ctx
+                .scan
+                .review(&er.spec.artifact.key, content, &sensitive)
+                .await;
             findings = review.findings;
             findings.extend(unscannable);
             if findings.iter().all(|f| f.kind == crate::scan::UNTRACEABLE) {

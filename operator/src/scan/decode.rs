@@ -18,14 +18,23 @@ pub struct Limits {
     pub max_depth: u32,
     /// How many parts one artifact may hold.
     pub max_parts: usize,
+    /// How many times its compressed size one stream may expand to (past
+    /// [`RATIO_FLOOR`]): text compresses ten- or twentyfold, a bomb a
+    /// thousandfold.
+    pub max_ratio: u64,
 }
+
+/// What any stream may expand to, whatever its ratio: a small gzip of a
+/// long run of one value is ordinary.
+pub const RATIO_FLOOR: u64 = 1024 * 1024;
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_total_bytes: 512 * 1024 * 1024,
+            max_total_bytes: 32 * 1024 * 1024,
             max_depth: 5,
             max_parts: 10_000,
+            max_ratio: 200,
         }
     }
 }
@@ -107,15 +116,37 @@ fn inner_name(path: &str, suffixes: &[&str]) -> String {
     format!("{path} > {stripped}")
 }
 
-/// Reads at most the remaining budget from `reader`; `None` if it holds more.
-fn read_bounded(reader: impl Read, budget: &mut Budget) -> Result<Option<Vec<u8>>, std::io::Error> {
+/// Why a stream was not unpacked.
+enum TooBig {
+    /// Past what the artifact's parts may hold together.
+    Budget,
+    /// Past `max_ratio` times its compressed size.
+    Ratio,
+}
+
+/// Reads from `reader`, a stream of `compressed` bytes, at most the
+/// remaining budget and at most `max_ratio` times `compressed` (past the
+/// floor); checked while decompressing, so a bomb is stopped at the bound,
+/// never unpacked whole.
+fn read_bounded(
+    reader: impl Read,
+    compressed: u64,
+    limits: &Limits,
+    budget: &mut Budget,
+) -> Result<Result<Vec<u8>, TooBig>, std::io::Error> {
+    let by_ratio = compressed.saturating_mul(limits.max_ratio).max(RATIO_FLOOR);
+    let cap = budget.bytes_left.min(by_ratio);
     let mut buf = Vec::new();
-    reader.take(budget.bytes_left + 1).read_to_end(&mut buf)?;
-    if buf.len() as u64 > budget.bytes_left {
-        return Ok(None);
+    reader.take(cap + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > cap {
+        return Ok(Err(if cap == budget.bytes_left {
+            TooBig::Budget
+        } else {
+            TooBig::Ratio
+        }));
     }
     budget.bytes_left -= buf.len() as u64;
-    Ok(Some(buf))
+    Ok(Ok(buf))
 }
 
 fn walk(
@@ -145,19 +176,20 @@ fn walk(
     match format {
         Format::Gzip => {
             let inner = inner_name(path, &[".gz", ".gzip"]);
-            match read_bounded(flate2::read::MultiGzDecoder::new(bytes), budget) {
-                Ok(Some(data)) => walk(&inner, &data, depth + 1, limits, budget, out),
-                Ok(None) => too_big(out, path, limits),
+            let stream = flate2::read::MultiGzDecoder::new(bytes);
+            match read_bounded(stream, bytes.len() as u64, limits, budget) {
+                Ok(Ok(data)) => walk(&inner, &data, depth + 1, limits, budget, out),
+                Ok(Err(why)) => too_big(out, path, limits, why),
                 Err(e) => unreadable(out, path, format!("a damaged gzip stream: {e}")),
             }
         }
         Format::Zstd => {
             let inner = inner_name(path, &[".zst", ".zstd"]);
-            let decoded =
-                zstd::stream::read::Decoder::new(bytes).and_then(|d| read_bounded(d, budget));
+            let decoded = zstd::stream::read::Decoder::new(bytes)
+                .and_then(|d| read_bounded(d, bytes.len() as u64, limits, budget));
             match decoded {
-                Ok(Some(data)) => walk(&inner, &data, depth + 1, limits, budget, out),
-                Ok(None) => too_big(out, path, limits),
+                Ok(Ok(data)) => walk(&inner, &data, depth + 1, limits, budget, out),
+                Ok(Err(why)) => too_big(out, path, limits, why),
                 Err(e) => unreadable(out, path, format!("a damaged zstd stream: {e}")),
             }
         }
@@ -178,15 +210,18 @@ fn walk(
     }
 }
 
-fn too_big(out: &mut Vec<Part>, path: &str, limits: &Limits) {
-    unreadable(
-        out,
-        path,
-        format!(
+fn too_big(out: &mut Vec<Part>, path: &str, limits: &Limits, why: TooBig) {
+    let why = match why {
+        TooBig::Budget => format!(
             "decompresses past the limit of {} bytes for one artifact (a compression bomb?)",
             limits.max_total_bytes
         ),
-    )
+        TooBig::Ratio => format!(
+            "expands more than {} times its compressed size (a compression bomb?)",
+            limits.max_ratio
+        ),
+    };
+    unreadable(out, path, why)
 }
 
 fn zip(
@@ -202,6 +237,11 @@ fn zip(
         Err(e) => return unreadable(out, path, format!("a damaged zip archive: {e}")),
     };
     if archive.index_for_name("xl/workbook.xml").is_some() {
+        // The spreadsheet reader unpacks the workbook's parts itself, with
+        // no bound: each part is first unpacked here, counted and dropped.
+        if let Some((entry, why)) = unbounded_entry(&mut archive, limits, budget) {
+            return too_big(out, &format!("{path} > {entry}"), limits, why);
+        }
         return xlsx(path, bytes, out, budget);
     }
     for i in 0..archive.len() {
@@ -232,10 +272,11 @@ fn zip(
             unreadable(out, &name, "an encrypted zip entry");
             continue;
         }
-        match read_bounded(entry, budget) {
-            Ok(Some(data)) => walk(&name, &data, depth + 1, limits, budget, out),
-            Ok(None) => {
-                too_big(out, &name, limits);
+        let compressed = entry.compressed_size();
+        match read_bounded(entry, compressed, limits, budget) {
+            Ok(Ok(data)) => walk(&name, &data, depth + 1, limits, budget, out),
+            Ok(Err(why)) => {
+                too_big(out, &name, limits, why);
                 return;
             }
             Err(e) => unreadable(out, &name, format!("unreadable zip entry: {e}")),
@@ -251,6 +292,26 @@ fn parquet(path: &str, bytes: &[u8], out: &mut Vec<Part>, budget: &mut Budget) {
         Ok(r) => r,
         Err(e) => return unreadable(out, path, format!("a damaged Parquet file: {e}")),
     };
+    // The pages are unpacked to the sizes the file declares: a file that
+    // declares more than the budget is not read at all (and one that lies
+    // meets the worker's heap cap).
+    let declared: i64 = reader
+        .metadata()
+        .row_groups()
+        .iter()
+        .flat_map(|g| g.columns())
+        .map(|c| c.uncompressed_size().max(0))
+        .sum();
+    if declared.unsigned_abs() > budget.bytes_left {
+        return unreadable(
+            out,
+            path,
+            format!(
+                "its columns unpack to {declared} bytes, past the limit of {} for one artifact",
+                budget.bytes_left
+            ),
+        );
+    }
     let rows = match reader.get_row_iter(None) {
         Ok(rows) => rows,
         Err(e) => return unreadable(out, path, format!("unreadable Parquet rows: {e}")),
@@ -280,6 +341,36 @@ fn parquet(path: &str, bytes: &[u8], out: &mut Vec<Part>, budget: &mut Budget) {
         path: path.into(),
         content: Content::Text(text),
     });
+}
+
+/// The first entry of `archive` that unpacks past the budget or the ratio,
+/// found by unpacking each into a counter (nothing kept).
+fn unbounded_entry(
+    archive: &mut zip::ZipArchive<Cursor<&[u8]>>,
+    limits: &Limits,
+    budget: &Budget,
+) -> Option<(String, TooBig)> {
+    for i in 0..archive.len() {
+        let Ok(entry) = archive.by_index(i) else {
+            continue;
+        };
+        let name = entry.name().to_string();
+        let by_ratio = entry
+            .compressed_size()
+            .saturating_mul(limits.max_ratio)
+            .max(RATIO_FLOOR);
+        let cap = budget.bytes_left.min(by_ratio);
+        let unpacked = std::io::copy(&mut entry.take(cap + 1), &mut std::io::sink()).unwrap_or(0);
+        if unpacked > cap {
+            let why = if cap == budget.bytes_left {
+                TooBig::Budget
+            } else {
+                TooBig::Ratio
+            };
+            return Some((name, why));
+        }
+    }
+    None
 }
 
 /// Each sheet's cell values, one row per line, cells separated by commas.

@@ -11,6 +11,7 @@ pub mod decode;
 pub mod detect;
 #[cfg(test)]
 mod proptests;
+pub mod worker;
 
 use std::borrow::Cow;
 
@@ -161,7 +162,7 @@ pub fn scan_artifact(
 pub const UNTRACEABLE: &str = "Untraceable";
 
 /// What the review of a product found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Review {
     /// Personal data, unreadable parts, and `Untraceable` when the product
     /// cannot carry its fingerprint.
