@@ -277,7 +277,9 @@ async fn the_installed_operator_is_least_privileged_leads_once_and_survives_its_
             vec!["patch", "clusterrolebindings/publicdata-agency-approvers"],
             true,
         ),
-        (vec!["delete", "pods", "-n", "kube-system"], true),
+        // The freeze's writes are granted in each tenant namespace only.
+        (vec!["delete", "pods", "-n", "kube-system"], false),
+        (vec!["patch", "deployments", "-n", "kube-system"], false),
         (vec!["create", "pods", "-n", "default"], false),
         (vec!["create", "deployments", "-n", "default"], false),
         (vec!["create", "namespaces"], true),
@@ -295,10 +297,17 @@ async fn the_installed_operator_is_least_privileged_leads_once_and_survives_its_
     let t = unique("chart");
     bed.apply(&authorization(&t, &[])?)?;
     bed.wait_ready(&t).await?;
-    ensure!(can_i(
-        &bed,
-        &["list", "secrets", "-n", &format!("{t}-dev")]
-    )?);
+    for args in [
+        ["list", "secrets"],
+        ["delete", "pods"],
+        ["patch", "deployments"],
+    ] {
+        let dev = format!("{t}-dev");
+        ensure!(
+            can_i(&bed, &[args[0], args[1], "-n", &dev])?,
+            "the operator may not {args:?} in {dev}"
+        );
+    }
 
     // Twenty authorizations; the leader is killed while they are provisioned.
     let many: Vec<String> = (0..20).map(|_| unique("lead")).collect();

@@ -166,12 +166,14 @@ pub struct Platform {
     pub training_valid_days: Option<u32>,
 }
 
-/// The ClusterRole (shipped by the chart) that lets the operator read a
-/// tenant namespace's Secrets and ConfigMaps: for the offboarding inventory
-/// and export artifacts only.
-pub const INVENTORY_CLUSTER_ROLE: &str = "publicdata-operator-tenant-reader";
+/// The ClusterRole (shipped by the chart) of the operator's own work inside
+/// one tenant namespace, bound there and nowhere else: the freeze (workload
+/// controllers scaled or suspended, pods stopped), the offboarding inventory
+/// and export artifacts (Secrets and ConfigMaps read, never copied). The
+/// operator's cluster-wide role has none of it.
+pub const INVENTORY_CLUSTER_ROLE: &str = "publicdata-operator-tenant";
 /// The RoleBinding of that ClusterRole in each tenant namespace.
-pub const INVENTORY_BINDING: &str = "publicdata-operator-inventory";
+pub const INVENTORY_BINDING: &str = "publicdata-operator";
 
 /// The NetworkPolicy that isolates a tenant namespace: ingress from and egress
 /// to the same namespace, egress to DNS and to OpenBao; nothing else. Frozen,

@@ -1,0 +1,441 @@
+//! Attacks on the operator's own power and on its state, each tried as the
+//! attacker's own identity, each with a control showing that the legitimate
+//! path is open (docs/install.md, "What the operator can and cannot do").
+//!
+//! - the operator's ServiceAccount (impersonated, and with a token it really
+//!   holds): writes outside the namespaces it made are refused by the API
+//!   server;
+//! - a cluster admin outside the bureau, and the bureau: status is the
+//!   operator's alone;
+//! - a status forged past admission (with the operator's own identity) wipes
+//!   nothing and is reported;
+//! - a tenant member: the operator's marks on tenant objects, and a pod that
+//!   would outlive a freeze;
+//! - a prod job's compression bomb: the scan refuses it, the operator does
+//!   not restart, and a suspension still stops the tenant at once.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use e2e::pods::{POD_START, probe_pod, running_containers};
+use e2e::{
+    OPERATOR_NAMESPACE, TestBed, authorization, eventually, run, run_ok, unique,
+    wait_authorization, wait_condition,
+};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::Api;
+use publicdata_operator::api::OperatorAuthorization;
+use serde_json::json;
+
+const OPERATOR: &str = "system:serviceaccount:publicdata-system:publicdata-operator";
+
+/// `kubectl` as the operator's ServiceAccount (impersonated: the API server
+/// adds its groups, as for its own token).
+fn as_operator(bed: &TestBed) -> std::process::Command {
+    let mut k = bed.kubectl();
+    k.args(["--as", OPERATOR]);
+    k
+}
+
+/// Runs `cmd`, which must be refused by the admission policy `policy`;
+/// returns what the API server said.
+fn refused_by(cmd: &mut std::process::Command, policy: &str) -> Result<String> {
+    let out = run(cmd)?;
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    ensure!(
+        !out.status.success(),
+        "admitted: {cmd:?}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    ensure!(
+        said.contains(policy),
+        "refused, but not by {policy}: {said}"
+    );
+    Ok(said)
+}
+
+/// A tenant with one trained developer, Ready.
+async fn ready_tenant(bed: &TestBed, prefix: &str) -> Result<(String, String)> {
+    let t = unique(prefix);
+    let member = format!("{t}-dev1");
+    bed.apply(&authorization(&t, &[(&member, true)])?)?;
+    bed.wait_ready(&t).await?;
+    Ok((t, member))
+}
+
+#[tokio::test]
+async fn the_operators_identity_writes_nothing_outside_the_namespaces_it_made() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let (t, _) = ready_tenant(&bed, "confine").await?;
+    let dev = format!("{t}-dev");
+    let target = unique("target");
+    // A platform Deployment in kube-system, and one in the tenant's dev.
+    for ns in ["kube-system", dev.as_str()] {
+        bed.apply(&json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": target, "namespace": ns},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": target}},
+                     "template": {"metadata": {"labels": {"app": target}},
+                                  "spec": {"containers": [{"name": "c", "image": "none"}]}}}}))?;
+    }
+    let scale = r#"{"spec":{"replicas":0},"metadata":{"annotations":{"publicdata.io/frozen-replicas":"0"}}}"#;
+    refused_by(
+        as_operator(&bed).args([
+            "-n", "kube-system", "patch", "deployment", &target, "--type=merge", "-p", scale,
+        ]),
+        "publicdata-operator-confinement",
+    )?;
+    // Control: the same patch where a freeze does it.
+    run_ok(as_operator(&bed).args([
+        "-n", &dev, "patch", "deployment", &target, "--type=merge", "--dry-run=server", "-p", scale,
+    ]))?;
+
+    // Platform namespaces are not its to delete; its tenants' are.
+    refused_by(
+        as_operator(&bed).args(["delete", "namespace", "openbao-system", "--dry-run=server"]),
+        "publicdata-operator-confinement",
+    )?;
+    run_ok(as_operator(&bed).args(["delete", "namespace", &dev, "--dry-run=server"]))?;
+
+    // The auditor role (reads Secrets) bound outside a tenant, or to itself
+    // inside one: refused. A tenant role in a tenant namespace: admitted.
+    let binding = |ns: &str, role: &str, subject: serde_json::Value| {
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": unique("bind"), "namespace": ns},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [subject]})
+    };
+    let itself = json!({"kind": "ServiceAccount", "name": "publicdata-operator", "namespace": OPERATOR_NAMESPACE});
+    let file = |v: &serde_json::Value| -> Result<std::path::PathBuf> {
+        let f = bed.dir.join(format!("{}.json", unique("attack")));
+        std::fs::write(&f, serde_json::to_vec(v)?)?;
+        Ok(f)
+    };
+    let create = |f: &std::path::Path| {
+        let mut c = as_operator(&bed);
+        c.args(["create", "--dry-run=server", "-f"]).arg(f);
+        c
+    };
+    for (ns, role) in [
+        ("kube-system", "publicdata-bureau-auditor"),
+        (dev.as_str(), "publicdata-bureau-auditor"),
+        (dev.as_str(), "cluster-admin"),
+    ] {
+        let f = file(&binding(ns, role, itself.clone()))?;
+        let said = run(&mut create(&f))?;
+        ensure!(
+            !said.status.success(),
+            "the operator bound {role} to itself in {ns}"
+        );
+    }
+    let member = json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "someone"});
+    let f = file(&binding(&dev, "publicdata-tenant-developer", member))?;
+    run_ok(&mut create(&f))?;
+
+    // A volume another namespace claims: not its to keep, free or re-home.
+    let pv = unique("pv");
+    bed.apply(&json!({"apiVersion": "v1", "kind": "PersistentVolume",
+        "metadata": {"name": pv},
+        "spec": {"capacity": {"storage": "1Mi"}, "accessModes": ["ReadWriteOnce"],
+                 "persistentVolumeReclaimPolicy": "Retain",
+                 "hostPath": {"path": format!("/tmp/{pv}")},
+                 "claimRef": {"namespace": "kube-system", "name": "platform-data"}}}))?;
+    for patch in [
+        r#"{"spec":{"persistentVolumeReclaimPolicy":"Delete"}}"#.to_string(),
+        format!(
+            r#"{{"metadata":{{"labels":{{"publicdata.io/archived-tenant":"{t}"}}}},"spec":{{"claimRef":{{"namespace":"publicdata-archive","name":"{t}-{pv}","uid":null,"resourceVersion":null}}}}}}"#
+        ),
+    ] {
+        refused_by(
+            as_operator(&bed).args(["patch", "pv", &pv, "--type=merge", "-p", &patch]),
+            "publicdata-operator-confinement",
+        )?;
+    }
+    run_ok(bed.kubectl().args(["delete", "pv", &pv, "--wait=false"]))?;
+
+    // With a token it really holds, not only impersonated.
+    let token = run_ok(bed.kubectl().args([
+        "-n", OPERATOR_NAMESPACE, "create", "token", "publicdata-operator", "--duration=10m",
+    ]))?;
+    refused_by(
+        bed.kubectl().args([
+            "--token", token.trim(), "--as", "", "-n", "kube-system", "patch", "deployment",
+            &target, "--type=merge", "-p", scale,
+        ]),
+        "publicdata-operator-confinement",
+    )?;
+    run_ok(bed.kubectl().args([
+        "--token", token.trim(), "-n", &dev, "patch", "deployment", &target, "--type=merge",
+        "--dry-run=server", "-p", scale,
+    ]))?;
+    run_ok(bed.kubectl().args(["-n", "kube-system", "delete", "deployment", &target]))?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn status_is_the_operators_alone() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let (t, _) = ready_tenant(&bed, "status").await?;
+    let forged = r#"{"status":{"phase":"Offboarding"}}"#;
+    // A cluster admin outside the bureau, and a bureau member: refused, for
+    // every kind with a status.
+    let dataset = run_ok(bed.kubectl().args(["get", "publicdatasets", "-o", "name"]))?;
+    let dataset = dataset.lines().next().context("no dataset on the test bed")?;
+    for object in [format!("oa/{t}"), dataset.to_string()] {
+        refused_by(
+            bed.kubectl().args(["patch", &object, "--subresource=status", "--type=merge", "-p", forged]),
+            "publicdata-status-by-operator",
+        )?;
+        // The bureau decides in the spec; its RBAC has no status write either.
+        let out = run(bed.kubectl().args([
+            "--as", "bureau-admin", "--as-group", "publicdata:bureau", "patch", &object,
+            "--subresource=status", "--type=merge", "-p", forged,
+        ]))?;
+        ensure!(!out.status.success(), "the bureau wrote the status of {object}");
+    }
+    let dev = format!("{t}-dev");
+    let scenario = e2e::scenarios::example_scenario(&t)?;
+    bed.apply(&scenario)?;
+    let name = scenario["metadata"]["name"].as_str().context("scenario name")?;
+    refused_by(
+        bed.kubectl().args([
+            "-n", &dev, "patch", "datascenario", name, "--subresource=status", "--type=merge",
+            "-p", r#"{"status":{"phase":"Active"}}"#,
+        ]),
+        "publicdata-status-by-operator",
+    )?;
+    // Control: the operator's own identity is admitted.
+    run_ok(as_operator(&bed).args([
+        "patch", &format!("oa/{t}"), "--subresource=status", "--type=merge", "--dry-run=server",
+        "-p", forged,
+    ]))?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_forged_status_wipes_nothing_and_is_reported() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let api: Api<OperatorAuthorization> = Api::all(bed.client().await?);
+    for forged in [
+        r#"{"status":{"phase":"Offboarding","offboarding":"Archived"}}"#,
+        r#"{"status":{"phase":"Revoked","disposal":{"deleted":[],"kept":[]}}}"#,
+    ] {
+        let (t, _) = ready_tenant(&bed, "forged").await?;
+        // Past admission: written with the operator's own identity, as a
+        // stolen token would.
+        run_ok(as_operator(&bed).args([
+            "patch", &format!("oa/{t}"), "--subresource=status", "--type=merge", "-p", forged,
+        ]))?;
+        let said = wait_condition(&api, &t, "StatusTampered", "ForgedStatus", "claimed").await?;
+        ensure!(said.contains("audit chain"), "{said}");
+        let oa = wait_authorization(&api, &t, "Active again", |oa| {
+            e2e::phase(oa) == "Active"
+        })
+        .await?;
+        ensure!(
+            oa.status.as_ref().is_some_and(|s| s.disposal.is_none()),
+            "the forged disposal certificate is still there"
+        );
+        // The reconcile that found the forgery is the one that would have
+        // offboarded: no offboarding began, and both namespaces stand.
+        let records = bed.audit_records(&t)?;
+        ensure!(
+            records.iter().any(|r| r["action"] == "StatusTampered"),
+            "no StatusTampered record"
+        );
+        ensure!(
+            !records.iter().any(|r| r["action"] == "OffboardingStarted"),
+            "an offboarding began from a forged status"
+        );
+        for env in ["dev", "prod"] {
+            let ns = run_ok(bed.kubectl().args([
+                "get", "namespace", &format!("{t}-{env}"), "-o",
+                "jsonpath={.status.phase}",
+            ]))?;
+            ensure!(ns.trim() == "Active", "{t}-{env} is {ns}");
+        }
+        let events = run_ok(bed.kubectl().args([
+            "get", "events", "-A", "--field-selector",
+            &format!("involvedObject.name={t},reason=ForgedStatus"), "-o", "name",
+        ]))?;
+        ensure!(!events.trim().is_empty(), "no ForgedStatus event for {t}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn nobody_but_the_operator_sets_its_marks() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let (t, member) = ready_tenant(&bed, "marks").await?;
+    let dev = format!("{t}-dev");
+    // A namespace made by someone else, marked as the operator's: refused,
+    // at creation and later.
+    let other = unique("not-a-tenant");
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": other,
+        "annotations": {"publicdata.io/owner": format!("publicdata-operator tenant={t} unit=x")}}});
+    let f = bed.dir.join(format!("{other}.json"));
+    std::fs::write(&f, serde_json::to_vec(&ns)?)?;
+    refused_by(
+        bed.kubectl().args(["create", "-f"]).arg(&f),
+        "publicdata-namespace-owner-mark",
+    )?;
+    run_ok(bed.kubectl().args(["create", "namespace", &other]))?;
+    refused_by(
+        bed.kubectl().args([
+            "annotate", "namespace", &other, "publicdata.io/owner=publicdata-operator tenant=x unit=y",
+        ]),
+        "publicdata-namespace-owner-mark",
+    )?;
+    run_ok(bed.kubectl().args(["annotate", "namespace", &other, "example.org/note=ok"]))?;
+    run_ok(bed.kubectl().args(["delete", "namespace", &other, "--wait=false"]))?;
+
+    // A member's ConfigMap with the operator's labels, and a freeze's note
+    // changed on a Deployment: refused; plain ones admitted.
+    let member_kubectl = || {
+        let mut k = bed.kubectl();
+        k.args(["--as", &member, "-n", &dev]);
+        k
+    };
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "c1", "namespace": dev, "labels": {"publicdata.io/tenant": "someone-else"}}});
+    let f = bed.dir.join(format!("{}.json", unique("cm")));
+    std::fs::write(&f, serde_json::to_vec(&cm)?)?;
+    refused_by(
+        member_kubectl().args(["apply", "--server-side", "--dry-run=server", "-f"]).arg(&f),
+        "publicdata-tenant-marks",
+    )?;
+    let web = unique("web");
+    bed.apply(&json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": web, "namespace": dev},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"app": web}},
+                 "template": {"metadata": {"labels": {"app": web}},
+                              "spec": {"containers": [{"name": "c", "image": "none"}]}}}}))?;
+    // What a freeze keeps for resume: the member's own note would resume
+    // the tenant at any scale it liked.
+    run_ok(as_operator(&bed).args([
+        "-n", &dev, "annotate", "deployment", &web, "publicdata.io/frozen-replicas=1",
+    ]))?;
+    refused_by(
+        member_kubectl().args([
+            "annotate", "--overwrite", "deployment", &web, "publicdata.io/frozen-replicas=50",
+        ]),
+        "publicdata-tenant-marks",
+    )?;
+    refused_by(
+        member_kubectl().args(["annotate", "deployment", &web, "publicdata.io/frozen-replicas-"]),
+        "publicdata-tenant-marks",
+    )?;
+    run_ok(member_kubectl().args(["annotate", "deployment", &web, "example.org/owner=team-a"]))?;
+    run_ok(member_kubectl().args([
+        "create", "configmap", "c1", "--dry-run=server", "--from-literal=a=b",
+    ]))?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_pod_deleted_just_before_a_suspension_is_gone_within_the_freezes_bound() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let (t, member) = ready_tenant(&bed, "linger").await?;
+    let dev = format!("{t}-dev");
+    // A grace above the platform's bound is refused; the bound is admitted.
+    let mut long = probe_pod(&bed, &dev, "long", json!({"terminationGracePeriodSeconds": 3600}))?;
+    let f = bed.dir.join(format!("{}.json", unique("pod")));
+    std::fs::write(&f, serde_json::to_vec(&long)?)?;
+    refused_by(
+        bed.kubectl().args(["--as", &member, "create", "-f"]).arg(&f),
+        "publicdata-tenant-grace-period",
+    )?;
+    // A container that ignores SIGTERM, with the longest grace allowed.
+    long["metadata"]["name"] = "stubborn".into();
+    long["spec"]["terminationGracePeriodSeconds"] = 30.into();
+    long["spec"]["containers"][0]["command"] = json!(["sh", "-c", "trap '' TERM; while true; do sleep 1; done"]);
+    bed.apply(&long)?;
+    eventually("the stubborn container to run", POD_START, || async {
+        Ok((running_containers(&bed, &dev)?.len() == 2).then_some(()))
+    })
+    .await?;
+    // Deleted a moment before the bureau suspends: it would run on for 30 s.
+    run_ok(bed.kubectl().args(["-n", &dev, "delete", "pod", "stubborn", "--wait=false"]))?;
+    let pods: Api<Pod> = Api::namespaced(bed.client().await?, &dev);
+    let deleting = pods.get("stubborn").await?;
+    ensure!(
+        deleting.metadata.deletion_grace_period_seconds == Some(30),
+        "{:?}",
+        deleting.metadata.deletion_grace_period_seconds
+    );
+    bed.set_state(&t, "Suspended").await?;
+    // Well inside its own 30 s grace: the freeze deleted it again with 1 s.
+    eventually("the stubborn container to stop", Duration::from_secs(15), || async {
+        Ok(running_containers(&bed, &dev)?.is_empty().then_some(()))
+    })
+    .await?;
+    let records = bed.audit_records(&t)?;
+    ensure!(
+        records.iter().any(|r| r["reason"]
+            .as_str()
+            .is_some_and(|s| s.contains("already terminating with a longer grace"))),
+        "no record of the pod deleted again"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_compression_bomb_is_refused_and_the_operator_still_freezes_at_once() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let (t, member) = ready_tenant(&bed, "bomb").await?;
+    let (dev, prod) = (format!("{t}-dev"), format!("{t}-prod"));
+    let restarts = || -> Result<i64> {
+        let out = run_ok(bed.kubectl().args([
+            "-n", OPERATOR_NAMESPACE, "get", "pods", "-o",
+            "jsonpath={range .items[*]}{.status.containerStatuses[0].restartCount} {end}",
+        ]))?;
+        Ok(out.split_whitespace().filter_map(|n| n.parse::<i64>().ok()).sum())
+    };
+    let before = restarts()?;
+    // 400 MB of zeros in a 400 KB gzip, put in prod as a job would.
+    let bomb = bed.dir.join(format!("{}.gz", unique("bomb")));
+    run_ok(std::process::Command::new("sh").arg("-c").arg(format!(
+        "head -c 400000000 /dev/zero | gzip -9 > {}",
+        bomb.display()
+    )))?;
+    let bytes = std::fs::read(&bomb)?;
+    ensure!(bytes.len() < 1 << 20, "the bomb is {} bytes", bytes.len());
+    run_ok(bed.kubectl().args(["-n", &prod, "create", "configmap", "bomb"]).arg(format!(
+        "--from-file=report.csv={}",
+        bomb.display()
+    )))?;
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    let er = e2e::scenarios::export_request(&t, "bomb", "no-such-scenario", "bomb", &digest)?;
+    let ers: Api<publicdata_operator::api::ExportRequest> =
+        Api::namespaced(bed.client_as(&member, &[]).await?, &dev);
+    ers.create(&Default::default(), &er).await?;
+    let finding = eventually("the bomb's finding", Duration::from_secs(120), || async {
+        let er = ers.get("bomb").await?;
+        Ok(er.status.and_then(|s| {
+            s.findings
+                .into_iter()
+                .find(|f| f.kind == "Unreadable")
+                .map(|f| f.location)
+        }))
+    })
+    .await?;
+    ensure!(finding.contains("compression bomb"), "{finding}");
+    // Control of the freeze: a member's pod runs, the suspension stops it.
+    bed.apply(&probe_pod(&bed, &dev, "busy", json!({}))?)?;
+    eventually("the member's pod to run", POD_START, || async {
+        Ok((running_containers(&bed, &dev)?.len() == 2).then_some(()))
+    })
+    .await?;
+    bed.set_state(&t, "Suspended").await?;
+    eventually("the suspended tenant's containers to stop", Duration::from_secs(15), || async {
+        Ok(running_containers(&bed, &dev)?.is_empty().then_some(()))
+    })
+    .await?;
+    ensure!(restarts()? == before, "the operator restarted");
+    Ok(())
+}
