@@ -169,7 +169,11 @@ async fn decide(
         .await
         .map_err(|e| kube::Error::Service(e.into()))?;
     let api: Api<ExportRequest> = Api::namespaced(client, &format!("{t}-dev"));
-    let mut decision = json!({"decision": "Approved", "reviewer": user});
+    // On what the reviewer saw: its recipient and digest (unless `extra`
+    // says otherwise).
+    let seen = api.get(name).await?;
+    let mut decision = json!({"decision": "Approved", "reviewer": user,
+        "recipientCreditCode": seen.spec.recipient.credit_code, "digest": seen.spec.digest});
     if let (Some(d), Some(e)) = (decision.as_object_mut(), extra.as_object()) {
         d.extend(e.clone());
     }

@@ -403,7 +403,8 @@ async fn an_export_decision_fixes_what_was_decided() -> Result<()> {
             "purpose": "transport plan",
             "permittedUse": "internal planning only",
             "pricing": {"price": "0", "basis": "public interest"},
-            "decision": {"decision": "Approved", "reviewer": "bureau-admin", "comment": "e2e"}
+            "decision": {"decision": "Approved", "reviewer": "bureau-admin", "comment": "e2e",
+                         "recipientCreditCode": "91310000MA1K4CM92X", "digest": "0".repeat(64)}
         }
     });
     let bureau: Api<ExportRequest> = Api::namespaced(bed.bureau().await?, &ns);

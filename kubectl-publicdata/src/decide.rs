@@ -152,9 +152,12 @@ pub async fn approve(client: &kube::Client, a: &Approval) -> Result<()> {
         .items_digest
         .context("the operator has not computed the scenario's digest yet")?;
     let s = &ds.spec;
-    println!("scenario {ns}/{name} of authorization {}", s.authorization);
-    println!("  purpose: {}", s.purpose);
-    println!("  plan: {}", s.plan);
+    println!(
+        "scenario {ns}/{name} of authorization {}",
+        shown(&s.authorization)
+    );
+    println!("  purpose: {}", shown(&s.purpose));
+    println!("  plan: {}", shown(&s.plan));
     println!(
         "  window: {} .. {}",
         s.window.not_before, s.window.not_after
@@ -162,15 +165,17 @@ pub async fn approve(client: &kube::Client, a: &Approval) -> Result<()> {
     for item in &s.items {
         println!(
             "  - {}: {} ({})",
-            item.dataset,
-            item.fields.join(", "),
-            item.justification
+            shown(&item.dataset),
+            shown(&item.fields.join(", ")),
+            shown(&item.justification)
         );
     }
     for e in &s.external_sources {
         println!(
             "  - external: {} from {} ({})",
-            e.name, e.provider, e.description
+            shown(&e.name),
+            shown(&e.provider),
+            shown(&e.description)
         );
     }
     println!("  required: {}", st.required_approvals.join(", "));
@@ -203,7 +208,26 @@ pub async fn approve(client: &kube::Client, a: &Approval) -> Result<()> {
     Ok(())
 }
 
-/// Shows the export's checks and findings, then records the bureau's decision.
+/// Text a tenant wrote, as the terminal shows it: control characters
+/// (escape sequences that would rewrite the screen, carriage returns that
+/// would hide a line, bidirectional overrides) are shown escaped, never acted on.
+pub fn shown(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            if c.is_control() || bidi {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Shows the export's checks and findings, then records the bureau's decision
+/// on exactly that: the recipient and digest shown go into the decision (the
+/// API server refuses one that does not match the request), and the write
+/// applies only to the version read (a request changed meanwhile is refused).
 pub async fn decide_export(client: &kube::Client, d: &ExportDecision) -> Result<()> {
     let (ns, name) = split(&d.target)?;
     let api: Api<ExportRequest> = Api::namespaced(client.clone(), ns);
@@ -213,28 +237,30 @@ pub async fn decide_export(client: &kube::Client, d: &ExportDecision) -> Result<
     println!(
         "export {ns}/{name}: {:?} {} {} to {} ({})",
         s.product.type_,
-        s.product.name,
-        s.product.version,
-        s.recipient.name,
+        shown(&s.product.name),
+        shown(&s.product.version),
+        shown(&s.recipient.name),
         s.recipient.credit_code
     );
     println!(
         "  purpose: {}\n  permitted use: {}",
-        s.purpose, s.permitted_use
+        shown(&s.purpose),
+        shown(&s.permitted_use)
     );
+    println!("  digest: {}", s.digest);
     println!(
         "  phase: {}",
         st.phase.map_or("-".into(), |p| format!("{p:?}"))
     );
     for c in &st.checks {
-        println!("  check: {c}");
+        println!("  check: {}", shown(c));
     }
     if st.findings.is_empty() {
         println!("  findings: none");
     } else {
         println!("  findings ({}):", st.findings.len());
         for f in &st.findings {
-            println!("    - {} at {}", f.kind, f.location);
+            println!("    - {} at {}", shown(&f.kind), shown(&f.location));
         }
         if d.decision == "approve" && !d.override_findings {
             println!("  (an approval with findings delivers nothing unless --override-findings)");
@@ -250,20 +276,41 @@ pub async fn decide_export(client: &kube::Client, d: &ExportDecision) -> Result<
     if !d.yes {
         confirm("Record it? [y/N] ", None)?;
     }
-    let mut value = json!({"decision": decision, "reviewer": reviewer, "comment": d.reason});
+    let patch = decision_patch(&er, decision, &reviewer, d)?;
+    api.patch(name, &params(false), &Patch::Merge(&patch))
+        .await
+        .with_context(|| {
+            format!(
+                "recording the decision on {ns}/{name} (if it changed since it was shown, \
+                 run the command again to see what you decide on)"
+            )
+        })?;
+    println!("done: {decision}; follow it with `kubectl get er -n {ns} {name}`");
+    Ok(())
+}
+
+/// The merge patch of the bureau's decision on `er` as it was read: bound
+/// to its recipient and digest, and to its resourceVersion.
+fn decision_patch(
+    er: &ExportRequest,
+    decision: &str,
+    reviewer: &str,
+    d: &ExportDecision,
+) -> Result<serde_json::Value> {
+    let version = er
+        .metadata
+        .resource_version
+        .clone()
+        .context("the export request has no resourceVersion")?;
+    let mut value = json!({
+        "decision": decision, "reviewer": reviewer, "comment": d.reason,
+        "recipientCreditCode": er.spec.recipient.credit_code, "digest": er.spec.digest,
+    });
     if d.override_findings {
         value["overrideFindings"] = true.into();
         value["overrideReason"] = d.reason.clone().into();
     }
-    api.patch(
-        name,
-        &params(false),
-        &Patch::Merge(&json!({"spec": {"decision": value}})),
-    )
-    .await
-    .with_context(|| format!("recording the decision on {ns}/{name}"))?;
-    println!("done: {decision}; follow it with `kubectl get er -n {ns} {name}`");
-    Ok(())
+    Ok(json!({"metadata": {"resourceVersion": version}, "spec": {"decision": value}}))
 }
 
 /// A bureau decision about to be recorded on what a unit filed: by the
@@ -350,12 +397,12 @@ pub async fn evaluate_report(client: &kube::Client, e: &ReportEvaluation) -> Res
         ("market operations", &s.sections.market_operations),
     ];
     for (heading, text) in sections {
-        println!("  {heading}: {text}");
+        println!("  {heading}: {}", shown(text));
     }
     if let Some(r) = &s.rectification {
         println!(
             "  rectification: {} (completed {})",
-            r.plan,
+            shown(&r.plan),
             r.completed.map_or("not yet".into(), |d| d.to_string())
         );
     }
@@ -414,7 +461,8 @@ pub async fn decide_exit(client: &kube::Client, d: &ExitDecision) -> Result<()> 
     }
     println!(
         "  reason: {}\n  disposal plan: {}",
-        s.reason, s.disposal_plan
+        shown(&s.reason),
+        shown(&s.disposal_plan)
     );
     let (result, meaning) = if d.result == "accept" {
         (
@@ -452,7 +500,7 @@ pub async fn decide_renewal(client: &kube::Client, d: &RenewalDecision) -> Resul
         "renewal {ns}/{name} of {tenant} ({}): in force {} .. {}, asks to continue to {}",
         oa.spec.unit.name, v.not_before, v.not_after, request.spec.not_after
     );
-    println!("  reason: {}", request.spec.reason);
+    println!("  reason: {}", shown(&request.spec.reason));
     let bureau = BureauRecord::new(client, &d.under.decision, &d.under.reason).await?;
     let approve = d.result == "approve";
     let result = if approve { "Approved" } else { "Rejected" };
@@ -480,4 +528,48 @@ pub async fn decide_renewal(client: &kube::Client, d: &RenewalDecision) -> Resul
     bureau.write(&api, name, "decision", result).await?;
     println!("done: {result}; follow it with `kubectl publicdata status {tenant}`");
     Ok(())
+}
+
+#[cfg(test)]
+mod export_tests {
+    use super::*;
+
+    #[test]
+    fn what_a_tenant_wrote_cannot_act_on_the_terminal() {
+        assert_eq!(shown("plain 文字"), "plain 文字");
+        assert_eq!(shown("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(shown("ok\rDelivered"), "ok\\u{d}Delivered");
+        assert_eq!(shown("x\u{202e}y"), "x\\u{202e}y");
+        assert_eq!(shown("line\nnext"), "line\\u{a}next");
+    }
+
+    #[test]
+    fn the_decision_is_bound_to_the_request_as_it_was_read() {
+        let er: ExportRequest = serde_json::from_value(json!({
+            "apiVersion": "publicdata.io/v1alpha1", "kind": "ExportRequest",
+            "metadata": {"name": "q1", "namespace": "t-dev", "resourceVersion": "42"},
+            "spec": {
+                "scenario": "s", "product": {"type": "Indicator", "name": "p", "version": "1"},
+                "artifact": {"configMap": "a", "key": "report.csv"}, "digest": "ab".repeat(32),
+                "recipient": {"name": "R", "creditCode": "91350100M000100Y43", "agreement": "A"},
+                "purpose": "p", "permittedUse": "u", "pricing": {"price": "0", "basis": "b"}
+            }
+        }))
+        .unwrap();
+        let d = ExportDecision {
+            target: "t-dev/q1".into(),
+            decision: "approve".into(),
+            reason: "fine".into(),
+            override_findings: false,
+            yes: true,
+        };
+        let p = decision_patch(&er, "Approved", "zhao.lei", &d).unwrap();
+        assert_eq!(p["metadata"]["resourceVersion"], "42");
+        assert_eq!(
+            p["spec"]["decision"]["recipientCreditCode"],
+            "91350100M000100Y43"
+        );
+        assert_eq!(p["spec"]["decision"]["digest"], "ab".repeat(32));
+        assert_eq!(p["spec"]["decision"]["reviewer"], "zhao.lei");
+    }
 }

@@ -47,6 +47,8 @@ use crate::scan::Finding;
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(oldSelf.decision) || (self.scenario == oldSelf.scenario && self.product == oldSelf.product && self.artifact == oldSelf.artifact && self.recipient == oldSelf.recipient && self.purpose == oldSelf.purpose && self.permittedUse == oldSelf.permittedUse && self.pricing == oldSelf.pricing)")
     .message("the bureau decided on this request: its scenario, product, artifact, recipient, purpose, permitted use and pricing are fixed; file a new request"))]
+#[x_kube(validation = Rule::new("!has(self.decision) || (self.decision.recipientCreditCode == self.recipient.creditCode && self.decision.digest == self.digest)")
+    .message("the decision names a recipient (decision.recipientCreditCode) or a digest (decision.digest) other than this request's: the bureau decides on what it saw; read the request again and decide on it"))]
 pub struct ExportRequestSpec {
     /// The DataScenario (same namespace) this product serves.
     #[schemars(length(min = 1, max = 253))]
@@ -146,6 +148,14 @@ pub struct ExportDecision {
     /// Who reviewed (must be the requester's own name, by admission policy).
     #[schemars(length(min = 1, max = 253))]
     pub reviewer: String,
+    /// The credit code of the recipient the bureau decided for: the API
+    /// server refuses a decision whose code is not `spec.recipient.creditCode`.
+    #[schemars(length(min = 18, max = 18))]
+    pub recipient_credit_code: String,
+    /// The artifact digest the bureau decided on: the API server refuses a
+    /// decision whose digest is not `spec.digest`.
+    #[schemars(length(min = 64, max = 64), regex(pattern = r"^[0-9a-f]{64}$"))]
+    pub digest: String,
     /// The reviewer's remarks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2000))]
