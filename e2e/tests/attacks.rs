@@ -626,6 +626,27 @@ async fn a_decision_on_another_recipient_or_digest_than_the_requests_is_refused(
         k
     };
     let says = "the bureau decides on what it saw";
+    // A decision that names neither: refused too.
+    let bare = json!({"spec": {"decision": {"decision": "Approved", "reviewer": "reviewer-li"}}})
+        .to_string();
+    refused_by(
+        bed.kubectl().args([
+            "--as",
+            "reviewer-li",
+            "--as-group",
+            "publicdata:bureau",
+            "-n",
+            &dev,
+            "patch",
+            "er",
+            "q1",
+            "--type=merge",
+            "--dry-run=server",
+            "-p",
+            &bare,
+        ]),
+        says,
+    )?;
     let other_recipient = refused_by(&mut decide("91110000802100433B", &digest), says)?;
     ensure!(
         other_recipient.contains("recipientCreditCode"),

@@ -47,8 +47,8 @@ use crate::scan::Finding;
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(oldSelf.decision) || (self.scenario == oldSelf.scenario && self.product == oldSelf.product && self.artifact == oldSelf.artifact && self.recipient == oldSelf.recipient && self.purpose == oldSelf.purpose && self.permittedUse == oldSelf.permittedUse && self.pricing == oldSelf.pricing)")
     .message("the bureau decided on this request: its scenario, product, artifact, recipient, purpose, permitted use and pricing are fixed; file a new request"))]
-#[x_kube(validation = Rule::new("!has(self.decision) || (self.decision.recipientCreditCode == self.recipient.creditCode && self.decision.digest == self.digest)")
-    .message("the decision names a recipient (decision.recipientCreditCode) or a digest (decision.digest) other than this request's: the bureau decides on what it saw; read the request again and decide on it"))]
+#[x_kube(validation = Rule::new("!has(self.decision) || (has(self.decision.recipientCreditCode) && has(self.decision.digest) && self.decision.recipientCreditCode == self.recipient.creditCode && self.decision.digest == self.digest)")
+    .message("the decision must name this request's recipient (decision.recipientCreditCode) and digest (decision.digest): the bureau decides on what it saw; read the request again and decide on it"))]
 pub struct ExportRequestSpec {
     /// The DataScenario (same namespace) this product serves.
     #[schemars(length(min = 1, max = 253))]
@@ -149,13 +149,17 @@ pub struct ExportDecision {
     #[schemars(length(min = 1, max = 253))]
     pub reviewer: String,
     /// The credit code of the recipient the bureau decided for: the API
-    /// server refuses a decision whose code is not `spec.recipient.creditCode`.
+    /// server refuses a decision without it, or whose code is not
+    /// `spec.recipient.creditCode`. (Absent only on decisions recorded
+    /// before it was asked for.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 18, max = 18))]
-    pub recipient_credit_code: String,
+    pub recipient_credit_code: Option<String>,
     /// The artifact digest the bureau decided on: the API server refuses a
-    /// decision whose digest is not `spec.digest`.
+    /// decision without it, or whose digest is not `spec.digest`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 64, max = 64), regex(pattern = r"^[0-9a-f]{64}$"))]
-    pub digest: String,
+    pub digest: Option<String>,
     /// The reviewer's remarks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2000))]
