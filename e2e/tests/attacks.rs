@@ -159,6 +159,46 @@ async fn the_operators_identity_writes_nothing_outside_the_namespaces_it_made() 
             "the operator bound {role} to itself in {ns}"
         );
     }
+    // Itself, or every ServiceAccount, under another name: a member's role
+    // (pods/exec in dev) to a system: user or group is refused too.
+    for subject in [
+        json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": OPERATOR}),
+        json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:serviceaccounts"}),
+        json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:authenticated"}),
+    ] {
+        refused_by(
+            &mut create(&file(&binding(
+                &dev,
+                "publicdata-tenant-developer",
+                subject,
+            ))?),
+            "publicdata-operator-confinement",
+        )?;
+    }
+    // Its own namespaces keep their tenant, manager and Pod Security labels.
+    for label in [
+        "pod-security.kubernetes.io/enforce=privileged",
+        "publicdata.io/tenant-",
+    ] {
+        refused_by(
+            as_operator(&bed).args([
+                "label",
+                "--overwrite",
+                "--dry-run=server",
+                "namespace",
+                &dev,
+                label,
+            ]),
+            "publicdata-operator-confinement",
+        )?;
+    }
+    run_ok(as_operator(&bed).args([
+        "label",
+        "--dry-run=server",
+        "namespace",
+        &dev,
+        "publicdata.io/orphaned=true",
+    ]))?;
     let member =
         json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "someone"});
     let f = file(&binding(&dev, "publicdata-tenant-developer", member))?;
@@ -392,6 +432,39 @@ async fn nobody_but_the_operator_sets_its_marks() -> Result<()> {
         bed.kubectl()
             .args(["delete", "namespace", &other, "--wait=false"]),
     )?;
+    // Nor removed from a tenant's: the namespace would leave every freeze.
+    refused_by(
+        bed.kubectl().args([
+            "annotate",
+            "--dry-run=server",
+            "namespace",
+            &dev,
+            "publicdata.io/owner-",
+        ]),
+        "publicdata-namespace-owner-mark",
+    )?;
+    // A member's claim may not name a volume of the platform's.
+    let claim = |volume: Option<&str>| {
+        let mut c = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": unique("claim"), "namespace": dev},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Mi"}}}});
+        if let Some(v) = volume {
+            c["spec"]["volumeName"] = v.into();
+        }
+        c
+    };
+    for (volume, admitted) in [(Some("platform-data"), false), (None, true)] {
+        let f = bed.dir.join(format!("{}.json", unique("claim")));
+        std::fs::write(&f, serde_json::to_vec(&claim(volume))?)?;
+        let mut k = bed.kubectl();
+        k.args(["--as", &member, "create", "--dry-run=server", "-f"])
+            .arg(&f);
+        if admitted {
+            run_ok(&mut k)?;
+        } else {
+            refused_by(&mut k, "publicdata-tenant-volumes")?;
+        }
+    }
 
     // A member's ConfigMap with the operator's labels, and a freeze's note
     // changed on a Deployment: refused; plain ones admitted.
@@ -488,6 +561,21 @@ async fn a_pod_deleted_just_before_a_suspension_is_gone_within_the_platforms_gra
         Ok((running_containers(&bed, &dev)?.len() == 2).then_some(()))
     })
     .await?;
+    // A delete may not ask for a longer grace of its own.
+    refused_by(
+        bed.kubectl().args([
+            "--as",
+            &member,
+            "-n",
+            &dev,
+            "delete",
+            "pod",
+            "stubborn",
+            "--grace-period=3600",
+            "--dry-run=server",
+        ]),
+        "publicdata-tenant-grace-period",
+    )?;
     // Deleted a moment before the bureau suspends: it would run on for 30 s.
     run_ok(
         bed.kubectl()

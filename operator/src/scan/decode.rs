@@ -350,25 +350,31 @@ fn unbounded_entry(
     limits: &Limits,
     budget: &Budget,
 ) -> Option<(String, TooBig)> {
+    if archive.len() > limits.max_parts {
+        return Some((format!("{} entries", archive.len()), TooBig::Budget));
+    }
+    // Together, not each: the reader unpacks every part.
+    let mut left = budget.bytes_left;
     for i in 0..archive.len() {
         let Ok(entry) = archive.by_index(i) else {
             continue;
         };
-        let name = entry.name().to_string();
+        let name = entry.name().chars().take(200).collect::<String>();
         let by_ratio = entry
             .compressed_size()
             .saturating_mul(limits.max_ratio)
             .max(RATIO_FLOOR);
-        let cap = budget.bytes_left.min(by_ratio);
+        let cap = left.min(by_ratio);
         let unpacked = std::io::copy(&mut entry.take(cap + 1), &mut std::io::sink()).unwrap_or(0);
         if unpacked > cap {
-            let why = if cap == budget.bytes_left {
+            let why = if cap == left {
                 TooBig::Budget
             } else {
                 TooBig::Ratio
             };
             return Some((name, why));
         }
+        left -= unpacked;
     }
     None
 }

@@ -30,8 +30,21 @@ pub const DEFAULT_BUDGET: u64 = 128 * 1024 * 1024;
 /// How long one scan may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// How many verdicts are kept.
-const CACHED: usize = 1024;
+/// How many verdicts are kept (each at most [`MAX_FINDINGS`] short findings).
+const CACHED: usize = 256;
+
+/// How many findings a review keeps: the rest are counted in the last one.
+/// A product with more needs no more to be refused, and each is written to
+/// the request's status.
+pub const MAX_FINDINGS: usize = 100;
+
+/// How long a finding's location may be, in characters (a part's path is
+/// the names of entries a tenant chose).
+pub const MAX_LOCATION: usize = 300;
+
+/// The most the parent reads of a worker's answer and of its errors.
+const MAX_ANSWER: u64 = 1 << 20;
+const MAX_STDERR: u64 = 64 << 10;
 
 /// The decoders' own limits under a worker's memory budget: decoded parts
 /// together take at most a quarter of it (the text decoding and Unicode
@@ -101,11 +114,23 @@ impl Worker {
         if let Some(kept) = self.kept(&key) {
             return kept;
         }
-        let review = match &self.exe {
+        let (review, lasting) = match &self.exe {
             Some(exe) => self.in_child(exe, name, bytes, sensitive).await,
-            None => super::review(name, bytes, sensitive, &limits_for(self.budget)),
+            None => (
+                bounded(super::review(
+                    name,
+                    bytes,
+                    sensitive,
+                    &limits_for(self.budget),
+                )),
+                true,
+            ),
         };
-        self.keep(key, review.clone());
+        // A worker that could not start, or was lost, says nothing of the
+        // product: tried again next time.
+        if lasting {
+            self.keep(key, review.clone());
+        }
         review
     }
 
@@ -133,21 +158,24 @@ impl Worker {
         name: &str,
         bytes: &[u8],
         sensitive: &Sensitive,
-    ) -> Review {
-        let refused = |why: String| Review {
+    ) -> (Review, bool) {
+        let verdict = |why: String| Review {
             findings: vec![Finding {
                 kind: UNREADABLE.into(),
                 location: format!("{name}: {why}"),
             }],
             marks: None,
         };
+        // Said of the product (kept), or of the worker (tried again).
+        let refused = |why: String| (verdict(why), true);
+        let failed = |why: String| (verdict(why), false);
         let job = Job {
             name: name.into(),
             sensitive: sensitive.to_vec(),
         };
         let mut header = match serde_json::to_vec(&job) {
             Ok(h) => h,
-            Err(e) => return refused(format!("the scan could not be started: {e}")),
+            Err(e) => return failed(format!("the scan could not be started: {e}")),
         };
         header.push(b'\n');
         let child = tokio::process::Command::new(exe)
@@ -160,12 +188,12 @@ impl Worker {
             .spawn();
         let mut child = match child {
             Ok(c) => c,
-            Err(e) => return refused(format!("the scan worker could not be started: {e}")),
+            Err(e) => return failed(format!("the scan worker could not be started: {e}")),
         };
         let (Some(mut stdin), Some(mut stdout), Some(mut stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
-            return refused("the scan worker has no pipes".into());
+            return failed("the scan worker has no pipes".into());
         };
         let run = async {
             let feed = async {
@@ -176,18 +204,25 @@ impl Worker {
             };
             let mut out = Vec::new();
             let mut err = Vec::new();
+            let mut answer = (&mut stdout).take(MAX_ANSWER + 1);
+            let mut said = (&mut stderr).take(MAX_STDERR);
             let (_, out_read, err_read) = tokio::join!(
                 feed,
-                stdout.read_to_end(&mut out),
-                stderr.read_to_end(&mut err)
+                answer.read_to_end(&mut out),
+                said.read_to_end(&mut err)
             );
+            // The answer is read no further than the bound: a worker still
+            // writing is ended with it.
+            if out.len() as u64 > MAX_ANSWER {
+                let _ = child.kill().await;
+            }
             let status = child.wait().await;
             (status, out_read.map(|_| out), err_read.map(|_| err))
         };
         let (status, out, err) = match tokio::time::timeout(self.timeout, run).await {
             Ok(done) => done,
             Err(_) => {
-                return refused(format!(
+                return failed(format!(
                     "the scan took longer than {} s and was stopped",
                     self.timeout.as_secs()
                 ));
@@ -195,9 +230,12 @@ impl Worker {
         };
         let err = String::from_utf8_lossy(&err.unwrap_or_default()).into_owned();
         match (status, out) {
+            (_, Ok(out)) if out.len() as u64 > MAX_ANSWER => refused(format!(
+                "the scan's answer is longer than {MAX_ANSWER} bytes"
+            )),
             (Ok(s), Ok(out)) if s.success() => match serde_json::from_slice::<Review>(&out) {
-                Ok(review) => review,
-                Err(e) => refused(format!("the scan worker's answer is unreadable: {e}")),
+                Ok(review) => (bounded(review), true),
+                Err(e) => failed(format!("the scan worker's answer is unreadable: {e}")),
             },
             // Rust's allocator aborts with "memory allocation of N bytes
             // failed"; a read that reserves first returns "out of memory".
@@ -213,9 +251,45 @@ impl Worker {
                     .map(|l| format!(": {l}"))
                     .unwrap_or_default()
             )),
-            (Err(e), _) => refused(format!("the scan worker was lost: {e}")),
+            (Err(e), _) => failed(format!("the scan worker was lost: {e}")),
         }
     }
+}
+
+/// A review with at most [`MAX_FINDINGS`] findings, each location at most
+/// [`MAX_LOCATION`] characters (control characters shown escaped): what is
+/// written to a status, held in memory, and passed between processes.
+pub fn bounded(mut review: Review) -> Review {
+    let total = review.findings.len();
+    if total > MAX_FINDINGS {
+        review.findings.truncate(MAX_FINDINGS - 1);
+        review.findings.push(Finding {
+            kind: UNREADABLE.into(),
+            location: format!(
+                "and {} more findings (only the first {} are listed)",
+                total - (MAX_FINDINGS - 1),
+                MAX_FINDINGS - 1
+            ),
+        });
+    }
+    for f in &mut review.findings {
+        let mut shown: String = f
+            .location
+            .chars()
+            .flat_map(|c| {
+                if c.is_control() {
+                    c.escape_unicode().collect::<Vec<_>>()
+                } else {
+                    vec![c]
+                }
+            })
+            .collect();
+        if shown.chars().count() > MAX_LOCATION {
+            shown = shown.chars().take(MAX_LOCATION - 1).collect::<String>() + "…";
+        }
+        f.location = shown;
+    }
+    review
 }
 
 fn last_line(text: &str) -> Option<&str> {
@@ -253,7 +327,12 @@ pub fn serve(budget: u64, input: impl Read, mut output: impl Write) -> std::io::
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
     let mut bytes = Vec::new();
     input.read_to_end(&mut bytes)?;
-    let review = super::review(&job.name, &bytes, &job.sensitive, &limits_for(budget));
+    let review = bounded(super::review(
+        &job.name,
+        &bytes,
+        &job.sensitive,
+        &limits_for(budget),
+    ));
     serde_json::to_writer(&mut output, &review).map_err(std::io::Error::other)?;
     output.flush()
 }
@@ -302,6 +381,34 @@ mod tests {
         let verdicts = w.verdicts.lock().unwrap();
         assert_eq!(verdicts.0.len(), CACHED);
         assert_eq!(verdicts.1.len(), CACHED);
+    }
+
+    #[test]
+    fn a_review_is_bounded_in_findings_and_in_what_each_says() {
+        let many = Review {
+            findings: (0..500)
+                .map(|i| Finding {
+                    kind: "Email".into(),
+                    location: format!("{}\u{1b}[2J: line {i}", "n".repeat(1000)),
+                })
+                .collect(),
+            marks: None,
+        };
+        let b = bounded(many);
+        assert_eq!(b.findings.len(), MAX_FINDINGS);
+        assert!(b.findings.last().unwrap().location.contains("and 401 more"));
+        for f in &b.findings {
+            assert!(f.location.chars().count() <= MAX_LOCATION, "{}", f.location);
+            assert!(!f.location.chars().any(char::is_control), "{}", f.location);
+        }
+        let few = Review {
+            findings: vec![Finding {
+                kind: "Email".into(),
+                location: "line 2, column 3".into(),
+            }],
+            marks: Some(3),
+        };
+        assert_eq!(bounded(few.clone()), few);
     }
 
     #[test]

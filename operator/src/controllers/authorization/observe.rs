@@ -79,7 +79,7 @@ pub async fn observe(ctx: &Context, oa: &OperatorAuthorization) -> Result<Observ
     // Irreversible steps are taken from the spec and the audit chain, never
     // from a status someone else could have written.
     let read = oa.status.clone().unwrap_or_default();
-    let (status, forged) = if integrity::claims_irreversible(&read) {
+    let (status, forged) = if integrity::must_check(&read, &oa.spec.validity, today) {
         let chain = integrity::Chain::from_trail(&super::report::trail_of(ctx, oa).await?);
         integrity::verify(&read, &oa.spec.validity, &chain)
     } else {
