@@ -12,4 +12,7 @@ RUN cargo build --locked --release -p publicdata-operator --bin publicdata-opera
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/target/release/publicdata-operator /usr/local/bin/publicdata-operator
 USER 65532:65532
+# In the image, OpenBao's address and the credentials come from the
+# container's environment only, never from a command line (`kubectl exec`).
+ENV PUBLICDATA_IMAGE=1
 ENTRYPOINT ["/usr/local/bin/publicdata-operator"]

@@ -56,6 +56,7 @@ umoci config --image "$layout:$tag" \
   --config.user 65532:65532 \
   --config.entrypoint /usr/local/bin/publicdata-operator \
   --config.env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+  --config.env PUBLICDATA_IMAGE=1 \
   --config.workingdir / \
   --config.label "org.opencontainers.image.title=publicdata-operator" \
   --config.label "org.opencontainers.image.version=$version" \

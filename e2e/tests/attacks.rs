@@ -748,3 +748,62 @@ async fn a_decision_on_another_recipient_or_digest_than_the_requests_is_refused(
     run_ok(&mut decide(e2e::scenarios::RECIPIENT, &digest))?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_command_line_in_the_operators_container_cannot_send_its_credentials_elsewhere()
+-> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let leader = run_ok(bed.kubectl().args([
+        "-n",
+        OPERATOR_NAMESPACE,
+        "get",
+        "lease",
+        "publicdata-operator",
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ]))?;
+    // An audit reader of the bureau (it may exec there, to read the log).
+    let exec = |args: &[&str]| {
+        let mut k = bed.kubectl();
+        k.args([
+            "--as",
+            "zhao.lei",
+            "--as-group",
+            "publicdata:bureau",
+            "-n",
+            OPERATOR_NAMESPACE,
+            "exec",
+            leader.trim(),
+            "--",
+            "publicdata-operator",
+        ])
+        .args(args);
+        k
+    };
+    for args in [
+        &["audit", "anchor", "--vault-addr", "http://127.0.0.1:9"][..],
+        &[
+            "audit",
+            "anchor",
+            "--vault-login-jwt-file",
+            "/var/run/secrets/kubernetes.io/serviceaccount/token",
+        ][..],
+        &[
+            "--vault-addr",
+            "http://127.0.0.1:9",
+            "--vault-login-role",
+            "x",
+        ][..],
+    ] {
+        let said = run_err(&mut exec(args))?;
+        ensure!(
+            said.contains("may not be given on the command line"),
+            "{args:?}: {said}"
+        );
+    }
+    // Control: what `kubectl publicdata audit` runs there, as it runs it.
+    let anchor = run_ok(&mut exec(&["audit", "anchor"]))?;
+    ensure!(anchor.contains("\"keys\""), "{anchor}");
+    Ok(())
+}

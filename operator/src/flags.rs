@@ -83,6 +83,57 @@ pub enum AuditCommand {
     Cat,
 }
 
+/// Set in the operator's image (hack/image.sh, Dockerfile): the binary runs
+/// in the operator's container, where `kubectl exec` could hand it a
+/// command line.
+pub const IN_IMAGE: &str = "PUBLICDATA_IMAGE";
+
+/// The arguments that say where the operator's credentials go (OpenBao's
+/// address and CA, the login, the token files): in the image they come from
+/// the container's environment only, never from a command line.
+const PINNED: [&str; 6] = [
+    "vault_addr",
+    "vault_token",
+    "vault_login_mount",
+    "vault_login_role",
+    "vault_login_jwt_file",
+    "vault_cacert",
+];
+
+/// What a command line given in the operator's image may not say: the
+/// operator itself takes no argument there (the chart configures it by
+/// environment), and no subcommand may move OpenBao's address or the
+/// credentials it logs in with. Empty: nothing refused.
+pub fn refused_in_image(matches: &clap::ArgMatches) -> Vec<String> {
+    use clap::parser::ValueSource;
+    let from_command_line = |m: &clap::ArgMatches, id: &str| {
+        m.try_get_raw(id).ok().flatten().is_some()
+            && m.value_source(id) == Some(ValueSource::CommandLine)
+    };
+    match matches.subcommand() {
+        None => <Cli as clap::CommandFactory>::command()
+            .get_arguments()
+            .map(|a| a.get_id().as_str().to_string())
+            .filter(|id| from_command_line(matches, id))
+            .map(|id| format!("--{}", id.replace('_', "-")))
+            .collect(),
+        Some(_) => {
+            let mut out = Vec::new();
+            let mut m = matches;
+            while let Some((_, sub)) = m.subcommand() {
+                out.extend(
+                    PINNED
+                        .iter()
+                        .filter(|id| from_command_line(sub, id))
+                        .map(|id| format!("--{}", id.replace('_', "-"))),
+                );
+                m = sub;
+            }
+            out
+        }
+    }
+}
+
 /// Where the audit log is, in the operator's image and chart.
 pub const DEFAULT_AUDIT_LOG: &str = "/var/lib/publicdata-operator/audit.log";
 
@@ -342,4 +393,54 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
         .map_err(|e| format!("{text:?}: {e}"))?;
     std::time::Duration::try_from(signed).map_err(|_| format!("{text:?} must not be negative"))
+}
+
+#[cfg(test)]
+mod image_tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn refused(args: &[&str]) -> Vec<String> {
+        let m = Cli::command()
+            .try_get_matches_from(args)
+            .expect("the command line parses");
+        refused_in_image(&m)
+    }
+
+    #[test]
+    fn in_the_image_a_command_line_cannot_send_the_operators_credentials_elsewhere() {
+        // The operator itself takes nothing from a command line there.
+        assert_eq!(
+            refused(&[
+                "publicdata-operator",
+                "--vault-addr",
+                "http://elsewhere:8200",
+                "--vault-login-jwt-file",
+                "/var/run/secrets/kubernetes.io/serviceaccount/token",
+            ]),
+            ["--vault-addr", "--vault-login-jwt-file"]
+        );
+        // A subcommand may not move OpenBao or the login either.
+        assert_eq!(
+            refused(&[
+                "publicdata-operator",
+                "audit",
+                "anchor",
+                "--vault-addr",
+                "http://elsewhere:8200",
+                "--vault-login-role",
+                "x",
+            ]),
+            ["--vault-addr", "--vault-login-role"]
+        );
+        assert_eq!(
+            refused(&["publicdata-operator", "trace", "--vault-token", "t"]),
+            ["--vault-token"]
+        );
+        // What the plugin runs, as it runs it: nothing refused.
+        assert!(refused(&["publicdata-operator"]).is_empty());
+        assert!(refused(&["publicdata-operator", "audit", "anchor"]).is_empty());
+        assert!(refused(&["publicdata-operator", "audit", "cat"]).is_empty());
+        assert!(refused(&["publicdata-operator", "trace", "--length", "10"]).is_empty());
+    }
 }

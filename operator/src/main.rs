@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use anyhow::{Context as _, bail};
-use clap::Parser;
 use kube::api::{Api, ListParams};
 use kube::runtime::events::Reporter;
 use publicdata_operator::api::OperatorAuthorization;
@@ -27,7 +26,19 @@ use publicdata_operator::vault::login::{self, Reviewer};
 use publicdata_operator::vault::{KubernetesAuthConfig, OpenBao};
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    if std::env::var_os(publicdata_operator::flags::IN_IMAGE).is_some() {
+        let refused = publicdata_operator::flags::refused_in_image(&matches);
+        if !refused.is_empty() {
+            bail!(
+                "in the operator's image, {} may not be given on the command line: the operator's \
+                 OpenBao address and credentials come from its container's environment only",
+                refused.join(", ")
+            );
+        }
+    }
+    let cli = Cli::from_arg_matches(&matches)?;
     match cli.command {
         Some(Command::Audit {
             command: AuditCommand::Verify { file, anchor },
