@@ -168,17 +168,10 @@ impl TestBed {
     /// installs it with its chart, or starts it on the host).
     pub fn require_operator(&self) -> Result<()> {
         if self.operator_mode() == "chart" {
-            let holder = run_ok(self.kubectl().args([
-                "-n",
-                OPERATOR_NAMESPACE,
-                "get",
-                "lease",
-                "publicdata-operator",
-                "-o",
-                "jsonpath={.spec.holderIdentity}",
-            ]))
-            .context("the chart-installed operator has no Lease: `testbed.sh operator install`")?;
-            let holder = holder.trim();
+            let holder = self.operator_leader().context(
+                "the chart-installed operator has no Lease: `testbed.sh operator install`",
+            )?;
+            let holder = holder.as_str();
             ensure!(!holder.is_empty(), "no replica of the operator leads");
             let phase = run_ok(self.kubectl().args([
                 "-n",
@@ -343,10 +336,32 @@ impl TestBed {
             .context("running kubectl publicdata")
     }
 
-    /// Applies a manifest with `kubectl apply --server-side`, as a user would.
-    pub fn apply(&self, manifest: &serde_json::Value) -> Result<String> {
+    /// The chart-installed operator's pod that holds the Lease (empty when
+    /// none does).
+    pub fn operator_leader(&self) -> Result<String> {
+        let holder = run_ok(self.kubectl().args([
+            "-n",
+            OPERATOR_NAMESPACE,
+            "get",
+            "lease",
+            "publicdata-operator",
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ]))?;
+        Ok(holder.trim().to_string())
+    }
+
+    /// Writes a manifest to a file of its own in the test bed's directory,
+    /// for `kubectl create -f` and the like; returns its path.
+    pub fn manifest_file(&self, manifest: &serde_json::Value) -> Result<PathBuf> {
         let file = self.dir.join(format!("{}.json", unique("manifest")));
         std::fs::write(&file, serde_json::to_vec_pretty(manifest)?)?;
+        Ok(file)
+    }
+
+    /// Applies a manifest with `kubectl apply --server-side`, as a user would.
+    pub fn apply(&self, manifest: &serde_json::Value) -> Result<String> {
+        let file = self.manifest_file(manifest)?;
         let out = self.apply_file(&file);
         std::fs::remove_file(&file)?;
         out

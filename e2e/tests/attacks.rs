@@ -127,11 +127,6 @@ async fn the_operators_identity_writes_nothing_outside_the_namespaces_it_made() 
             "subjects": [subject]})
     };
     let itself = json!({"kind": "ServiceAccount", "name": "publicdata-operator", "namespace": OPERATOR_NAMESPACE});
-    let file = |v: &serde_json::Value| -> Result<std::path::PathBuf> {
-        let f = bed.dir.join(format!("{}.json", unique("attack")));
-        std::fs::write(&f, serde_json::to_vec(v)?)?;
-        Ok(f)
-    };
     let create = |f: &std::path::Path| {
         let mut c = as_operator(&bed);
         c.args(["create", "--dry-run=server", "-f"]).arg(f);
@@ -139,20 +134,20 @@ async fn the_operators_identity_writes_nothing_outside_the_namespaces_it_made() 
     };
     // A deny-all policy in kube-system would cut the platform's DNS.
     refused_by(
-        &mut create(&file(&deny_all("kube-system"))?),
+        &mut create(&bed.manifest_file(&deny_all("kube-system"))?),
         "publicdata-operator-confinement",
     )?;
     refused_by(
-        &mut create(&file(&deny_all("openbao-system"))?),
+        &mut create(&bed.manifest_file(&deny_all("openbao-system"))?),
         "publicdata-operator-confinement",
     )?;
-    run_ok(&mut create(&file(&deny_all(&dev))?))?;
+    run_ok(&mut create(&bed.manifest_file(&deny_all(&dev))?))?;
     for (ns, role) in [
         ("kube-system", "publicdata-bureau-auditor"),
         (dev.as_str(), "publicdata-bureau-auditor"),
         (dev.as_str(), "cluster-admin"),
     ] {
-        let f = file(&binding(ns, role, itself.clone()))?;
+        let f = bed.manifest_file(&binding(ns, role, itself.clone()))?;
         let said = run(&mut create(&f))?;
         ensure!(
             !said.status.success(),
@@ -167,7 +162,7 @@ async fn the_operators_identity_writes_nothing_outside_the_namespaces_it_made() 
         json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:authenticated"}),
     ] {
         refused_by(
-            &mut create(&file(&binding(
+            &mut create(&bed.manifest_file(&binding(
                 &dev,
                 "publicdata-tenant-developer",
                 subject,
@@ -201,7 +196,7 @@ async fn the_operators_identity_writes_nothing_outside_the_namespaces_it_made() 
     ]))?;
     let member =
         json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "someone"});
-    let f = file(&binding(&dev, "publicdata-tenant-developer", member))?;
+    let f = bed.manifest_file(&binding(&dev, "publicdata-tenant-developer", member))?;
     run_ok(&mut create(&f))?;
 
     // A volume another namespace claims: not its to keep, free or re-home.
@@ -245,10 +240,10 @@ async fn the_operators_identity_writes_nothing_outside_the_namespaces_it_made() 
         c
     };
     refused_by(
-        &mut with_token(&file(&deny_all("kube-system"))?),
+        &mut with_token(&bed.manifest_file(&deny_all("kube-system"))?),
         "publicdata-operator-confinement",
     )?;
-    run_ok(&mut with_token(&file(&deny_all(&dev))?))?;
+    run_ok(&mut with_token(&bed.manifest_file(&deny_all(&dev))?))?;
     run_ok(
         bed.kubectl()
             .args(["-n", "kube-system", "delete", "deployment", &target]),
@@ -397,6 +392,57 @@ async fn a_forged_status_wipes_nothing_and_is_reported() -> Result<()> {
     Ok(())
 }
 
+/// An expired domain whose grace period's start is forged later (as if the
+/// freeze had just begun, or years from now) is still offboarded when the
+/// grace period the audit chain records has passed (30 s on the test bed).
+/// Without the chain, the forged start would put the wipe off for ever; the
+/// control is the same domain without the forgery, in `safety.rs`
+/// (`an_ended_validity_freezes_the_live_domain_and_wipes_it_only_after_the_grace_period`).
+#[tokio::test]
+async fn a_grace_period_forged_to_start_later_does_not_put_off_the_wipe() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let api: Api<OperatorAuthorization> = Api::all(bed.client().await?);
+    let bureau: Api<OperatorAuthorization> = Api::all(bed.bureau().await?);
+    let t = unique("later");
+    // The bureau sets the validity (only an end it set is ever acted on).
+    bureau
+        .create(
+            &Default::default(),
+            &serde_json::from_value(authorization(&t, &[])?)?,
+        )
+        .await?;
+    bed.wait_ready(&t).await?;
+    bureau
+        .patch(
+            &t,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&json!({"spec": {
+                "validity": {"notAfter": e2e::days_ago(1)},
+                "validityChange": {"reason": "e2e: ended", "decision": unique("PDB")}}})),
+        )
+        .await?;
+    wait_authorization(&api, &t, "Expiring, its grace period begun", |oa| {
+        e2e::phase(oa) == "Expiring" && oa.status.as_ref().is_some_and(|s| s.expired_at.is_some())
+    })
+    .await?;
+    run_ok(as_operator(&bed).args([
+        "patch",
+        &format!("oa/{t}"),
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"expiredAt":"2099-01-01T00:00:00Z","offboardAfter":"2099-01-31T00:00:00Z"}}"#,
+    ]))?;
+    let said = wait_condition(&api, &t, "StatusTampered", "ForgedStatus", "2099").await?;
+    ensure!(said.contains("recorded at"), "{said}");
+    wait_authorization(&api, &t, "offboarded as Expired", |oa| {
+        e2e::phase(oa) == "Expired"
+    })
+    .await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn nobody_but_the_operator_sets_its_marks() -> Result<()> {
     let bed = TestBed::from_env()?;
@@ -408,8 +454,7 @@ async fn nobody_but_the_operator_sets_its_marks() -> Result<()> {
     let other = unique("not-a-tenant");
     let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": other,
         "annotations": {"publicdata.io/owner": format!("publicdata-operator tenant={t} unit=x")}}});
-    let f = bed.dir.join(format!("{other}.json"));
-    std::fs::write(&f, serde_json::to_vec(&ns)?)?;
+    let f = bed.manifest_file(&ns)?;
     refused_by(
         bed.kubectl().args(["create", "-f"]).arg(&f),
         "publicdata-namespace-owner-mark",
@@ -454,8 +499,7 @@ async fn nobody_but_the_operator_sets_its_marks() -> Result<()> {
         c
     };
     for (volume, admitted) in [(Some("platform-data"), false), (None, true)] {
-        let f = bed.dir.join(format!("{}.json", unique("claim")));
-        std::fs::write(&f, serde_json::to_vec(&claim(volume))?)?;
+        let f = bed.manifest_file(&claim(volume))?;
         let mut k = bed.kubectl();
         k.args(["--as", &member, "create", "--dry-run=server", "-f"])
             .arg(&f);
@@ -475,8 +519,7 @@ async fn nobody_but_the_operator_sets_its_marks() -> Result<()> {
     };
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "c1", "namespace": dev, "labels": {"publicdata.io/tenant": "someone-else"}}});
-    let f = bed.dir.join(format!("{}.json", unique("cm")));
-    std::fs::write(&f, serde_json::to_vec(&cm)?)?;
+    let f = bed.manifest_file(&cm)?;
     refused_by(
         member_kubectl()
             .args(["apply", "--server-side", "--dry-run=server", "-f"])
@@ -543,8 +586,7 @@ async fn a_pod_deleted_just_before_a_suspension_is_gone_within_the_platforms_gra
         "long",
         json!({"terminationGracePeriodSeconds": 3600}),
     )?;
-    let f = bed.dir.join(format!("{}.json", unique("pod")));
-    std::fs::write(&f, serde_json::to_vec(&long)?)?;
+    let f = bed.manifest_file(&long)?;
     refused_by(
         bed.kubectl()
             .args(["--as", &member, "create", "-f"])
@@ -691,10 +733,9 @@ async fn a_decision_on_another_recipient_or_digest_than_the_requests_is_refused(
     let ers: Api<publicdata_operator::api::ExportRequest> =
         Api::namespaced(bed.client_as(&member, &[]).await?, &dev);
     ers.create(&Default::default(), &er).await?;
-    let decide = |code: &str, digest: &str| {
-        let patch = json!({"spec": {"decision": {"decision": "Approved", "reviewer": "reviewer-li",
-            "recipientCreditCode": code, "digest": digest}}})
-        .to_string();
+    // The bureau's reviewer records `decision` (dry run).
+    let decide = |decision: serde_json::Value| {
+        let patch = json!({"spec": {"decision": decision}}).to_string();
         let mut k = bed.kubectl();
         k.args([
             "--as",
@@ -713,39 +754,27 @@ async fn a_decision_on_another_recipient_or_digest_than_the_requests_is_refused(
         ]);
         k
     };
+    let on = |code: &str, digest: &str| {
+        json!({"decision": "Approved", "reviewer": "reviewer-li",
+            "recipientCreditCode": code, "digest": digest})
+    };
     let says = "the bureau decides on what it saw";
     // A decision that names neither: refused too.
-    let bare = json!({"spec": {"decision": {"decision": "Approved", "reviewer": "reviewer-li"}}})
-        .to_string();
     refused_by(
-        bed.kubectl().args([
-            "--as",
-            "reviewer-li",
-            "--as-group",
-            "publicdata:bureau",
-            "-n",
-            &dev,
-            "patch",
-            "er",
-            "q1",
-            "--type=merge",
-            "--dry-run=server",
-            "-p",
-            &bare,
-        ]),
+        &mut decide(json!({"decision": "Approved", "reviewer": "reviewer-li"})),
         says,
     )?;
-    let other_recipient = refused_by(&mut decide("91110000802100433B", &digest), says)?;
+    let other_recipient = refused_by(&mut decide(on("91110000802100433B", &digest)), says)?;
     ensure!(
         other_recipient.contains("recipientCreditCode"),
         "{other_recipient}"
     );
     refused_by(
-        &mut decide(e2e::scenarios::RECIPIENT, &"cd".repeat(32)),
+        &mut decide(on(e2e::scenarios::RECIPIENT, &"cd".repeat(32))),
         says,
     )?;
     // Control: the decision on what the request says.
-    run_ok(&mut decide(e2e::scenarios::RECIPIENT, &digest))?;
+    run_ok(&mut decide(on(e2e::scenarios::RECIPIENT, &digest)))?;
     Ok(())
 }
 
@@ -754,15 +783,7 @@ async fn a_command_line_in_the_operators_container_cannot_send_its_credentials_e
 -> Result<()> {
     let bed = TestBed::from_env()?;
     bed.require_operator()?;
-    let leader = run_ok(bed.kubectl().args([
-        "-n",
-        OPERATOR_NAMESPACE,
-        "get",
-        "lease",
-        "publicdata-operator",
-        "-o",
-        "jsonpath={.spec.holderIdentity}",
-    ]))?;
+    let leader = bed.operator_leader()?;
     // An audit reader of the bureau (it may exec there, to read the log).
     let exec = |args: &[&str]| {
         let mut k = bed.kubectl();
@@ -774,7 +795,7 @@ async fn a_command_line_in_the_operators_container_cannot_send_its_credentials_e
             "-n",
             OPERATOR_NAMESPACE,
             "exec",
-            leader.trim(),
+            &leader,
             "--",
             "publicdata-operator",
         ])

@@ -203,16 +203,7 @@ async fn replicas(bed: &TestBed) -> Result<(Vec<String>, String)> {
         })
         .filter_map(|p| p.metadata.name)
         .collect();
-    let holder = run_ok(bed.kubectl().args([
-        "-n",
-        NS,
-        "get",
-        "lease",
-        "publicdata-operator",
-        "-o",
-        "jsonpath={.spec.holderIdentity}",
-    ]))?;
-    Ok((running, holder.trim().to_string()))
+    Ok((running, bed.operator_leader()?))
 }
 
 /// The audit log on the operator's volume, as a file on the node.

@@ -8,6 +8,7 @@ use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use publicdata_operator::api::{
     AnnualReport, DataScenario, ExitRequest, ExportRequest, OperatorAuthorization, RenewalRequest,
+    shown,
 };
 use serde_json::json;
 
@@ -206,22 +207,6 @@ pub async fn approve(client: &kube::Client, a: &Approval) -> Result<()> {
         &digest[..12.min(digest.len())]
     );
     Ok(())
-}
-
-/// Text a tenant wrote, as the terminal shows it: control characters
-/// (escape sequences that would rewrite the screen, carriage returns that
-/// would hide a line, bidirectional overrides) are shown escaped, never acted on.
-pub fn shown(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-            if c.is_control() || bidi {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 /// Shows the export's checks and findings, then records the bureau's decision
@@ -533,15 +518,6 @@ pub async fn decide_renewal(client: &kube::Client, d: &RenewalDecision) -> Resul
 #[cfg(test)]
 mod export_tests {
     use super::*;
-
-    #[test]
-    fn what_a_tenant_wrote_cannot_act_on_the_terminal() {
-        assert_eq!(shown("plain 文字"), "plain 文字");
-        assert_eq!(shown("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
-        assert_eq!(shown("ok\rDelivered"), "ok\\u{d}Delivered");
-        assert_eq!(shown("x\u{202e}y"), "x\\u{202e}y");
-        assert_eq!(shown("line\nnext"), "line\\u{a}next");
-    }
 
     #[test]
     fn the_decision_is_bound_to_the_request_as_it_was_read() {

@@ -537,6 +537,12 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Revoked, Terminated or Expired: the domain is disposed of, and the
+    /// record stays as it is.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Revoked | Self::Terminated | Self::Expired)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "Pending",

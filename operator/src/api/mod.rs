@@ -56,6 +56,23 @@ pub struct Filed<S> {
 /// The API group of every kind here.
 pub const GROUP: &str = "publicdata.io";
 
+/// Text a tenant wrote (a purpose, an archive entry's name in a finding), as
+/// a person is shown it: control characters (escape sequences that would
+/// rewrite a terminal, carriage returns that would hide a line) and
+/// bidirectional overrides are written out escaped, never acted on.
+pub fn shown(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            if c.is_control() || bidi {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// Labels and annotations the operator puts on what it makes. Everything the
 /// operator made is found by these labels, never by ownerReferences.
 pub mod labels {
@@ -84,4 +101,18 @@ pub mod labels {
     pub const VALIDITY_SET_BY: &str = "publicdata.io/validity-set-by";
     /// Who changed an authorization's state, stamped by the API server (annotation).
     pub const STATE_CHANGED_BY: &str = "publicdata.io/state-changed-by";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    #[test]
+    fn what_a_tenant_wrote_cannot_act_on_the_terminal() {
+        assert_eq!(shown("plain 文字"), "plain 文字");
+        assert_eq!(shown("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(shown("ok\rDelivered"), "ok\\u{d}Delivered");
+        assert_eq!(shown("x\u{202e}y"), "x\\u{202e}y");
+        assert_eq!(shown("line\nnext"), "line\\u{a}next");
+    }
 }

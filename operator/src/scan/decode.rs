@@ -134,19 +134,25 @@ fn read_bounded(
     limits: &Limits,
     budget: &mut Budget,
 ) -> Result<Result<Vec<u8>, TooBig>, std::io::Error> {
-    let by_ratio = compressed.saturating_mul(limits.max_ratio).max(RATIO_FLOOR);
-    let cap = budget.bytes_left.min(by_ratio);
+    let (cap, past) = bound(compressed, budget.bytes_left, limits);
     let mut buf = Vec::new();
     reader.take(cap + 1).read_to_end(&mut buf)?;
     if buf.len() as u64 > cap {
-        return Ok(Err(if cap == budget.bytes_left {
-            TooBig::Budget
-        } else {
-            TooBig::Ratio
-        }));
+        return Ok(Err(past));
     }
     budget.bytes_left -= buf.len() as u64;
     Ok(Ok(buf))
+}
+
+/// The most a stream of `compressed` bytes may unpack to, with `left` bytes
+/// of the budget left, and what it is past when it unpacks to more.
+fn bound(compressed: u64, left: u64, limits: &Limits) -> (u64, TooBig) {
+    let by_ratio = compressed.saturating_mul(limits.max_ratio).max(RATIO_FLOOR);
+    if left <= by_ratio {
+        (left, TooBig::Budget)
+    } else {
+        (by_ratio, TooBig::Ratio)
+    }
 }
 
 fn walk(
@@ -360,19 +366,10 @@ fn unbounded_entry(
             continue;
         };
         let name = entry.name().chars().take(200).collect::<String>();
-        let by_ratio = entry
-            .compressed_size()
-            .saturating_mul(limits.max_ratio)
-            .max(RATIO_FLOOR);
-        let cap = left.min(by_ratio);
+        let (cap, past) = bound(entry.compressed_size(), left, limits);
         let unpacked = std::io::copy(&mut entry.take(cap + 1), &mut std::io::sink()).unwrap_or(0);
         if unpacked > cap {
-            let why = if cap == left {
-                TooBig::Budget
-            } else {
-                TooBig::Ratio
-            };
-            return Some((name, why));
+            return Some((name, past));
         }
         left -= unpacked;
     }

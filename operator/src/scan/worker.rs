@@ -273,17 +273,7 @@ pub fn bounded(mut review: Review) -> Review {
         });
     }
     for f in &mut review.findings {
-        let mut shown: String = f
-            .location
-            .chars()
-            .flat_map(|c| {
-                if c.is_control() {
-                    c.escape_unicode().collect::<Vec<_>>()
-                } else {
-                    vec![c]
-                }
-            })
-            .collect();
+        let mut shown = crate::api::shown(&f.location);
         if shown.chars().count() > MAX_LOCATION {
             shown = shown.chars().take(MAX_LOCATION - 1).collect::<String>() + "…";
         }

@@ -407,10 +407,7 @@ fn requeue_until(next: Option<Date>, today: Date, resync: Duration) -> Action {
 async fn orphan(oa: &OperatorAuthorization, ctx: &Context) -> Result<Action, Error> {
     let tenant = oa.name_any();
     let phase = oa.status.as_ref().and_then(|s| s.phase);
-    if matches!(
-        phase,
-        Some(Phase::Revoked | Phase::Terminated | Phase::Expired)
-    ) {
+    if phase.is_some_and(Phase::is_final) {
         return Ok(Action::await_change());
     }
     let api: Api<Namespace> = Api::all(ctx.client.clone());

@@ -71,10 +71,10 @@ impl Chain {
 /// say, whatever the status says). Most reconciles are neither, and read no
 /// trail.
 pub fn must_check(status: &OperatorAuthorizationStatus, validity: &Validity, today: Date) -> bool {
-    matches!(
-        status.phase,
-        Some(Phase::Offboarding | Phase::Revoked | Phase::Terminated | Phase::Expired)
-    ) || status.disposal.is_some()
+    status
+        .phase
+        .is_some_and(|p| p == Phase::Offboarding || p.is_final())
+        || status.disposal.is_some()
         || status.expired_at.is_some()
         || status.early_exit.is_some()
         || today >= expiry_day(validity)
@@ -89,10 +89,7 @@ pub fn verify(
 ) -> (OperatorAuthorizationStatus, Vec<String>) {
     let mut s = status.clone();
     let mut forged = Vec::new();
-    let is_final = matches!(
-        s.phase,
-        Some(Phase::Revoked | Phase::Terminated | Phase::Expired)
-    );
+    let is_final = s.phase.is_some_and(Phase::is_final);
     // A log lost or replaced holds nothing of this authorization: a final
     // record is left as it is (it starts nothing), and nothing below is
     // believed.
@@ -122,7 +119,7 @@ pub fn verify(
     if chain.offboarding_started
         && !s
             .phase
-            .is_some_and(|p| p == Phase::Offboarding || is_final_phase(p))
+            .is_some_and(|p| p == Phase::Offboarding || p.is_final())
     {
         s.phase = Some(Phase::Offboarding);
     }
@@ -171,10 +168,6 @@ pub fn verify(
         s.early_exit = None;
     }
     (s, forged)
-}
-
-fn is_final_phase(p: Phase) -> bool {
-    matches!(p, Phase::Revoked | Phase::Terminated | Phase::Expired)
 }
 
 #[cfg(test)]
