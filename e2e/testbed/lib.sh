@@ -257,13 +257,13 @@ slot_vars() {
 # cert NAME SUBJECT EXTENSIONS: a key and a certificate signed by the test
 # bed's CA, in pki/NAME.{key,crt}.
 cert() {
-  local name="$1" subj="$2" ext="$3" pki="$state/pki"
+  local name="$1" subj="$2" ext="$3" pki="$state/pki" ca="${4:-ca}"
   openssl req -newkey rsa:2048 -nodes -subj "$subj" \
     -keyout "$pki/$name.key" -out "$pki/$name.csr" 2>/dev/null
   printf '%s\n' "$ext" >"$pki/$name.ext"
-  openssl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
+  openssl x509 -req -in "$pki/$name.csr" -CA "$pki/$ca.crt" -CAkey "$pki/$ca.key" \
     -CAcreateserial -days 3650 -extfile "$pki/$name.ext" -out "$pki/$name.crt" 2>/dev/null
-  rm -f "$pki/$name.csr" "$pki/$name.ext" "$pki/ca.srl"
+  rm -f "$pki/$name.csr" "$pki/$name.ext" "$pki/$ca.srl"
 }
 
 # kubeconfig FILE USER: a kubeconfig for the API server with pki/USER.{crt,key}.

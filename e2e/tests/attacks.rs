@@ -11,6 +11,9 @@
 //!   nothing and is reported;
 //! - a tenant member: the operator's marks on tenant objects, and a pod that
 //!   would outlive a freeze;
+//! - a bureau user: no exec into the operator; the audit log is read
+//!   through the operator's audit API, which answers the API server's front
+//!   proxy only;
 //! - a prod job's compression bomb: the scan refuses it, the operator does
 //!   not restart, and a suspension still stops the tenant at once.
 
@@ -790,30 +793,159 @@ async fn a_decision_on_another_recipient_or_digest_than_the_requests_is_refused(
     Ok(())
 }
 
+/// `kubectl exec` into the operator's leader, as `who` (`--as ...`, or the
+/// cluster admin with none).
+fn exec_operator(
+    bed: &TestBed,
+    leader: &str,
+    who: &[&str],
+    args: &[&str],
+) -> std::process::Command {
+    let mut k = bed.kubectl();
+    k.args(who)
+        .args([
+            "-n",
+            OPERATOR_NAMESPACE,
+            "exec",
+            leader,
+            "--",
+            "publicdata-operator",
+        ])
+        .args(args);
+    k
+}
+
+const BUREAU_READER: [&str; 4] = ["--as", "zhao.lei", "--as-group", "publicdata:bureau"];
+
+#[tokio::test]
+async fn nobody_the_chart_names_may_exec_into_the_operator_and_the_log_is_read_through_its_api()
+-> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let leader = bed.operator_leader()?;
+    // The bureau's audit reader: no exec (its token, environment and files).
+    let said = run_err(&mut exec_operator(
+        &bed,
+        &leader,
+        &BUREAU_READER,
+        &["audit", "anchor"],
+    ))?;
+    ensure!(
+        said.contains("forbidden") && said.contains("pods/exec"),
+        "{said}"
+    );
+    // Control: the same reader reads the anchor and the log through the
+    // audit API, by way of the API server.
+    let out = bed.plugin(&[&["audit", "verify"][..], &BUREAU_READER[..]].concat())?;
+    let said = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        out.status.success() && said.contains("chain intact"),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = run_ok(bed.kubectl().args(BUREAU_READER).args([
+        "get",
+        "--raw",
+        "/apis/audit.publicdata.io/v1alpha1/logs/audit",
+    ]))?;
+    ensure!(log.lines().count() > 0 && log.contains("\"prev\""), "{log}");
+    // A member is refused by the API server (RBAC on the audit API)...
+    let member = run_err(bed.kubectl().args([
+        "--as",
+        "someone",
+        "get",
+        "--raw",
+        "/apis/audit.publicdata.io/v1alpha1/logs/audit",
+    ]))?;
+    ensure!(
+        member.contains("forbidden") || member.contains("Forbidden"),
+        "{member}"
+    );
+    // ...and whoever reaches the operator's port directly is not the API
+    // server: without the front proxy's certificate there is no TLS session,
+    // and a cluster client certificate (the admin's, CN=admin) naming any
+    // user in a header is not the front proxy's either.
+    let ip = run_ok(bed.kubectl().args([
+        "-n",
+        OPERATOR_NAMESPACE,
+        "get",
+        "pod",
+        &leader,
+        "-o",
+        "jsonpath={.status.podIP}",
+    ]))?;
+    let url = format!(
+        "https://{}:8443/apis/audit.publicdata.io/v1alpha1/logs/audit",
+        ip.trim()
+    );
+    let pki = bed.dir.join("pki");
+    let curl = |extra: &[&str]| {
+        let mut c = std::process::Command::new("curl");
+        c.args([
+            "-sS",
+            "-k",
+            "--max-time",
+            "5",
+            "-H",
+            "X-Remote-User: zhao.lei",
+            "-H",
+            "X-Remote-Group: publicdata:bureau",
+        ])
+        .args(extra)
+        .arg(&url);
+        c
+    };
+    for extra in [
+        vec![],
+        vec![
+            "--cert".to_string(),
+            pki.join("admin.crt").display().to_string(),
+            "--key".to_string(),
+            pki.join("admin.key").display().to_string(),
+        ],
+    ] {
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let out = run(&mut curl(&extra))?;
+        let body = String::from_utf8_lossy(&out.stdout);
+        ensure!(
+            !out.status.success() && !body.contains("\"prev\""),
+            "the audit API answered a direct request ({extra:?}): {body}"
+        );
+    }
+    // Control: the port answers the front proxy's own certificate, and the
+    // caller it names is still checked (a member gets a refusal, the reader the log).
+    let proxied = |user: &str, groups: &[&str]| {
+        let mut c = std::process::Command::new("curl");
+        c.args(["-sS", "-k", "--max-time", "5", "--cert"])
+            .arg(pki.join("front-proxy-client.crt"))
+            .arg("--key")
+            .arg(pki.join("front-proxy-client.key"))
+            .args(["-H", &format!("X-Remote-User: {user}")]);
+        for g in groups {
+            c.args(["-H", &format!("X-Remote-Group: {g}")]);
+        }
+        c.arg(&url);
+        c
+    };
+    let refused = run_ok(&mut proxied("someone", &["system:authenticated"]))?;
+    ensure!(refused.contains("\"code\":403"), "{refused}");
+    let read = run_ok(&mut proxied(
+        "zhao.lei",
+        &["publicdata:bureau", "system:authenticated"],
+    ))?;
+    ensure!(read.contains("\"prev\""), "{read}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_command_line_in_the_operators_container_cannot_send_its_credentials_elsewhere()
 -> Result<()> {
     let bed = TestBed::from_env()?;
     bed.require_operator()?;
     let leader = bed.operator_leader()?;
-    // An audit reader of the bureau (it may exec there, to read the log).
-    let exec = |args: &[&str]| {
-        let mut k = bed.kubectl();
-        k.args([
-            "--as",
-            "zhao.lei",
-            "--as-group",
-            "publicdata:bureau",
-            "-n",
-            OPERATOR_NAMESPACE,
-            "exec",
-            &leader,
-            "--",
-            "publicdata-operator",
-        ])
-        .args(args);
-        k
-    };
+    // Only a cluster admin may still exec there (system:masters); even so,
+    // no command line moves the operator's OpenBao address or credentials.
+    let exec = |args: &[&str]| exec_operator(&bed, &leader, &[], args);
     for args in [
         &["audit", "anchor", "--vault-addr", "http://127.0.0.1:9"][..],
         &[
@@ -835,8 +967,119 @@ async fn a_command_line_in_the_operators_container_cannot_send_its_credentials_e
             "{args:?}: {said}"
         );
     }
-    // Control: what `kubectl publicdata audit` runs there, as it runs it.
+    // Control: the subcommand itself runs, with the container's own settings.
     let anchor = run_ok(&mut exec(&["audit", "anchor"]))?;
     ensure!(anchor.contains("\"keys\""), "{anchor}");
+    Ok(())
+}
+
+/// A token with the operator's own OpenBao policy, as the operator gets it:
+/// its ServiceAccount's token (audience openbao) exchanged at the platform's
+/// Kubernetes auth mount.
+fn operator_openbao_token(bed: &TestBed) -> Result<String> {
+    let jwt = run_ok(bed.kubectl().args([
+        "-n",
+        OPERATOR_NAMESPACE,
+        "create",
+        "token",
+        "publicdata-operator",
+        "--audience",
+        "openbao",
+        "--duration",
+        "10m",
+    ]))?;
+    let token = run_ok(bed.bao().args([
+        "write",
+        "-field=token",
+        "auth/kubernetes/login",
+        "role=publicdata-operator",
+        &format!("jwt={}", jwt.trim()),
+    ]))?;
+    Ok(token.trim().to_string())
+}
+
+#[tokio::test]
+async fn the_operators_openbao_token_cannot_remove_the_checkpoint_and_a_rollback_shows()
+-> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let token = operator_openbao_token(&bed)?;
+    let as_operator = |args: &[&str]| {
+        let mut b = bed.bao();
+        b.env("BAO_TOKEN", &token).args(args);
+        b
+    };
+    const CHECKPOINT: &str = "publicdata-records/audit/checkpoint";
+    // Control: the token is the operator's, and reads the checkpoint.
+    let current = run_ok(&mut as_operator(&["kv", "get", "-format=json", CHECKPOINT]))?;
+    let current: serde_json::Value = serde_json::from_str(&current)?;
+    let version = current["data"]["metadata"]["version"]
+        .as_u64()
+        .context("the checkpoint's version")?;
+    // Removing it, a version of it, or its history: refused.
+    for args in [
+        &["kv", "delete", CHECKPOINT][..],
+        &["kv", "destroy", "-versions=1", CHECKPOINT][..],
+        &["kv", "metadata", "delete", CHECKPOINT][..],
+        &["kv", "metadata", "put", "-max-versions=1", CHECKPOINT][..],
+        &["write", "publicdata-records/config", "max_versions=1"][..],
+        &["secrets", "disable", "publicdata-records"][..],
+    ] {
+        let said = run_err(&mut as_operator(args))?;
+        ensure!(said.contains("permission denied"), "{args:?}: {said}");
+    }
+    // Written back to an older head (the first version), as the token may:
+    // the locked copy in the records store names the rollback...
+    let first = run_ok(&mut as_operator(&[
+        "kv",
+        "get",
+        "-format=json",
+        "-version=1",
+        CHECKPOINT,
+    ]))?;
+    let first: serde_json::Value = serde_json::from_str(&first)?;
+    let old = &first["data"]["data"];
+    let mut put = as_operator(&["kv", "put", &format!("-cas={version}"), CHECKPOINT]);
+    for field in ["seq", "hash", "time", "signature"] {
+        put.arg(format!(
+            "{field}={}",
+            old[field].as_str().context("a checkpoint field")?
+        ));
+    }
+    run_ok(&mut put)?;
+    let out = bed.plugin(&[&["audit", "verify"][..], &BUREAU_READER[..]].concat())?;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let overwritten = || -> Result<bool> {
+        Ok(std::fs::read_to_string(bed.audit_log())?
+            .lines()
+            .any(|l| l.contains("AuditCheckpointOverwritten")))
+    };
+    // (unless the operator's next pass came first, which records it).
+    ensure!(
+        (!out.status.success() && said.contains("rolled back")) || overwritten()?,
+        "{said}"
+    );
+    // ...and the operator, at its next checkpoint, records the version it
+    // did not write and checkpoints the head again. A new tenant moves it.
+    let (_t, _member) = ready_tenant(&bed, "ckpt").await?;
+    eventually(
+        "the overwrite recorded",
+        Duration::from_secs(60),
+        || async { Ok(overwritten()?.then_some(())) },
+    )
+    .await?;
+    eventually(
+        "the log anchored again",
+        Duration::from_secs(60),
+        || async {
+            let out = bed.plugin(&[&["audit", "verify"][..], &BUREAU_READER[..]].concat())?;
+            Ok(out.status.success().then_some(()))
+        },
+    )
+    .await?;
     Ok(())
 }

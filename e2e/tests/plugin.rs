@@ -427,7 +427,7 @@ async fn the_bureau_reads_and_verifies_the_audit_log_and_a_forged_copy_is_named(
     let (_, err) = text(&out);
     ensure!(
         !out.status.success()
-            && err.contains("needs pods/exec on the operator's pods")
+            && err.contains("needs get logs.audit.publicdata.io")
             && err.contains(&format!("you are {alice}")),
         "{err}"
     );

@@ -1,16 +1,15 @@
 //! `audit verify | log | dump`: the operator's hash-chained audit log, read
-//! where it lives (the operator's volume) and verified here, by the caller.
+//! through the audit API and verified here, by the caller.
 //!
-//! The log is fetched by running `publicdata-operator audit cat` in the
-//! operator's container: the image holds that one binary and no shell, and
-//! the subcommand reads the configured log and nothing else. That needs
-//! `pods/exec` on the operator's pods, which the chart grants to the groups in
-//! `auditReaders.groups` only. The chain is checked on this side, so a reader
-//! does not have to trust the operator's own word for it, and against its
-//! anchor: the latest checkpoint of the chain's head, signed by a key that
-//! never leaves OpenBao, which `publicdata-operator audit anchor` reads with
-//! the operator's login. The anchor is read before the log: the log only
-//! grows, so a checkpoint read first never runs ahead of it.
+//! The operator serves `audit.publicdata.io/v1alpha1` behind the API
+//! server's aggregation layer: the log is `GET logs/audit`, its anchor (the
+//! latest checkpoint of the chain's head, signed by a key that never leaves
+//! OpenBao) `GET anchors/audit`. RBAC on those resources says who reads them
+//! (the chart grants them to the groups in `auditLog.readers.groups`); nobody
+//! needs exec into the operator's pods, and the chart grants that to no one.
+//! The chain is checked on this side, so a reader does not have to trust the
+//! operator's own word for it. The anchor is read before the log: the log
+//! only grows, so a checkpoint read first never runs ahead of it.
 
 use std::path::PathBuf;
 
@@ -18,35 +17,10 @@ use anyhow::{Context as _, Result, bail};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
-use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, AttachParams, ListParams, PostParams};
+use kube::api::{Api, PostParams};
 use publicdata_operator::audit::anchor::{self, Anchor};
+use publicdata_operator::audit::api::{GROUP, NAME, VERSION};
 use publicdata_operator::audit::{Problem, Record};
-use tokio::io::AsyncReadExt;
-
-/// Where the operator runs.
-#[derive(clap::Args, Debug)]
-pub struct Source {
-    /// The operator's namespace.
-    #[arg(
-        long,
-        env = "PUBLICDATA_OPERATOR_NAMESPACE",
-        default_value = "publicdata-system",
-        global = true
-    )]
-    pub operator_namespace: String,
-    /// The label selector of the operator's pods.
-    #[arg(
-        long,
-        default_value = "app.kubernetes.io/name=publicdata-operator",
-        global = true
-    )]
-    pub operator_selector: String,
-    /// The operator's Lease: with several replicas, the log is read from its holder.
-    #[arg(long, default_value = "publicdata-operator", global = true)]
-    pub operator_lease: String,
-}
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Audit {
@@ -100,28 +74,27 @@ pub fn local(audit: &Audit) -> Option<Result<()>> {
     }
 }
 
-pub async fn run(client: &kube::Client, source: &Source, audit: &Audit) -> Result<()> {
-    let ns = &source.operator_namespace;
-    if !may_exec(client, ns).await? {
-        bail!(NotAReader(ns.clone()));
+pub async fn run(client: &kube::Client, audit: &Audit) -> Result<()> {
+    let resource = match audit {
+        Audit::Anchor => "anchors",
+        _ => "logs",
+    };
+    if !may(client, "get", resource).await? {
+        bail!(NotAReader(format!("get {resource}.{GROUP}")));
     }
-    let pod = operator_pod(client, source).await?;
-    let origin = format!("the operator's audit log (namespace {ns})");
+    let origin = "the operator's audit log".to_string();
     let anchor = || async {
-        let json = in_operator(client, ns, &pod, &["audit", "anchor"], None).await?;
+        let json = read(client, "anchors").await?;
         serde_json::from_str::<Anchor>(&json).context("the operator's anchor is not JSON")
     };
     match audit {
         Audit::Verify { .. } => {
             let anchor = anchor().await?;
-            let text = in_operator(client, ns, &pod, &["audit", "cat"], None).await?;
+            let text = read(client, "logs").await?;
             report(&origin, &text, Some(&anchor))
         }
         Audit::Dump => {
-            print!(
-                "{}",
-                in_operator(client, ns, &pod, &["audit", "cat"], None).await?
-            );
+            print!("{}", read(client, "logs").await?);
             Ok(())
         }
         Audit::Anchor => {
@@ -130,7 +103,7 @@ pub async fn run(client: &kube::Client, source: &Source, audit: &Audit) -> Resul
         }
         Audit::Log { tenant, output } => {
             let anchor = anchor().await?;
-            let text = in_operator(client, ns, &pod, &["audit", "cat"], None).await?;
+            let text = read(client, "logs").await?;
             let checked = anchor::verify(text.as_bytes(), Some(&anchor));
             let records: Vec<Record> = text
                 .lines()
@@ -195,86 +168,43 @@ fn table(records: &[Record]) -> String {
     out
 }
 
-/// What `publicdata-operator <args>` prints, run in the operator's container
-/// (with `stdin` written to it, when given).
-pub async fn in_operator(
-    client: &kube::Client,
-    ns: &str,
-    pod: &str,
-    args: &[&str],
-    stdin: Option<&[u8]>,
-) -> Result<String> {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let command: Vec<&str> = std::iter::once("/usr/local/bin/publicdata-operator")
-        .chain(args.iter().copied())
-        .collect();
-    let shown = format!("publicdata-operator {}", args.join(" "));
-    let mut process = pods
-        .exec(
-            pod,
-            command,
-            &AttachParams::default()
-                .container("operator")
-                .stdin(stdin.is_some())
-                .stdout(true)
-                .stderr(true),
-        )
-        .await
-        .with_context(|| format!("running `{shown}` in pod {ns}/{pod}"))?;
-    if let Some(bytes) = stdin {
-        use tokio::io::AsyncWriteExt;
-        let mut writer = process.stdin().context("no stdin to the operator's pod")?;
-        writer
-            .write_all(bytes)
-            .await
-            .with_context(|| format!("sending the file to `{shown}`"))?;
-        writer.flush().await.context("sending the file")?;
+/// The path of an audit API resource.
+pub fn path(resource: &str) -> String {
+    match resource {
+        "traces" => format!("/apis/{GROUP}/{VERSION}/traces"),
+        _ => format!("/apis/{GROUP}/{VERSION}/{resource}/{NAME}"),
     }
-    let status = process.take_status();
-    let (mut stdout, mut stderr) = (
-        process
-            .stdout()
-            .context("no stdout from the operator's pod")?,
-        process
-            .stderr()
-            .context("no stderr from the operator's pod")?,
-    );
-    let (mut out, mut err) = (String::new(), String::new());
-    let (read_out, read_err) = tokio::join!(
-        stdout.read_to_string(&mut out),
-        stderr.read_to_string(&mut err)
-    );
-    read_out.with_context(|| format!("reading what `{shown}` printed"))?;
-    read_err.context("reading the operator's messages")?;
-    if let Some(status) = status
-        && let Some(s) = status.await
-        && s.status.as_deref() == Some("Failure")
-    {
-        bail!(
-            "`{shown}` in pod {ns}/{pod} failed: {} {}",
-            s.message.unwrap_or_default(),
-            err.trim()
-        );
-    }
-    Ok(out)
 }
 
-/// The caller may not run the reader in the operator's pods.
+/// The object `resource/audit` of the audit API, as text.
+async fn read(client: &kube::Client, resource: &str) -> Result<String> {
+    let request = http::Request::get(path(resource))
+        .body(Vec::new())
+        .context("building the request")?;
+    client
+        .request_text(request)
+        .await
+        .with_context(|| format!("reading {resource}/{NAME}.{GROUP} (the operator's audit API)"))
+}
+
+/// The caller may not read the audit API.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "reading the operator's audit log needs pods/exec on the operator's pods in namespace {0} \
-     (the chart grants it to the groups in auditLog.readers.groups)"
+    "reading the operator's audit log needs {0} (the chart's audit-reader role grants it to the \
+     groups in auditLog.readers.groups)"
 )]
 pub struct NotAReader(pub String);
 
-pub async fn may_exec(client: &kube::Client, ns: &str) -> Result<bool> {
+/// Whether the caller may `verb` the audit API's `resource`.
+pub async fn may(client: &kube::Client, verb: &str, resource: &str) -> Result<bool> {
     let review = SelfSubjectAccessReview {
         spec: SelfSubjectAccessReviewSpec {
             resource_attributes: Some(ResourceAttributes {
-                namespace: Some(ns.into()),
-                verb: Some("create".into()),
-                resource: Some("pods".into()),
-                subresource: Some("exec".into()),
+                group: Some(GROUP.into()),
+                version: Some(VERSION.into()),
+                resource: Some(resource.into()),
+                verb: Some(verb.into()),
+                name: (resource != "traces").then(|| NAME.into()),
                 ..Default::default()
             }),
             ..Default::default()
@@ -286,38 +216,6 @@ pub async fn may_exec(client: &kube::Client, ns: &str) -> Result<bool> {
         .await
         .context("asking the API server what you may do")?;
     Ok(answer.status.is_some_and(|s| s.allowed))
-}
-
-/// The pod to read from: the Lease holder when it is one of the operator's
-/// running pods, otherwise any running one (they share the log's volume).
-pub async fn operator_pod(client: &kube::Client, source: &Source) -> Result<String> {
-    let ns = &source.operator_namespace;
-    let running: Vec<String> = Api::<Pod>::namespaced(client.clone(), ns)
-        .list(&ListParams::default().labels(&source.operator_selector))
-        .await
-        .with_context(|| format!("listing the operator's pods in {ns}"))?
-        .into_iter()
-        .filter(|p| {
-            p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
-                && p.metadata.deletion_timestamp.is_none()
-        })
-        .filter_map(|p| p.metadata.name)
-        .collect();
-    let holder = Api::<Lease>::namespaced(client.clone(), ns)
-        .get_opt(&source.operator_lease)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|l| l.spec?.holder_identity);
-    match holder.filter(|h| running.contains(h)) {
-        Some(leader) => Ok(leader),
-        None => running.into_iter().next().with_context(|| {
-            format!(
-                "no running pod of the operator in namespace {ns} (selector {})",
-                source.operator_selector
-            )
-        }),
-    }
 }
 
 #[cfg(test)]

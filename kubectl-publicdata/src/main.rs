@@ -68,8 +68,6 @@ enum Command {
     /// The operator's audit log: verify its chain, read a tenant's records,
     /// or keep a copy.
     Audit {
-        #[command(flatten)]
-        source: audit::Source,
         #[command(subcommand)]
         command: audit::Audit,
     },
@@ -150,7 +148,7 @@ async fn run(cli: &Cli) -> Result<()> {
         } => decide::decide_renewal(&client, d).await,
         Command::Evaluate(e) => decide::evaluate_report(&client, e).await,
         Command::Status { name, output } => status::show(&client, name, output).await,
-        Command::Audit { source, command } => audit::run(&client, source, command).await,
+        Command::Audit { command } => audit::run(&client, command).await,
         Command::Trace(t) => trace::run(&client, t).await,
         Command::Completion { .. } => Ok(()),
     }

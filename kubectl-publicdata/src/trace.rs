@@ -2,17 +2,17 @@
 //!
 //! Every delivered table carries a fingerprint of its delivery, made with a
 //! key that never leaves OpenBao. So the file is compared where that key can
-//! be used: it is streamed to `publicdata-operator trace` in the operator's
-//! container (which reads the deliveries on record in the audit log), the
-//! same way, and under the same `pods/exec` grant, as `audit`. The answer
-//! names the delivery, its recipient and date, or says why it cannot.
+//! be used: it is posted to the operator's audit API (`create
+//! traces.audit.publicdata.io`), which compares it with the deliveries on
+//! record in the audit log. The answer names the delivery, its recipient and
+//! date, or says why it cannot.
 
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 use publicdata_operator::fingerprint::{MAX_TRACE_BYTES as MAX_BYTES, Trace};
 
-use crate::audit::{self, Source};
+use crate::audit;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -21,8 +21,6 @@ pub struct Args {
     /// Output: text (default) or json.
     #[arg(short = 'o', long, default_value = "text", value_parser = ["text", "json"])]
     output: String,
-    #[command(flatten)]
-    source: Source,
 }
 
 /// No delivery could be named: the reason, for the exit status (3).
@@ -42,20 +40,20 @@ pub async fn run(client: &kube::Client, args: &Args) -> Result<()> {
     }
     let bytes =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    let ns = &args.source.operator_namespace;
-    if !audit::may_exec(client, ns).await? {
-        bail!(audit::NotAReader(ns.clone()));
+    if !audit::may(client, "create", "traces").await? {
+        bail!(audit::NotAReader(format!(
+            "create traces.{}",
+            publicdata_operator::audit::api::GROUP
+        )));
     }
-    let pod = audit::operator_pod(client, &args.source).await?;
-    let length = bytes.len().to_string();
-    let json = audit::in_operator(
-        client,
-        ns,
-        &pod,
-        &["trace", "--length", &length],
-        Some(&bytes),
-    )
-    .await?;
+    let request = http::Request::post(audit::path("traces"))
+        .header(http::header::CONTENT_TYPE, "application/octet-stream")
+        .body(bytes)
+        .context("building the request")?;
+    let json = client
+        .request_text(request)
+        .await
+        .context("posting the file to the operator's audit API")?;
     let trace: Trace = serde_json::from_str(&json).context("the operator's answer is not JSON")?;
     if args.output == "json" {
         println!("{}", serde_json::to_string_pretty(&trace)?);

@@ -354,6 +354,17 @@ pub struct Args {
     /// the records store (one object per tenant and source).
     #[arg(long, env = "OPLOG_FLUSH_EVERY", default_value = "10s", value_parser = parse_duration)]
     pub oplog_flush_every: std::time::Duration,
+    /// Address of the audit API (`audit.publicdata.io`, behind the API
+    /// server's aggregation layer: see `audit::api`). Every replica serves
+    /// it. Unset: not served, and the log is read on the operator's volume only.
+    #[arg(long, env = "AUDIT_API_ADDR", requires_all = ["audit_api_tls_cert", "audit_api_tls_key"])]
+    pub audit_api_addr: Option<std::net::SocketAddr>,
+    /// The audit API's serving certificate and key (PEM): the APIService's
+    /// caBundle names their CA.
+    #[arg(long, env = "AUDIT_API_TLS_CERT")]
+    pub audit_api_tls_cert: Option<std::path::PathBuf>,
+    #[arg(long, env = "AUDIT_API_TLS_KEY")]
+    pub audit_api_tls_key: Option<std::path::PathBuf>,
     /// Address of the admin server: /metrics, /livez, /readyz.
     #[arg(long, env = "ADMIN_ADDR", default_value = "127.0.0.1:8080")]
     pub admin_addr: std::net::SocketAddr,

@@ -187,7 +187,7 @@ async fn openbao_session(openbao: &OpenBaoArgs) -> anyhow::Result<OpenBao> {
 /// `audit anchor`: the stored checkpoint and the signing key's public halves.
 async fn print_anchor(openbao: OpenBaoArgs) -> anyhow::Result<()> {
     let vault = openbao_session(&openbao).await?;
-    let anchor = checkpointer::load(&vault, &vault).await?;
+    let anchor = checkpointer::load(&vault, &vault, None).await?;
     println!("{}", serde_json::to_string_pretty(&anchor)?);
     Ok(())
 }
@@ -324,6 +324,37 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     });
 
+    // Every replica serves the audit API, a standby too: the log is on the
+    // volume they share, and the anchor and a trace log in to OpenBao anew.
+    let mut audit_api = tokio::spawn({
+        let client = client.clone();
+        let settings = match (
+            args.audit_api_addr,
+            &args.audit_api_tls_cert,
+            &args.audit_api_tls_key,
+        ) {
+            (Some(addr), Some(cert), Some(key)) => Some(audit::api::Settings {
+                addr,
+                cert: cert.clone(),
+                key: key.clone(),
+                audit_log: args.audit_log.clone(),
+                records: records.clone(),
+                openbao: audit::api::OpenBaoAccess {
+                    address: args.openbao.vault_addr.clone(),
+                    ca_cert: args.openbao.vault_cacert.clone(),
+                    login: login.clone(),
+                },
+            }),
+            _ => None,
+        };
+        async move {
+            match settings {
+                Some(settings) => audit::api::serve(settings, client).await,
+                None => std::future::pending().await,
+            }
+        }
+    });
+
     // One active replica: only the leader goes on (and so writes the audit log).
     let mut leadership = None;
     if args.leader_elect {
@@ -351,6 +382,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             served = &mut admin => return served_ended(&format!("admin server on {admin_addr}"), served),
             served = &mut register => return served_ended("register server", served),
             served = &mut intake => return served_ended("operation logs intake", served),
+            served = &mut audit_api => return api_ended(served),
             () = &mut stop => {
                 tracing::info!("terminating while standing by");
                 return Ok(());
@@ -401,22 +433,31 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // The log is checked against its latest signed checkpoint before anything
     // is appended; if OpenBao cannot say what that is now, the checkpointer
     // checks later and signs nothing until then.
-    let (audit, start) = match checkpointer::prepare(vault.as_ref(), vault.as_ref()).await {
-        Ok(anchor) => (
-            FileSink::open_anchored(&args.audit_log, &anchor),
-            checkpointer::Start::Checked(anchor),
-        ),
-        Err(e) => {
-            tracing::warn!("loading the audit log's checkpoint (checked later): {e:#}");
-            (
-                FileSink::open(&args.audit_log),
-                checkpointer::Start::Unchecked,
-            )
-        }
-    };
+    let mut rolled_back = None;
+    let (audit, start) =
+        match checkpointer::prepare(vault.as_ref(), vault.as_ref(), records.as_deref()).await {
+            Ok(anchor) => {
+                let (anchor, rollback) = audit::anchor::trusted(&anchor);
+                rolled_back = rollback;
+                (
+                    FileSink::open_anchored(&args.audit_log, &anchor),
+                    checkpointer::Start::Checked(anchor),
+                )
+            }
+            Err(e) => {
+                tracing::warn!("loading the audit log's checkpoint (checked later): {e:#}");
+                (
+                    FileSink::open(&args.audit_log),
+                    checkpointer::Start::Unchecked,
+                )
+            }
+        };
     let audit =
         audit.with_context(|| format!("opening the audit log {}", args.audit_log.display()))?;
     let audit: Arc<dyn Sink> = Arc::new(audit);
+    if let Some(problem) = rolled_back {
+        checkpointer::record_rollback(&audit, &problem).await;
+    }
     if let Err(problem) = audit.health() {
         tracing::error!(
             "the audit log {} is damaged ({problem}): records are held beside it; provisioning, \
@@ -494,13 +535,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
             publicdata_operator::controllers::authorization::lane::WRITES_IN_FLIGHT,
         ),
         audit: audit.clone(),
-        records,
+        records: records.clone(),
         database,
     });
     let anchoring = tokio::spawn(checkpointer::run(
         audit,
         vault.clone(),
         vault.clone(),
+        records,
         start,
         args.audit_checkpoint_every,
     ));
@@ -520,6 +562,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         served = &mut admin => served_ended(&format!("admin server on {admin_addr}"), served),
         served = &mut register => served_ended("register server", served),
         served = &mut intake => served_ended("operation logs intake", served),
+        served = &mut audit_api => api_ended(served),
         () = &mut stop => {
             tracing::info!("terminating: the Lease is released for another replica");
             Ok(())
@@ -565,5 +608,13 @@ fn served_ended(
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(anyhow::anyhow!("{what}: {e}")),
         Err(e) => Err(anyhow::anyhow!("{what} (task): {e}")),
+    }
+}
+
+fn api_ended(served: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow::Result<()> {
+    match served {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.context("the audit API")),
+        Err(e) => Err(anyhow::anyhow!("the audit API (task): {e}")),
     }
 }

@@ -75,6 +75,12 @@ pub trait Store: Send + Sync {
     async fn get(&self, key: &str) -> Result<Option<Stored>, Error>;
     /// The keys under `prefix`, with their sizes, in key order.
     async fn list(&self, prefix: &str) -> Result<Vec<Listed>, Error>;
+    /// The keys under `prefix` after `start_after`, in key order.
+    async fn list_after(&self, prefix: &str, start_after: &str) -> Result<Vec<Listed>, Error> {
+        let mut listed = self.list(prefix).await?;
+        listed.retain(|l| l.key.as_str() > start_after);
+        Ok(listed)
+    }
 }
 
 /// A key in a listing, with its size.
@@ -384,11 +390,16 @@ impl Store for S3Store {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<Listed>, Error> {
+        self.list_after(prefix, "").await
+    }
+
+    async fn list_after(&self, prefix: &str, start_after: &str) -> Result<Vec<Listed>, Error> {
         let mut pages = self
             .client
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(prefix)
+            .set_start_after((!start_after.is_empty()).then(|| start_after.to_string()))
             .into_paginator()
             .send();
         let mut listed = Vec::new();

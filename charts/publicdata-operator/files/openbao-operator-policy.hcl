@@ -95,6 +95,13 @@ path "publicdata-transit/hmac/export-fingerprint" {
 path "sys/mounts/publicdata-records" {
   capabilities = ["create", "read", "update"]
 }
+# The checkpoint: written with check-and-set on the version read here, never
+# deleted, destroyed or its history configured (no delete capability, no
+# destroy/, no metadata write). Each checkpoint is also locked in the records
+# store, so one written back to an older head shows as a rollback.
 path "publicdata-records/data/audit/checkpoint" {
   capabilities = ["create", "read", "update"]
+}
+path "publicdata-records/metadata/audit/checkpoint" {
+  capabilities = ["read"]
 }

@@ -15,6 +15,13 @@ extendedKeyUsage=serverAuth"
   # How the API server authenticates to the kubelet (logs, exec); bound to
   # system:kubelet-api-admin once the server is up.
   cert apiserver-kubelet-client "/CN=kube-apiserver-kubelet-client" "extendedKeyUsage=clientAuth"
+  # The front proxy (the aggregation layer, as kubeadm sets it up): a CA of
+  # its own, so that no client certificate of the cluster CA can pass for
+  # it, and the client certificate the API server forwards requests to
+  # aggregated APIs with (the operator's audit API).
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=publicdata-testbed-front-proxy-ca" \
+    -keyout "$pki/front-proxy-ca.key" -out "$pki/front-proxy-ca.crt" 2>/dev/null
+  cert front-proxy-client "/CN=front-proxy-client" "extendedKeyUsage=clientAuth" front-proxy-ca
   # Service-account token signing keys.
   openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
   openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
@@ -73,6 +80,14 @@ kube_apiserver_start() {
     --kubelet-client-key "$pki/apiserver-kubelet-client.key" \
     --kubelet-certificate-authority "$pki/ca.crt" \
     --kubelet-preferred-address-types InternalIP \
+    --requestheader-client-ca-file "$pki/front-proxy-ca.crt" \
+    --requestheader-allowed-names front-proxy-client \
+    --requestheader-username-headers X-Remote-User \
+    --requestheader-group-headers X-Remote-Group \
+    --requestheader-extra-headers-prefix X-Remote-Extra- \
+    --proxy-client-cert-file "$pki/front-proxy-client.crt" \
+    --proxy-client-key-file "$pki/front-proxy-client.key" \
+    --enable-aggregator-routing=true \
     --authorization-mode Node,RBAC \
     --enable-admission-plugins NodeRestriction \
     --service-account-issuer "$api" \

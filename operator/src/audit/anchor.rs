@@ -46,10 +46,68 @@ pub type PublicKeys = BTreeMap<u32, String>;
 
 /// What a log is checked against: the latest checkpoint (none before the
 /// first one is written) and the keys to check its signature with.
+///
+/// Every checkpoint is also written, locked, to the records store (S3 Object
+/// Lock, compliance mode): `locked` is the latest there. Whoever holds the
+/// operator's OpenBao token can write an older checkpoint to OpenBao again,
+/// but cannot remove a locked copy, so a rollback shows as an OpenBao
+/// checkpoint behind the locked one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Anchor {
     pub checkpoint: Option<Checkpoint>,
     pub keys: PublicKeys,
+    /// The latest checkpoint in the records store (none when no store is
+    /// configured, or before the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked: Option<Checkpoint>,
+}
+
+/// Where the records store keeps checkpoint copies: one object per
+/// checkpoint, named so that key order is sequence order.
+pub const LOCKED_PREFIX: &str = "audit/checkpoints/";
+
+/// The records store key of a checkpoint copy.
+pub fn locked_key(c: &Checkpoint) -> String {
+    format!(
+        "{LOCKED_PREFIX}{:020}-{}.json",
+        c.seq,
+        c.time.replace(':', "")
+    )
+}
+
+/// What the operator checks its own log against when it opens it: the
+/// anchor, or, when OpenBao's checkpoint was rolled back behind its locked
+/// copy, the locked copy in its place (the log is not damaged by that: the
+/// checkpoint was), with the rollback to report.
+pub fn trusted(anchor: &Anchor) -> (Anchor, Option<Problem>) {
+    match not_rolled_back(anchor) {
+        Ok(()) => (anchor.clone(), None),
+        Err(problem) => (
+            Anchor {
+                checkpoint: anchor.locked.clone(),
+                ..anchor.clone()
+            },
+            Some(problem),
+        ),
+    }
+}
+
+/// `Err` when OpenBao's checkpoint is behind (or without) the locked copy.
+pub fn not_rolled_back(anchor: &Anchor) -> Result<(), Problem> {
+    let Some(locked) = &anchor.locked else {
+        return Ok(());
+    };
+    match &anchor.checkpoint {
+        Some(c) if c.seq >= locked.seq => Ok(()),
+        found => Err(Problem::CheckpointRolledBack {
+            found: found.as_ref().map_or_else(
+                || "none".to_string(),
+                |c| format!("record {}, signed at {}", c.seq, c.time),
+            ),
+            locked: locked.seq,
+            time: locked.time.clone(),
+        }),
+    }
 }
 
 /// The action of the record the operator writes once its first checkpoint
@@ -160,19 +218,25 @@ pub fn summary(a: &Anchored) -> String {
 /// cut off the end (the log ends before the signed record), or a rewrite
 /// re-hashed to the end (the record at the signed sequence has another hash).
 pub fn check(bytes: &[u8], anchor: &Anchor) -> Result<Anchored, Problem> {
-    if let Some(checkpoint) = &anchor.checkpoint {
+    for checkpoint in anchor.checkpoint.iter().chain(&anchor.locked) {
         verify_signature(checkpoint, &anchor.keys)?;
     }
+    not_rolled_back(anchor)?;
     let (complete, tail) = split_tail(bytes);
     let mut at_checkpoint = None;
+    let mut at_locked = None;
     let mut anchored_at = None;
     let wanted = anchor.checkpoint.as_ref().map(|c| c.seq);
+    let locked = anchor.locked.as_ref().map(|c| c.seq);
     let lines = complete
         .split(|b| *b == b'\n')
         .map(|l| String::from_utf8(l.to_vec()).map_err(std::io::Error::other));
     let last = verify_lines_with(lines, |record| {
         if Some(record.seq) == wanted {
             at_checkpoint = Some(record.hash.clone());
+        }
+        if Some(record.seq) == locked {
+            at_locked = Some(record.hash.clone());
         }
         if record.entry.action == ANCHORED && anchored_at.is_none() {
             anchored_at = Some(record.seq);
@@ -182,6 +246,7 @@ pub fn check(bytes: &[u8], anchor: &Anchor) -> Result<Anchored, Problem> {
         return Err(Problem::CheckpointMissing { seq });
     }
     against(anchor.checkpoint.as_ref(), last.as_ref(), at_checkpoint)?;
+    against(anchor.locked.as_ref(), last.as_ref(), at_locked)?;
     if !tail.is_empty() {
         return Err(Problem::TornTail {
             line: complete.iter().filter(|b| **b == b'\n').count() + 1,

@@ -203,6 +203,15 @@ pub enum Problem {
          checkpoints were removed"
     )]
     CheckpointMissing { seq: u64 },
+    #[error(
+        "OpenBao's checkpoint ({found}) is behind the copy locked in the records store \
+         (record {locked}, signed at {time}): the checkpoint was rolled back"
+    )]
+    CheckpointRolledBack {
+        found: String,
+        locked: u64,
+        time: String,
+    },
 }
 
 /// Splits a log into its complete lines and an incomplete last one (the
@@ -350,6 +359,7 @@ pub async fn trail(sink: &std::sync::Arc<dyn Sink>, tenant: &str) -> Result<Vec<
 }
 
 pub mod anchor;
+pub mod api;
 pub mod checkpointer;
 mod file;
 pub use file::FileSink;

@@ -24,6 +24,8 @@ pub struct State {
     pub secrets: BTreeMap<(String, String), BTreeMap<String, String>>,
     /// Database roles by (mount, name), with their creation statements.
     pub database_roles: BTreeMap<(String, String), String>,
+    /// KV v2 versions by (mount, path), of secrets written with check-and-set.
+    pub versions: BTreeMap<(String, String), u64>,
 }
 
 /// An in-memory secrets backend.
@@ -181,6 +183,38 @@ impl SecretsBackend for Memory {
                 Change::Written
             }
         }))
+    }
+
+    async fn kv2_version(&self, mount: &str, path: &str) -> Result<u64, Error> {
+        Ok(self.with(|s| {
+            s.versions
+                .get(&(mount.to_string(), path.to_string()))
+                .copied()
+                .unwrap_or(0)
+        }))
+    }
+
+    async fn write_kv2_cas(
+        &self,
+        owner: &str,
+        mount: &str,
+        path: &str,
+        data: &BTreeMap<String, String>,
+        version: u64,
+    ) -> Result<u64, Error> {
+        self.ensure_kv2_mount(mount, owner).await?;
+        self.with(|s| {
+            let key = (mount.to_string(), path.to_string());
+            let current = s.versions.get(&key).copied().unwrap_or(0);
+            if current != version {
+                return Err(Error::Settings(format!(
+                    "check-and-set parameter did not match the current version ({current}, not {version})"
+                )));
+            }
+            s.secrets.insert(key.clone(), data.clone());
+            s.versions.insert(key, current + 1);
+            Ok(current + 1)
+        })
     }
 
     async fn read_kv2(

@@ -466,6 +466,19 @@ pub trait SecretsBackend: Send + Sync {
         path: &str,
         data: &std::collections::BTreeMap<String, String>,
     ) -> Result<Change, Error>;
+    /// The current version of a KV v2 secret (0: none).
+    async fn kv2_version(&self, mount: &str, path: &str) -> Result<u64, Error>;
+    /// Writes a new version of a KV v2 secret with check-and-set: only when
+    /// its current version is `version` (0: none yet). Enables the KV v2
+    /// mount first if needed, as `owner`'s. Returns the version written.
+    async fn write_kv2_cas(
+        &self,
+        owner: &str,
+        mount: &str,
+        path: &str,
+        data: &std::collections::BTreeMap<String, String>,
+        version: u64,
+    ) -> Result<u64, Error>;
     /// Reads a KV v2 secret (None when absent).
     async fn read_kv2(
         &self,

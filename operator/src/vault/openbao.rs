@@ -523,6 +523,44 @@ impl SecretsBackend for OpenBao {
         Ok(Change::Written)
     }
 
+    async fn kv2_version(&self, mount: &str, path: &str) -> Result<u64, Error> {
+        match vaultrs::kv2::read_metadata(&self.session().client, mount, path).await {
+            Ok(metadata) => Ok(metadata.current_version),
+            Err(e) if not_found(&e) || no_mount(&e) => Ok(0),
+            Err(source) => Err(Error::WriteSecret {
+                path: format!("{mount}/metadata/{path}"),
+                source,
+            }),
+        }
+    }
+
+    async fn write_kv2_cas(
+        &self,
+        owner: &str,
+        mount: &str,
+        path: &str,
+        data: &std::collections::BTreeMap<String, String>,
+        version: u64,
+    ) -> Result<u64, Error> {
+        self.ensure_kv2_mount(mount, owner).await?;
+        let cas = u32::try_from(version).map_err(|_| {
+            Error::Settings(format!("{mount}/{path}: version {version} out of range"))
+        })?;
+        let written = vaultrs::kv2::set_with_options(
+            &self.session().client,
+            mount,
+            path,
+            data,
+            vaultrs::api::kv2::requests::SetSecretRequestOptions { cas },
+        )
+        .await
+        .map_err(|source| Error::WriteSecret {
+            path: format!("{mount}/{path}"),
+            source,
+        })?;
+        Ok(written.version)
+    }
+
     async fn read_kv2(
         &self,
         mount: &str,

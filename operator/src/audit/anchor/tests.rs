@@ -64,7 +64,50 @@ fn anchored_at(records: &[Record], seq: usize, k: &ed25519_dalek::SigningKey) ->
     Anchor {
         checkpoint: Some(signed(k, &records[seq - 1])),
         keys: keys(k),
+        locked: None,
     }
+}
+
+#[test]
+fn an_openbao_checkpoint_behind_its_locked_copy_is_a_rollback() {
+    let k = key(1);
+    let records = chain(&[ANCHORED, "TenantFrozen", "TenantResumed", "DomainUpdated"]);
+    // The locked copy agrees (or lags): fine.
+    let mut anchor = anchored_at(&records, 3, &k);
+    anchor.locked = Some(signed(&k, &records[1]));
+    check(&bytes(&records), &anchor).unwrap();
+    anchor.locked = anchor.checkpoint.clone();
+    check(&bytes(&records), &anchor).unwrap();
+    // OpenBao's checkpoint written back to an older one: named.
+    let mut rolled = anchored_at(&records, 2, &k);
+    rolled.locked = Some(signed(&k, &records[3]));
+    let e = check(&bytes(&records), &rolled).unwrap_err();
+    assert!(
+        matches!(e, Problem::CheckpointRolledBack { locked: 4, .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("rolled back"), "{e}");
+    // Or removed.
+    rolled.checkpoint = None;
+    assert!(matches!(
+        check(&bytes(&records), &rolled),
+        Err(Problem::CheckpointRolledBack { .. })
+    ));
+    // A log cut back to an older checkpoint, the checkpoint with it: the
+    // locked copy still names the end that was there.
+    let cut = &records[..2];
+    let mut both = anchored_at(&records, 2, &k);
+    both.locked = Some(signed(&k, &records[1]));
+    check(&bytes(cut), &both).unwrap();
+    both.locked = Some(signed(&k, &records[3]));
+    assert!(check(&bytes(cut), &both).is_err());
+    // A locked copy not signed by the key is forged.
+    let mut forged = anchored_at(&records, 4, &k);
+    forged.locked = Some(signed(&key(2), &records[3]));
+    assert!(matches!(
+        check(&bytes(&records), &forged),
+        Err(Problem::CheckpointForged { .. })
+    ));
 }
 
 #[test]

@@ -1,0 +1,706 @@
+//! The audit API, `audit.publicdata.io/v1alpha1`: how a person reads the
+//! audit log, its anchor and a leak's trace without exec into the operator.
+//!
+//! The operator serves it behind the API server's aggregation layer (an
+//! APIService the chart makes), the way metrics-server does: the API server
+//! authenticates the caller, checks RBAC on the resource, and forwards the
+//! request over TLS with its front-proxy client certificate and the caller's
+//! name and groups in headers. Here the certificate is verified against the
+//! request-header CA the API server publishes (ConfigMap
+//! `kube-system/extension-apiserver-authentication`, with the names it
+//! allows), and the caller is authorized again with a SubjectAccessReview, so
+//! a request that did not come through the API server, or a caller RBAC does
+//! not name, gets nothing.
+//!
+//! | request                                   | RBAC (group `audit.publicdata.io`) |
+//! |-------------------------------------------|-------------------------------------|
+//! | `GET  .../v1alpha1/logs/audit`            | `get logs`                          |
+//! | `GET  .../v1alpha1/anchors/audit`         | `get anchors`                       |
+//! | `POST .../v1alpha1/traces` (the file)     | `create traces`                     |
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+};
+use k8s_openapi::api::core::v1::ConfigMap;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+
+use crate::fingerprint::MAX_TRACE_BYTES;
+use crate::vault::OpenBao;
+use crate::vault::login::Login;
+
+pub const GROUP: &str = "audit.publicdata.io";
+pub const VERSION: &str = "v1alpha1";
+/// The one object of `logs` and of `anchors`.
+pub const NAME: &str = "audit";
+
+/// Where the API server says how it proxies.
+pub const AUTHENTICATION_CONFIG_MAP: (&str, &str) =
+    ("kube-system", "extension-apiserver-authentication");
+
+/// How the API server's front proxy is recognised and what its headers mean
+/// (the request-header part of `extension-apiserver-authentication`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrontProxy {
+    /// PEM: the CA that signs the front proxy's client certificate.
+    pub ca: String,
+    /// The certificate's common names allowed; empty: any the CA signed.
+    pub allowed_names: Vec<String>,
+    pub username_headers: Vec<String>,
+    pub group_headers: Vec<String>,
+    pub extra_prefixes: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "ConfigMap kube-system/extension-apiserver-authentication has no {0}: the API server \
+         runs without --requestheader-client-ca-file, so it cannot proxy to the audit API"
+    )]
+    Missing(&'static str),
+    #[error(
+        "ConfigMap kube-system/extension-apiserver-authentication: {key} is not a JSON list of strings: {source}"
+    )]
+    List {
+        key: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("reading ConfigMap kube-system/extension-apiserver-authentication: {0}")]
+    Read(#[source] kube::Error),
+    #[error("the audit API's TLS set-up: {0}")]
+    Tls(String),
+}
+
+impl FrontProxy {
+    /// From the ConfigMap's data.
+    pub fn from_data(data: &BTreeMap<String, String>) -> Result<Self, Error> {
+        let list = |key: &'static str| -> Result<Vec<String>, Error> {
+            match data.get(key).map(|s| s.trim()) {
+                None | Some("") => Ok(Vec::new()),
+                Some(json) => {
+                    serde_json::from_str(json).map_err(|source| Error::List { key, source })
+                }
+            }
+        };
+        let ca = data
+            .get("requestheader-client-ca-file")
+            .filter(|ca| !ca.trim().is_empty())
+            .ok_or(Error::Missing("requestheader-client-ca-file"))?
+            .clone();
+        let proxy = FrontProxy {
+            ca,
+            allowed_names: list("requestheader-allowed-names")?,
+            username_headers: list("requestheader-username-headers")?,
+            group_headers: list("requestheader-group-headers")?,
+            extra_prefixes: list("requestheader-extra-headers-prefix")?,
+        };
+        if proxy.username_headers.is_empty() {
+            return Err(Error::Missing("requestheader-username-headers"));
+        }
+        Ok(proxy)
+    }
+
+    /// Read from the cluster.
+    pub async fn load(client: &kube::Client) -> Result<Self, Error> {
+        let (ns, name) = AUTHENTICATION_CONFIG_MAP;
+        let cm = kube::Api::<ConfigMap>::namespaced(client.clone(), ns)
+            .get(name)
+            .await
+            .map_err(Error::Read)?;
+        Self::from_data(&cm.data.unwrap_or_default())
+    }
+
+    /// The caller the API server names in `headers`; `None` without a user.
+    pub fn caller(&self, headers: &HeaderMap) -> Option<Caller> {
+        let values = |name: &str| {
+            headers
+                .get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        let user = self
+            .username_headers
+            .iter()
+            .find_map(|h| values(h).into_iter().find(|v| !v.is_empty()))?;
+        let groups = self.group_headers.iter().flat_map(|h| values(h)).collect();
+        let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (name, value) in headers {
+            let name = name.as_str();
+            let Some(key) = self.extra_prefixes.iter().find_map(|p| {
+                let p = p.to_ascii_lowercase();
+                name.strip_prefix(p.as_str())
+            }) else {
+                continue;
+            };
+            if let Ok(value) = value.to_str() {
+                let key = percent_encoding::percent_decode_str(key)
+                    .decode_utf8_lossy()
+                    .into_owned();
+                extra.entry(key).or_default().push(value.to_string());
+            }
+        }
+        Some(Caller {
+            user,
+            groups,
+            extra,
+        })
+    }
+}
+
+/// Who asked, as the API server authenticated them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub user: String,
+    pub groups: Vec<String>,
+    pub extra: BTreeMap<String, Vec<String>>,
+}
+
+impl Caller {
+    /// The review asking whether this caller may `verb` the `resource`.
+    pub fn review(&self, verb: &str, resource: &str, name: Option<&str>) -> SubjectAccessReview {
+        SubjectAccessReview {
+            spec: SubjectAccessReviewSpec {
+                user: Some(self.user.clone()),
+                groups: Some(self.groups.clone()),
+                extra: (!self.extra.is_empty()).then(|| self.extra.clone()),
+                resource_attributes: Some(ResourceAttributes {
+                    group: Some(GROUP.into()),
+                    version: Some(VERSION.into()),
+                    resource: Some(resource.into()),
+                    name: name.map(str::to_string),
+                    verb: Some(verb.into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+}
+
+/// The common name of a certificate's subject.
+fn common_name(cert: &CertificateDer<'_>) -> Option<String> {
+    use x509_cert::der::{Decode, Tagged, asn1};
+    let cert = x509_cert::Certificate::from_der(cert.as_ref()).ok()?;
+    let cn = x509_cert::der::oid::db::rfc4519::CN;
+    cert.tbs_certificate
+        .subject
+        .0
+        .iter()
+        .flat_map(|rdn| rdn.0.iter())
+        .find(|atv| atv.oid == cn)
+        .and_then(|atv| match atv.value.tag() {
+            x509_cert::der::Tag::Utf8String => atv
+                .value
+                .decode_as::<asn1::Utf8StringRef<'_>>()
+                .ok()
+                .map(|s| s.as_str().to_string()),
+            x509_cert::der::Tag::PrintableString => atv
+                .value
+                .decode_as::<asn1::PrintableStringRef<'_>>()
+                .ok()
+                .map(|s| s.as_str().to_string()),
+            _ => None,
+        })
+}
+
+/// Accepts a client certificate only from the front proxy: signed by the
+/// request-header CA and, where the API server names them, with an allowed
+/// common name.
+#[derive(Debug)]
+struct FrontProxyVerifier {
+    inner: Arc<dyn ClientCertVerifier>,
+    allowed_names: Vec<String>,
+}
+
+impl ClientCertVerifier for FrontProxyVerifier {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        self.inner
+            .verify_client_cert(end_entity, intermediates, now)?;
+        if self.allowed_names.is_empty()
+            || common_name(end_entity).is_some_and(|cn| self.allowed_names.contains(&cn))
+        {
+            return Ok(ClientCertVerified::assertion());
+        }
+        Err(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::ApplicationVerificationFailure,
+        ))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// The TLS server configuration: the serving certificate and key (PEM files),
+/// and client certificates from the front proxy only.
+pub fn tls_config(
+    proxy: &FrontProxy,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<rustls::ServerConfig, Error> {
+    let tls = |what: &str, e: &dyn std::fmt::Display| Error::Tls(format!("{what}: {e}"));
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_slice_iter(proxy.ca.as_bytes()) {
+        let ca = ca.map_err(|e| tls("the request-header CA", &e))?;
+        roots
+            .add(ca)
+            .map_err(|e| tls("the request-header CA", &e))?;
+    }
+    let inner = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| tls("the request-header CA", &e))?;
+    let verifier = Arc::new(FrontProxyVerifier {
+        inner,
+        allowed_names: proxy.allowed_names.clone(),
+    });
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| tls(&cert.display().to_string(), &e))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| tls(&key.display().to_string(), &e))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls("protocol versions", &e))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| tls("the serving certificate", &e))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// How the audit API is set up.
+pub struct Settings {
+    pub addr: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub audit_log: PathBuf,
+    /// Where the checkpoints' locked copies are (the anchor names the latest).
+    pub records: Option<Arc<dyn crate::records::Store>>,
+    /// How the anchor and the trace log in to OpenBao (as the operator):
+    /// every replica serves the API, a standby too, so each request logs in.
+    pub openbao: OpenBaoAccess,
+}
+
+/// What a request needs to log in to OpenBao.
+#[derive(Clone)]
+pub struct OpenBaoAccess {
+    pub address: String,
+    pub ca_cert: Option<PathBuf>,
+    pub login: Login,
+}
+
+impl OpenBaoAccess {
+    async fn session(&self) -> anyhow::Result<OpenBao> {
+        let vault = OpenBao::new(
+            &self.address,
+            "",
+            crate::vault::KubernetesAuthConfig {
+                host: String::new(),
+                ca_cert: String::new(),
+                reviewer_jwt: String::new(),
+            },
+            self.ca_cert.clone(),
+        )?;
+        let (token, _) = self.login.token(&vault).await?;
+        vault.set_token(&token)?;
+        Ok(vault)
+    }
+}
+
+struct Shared {
+    client: kube::Client,
+    proxy: FrontProxy,
+    audit_log: PathBuf,
+    records: Option<Arc<dyn crate::records::Store>>,
+    openbao: OpenBaoAccess,
+    /// One trace at a time: each holds a file of up to 64 MiB.
+    tracing: tokio::sync::Semaphore,
+}
+
+/// A `metav1.Status` failure, as every Kubernetes API answers one.
+fn status(code: StatusCode, reason: &str, message: impl Into<String>) -> Response {
+    let body = serde_json::json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message.into(),
+        "reason": reason,
+        "code": code.as_u16(),
+    });
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn json(value: &impl serde::Serialize) -> Response {
+    match serde_json::to_string(value) {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            e.to_string(),
+        ),
+    }
+}
+
+/// The group version's resources (discovery).
+pub fn resources() -> serde_json::Value {
+    let resource = |name: &str, kind: &str, verbs: &[&str]| {
+        serde_json::json!({
+            "name": name, "singularName": "", "namespaced": false, "kind": kind, "verbs": verbs,
+        })
+    };
+    serde_json::json!({
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": format!("{GROUP}/{VERSION}"),
+        "resources": [
+            resource("logs", "AuditLog", &["get"]),
+            resource("anchors", "AuditAnchor", &["get"]),
+            resource("traces", "Trace", &["create"]),
+        ],
+    })
+}
+
+impl Shared {
+    /// `Ok` when the API server named a caller who may `verb` the resource.
+    async fn authorize(
+        &self,
+        headers: &HeaderMap,
+        verb: &str,
+        resource: &str,
+        name: Option<&str>,
+    ) -> Result<Caller, Response> {
+        let Some(caller) = self.proxy.caller(headers) else {
+            return Err(status(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "no user named: the audit API answers requests the API server forwards",
+            ));
+        };
+        let review = caller.review(verb, resource, name);
+        let api = kube::Api::<SubjectAccessReview>::all(self.client.clone());
+        match api.create(&Default::default(), &review).await {
+            Ok(SubjectAccessReview {
+                status: Some(s), ..
+            }) if s.allowed => Ok(caller),
+            Ok(_) => {
+                tracing::info!(user = %caller.user, verb, resource, "audit API: refused");
+                Err(status(
+                    StatusCode::FORBIDDEN,
+                    "Forbidden",
+                    format!(
+                        "{} may not {verb} {resource}.{GROUP}: the chart's audit-reader role grants it",
+                        caller.user
+                    ),
+                ))
+            }
+            Err(e) => Err(status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                format!("the authorization check could not be made: {e}"),
+            )),
+        }
+    }
+}
+
+async fn discovery() -> Response {
+    json(&resources())
+}
+
+/// `/apis`: the group, in the legacy form. The API server asks first for
+/// aggregated discovery; "not acceptable" tells it to fall back to this.
+async fn groups(headers: HeaderMap) -> Response {
+    let accepted: Vec<&str> = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let legacy = accepted.is_empty()
+        || accepted
+            .iter()
+            .any(|a| matches!(*a, "application/json" | "*/*" | "application/*"));
+    if !legacy {
+        return status(
+            StatusCode::NOT_ACCEPTABLE,
+            "NotAcceptable",
+            "only legacy discovery is served",
+        );
+    }
+    let version =
+        serde_json::json!({"groupVersion": format!("{GROUP}/{VERSION}"), "version": VERSION});
+    json(&serde_json::json!({
+        "kind": "APIGroupList",
+        "apiVersion": "v1",
+        "groups": [{"name": GROUP, "versions": [version], "preferredVersion": version}],
+    }))
+}
+
+async fn log(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let caller = match shared.authorize(&headers, "get", "logs", Some(NAME)).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
+    match tokio::fs::File::open(&shared.audit_log).await {
+        Ok(file) => {
+            tracing::info!(user = %caller.user, "audit API: the log read");
+            (
+                [(header::CONTENT_TYPE, "application/jsonl")],
+                Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+            )
+                .into_response()
+        }
+        Err(e) => status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            format!("opening the audit log {}: {e}", shared.audit_log.display()),
+        ),
+    }
+}
+
+async fn anchor(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Err(refused) = shared
+        .authorize(&headers, "get", "anchors", Some(NAME))
+        .await
+    {
+        return refused;
+    }
+    let loaded = async {
+        let vault = shared.openbao.session().await?;
+        Ok::<_, anyhow::Error>(
+            super::checkpointer::load(&vault, &vault, shared.records.as_deref()).await?,
+        )
+    };
+    match loaded.await {
+        Ok(anchor) => json(&anchor),
+        Err(e) => status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            format!("reading the anchor from OpenBao: {e:#}"),
+        ),
+    }
+}
+
+async fn trace(State(shared): State<Arc<Shared>>, headers: HeaderMap, file: Bytes) -> Response {
+    let caller = match shared.authorize(&headers, "create", "traces", None).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
+    let Ok(_one) = shared.tracing.acquire().await else {
+        return status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "shutting down",
+        );
+    };
+    let traced = async {
+        let log = tokio::fs::read_to_string(&shared.audit_log).await?;
+        let vault = shared.openbao.session().await?;
+        Ok::<_, anyhow::Error>(crate::fingerprint::trace_on_record(&log, &file, &vault).await?)
+    };
+    match traced.await {
+        Ok(found) => {
+            tracing::info!(user = %caller.user, bytes = file.len(), "audit API: a file traced");
+            json(&found)
+        }
+        Err(e) => status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            format!("tracing: {e:#}"),
+        ),
+    }
+}
+
+/// The routes, for [`serve`] and for tests.
+fn router(shared: Arc<Shared>) -> Router {
+    let base = format!("/apis/{GROUP}/{VERSION}");
+    Router::new()
+        .route("/apis", get(groups))
+        .route(&base, get(discovery))
+        .route(&format!("{base}/logs/{NAME}"), get(log))
+        .route(&format!("{base}/anchors/{NAME}"), get(anchor))
+        .route(&format!("{base}/traces"), post(trace))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            MAX_TRACE_BYTES as usize,
+        ))
+        .with_state(shared)
+}
+
+/// Serves the audit API until the process ends.
+pub async fn serve(settings: Settings, client: kube::Client) -> anyhow::Result<()> {
+    // Without a front proxy the API cannot be served; the operator's own work
+    // goes on meanwhile, and the set-up is tried again.
+    let (proxy, tls) = loop {
+        match FrontProxy::load(&client)
+            .await
+            .and_then(|proxy| Ok((tls_config(&proxy, &settings.cert, &settings.key)?, proxy)))
+        {
+            Ok((tls, proxy)) => break (proxy, tls),
+            Err(e) => {
+                tracing::error!("the audit API is not served: {e}; trying again in 30 s");
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            }
+        }
+    };
+    let shared = Arc::new(Shared {
+        client,
+        proxy,
+        audit_log: settings.audit_log,
+        records: settings.records,
+        openbao: settings.openbao,
+        tracing: tokio::sync::Semaphore::new(1),
+    });
+    tracing::info!(addr = %settings.addr, "audit API serving ({GROUP}/{VERSION}, front proxy only)");
+    axum_server::bind_rustls(
+        settings.addr,
+        axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls)),
+    )
+    .serve(router(shared).into_make_service())
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data() -> BTreeMap<String, String> {
+        [
+            (
+                "requestheader-client-ca-file",
+                "-----BEGIN CERTIFICATE-----\n...",
+            ),
+            ("requestheader-allowed-names", r#"["front-proxy-client"]"#),
+            ("requestheader-username-headers", r#"["X-Remote-User"]"#),
+            ("requestheader-group-headers", r#"["X-Remote-Group"]"#),
+            (
+                "requestheader-extra-headers-prefix",
+                r#"["X-Remote-Extra-"]"#,
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    #[test]
+    fn the_front_proxy_is_read_from_the_api_servers_config_map() {
+        let proxy = FrontProxy::from_data(&data()).unwrap();
+        assert_eq!(proxy.allowed_names, ["front-proxy-client"]);
+        assert_eq!(proxy.username_headers, ["X-Remote-User"]);
+        let mut without = data();
+        without.remove("requestheader-client-ca-file");
+        let e = FrontProxy::from_data(&without).unwrap_err().to_string();
+        assert!(e.contains("--requestheader-client-ca-file"), "{e}");
+        let mut broken = data();
+        broken.insert(
+            "requestheader-group-headers".into(),
+            "X-Remote-Group".into(),
+        );
+        assert!(matches!(
+            FrontProxy::from_data(&broken),
+            Err(Error::List {
+                key: "requestheader-group-headers",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn the_caller_is_who_the_headers_name_with_every_group_and_extra() {
+        let proxy = FrontProxy::from_data(&data()).unwrap();
+        let mut headers = HeaderMap::new();
+        assert_eq!(proxy.caller(&headers), None, "no user, no caller");
+        headers.insert("x-remote-user", "li.auditor".parse().unwrap());
+        headers.append("x-remote-group", "publicdata:auditors".parse().unwrap());
+        headers.append("x-remote-group", "system:authenticated".parse().unwrap());
+        headers.append("x-remote-extra-scopes%2Fa", "x".parse().unwrap());
+        headers.insert("x-other", "ignored".parse().unwrap());
+        let caller = proxy.caller(&headers).unwrap();
+        assert_eq!(caller.user, "li.auditor");
+        assert_eq!(
+            caller.groups,
+            ["publicdata:auditors", "system:authenticated"]
+        );
+        assert_eq!(caller.extra["scopes/a"], ["x"]);
+        let review = caller.review("get", "logs", Some(NAME));
+        let attrs = review.spec.resource_attributes.unwrap();
+        assert_eq!(
+            (
+                attrs.group.as_deref(),
+                attrs.resource.as_deref(),
+                attrs.verb.as_deref()
+            ),
+            (Some(GROUP), Some("logs"), Some("get"))
+        );
+        assert_eq!(review.spec.user.as_deref(), Some("li.auditor"));
+    }
+
+    #[test]
+    fn discovery_names_each_resource_with_its_verbs() {
+        let list = resources();
+        let names: Vec<_> = list["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["name"].as_str().unwrap(), r["verbs"][0].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            names,
+            [("logs", "get"), ("anchors", "get"), ("traces", "create")]
+        );
+    }
+}
