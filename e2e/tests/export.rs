@@ -755,10 +755,10 @@ async fn a_leaked_copy_is_traced_to_its_delivery_and_an_unrelated_file_to_none()
         );
     }
 
-    // A tenant member cannot run a trace (no exec in the operator's pods).
+    // A tenant member cannot run a trace (no create traces in the audit API).
     let (code, said) = trace(&found_file("leak.csv", &leaked)?, &["--as", &alice])?;
     ensure!(
-        code == Some(1) && said.contains("pods/exec"),
+        code == Some(1) && said.contains("create traces.audit.publicdata.io"),
         "a member must not trace: {said}"
     );
     Ok(())

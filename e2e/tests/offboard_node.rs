@@ -48,14 +48,13 @@ async fn revocation_stops_the_containers_wipes_the_data_volume_and_keeps_the_log
     bed.wait_ready(&t).await?;
     let prod = format!("{t}-prod");
 
-    // A workload writes its data and its log, each to a volume of its own.
-    for (claim, class) in [("app-data", "data"), ("app-logs", "logs")] {
-        bed.apply(&json!({
-            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": {"name": claim, "namespace": prod, "labels": {"publicdata.io/data-class": class}},
-            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "64Mi"}}}
-        }))?;
-    }
+    // A workload writes its data to a volume of its own, and its log to the
+    // log volume the operator made (claim `logs`, the one kept).
+    bed.apply(&json!({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "app-data", "namespace": prod},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "64Mi"}}}
+    }))?;
     let writer = bed
         .probe_with(
             &prod,
@@ -63,7 +62,7 @@ async fn revocation_stops_the_containers_wipes_the_data_volume_and_keeps_the_log
             json!({
                 "volumes": [
                     {"name": "data", "persistentVolumeClaim": {"claimName": "app-data"}},
-                    {"name": "logs", "persistentVolumeClaim": {"claimName": "app-logs"}}
+                    {"name": "logs", "persistentVolumeClaim": {"claimName": "logs"}}
                 ],
                 "containers": [{"volumeMounts": [
                     {"name": "data", "mountPath": "/data"}, {"name": "logs", "mountPath": "/logs"}
@@ -83,7 +82,7 @@ async fn revocation_stops_the_containers_wipes_the_data_volume_and_keeps_the_log
     let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &prod);
     let pvs: Api<PersistentVolume> = Api::all(client.clone());
     let (data_pv, data_dir) = volume_dir(&pvcs, &pvs, "app-data").await?;
-    let (logs_pv, logs_dir) = volume_dir(&pvcs, &pvs, "app-logs").await?;
+    let (logs_pv, logs_dir) = volume_dir(&pvcs, &pvs, "logs").await?;
     ensure!(
         std::fs::read_to_string(data_dir.join("rows.txt"))?.contains("raw rows 42"),
         "the data is on the node's disk at {}",

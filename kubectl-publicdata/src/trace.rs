@@ -10,7 +10,11 @@
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
-use publicdata_operator::fingerprint::{MAX_TRACE_BYTES as MAX_BYTES, Trace};
+use publicdata_operator::audit::api::TRACE_LIMIT;
+use publicdata_operator::fingerprint::Trace;
+
+/// The largest file the operator traces.
+const MAX_BYTES: u64 = TRACE_LIMIT as u64;
 
 use crate::audit;
 

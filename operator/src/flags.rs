@@ -208,6 +208,14 @@ pub struct Args {
     #[arg(long, env = "TRAINING_VALID_DAYS", default_value_t = 365,
           value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub training_valid_days: u32,
+    /// Size of the log volume the operator makes in each tenant environment
+    /// (a claim `logs`, the one volume kept at offboarding), e.g. 1Gi.
+    /// Empty: none is made.
+    #[arg(long, env = "LOG_VOLUME_SIZE", default_value = "")]
+    pub log_volume_size: String,
+    /// The storage class of those claims; empty: the cluster's default.
+    #[arg(long, env = "LOG_VOLUME_STORAGE_CLASS", default_value = "")]
+    pub log_volume_storage_class: String,
     /// The memory budget of the export scan, in MiB: the heap of the child
     /// process each scan runs in, capped by the kernel. Keep it well below
     /// the pod's memory limit less the operator's own use (the chart's

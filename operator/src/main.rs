@@ -514,6 +514,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 database_port: args.workload_database_port,
                 operator_service_account: args.namespace.clone().zip(args.service_account.clone()),
                 training_valid_days: Some(args.training_valid_days),
+                log_volume: match args.log_volume_size.trim() {
+                    "" => None,
+                    size => Some(publicdata_operator::controllers::tenant::LogVolume {
+                        size: size.into(),
+                        storage_class: args.log_volume_storage_class.trim().to_string(),
+                    }),
+                },
             },
         },
         reporter: Reporter {

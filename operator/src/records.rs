@@ -81,6 +81,10 @@ pub trait Store: Send + Sync {
         listed.retain(|l| l.key.as_str() > start_after);
         Ok(listed)
     }
+    /// Whether anything is stored under `prefix`.
+    async fn any(&self, prefix: &str) -> Result<bool, Error> {
+        Ok(!self.list(prefix).await?.is_empty())
+    }
 }
 
 /// A key in a listing, with its size.
@@ -391,6 +395,19 @@ impl Store for S3Store {
 
     async fn list(&self, prefix: &str) -> Result<Vec<Listed>, Error> {
         self.list_after(prefix, "").await
+    }
+
+    async fn any(&self, prefix: &str) -> Result<bool, Error> {
+        let page = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(!page.contents().is_empty())
     }
 
     async fn list_after(&self, prefix: &str, start_after: &str) -> Result<Vec<Listed>, Error> {

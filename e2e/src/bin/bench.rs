@@ -359,6 +359,7 @@ fn platform() -> Platform {
             .unwrap_or(5432),
         operator_service_account: None,
         training_valid_days: None,
+        log_volume: None,
     }
 }
 

@@ -60,6 +60,12 @@ pub struct Anchor {
     /// configured, or before the first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locked: Option<Checkpoint>,
+    /// The records store holds locked copies, but none of OpenBao's
+    /// checkpoint: the operator locks each copy before it writes OpenBao, so
+    /// that checkpoint was written by someone else (one signed ahead of the
+    /// chain with the operator's token, say).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unlocked: bool,
 }
 
 /// Where the records store keeps checkpoint copies: one object per
@@ -85,6 +91,7 @@ pub fn trusted(anchor: &Anchor) -> (Anchor, Option<Problem>) {
         Err(problem) => (
             Anchor {
                 checkpoint: anchor.locked.clone(),
+                unlocked: false,
                 ..anchor.clone()
             },
             Some(problem),
@@ -94,6 +101,12 @@ pub fn trusted(anchor: &Anchor) -> (Anchor, Option<Problem>) {
 
 /// `Err` when OpenBao's checkpoint is behind (or without) the locked copy.
 pub fn not_rolled_back(anchor: &Anchor) -> Result<(), Problem> {
+    if let (true, Some(c)) = (anchor.unlocked, &anchor.checkpoint) {
+        return Err(Problem::CheckpointNotLocked {
+            seq: c.seq,
+            time: c.time.clone(),
+        });
+    }
     let Some(locked) = &anchor.locked else {
         return Ok(());
     };

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -38,7 +38,6 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
-use crate::fingerprint::MAX_TRACE_BYTES;
 use crate::vault::OpenBao;
 use crate::vault::login::Login;
 
@@ -62,6 +61,7 @@ pub struct FrontProxy {
     pub username_headers: Vec<String>,
     pub group_headers: Vec<String>,
     pub extra_prefixes: Vec<String>,
+    pub uid_headers: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +107,7 @@ impl FrontProxy {
             username_headers: list("requestheader-username-headers")?,
             group_headers: list("requestheader-group-headers")?,
             extra_prefixes: list("requestheader-extra-headers-prefix")?,
+            uid_headers: list("requestheader-uid-headers")?,
         };
         if proxy.username_headers.is_empty() {
             return Err(Error::Missing("requestheader-username-headers"));
@@ -125,38 +126,47 @@ impl FrontProxy {
     }
 
     /// The caller the API server names in `headers`; `None` without a user.
+    ///
+    /// Only the first header name of each list is read: it is the one the
+    /// aggregation layer sets (and clears of what the client sent). Another
+    /// name a cluster lists could come from the client through the proxy.
     pub fn caller(&self, headers: &HeaderMap) -> Option<Caller> {
-        let values = |name: &str| {
-            headers
-                .get_all(name)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .map(str::to_string)
-                .collect::<Vec<_>>()
+        let values = |name: Option<&String>| {
+            name.map(|name| {
+                headers
+                    .get_all(name.as_str())
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
         };
-        let user = self
-            .username_headers
-            .iter()
-            .find_map(|h| values(h).into_iter().find(|v| !v.is_empty()))?;
-        let groups = self.group_headers.iter().flat_map(|h| values(h)).collect();
+        let user = values(self.username_headers.first())
+            .into_iter()
+            .find(|v| !v.is_empty())?;
+        let groups = values(self.group_headers.first());
+        let uid = values(self.uid_headers.first())
+            .into_iter()
+            .find(|v| !v.is_empty());
         let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (name, value) in headers {
-            let name = name.as_str();
-            let Some(key) = self.extra_prefixes.iter().find_map(|p| {
-                let p = p.to_ascii_lowercase();
-                name.strip_prefix(p.as_str())
-            }) else {
-                continue;
-            };
-            if let Ok(value) = value.to_str() {
-                let key = percent_encoding::percent_decode_str(key)
-                    .decode_utf8_lossy()
-                    .into_owned();
-                extra.entry(key).or_default().push(value.to_string());
+        if let Some(prefix) = self.extra_prefixes.first() {
+            let prefix = prefix.to_ascii_lowercase();
+            for (name, value) in headers {
+                let Some(key) = name.as_str().strip_prefix(prefix.as_str()) else {
+                    continue;
+                };
+                if let Ok(value) = value.to_str() {
+                    let key = percent_encoding::percent_decode_str(key)
+                        .decode_utf8_lossy()
+                        .into_owned();
+                    extra.entry(key).or_default().push(value.to_string());
+                }
             }
         }
         Some(Caller {
             user,
+            uid,
             groups,
             extra,
         })
@@ -167,6 +177,7 @@ impl FrontProxy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub user: String,
+    pub uid: Option<String>,
     pub groups: Vec<String>,
     pub extra: BTreeMap<String, Vec<String>>,
 }
@@ -177,6 +188,7 @@ impl Caller {
         SubjectAccessReview {
             spec: SubjectAccessReviewSpec {
                 user: Some(self.user.clone()),
+                uid: self.uid.clone(),
                 groups: Some(self.groups.clone()),
                 extra: (!self.extra.is_empty()).then(|| self.extra.clone()),
                 resource_attributes: Some(ResourceAttributes {
@@ -337,7 +349,8 @@ pub struct OpenBaoAccess {
 }
 
 impl OpenBaoAccess {
-    async fn session(&self) -> anyhow::Result<OpenBao> {
+    /// A fresh login, and how long it may be used.
+    async fn session(&self) -> anyhow::Result<(OpenBao, std::time::Duration)> {
         let vault = OpenBao::new(
             &self.address,
             "",
@@ -348,11 +361,21 @@ impl OpenBaoAccess {
             },
             self.ca_cert.clone(),
         )?;
-        let (token, _) = self.login.token(&vault).await?;
+        let (token, again) = self.login.token(&vault).await?;
         vault.set_token(&token)?;
-        Ok(vault)
+        // At most a minute, and well inside the token's life.
+        let again = again.map_or(SESSION_REUSE, |d| (d / 2).min(SESSION_REUSE));
+        Ok((vault, again))
     }
 }
+
+/// How long one OpenBao login serves the API's requests: readers asking
+/// again and again make one token a minute, not one each.
+const SESSION_REUSE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The largest file the API traces (the plugin checks it before sending):
+/// well under the operator's memory limit, with one trace at a time.
+pub const TRACE_LIMIT: usize = 16 << 20;
 
 struct Shared {
     client: kube::Client,
@@ -360,8 +383,10 @@ struct Shared {
     audit_log: PathBuf,
     records: Option<Arc<dyn crate::records::Store>>,
     openbao: OpenBaoAccess,
-    /// One trace at a time: each holds a file of up to 64 MiB.
+    /// One trace at a time: each holds a file of up to [`TRACE_LIMIT`].
     tracing: tokio::sync::Semaphore,
+    /// The OpenBao login in use, and until when.
+    session: tokio::sync::Mutex<Option<(Arc<OpenBao>, std::time::Instant)>>,
 }
 
 /// A `metav1.Status` failure, as every Kubernetes API answers one.
@@ -414,6 +439,20 @@ pub fn resources() -> serde_json::Value {
 }
 
 impl Shared {
+    /// A logged-in OpenBao client, made again once its time is up.
+    async fn vault(&self) -> anyhow::Result<Arc<OpenBao>> {
+        let mut session = self.session.lock().await;
+        if let Some((vault, until)) = session.as_ref()
+            && std::time::Instant::now() < *until
+        {
+            return Ok(vault.clone());
+        }
+        let (vault, reuse) = self.openbao.session().await?;
+        let vault = Arc::new(vault);
+        *session = Some((vault.clone(), std::time::Instant::now() + reuse));
+        Ok(vault)
+    }
+
     /// `Ok` when the API server named a caller who may `verb` the resource.
     async fn authorize(
         &self,
@@ -519,9 +558,10 @@ async fn anchor(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respon
         return refused;
     }
     let loaded = async {
-        let vault = shared.openbao.session().await?;
+        let vault = shared.vault().await?;
         Ok::<_, anyhow::Error>(
-            super::checkpointer::load(&vault, &vault, shared.records.as_deref()).await?,
+            super::checkpointer::load(vault.as_ref(), vault.as_ref(), shared.records.as_deref())
+                .await?,
         )
     };
     match loaded.await {
@@ -534,22 +574,35 @@ async fn anchor(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respon
     }
 }
 
-async fn trace(State(shared): State<Arc<Shared>>, headers: HeaderMap, file: Bytes) -> Response {
+async fn trace(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
+    // Who asks, and whether a trace can run now, before a byte is read.
     let caller = match shared.authorize(&headers, "create", "traces", None).await {
         Ok(caller) => caller,
         Err(refused) => return refused,
     };
-    let Ok(_one) = shared.tracing.acquire().await else {
+    let Ok(_one) = shared.tracing.try_acquire() else {
         return status(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailable",
-            "shutting down",
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "another trace is running; try again in a moment",
         );
+    };
+    let file = match axum::body::to_bytes(body, TRACE_LIMIT).await {
+        Ok(file) => file,
+        Err(e) => {
+            return status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLarge",
+                format!("the trace reads at most {TRACE_LIMIT} bytes: {e}"),
+            );
+        }
     };
     let traced = async {
         let log = tokio::fs::read_to_string(&shared.audit_log).await?;
-        let vault = shared.openbao.session().await?;
-        Ok::<_, anyhow::Error>(crate::fingerprint::trace_on_record(&log, &file, &vault).await?)
+        let vault = shared.vault().await?;
+        Ok::<_, anyhow::Error>(
+            crate::fingerprint::trace_on_record(&log, &file, vault.as_ref()).await?,
+        )
     };
     match traced.await {
         Ok(found) => {
@@ -573,9 +626,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route(&format!("{base}/logs/{NAME}"), get(log))
         .route(&format!("{base}/anchors/{NAME}"), get(anchor))
         .route(&format!("{base}/traces"), post(trace))
-        .layer(axum::extract::DefaultBodyLimit::max(
-            MAX_TRACE_BYTES as usize,
-        ))
+        .layer(axum::extract::DefaultBodyLimit::max(TRACE_LIMIT))
         .with_state(shared)
 }
 
@@ -602,16 +653,38 @@ pub async fn serve(settings: Settings, client: kube::Client) -> anyhow::Result<(
         records: settings.records,
         openbao: settings.openbao,
         tracing: tokio::sync::Semaphore::new(1),
+        session: Default::default(),
     });
     tracing::info!(addr = %settings.addr, "audit API serving ({GROUP}/{VERSION}, front proxy only)");
-    axum_server::bind_rustls(
-        settings.addr,
-        axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls)),
-    )
-    .serve(router(shared).into_make_service())
-    .await?;
+    let config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls));
+    // A renewed serving certificate (the Secret's volume follows it) and a
+    // rotated front-proxy CA are served without a restart.
+    let reloading = {
+        let (config, client) = (config.clone(), shared.client.clone());
+        let (cert, key) = (settings.cert.clone(), settings.key.clone());
+        async move {
+            loop {
+                tokio::time::sleep(TLS_RELOAD_EVERY).await;
+                match FrontProxy::load(&client)
+                    .await
+                    .and_then(|proxy| tls_config(&proxy, &cert, &key))
+                {
+                    Ok(tls) => config.reload_from_config(Arc::new(tls)),
+                    Err(e) => tracing::warn!("the audit API's TLS set-up is kept as it was: {e}"),
+                }
+            }
+        }
+    };
+    tokio::select! {
+        served = axum_server::bind_rustls(settings.addr, config)
+            .serve(router(shared).into_make_service()) => served?,
+        () = reloading => {}
+    }
     Ok(())
 }
+
+/// How often the TLS set-up is read again.
+const TLS_RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[cfg(test)]
 mod tests {
@@ -625,7 +698,11 @@ mod tests {
             ),
             ("requestheader-allowed-names", r#"["front-proxy-client"]"#),
             ("requestheader-username-headers", r#"["X-Remote-User"]"#),
-            ("requestheader-group-headers", r#"["X-Remote-Group"]"#),
+            (
+                "requestheader-group-headers",
+                r#"["X-Remote-Group", "X-Custom-Group"]"#,
+            ),
+            ("requestheader-uid-headers", r#"["X-Remote-Uid"]"#),
             (
                 "requestheader-extra-headers-prefix",
                 r#"["X-Remote-Extra-"]"#,
@@ -669,8 +746,12 @@ mod tests {
         headers.append("x-remote-group", "system:authenticated".parse().unwrap());
         headers.append("x-remote-extra-scopes%2Fa", "x".parse().unwrap());
         headers.insert("x-other", "ignored".parse().unwrap());
+        // A second name the cluster lists is not one the proxy clears.
+        headers.insert("x-custom-group", "system:masters".parse().unwrap());
+        headers.insert("x-remote-uid", "u-1".parse().unwrap());
         let caller = proxy.caller(&headers).unwrap();
         assert_eq!(caller.user, "li.auditor");
+        assert_eq!(caller.uid.as_deref(), Some("u-1"));
         assert_eq!(
             caller.groups,
             ["publicdata:auditors", "system:authenticated"]
@@ -687,6 +768,7 @@ mod tests {
             (Some(GROUP), Some("logs"), Some("get"))
         );
         assert_eq!(review.spec.user.as_deref(), Some("li.auditor"));
+        assert_eq!(review.spec.uid.as_deref(), Some("u-1"));
     }
 
     #[test]

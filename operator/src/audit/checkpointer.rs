@@ -87,37 +87,42 @@ pub async fn load(
         None => None,
         Some(data) => Some(decode(&data)?),
     };
-    let locked = match records {
-        None => None,
-        Some(store) => {
-            let from = checkpoint
-                .as_ref()
-                .map(|c| format!("{LOCKED_PREFIX}{:020}", c.seq))
-                .unwrap_or_default();
-            match store.list_after(LOCKED_PREFIX, &from).await?.last() {
-                None => None,
-                Some(latest) => {
-                    let stored = store.get(&latest.key).await?.ok_or_else(|| {
-                        Error::Stored(format!("{} was listed but is gone", latest.key))
-                    })?;
-                    Some(
-                        serde_json::from_slice(&stored.bytes)
-                            .map_err(|e| Error::Stored(format!("{}: {e}", latest.key)))?,
-                    )
-                }
-            }
+    let (mut locked, mut unlocked) = (None, false);
+    if let Some(store) = records {
+        let read = |key: String| async move {
+            let stored = store.get(&key).await?;
+            stored
+                .map(|s| {
+                    serde_json::from_slice::<Checkpoint>(&s.bytes)
+                        .map_err(|e| Error::Stored(format!("{key}: {e}")))
+                })
+                .transpose()
+        };
+        let from = checkpoint
+            .as_ref()
+            .map(|c| format!("{LOCKED_PREFIX}{:020}", c.seq))
+            .unwrap_or_default();
+        if let Some(latest) = store.list_after(LOCKED_PREFIX, &from).await?.last() {
+            locked = read(latest.key.clone()).await?;
         }
-    };
+        if let Some(c) = &checkpoint {
+            let own = read(locked_key(c)).await?;
+            unlocked = own.as_ref() != Some(c) && store.any(LOCKED_PREFIX).await?;
+        }
+    }
     Ok(Anchor {
         checkpoint,
         keys,
         locked,
+        unlocked,
     })
 }
 
-/// Signs `head` and stores it as the latest checkpoint: in OpenBao, with
-/// check-and-set on `version` (the version there now), then locked in the
-/// records store. Returns the checkpoint and the OpenBao version written.
+/// Signs `head` and stores it as the latest checkpoint: locked in the
+/// records store first, then in OpenBao, with check-and-set on `version`
+/// (the version there now). Returns the checkpoint and the OpenBao version
+/// written. A failure leaves OpenBao as it was: nothing there is ever a
+/// checkpoint without its locked copy.
 pub async fn checkpoint(
     backend: &dyn SecretsBackend,
     signer: &dyn Signer,
@@ -133,6 +138,14 @@ pub async fn checkpoint(
         time,
         signature,
     };
+    if let Some(store) = records {
+        let bytes = serde_json::to_vec(&checkpoint)
+            .map_err(|e| Error::Stored(format!("encoding the checkpoint: {e}")))?;
+        let until = records::years_after(jiff::Timestamp::now(), records::KEY_RECORD_YEARS);
+        store
+            .put_locked(&locked_key(&checkpoint), &bytes, until)
+            .await?;
+    }
     let written = backend
         .write_kv2_cas(
             RECORDS_OWNER,
@@ -142,14 +155,6 @@ pub async fn checkpoint(
             version,
         )
         .await?;
-    if let Some(store) = records {
-        let bytes = serde_json::to_vec(&checkpoint)
-            .map_err(|e| Error::Stored(format!("encoding the checkpoint: {e}")))?;
-        let until = records::years_after(jiff::Timestamp::now(), records::KEY_RECORD_YEARS);
-        store
-            .put_locked(&locked_key(&checkpoint), &bytes, until)
-            .await?;
-    }
     Ok((checkpoint, written))
 }
 
@@ -465,6 +470,36 @@ mod tests {
                 e,
                 crate::audit::Problem::CheckpointRolledBack { locked: 3, .. }
             ),
+            "{e}"
+        );
+        // Nor can one signed ahead with the operator's key pass: it has no
+        // locked copy, which the operator always writes first.
+        let head = sink.head().unwrap();
+        let time = "2099-01-01T00:00:00Z".to_string();
+        let ahead = Checkpoint {
+            seq: head.seq,
+            hash: head.hash.clone(),
+            signature: signer
+                .sign(&message(head.seq, &head.hash, &time))
+                .await
+                .unwrap(),
+            time,
+        };
+        backend
+            .write_kv2_cas(
+                RECORDS_OWNER,
+                RECORDS_MOUNT,
+                CHECKPOINT_PATH,
+                &encode(&ahead),
+                3,
+            )
+            .await
+            .unwrap();
+        let forged = load(&backend, &signer, Some(&store)).await.unwrap();
+        assert!(forged.unlocked);
+        let e = crate::audit::anchor::check(&bytes, &forged).unwrap_err();
+        assert!(
+            matches!(e, crate::audit::Problem::CheckpointNotLocked { .. }),
             "{e}"
         );
         // A blind write (not on the current version) is refused.

@@ -212,6 +212,11 @@ pub enum Problem {
         locked: u64,
         time: String,
     },
+    #[error(
+        "OpenBao's checkpoint of record {seq} at {time} has no locked copy in the records \
+         store, which the operator writes first: it was written by someone else"
+    )]
+    CheckpointNotLocked { seq: u64, time: String },
 }
 
 /// Splits a log into its complete lines and an incomplete last one (the

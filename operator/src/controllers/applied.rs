@@ -39,10 +39,11 @@ pub enum Kind {
     ServiceAccount,
     Role,
     RoleBinding,
+    PersistentVolumeClaim,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Namespace,
         Kind::NetworkPolicy,
         Kind::ResourceQuota,
@@ -50,6 +51,7 @@ impl Kind {
         Kind::ServiceAccount,
         Kind::Role,
         Kind::RoleBinding,
+        Kind::PersistentVolumeClaim,
     ];
 
     fn index(self) -> usize {
@@ -84,7 +86,7 @@ pub enum Seen {
 #[derive(Debug, Default)]
 pub struct Applied {
     entries: Mutex<BTreeMap<Key, Entry>>,
-    synced: [AtomicBool; 7],
+    synced: [AtomicBool; 8],
 }
 
 /// The digest of an object's desired form (without the digest annotation):
@@ -113,13 +115,19 @@ pub fn stamp<K: Resource + Serialize>(obj: &mut K) -> String {
 }
 
 /// Whether only the operator changed the object: every managed-fields entry
-/// outside a subresource (a quota's status, say) is the operator's.
-fn clean(meta: &ObjectMeta) -> bool {
+/// outside a subresource (a quota's status, say) is the operator's. A claim
+/// is also bound by the controller manager and placed by the scheduler
+/// (its volume, their annotations): that is not someone else's change.
+fn clean(kind: Kind, meta: &ObjectMeta) -> bool {
+    let binds = |manager: Option<&str>| {
+        kind == Kind::PersistentVolumeClaim
+            && matches!(manager, Some("kube-controller-manager" | "kube-scheduler"))
+    };
     meta.managed_fields.as_ref().is_some_and(|fields| {
         fields
             .iter()
             .filter(|f| f.subresource.as_deref().unwrap_or_default().is_empty())
-            .all(|f| f.manager.as_deref() == Some(FIELD_MANAGER))
+            .all(|f| f.manager.as_deref() == Some(FIELD_MANAGER) || binds(f.manager.as_deref()))
     })
 }
 
@@ -222,7 +230,7 @@ impl Applied {
             .and_then(|a| a.get(APPLIED_DIGEST))
             .cloned()
             .unwrap_or_default();
-        let clean = clean(meta);
+        let clean = clean(kind, meta);
         entries.insert(
             key,
             Entry {

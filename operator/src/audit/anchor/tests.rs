@@ -65,6 +65,7 @@ fn anchored_at(records: &[Record], seq: usize, k: &ed25519_dalek::SigningKey) ->
         checkpoint: Some(signed(k, &records[seq - 1])),
         keys: keys(k),
         locked: None,
+        unlocked: false,
     }
 }
 

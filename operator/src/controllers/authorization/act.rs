@@ -3,7 +3,9 @@
 //! happened, for the report. Only namespaces the observation found to be this
 //! authorization's own are touched.
 
-use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, ServiceAccount};
+use k8s_openapi::api::core::v1::{
+    LimitRange, Namespace, PersistentVolumeClaim, ResourceQuota, ServiceAccount,
+};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
@@ -59,7 +61,9 @@ where
     // Someone else changed it: replace it whole. An apply only takes back
     // the fields the operator sets, and would keep what was added (a rule
     // added to a deny-all policy, a subject added to a binding).
-    let first = if ctx.applied.changed_by_others(&key) {
+    // A claim's spec is immutable once bound: only applied (which takes back
+    // its labels, the mark of a log volume), never replaced.
+    let first = if ctx.applied.changed_by_others(&key) && kind != Kind::PersistentVolumeClaim {
         let post = PostParams {
             field_manager: Some(FIELD_MANAGER.into()),
             ..PostParams::default()
@@ -105,6 +109,7 @@ fn kind_name(kind: Kind) -> &'static str {
         Kind::ServiceAccount => "ServiceAccount",
         Kind::Role => "Role",
         Kind::RoleBinding => "RoleBinding",
+        Kind::PersistentVolumeClaim => "PersistentVolumeClaim",
     }
 }
 
@@ -167,6 +172,16 @@ async fn apply_environment(
         )
     }))
     .await?;
+    // The log volume once the operator's own binding there lets it make one.
+    if let Some(claim) = &env.log_volume {
+        ssa(
+            ctx,
+            Api::<PersistentVolumeClaim>::namespaced(c.clone(), &ns),
+            claim,
+            Kind::PersistentVolumeClaim,
+        )
+        .await?;
+    }
     let workload_error = |source| Error::Apply {
         kind: "Workload",
         name: ns.clone(),

@@ -620,6 +620,13 @@ pub async fn run(ctx: Arc<Context>) {
             children::<RoleBinding>(&ctx, Kind::RoleBinding),
             to_authorization,
         )
+        .watches_stream(
+            children::<k8s_openapi::api::core::v1::PersistentVolumeClaim>(
+                &ctx,
+                Kind::PersistentVolumeClaim,
+            ),
+            to_authorization,
+        )
         .watches(
             Api::<crate::api::DataScenario>::all(client.clone()),
             watcher::Config::default(),

@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 
 use jiff::civil::Date;
 use k8s_openapi::api::core::v1::{
-    LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, ResourceQuota, ResourceQuotaSpec,
-    ServiceAccount,
+    LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, ResourceQuota, ResourceQuotaSpec, ServiceAccount,
+    VolumeResourceRequirements,
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
@@ -136,6 +137,24 @@ pub struct EnvironmentObjects {
     pub resource_quota: ResourceQuota,
     pub limit_range: LimitRange,
     pub role_bindings: Vec<RoleBinding>,
+    /// The environment's log volume, when the platform gives one.
+    pub log_volume: Option<PersistentVolumeClaim>,
+}
+
+/// The log volume the operator makes in each tenant environment: the one
+/// claim kept (retained, re-homed to the archive namespace) at offboarding.
+/// Only the operator may label a claim `publicdata.io/data-class=logs`
+/// (policy `publicdata-tenant-marks`), so a tenant cannot have a volume of
+/// its data kept by calling it logs.
+pub const LOG_VOLUME: &str = "logs";
+
+/// How big the log volumes are, and of which storage class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogVolume {
+    /// A quantity, e.g. `1Gi`.
+    pub size: String,
+    /// Empty: the cluster's default class.
+    pub storage_class: String,
 }
 
 /// What the tenant domains need to know of the platform: where tenant
@@ -164,6 +183,8 @@ pub struct Platform {
     /// job, and again periodically): from the day after, the member has no
     /// access until a newer training is recorded. None: it never lapses.
     pub training_valid_days: Option<u32>,
+    /// The log volume of each environment; None: none is made.
+    pub log_volume: Option<LogVolume>,
 }
 
 /// The ClusterRole (shipped by the chart) of the operator's own work inside
@@ -256,6 +277,10 @@ pub fn build_in(
                     ),
                 },
                 limit_range: limit_range(&ns, &tenant, env),
+                log_volume: platform
+                    .log_volume
+                    .as_ref()
+                    .map(|v| log_volume(&ns, &tenant, env, v)),
                 role_bindings: {
                     let mut bindings = match mode {
                         Mode::Active => role_bindings(&ns, &tenant, env, &eligible),
@@ -343,6 +368,30 @@ fn resource_quota(ns: &str, tenant: &str, env: Environment, q: &EnvironmentQuota
         metadata: meta("tenant-quota", ns, tenant, env),
         spec: Some(ResourceQuotaSpec {
             hard: Some(hard),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn log_volume(ns: &str, tenant: &str, env: Environment, v: &LogVolume) -> PersistentVolumeClaim {
+    let mut metadata = meta(LOG_VOLUME, ns, tenant, env);
+    metadata.labels.get_or_insert_with(Default::default).insert(
+        crate::controllers::offboard::DATA_CLASS.into(),
+        "logs".into(),
+    );
+    PersistentVolumeClaim {
+        metadata,
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec!["ReadWriteOnce".into()]),
+            storage_class_name: (!v.storage_class.is_empty()).then(|| v.storage_class.clone()),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([(
+                    "storage".to_string(),
+                    Quantity(v.size.clone()),
+                )])),
+                ..Default::default()
+            }),
             ..Default::default()
         }),
         ..Default::default()

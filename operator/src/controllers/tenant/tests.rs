@@ -16,6 +16,40 @@ fn egress() -> Platform {
         database_port: 5432,
         operator_service_account: None,
         training_valid_days: Some(365),
+        log_volume: None,
+    }
+}
+
+#[test]
+fn each_environment_gets_one_log_volume_marked_by_the_operator_frozen_or_not() {
+    assert!(
+        build(&example(), date(2026, 11, 26), &egress())
+            .iter()
+            .all(|e| e.log_volume.is_none()),
+        "no log volume unless the platform gives one"
+    );
+    let platform = Platform {
+        log_volume: Some(LogVolume {
+            size: "1Gi".into(),
+            storage_class: "local-path".into(),
+        }),
+        ..egress()
+    };
+    for mode in [Mode::Active, Mode::Frozen] {
+        for env in build_in(&example(), date(2026, 11, 26), mode, &platform) {
+            let claim = env.log_volume.expect("a log volume");
+            assert_eq!(claim.metadata.name.as_deref(), Some(LOG_VOLUME));
+            assert_eq!(claim.metadata.namespace, env.namespace.metadata.name);
+            let labels = claim.metadata.labels.unwrap();
+            assert_eq!(labels[crate::controllers::offboard::DATA_CLASS], "logs");
+            let spec = claim.spec.unwrap();
+            assert_eq!(spec.storage_class_name.as_deref(), Some("local-path"));
+            assert_eq!(spec.volume_name, None, "bound by the cluster, not named");
+            assert_eq!(
+                spec.resources.unwrap().requests.unwrap()["storage"],
+                Quantity("1Gi".into())
+            );
+        }
     }
 }
 
