@@ -1039,12 +1039,18 @@ async fn the_operators_openbao_token_cannot_remove_the_checkpoint_and_a_rollback
         b
     };
     const CHECKPOINT: &str = "publicdata-records/audit/checkpoint";
-    // Control: the token is the operator's, and reads the checkpoint.
-    let current = run_ok(&mut as_operator(&["kv", "get", "-format=json", CHECKPOINT]))?;
-    let current: serde_json::Value = serde_json::from_str(&current)?;
-    let version = current["data"]["metadata"]["version"]
-        .as_u64()
-        .context("the checkpoint's version")?;
+    // Control: the token is the operator's, and reads the checkpoint (once
+    // there is an earlier one to go back to: a tenant moves the head).
+    ready_tenant(&bed, "ckpt").await?;
+    let version = eventually("two checkpoints", Duration::from_secs(60), || async {
+        let current = run_ok(&mut as_operator(&["kv", "get", "-format=json", CHECKPOINT]))?;
+        let current: serde_json::Value = serde_json::from_str(&current)?;
+        let version = current["data"]["metadata"]["version"]
+            .as_u64()
+            .context("the checkpoint's version")?;
+        Ok((version >= 2).then_some(version))
+    })
+    .await?;
     // Removing it, a version of it, or its history: refused.
     for args in [
         &["kv", "delete", CHECKPOINT][..],
@@ -1057,13 +1063,13 @@ async fn the_operators_openbao_token_cannot_remove_the_checkpoint_and_a_rollback
         let said = run_err(&mut as_operator(args))?;
         ensure!(said.contains("permission denied"), "{args:?}: {said}");
     }
-    // Written back to an older head (the first version), as the token may:
+    // Written back to an older head (the version before), as the token may:
     // the locked copy in the records store names the rollback...
     let first = run_ok(&mut as_operator(&[
         "kv",
         "get",
         "-format=json",
-        "-version=1",
+        &format!("-version={}", version - 1),
         CHECKPOINT,
     ]))?;
     let first: serde_json::Value = serde_json::from_str(&first)?;
