@@ -1064,24 +1064,43 @@ async fn the_operators_openbao_token_cannot_remove_the_checkpoint_and_a_rollback
         ensure!(said.contains("permission denied"), "{args:?}: {said}");
     }
     // Written back to an older head (the version before), as the token may:
-    // the locked copy in the records store names the rollback...
-    let first = run_ok(&mut as_operator(&[
-        "kv",
-        "get",
-        "-format=json",
-        &format!("-version={}", version - 1),
-        CHECKPOINT,
-    ]))?;
-    let first: serde_json::Value = serde_json::from_str(&first)?;
-    let old = &first["data"]["data"];
-    let mut put = as_operator(&["kv", "put", &format!("-cas={version}"), CHECKPOINT]);
-    for field in ["seq", "hash", "time", "signature"] {
-        put.arg(format!(
-            "{field}={}",
-            old[field].as_str().context("a checkpoint field")?
-        ));
-    }
-    run_ok(&mut put)?;
+    // the locked copy in the records store names the rollback... (The
+    // operator may write a newer one meanwhile: check-and-set refuses the
+    // stale write, and it is tried again on the version now there.)
+    let read = |version: Option<u64>| -> Result<serde_json::Value> {
+        let mut get = as_operator(&["kv", "get", "-format=json"]);
+        if let Some(v) = version {
+            get.arg(format!("-version={v}"));
+        }
+        Ok(serde_json::from_str(&run_ok(get.arg(CHECKPOINT))?)?)
+    };
+    let _ = version;
+    eventually(
+        "the older checkpoint written back",
+        Duration::from_secs(60),
+        || async {
+            let version = read(None)?["data"]["metadata"]["version"]
+                .as_u64()
+                .context("the checkpoint's version")?;
+            let before = read(Some(version - 1))?;
+            let old = &before["data"]["data"];
+            let mut put = as_operator(&["kv", "put", &format!("-cas={version}"), CHECKPOINT]);
+            for field in ["seq", "hash", "time", "signature"] {
+                put.arg(format!(
+                    "{field}={}",
+                    old[field].as_str().context("a checkpoint field")?
+                ));
+            }
+            let out = run(&mut put)?;
+            let said = String::from_utf8_lossy(&out.stderr);
+            ensure!(
+                out.status.success() || said.contains("check-and-set"),
+                "{said}"
+            );
+            Ok(out.status.success().then_some(()))
+        },
+    )
+    .await?;
     let out = bed.plugin(&[&["audit", "verify"][..], &BUREAU_READER[..]].concat())?;
     let said = format!(
         "{}{}",
