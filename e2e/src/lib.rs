@@ -16,6 +16,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail, ensure};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+/// The Kubernetes auth mount tenant workloads log in at (the platform's,
+/// set up by `files/openbao-setup.sh`).
+pub const WORKLOAD_AUTH_MOUNT: &str = "publicdata-workloads";
+
 pub mod data_plane;
 pub mod pods;
 pub mod scenarios;
@@ -123,6 +127,16 @@ impl TestBed {
     /// A `bao` command against the test bed's OpenBao, with the root token.
     pub fn bao(&self) -> Command {
         let mut cmd = Command::new("bao");
+        cmd.env("PATH", &self.path)
+            .env("BAO_ADDR", &self.bao_addr)
+            .env("BAO_TOKEN", &self.bao_token);
+        cmd
+    }
+
+    /// The chart's `files/openbao-setup.sh` as the platform (root) runs it.
+    pub fn openbao_setup(&self) -> Command {
+        let mut cmd =
+            Command::new(repo().join("charts/publicdata-operator/files/openbao-setup.sh"));
         cmd.env("PATH", &self.path)
             .env("BAO_ADDR", &self.bao_addr)
             .env("BAO_TOKEN", &self.bao_token);
@@ -244,8 +258,9 @@ impl TestBed {
     }
 
     /// A tenant workload's login to OpenBao: a token of the `workload`
-    /// ServiceAccount of `<tenant>-<env>` (audience `openbao`), at
-    /// `auth/k8s-<tenant>`, role `env`. Returns the OpenBao token.
+    /// ServiceAccount of `<tenant>-<env>` (audience `openbao`), at the
+    /// platform's workload auth mount, role `<tenant>-<env>`. Returns the
+    /// OpenBao token.
     pub async fn workload_login(&self, tenant: &str, env: &str) -> Result<String> {
         let jwt = run_ok(self.kubectl().args([
             "-n",
@@ -257,11 +272,34 @@ impl TestBed {
             "openbao",
         ]))?;
         let root = self.vault_root()?;
-        Ok(
-            vaultrs::auth::kubernetes::login(&root, &format!("k8s-{tenant}"), env, jwt.trim())
-                .await?
-                .client_token,
+        Ok(vaultrs::auth::kubernetes::login(
+            &root,
+            WORKLOAD_AUTH_MOUNT,
+            &format!("{tenant}-{env}"),
+            jwt.trim(),
         )
+        .await?
+        .client_token)
+    }
+
+    /// Whether the OpenBao identity of `<tenant>-<env>` is disabled (a
+    /// freeze); None when there is none.
+    pub fn identity_disabled(&self, tenant: &str, env: &str) -> Result<Option<bool>> {
+        let out = run(self.bao().args([
+            "read",
+            "-field=disabled",
+            &format!("identity/entity/name/publicdata-{tenant}-{env}"),
+        ]))?;
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if out.status.success() {
+            return Ok(Some(text == "true"));
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        anyhow::ensure!(
+            err.contains("No value found") || err.contains("404"),
+            "reading the identity of {tenant}-{env}: {err}"
+        );
+        Ok(None)
     }
 
     /// The audit log of the operator running against this test bed: a file

@@ -110,18 +110,20 @@ pub fn probe_pod(bed: &TestBed, namespace: &str, name: &str, extra: Value) -> Re
 /// token for OpenBao (audience `openbao`) at /var/run/secrets/openbao/token:
 /// how a tenant's workload logs in.
 /// The shell lines a workload pod logs in to OpenBao with, by its
-/// ServiceAccount token, as `role` of the tenant's auth mount: they leave
+/// ServiceAccount token, with the role of `<tenant>-<role>` (its namespace)
+/// in the platform's workload auth mount: they leave
 /// OpenBao's address in `$openbao` and the token in `$token`, or exit 2 with
 /// what OpenBao answered.
 pub fn openbao_login_script(bed: &TestBed, tenant: &str, role: &str) -> Result<String> {
     let openbao = bed
         .var("OPENBAO_CLUSTER_ADDR")
         .context("the env file has no OPENBAO_CLUSTER_ADDR")?;
+    let mount = crate::WORKLOAD_AUTH_MOUNT;
     Ok(format!(
         r#"openbao={openbao}
 jwt=$(cat /var/run/secrets/openbao/token)
 login=$(timeout 5 wget -q -O - --header 'Content-Type: application/json' \
-  --post-data "{{\"role\":\"{role}\",\"jwt\":\"$jwt\"}}" $openbao/v1/auth/k8s-{tenant}/login 2>&1)
+  --post-data "{{\"role\":\"{tenant}-{role}\",\"jwt\":\"$jwt\"}}" $openbao/v1/auth/{mount}/login 2>&1)
 token=$(echo "$login" | sed -n 's/.*"client_token":"\([^"]*\)".*/\1/p')
 [ -n "$token" ] || {{ echo "login refused: $login"; exit 2; }}"#
     ))

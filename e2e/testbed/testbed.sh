@@ -207,6 +207,14 @@ EOF
   mv "$state/testbed.env.tmp" "$state/testbed.env"
 }
 
+# The platform's side in OpenBao, as the chart's files/openbao-setup.sh
+# does it for a real platform: the workload auth mount, the templated
+# workload policy, the operator's policy.
+openbao_platform() {
+  KUBERNETES_HOST="$KUBE_APISERVER" KUBERNETES_CA_FILE="$KUBE_CA_FILE" \
+    "$repo/charts/publicdata-operator/files/openbao-setup.sh" platform >/dev/null
+}
+
 # The operator, run on the host against this test bed: CRDs and admission
 # policies applied, an OpenBao token with only the operator's policy, logs to
 # logs/operator.log, its pid in pids (so `down` stops it too).
@@ -234,7 +242,7 @@ operator_start() {
   kubectl apply --server-side --force-conflicts -f "$repo/charts/publicdata-operator/files/admission-policies.yaml" \
     -f "$repo/charts/publicdata-operator/files/bureau-rbac.yaml" \
     -f "$repo/charts/publicdata-operator/files/tenant-roles.yaml" >/dev/null
-  bao policy write publicdata-operator "$repo/charts/publicdata-operator/files/openbao-operator-policy.hcl" >/dev/null
+  openbao_platform
   if [[ ! -s "$state/operator.token" ]]; then
     bao token create -policy=publicdata-operator -no-default-policy -orphan -period=24h -field=token >"$state/operator.token"
     chmod 600 "$state/operator.token"
@@ -286,9 +294,10 @@ operator_install() {
   CONTAINERD_BIN="$(dirname "$(command -v ctr)")"
   ctr_k8s images import --base-name "${ref%:*}" "$tar" >>"$state/logs/images.log" 2>&1 \
     || die "importing $ref into the node's containerd failed (see $state/logs/images.log)"
-  # The platform's side in OpenBao: the operator's policy and a role of the
-  # platform's Kubernetes auth mount, bound to the chart's ServiceAccount.
-  bao policy write publicdata-operator "$repo/charts/publicdata-operator/files/openbao-operator-policy.hcl" >/dev/null
+  # The platform's side in OpenBao: the workload auth mount and the two
+  # policies (files/openbao-setup.sh), and a role of the platform's
+  # Kubernetes auth mount bound to the chart's ServiceAccount.
+  openbao_platform
   bao write auth/kubernetes/role/publicdata-operator \
     bound_service_account_names=publicdata-operator \
     bound_service_account_namespaces=publicdata-system \

@@ -1137,3 +1137,197 @@ async fn the_operators_openbao_token_cannot_remove_the_checkpoint_and_a_rollback
     .await?;
     Ok(())
 }
+
+/// With the operator's own OpenBao token: no policy text of any name, no
+/// role carrying any policy but the platform's, no identity policy, no
+/// token, no other auth mount. What it may write (a role bound to any
+/// namespace, an identity's metadata) still reaches only what the login's
+/// own namespace owns: the platform's policy names everything from the
+/// namespace OpenBao's TokenReview vouched for.
+#[tokio::test]
+async fn the_operators_openbao_token_writes_no_policy_and_mints_nothing_beyond_a_login()
+-> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let (a, _) = ready_tenant(&bed, "bao-a").await?;
+    let (b, _) = ready_tenant(&bed, "bao-b").await?;
+    let token = operator_openbao_token(&bed)?;
+    let as_operator = |args: &[&str]| {
+        let mut c = bed.bao();
+        c.env("BAO_TOKEN", &token).args(args);
+        c
+    };
+    let mount = e2e::WORKLOAD_AUTH_MOUNT;
+    let role = |name: &str, extra: &[&str]| -> Vec<String> {
+        let mut args = vec![
+            "write".to_string(),
+            format!("auth/{mount}/role/{name}"),
+            "bound_service_account_names=workload".into(),
+            format!("bound_service_account_namespaces={a}-dev"),
+            "audience=openbao".into(),
+            "alias_name_source=serviceaccount_name".into(),
+            "token_ttl=1h".into(),
+            "token_max_ttl=4h".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let run_as = |args: &[String]| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        as_operator(&refs)
+    };
+    // Control: the role exactly as the operator writes it is admitted.
+    run_ok(&mut run_as(&role(
+        &format!("{a}-dev"),
+        &["token_policies=publicdata-workload"],
+    )))?;
+    let policy = std::env::temp_dir().join(format!("{a}-everything.hcl"));
+    std::fs::write(
+        &policy,
+        "path \"*\" { capabilities = [\"read\", \"list\", \"sudo\"] }\n",
+    )?;
+    let policy = policy.display().to_string();
+    let refused: Vec<Vec<String>> = vec![
+        // Policy text, new or over the platform's own.
+        vec![
+            "policy".into(),
+            "write".into(),
+            format!("tenant-{a}-dev"),
+            policy.clone(),
+        ],
+        vec![
+            "policy".into(),
+            "write".into(),
+            "publicdata-workload".into(),
+            policy.clone(),
+        ],
+        // A role naming another policy, in every form the API takes.
+        role("evil", &["token_policies=publicdata-operator"]),
+        role(
+            "evil",
+            &["token_policies=publicdata-workload,publicdata-operator"],
+        ),
+        role("evil", &["policies=publicdata-operator"]),
+        role(
+            "evil",
+            &[
+                "token_policies=publicdata-workload",
+                "token_no_default_policy=true",
+                "token_num_uses=0",
+            ],
+        ),
+        // The workload mount pointed at another API server (one that would
+        // vouch for any namespace).
+        vec![
+            "write".into(),
+            format!("auth/{mount}/config"),
+            "kubernetes_host=https://attacker.invalid:6443".into(),
+        ],
+        // Policies on an identity, or an identity not the operator's.
+        vec![
+            "write".into(),
+            format!("identity/entity/name/publicdata-{a}-dev"),
+            "policies=publicdata-operator".into(),
+        ],
+        vec![
+            "write".into(),
+            "identity/entity/name/ops-admin".into(),
+            "disabled=true".into(),
+        ],
+        // A token, another auth mount, a mount that is not KV.
+        vec![
+            "token".into(),
+            "create".into(),
+            "-policy=publicdata-workload".into(),
+        ],
+        vec![
+            "auth".into(),
+            "enable".into(),
+            "-path=evil".into(),
+            "kubernetes".into(),
+        ],
+        vec![
+            "secrets".into(),
+            "enable".into(),
+            format!("-path=areas/{a}-x"),
+            "transit".into(),
+        ],
+    ];
+    for args in &refused {
+        let said = run_err(&mut run_as(args))?;
+        ensure!(said.contains("permission denied"), "{args:?}: {said}");
+    }
+
+    // What the token may write, an attacker would: a role bound to every
+    // namespace (with the platform's policy), and a catalog grant that
+    // climbs out of the catalog. A's workload logs in there...
+    let root = bed.vault_root()?;
+    let secret = std::collections::BTreeMap::from([("row", "b's raw row")]);
+    vaultrs::kv2::set(&root, &format!("areas/{b}-prod"), "rows", &secret).await?;
+    let mut wide = role("attack", &["token_policies=publicdata-workload"]);
+    wide[3] = "bound_service_account_namespaces=*".into();
+    run_ok(&mut run_as(&wide))?;
+    let identity = format!("identity/entity/name/publicdata-{a}-dev");
+    let climb = format!("x/../../../areas/{b}-prod/data/rows");
+    let jwt = run_ok(bed.kubectl().args([
+        "-n",
+        &format!("{a}-dev"),
+        "create",
+        "token",
+        "workload",
+        "--audience",
+        "openbao",
+    ]))?;
+    let login = vaultrs::auth::kubernetes::login(&root, mount, "attack", jwt.trim()).await?;
+    let workload = bed.vault_with_token(&login.client_token)?;
+    // ...and reaches its own area (the control) and nothing of B's: not its
+    // prod area, not its database users, not through the forged grant.
+    vaultrs::kv2::set(&workload, &format!("areas/{a}-dev"), "own", &secret).await?;
+    eventually(
+        "the climbing grant tried while it is in place",
+        Duration::from_secs(60),
+        || async {
+            let now = run_ok(&mut as_operator(&[
+                "read",
+                "-format=json",
+                "-field=metadata",
+                &identity,
+            ]))?;
+            let mut metadata: serde_json::Value = serde_json::from_str(&now)?;
+            metadata["catalog-00"] = json!(climb);
+            let body = std::env::temp_dir().join(format!("{a}-climb.json"));
+            std::fs::write(&body, json!({ "metadata": metadata }).to_string())?;
+            run_ok(as_operator(&["write", &identity]).arg(format!("@{}", body.display())))?;
+            for path in [
+                format!("areas/{b}-prod/data/rows"),
+                format!("catalog/data/{climb}"),
+                format!("database/creds/{b}-prod"),
+            ] {
+                let out = run(bed
+                    .bao()
+                    .env("BAO_TOKEN", &login.client_token)
+                    .args(["read", &path]))?;
+                let said = String::from_utf8_lossy(&out.stderr);
+                ensure!(
+                    !out.status.success()
+                        && (said.contains("permission denied") || said.contains("403")),
+                    "A's workload read {path}: {}{said}",
+                    String::from_utf8_lossy(&out.stdout)
+                );
+            }
+            let still = run_ok(&mut as_operator(&[
+                "read",
+                "-format=json",
+                "-field=metadata",
+                &identity,
+            ]))?;
+            Ok(still.contains(&climb).then_some(()))
+        },
+    )
+    .await?;
+    run_ok(&mut as_operator(&[
+        "delete",
+        &format!("auth/{mount}/role/attack"),
+    ]))?;
+    Ok(())
+}

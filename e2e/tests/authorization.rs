@@ -82,8 +82,14 @@ async fn example_authorization_becomes_ready_and_reconciling_again_writes_nothin
             "`kubectl get oa` lacks {column}: {table}"
         );
     }
-    let roles = run_ok(bed.bao().args(["list", "auth/k8s-harbor-analytics/role"]))?;
-    ensure!(roles.contains("dev") && roles.contains("prod"), "{roles}");
+    let roles = run_ok(
+        bed.bao()
+            .args(["list", &format!("auth/{}/role", e2e::WORKLOAD_AUTH_MOUNT)]),
+    )?;
+    ensure!(
+        roles.contains("harbor-analytics-dev") && roles.contains("harbor-analytics-prod"),
+        "{roles}"
+    );
 
     // Reconcile again (an annotation change triggers it, the spec is
     // unchanged): nothing the operator owns gets a new resourceVersion.
@@ -282,47 +288,52 @@ async fn workload_tokens_reach_only_their_own_environment_in_openbao() -> Result
         .to_string())
     };
     let root = bed.vault_root()?;
-    let mount = format!("tenants/{t}");
-    let auth = format!("k8s-{t}");
-    let dev_policy = format!("tenant-{t}-dev");
+    let auth = e2e::WORKLOAD_AUTH_MOUNT;
+    let (dev_area, prod_area) = (format!("areas/{t}-dev"), format!("areas/{t}-prod"));
     let dev_token = token(&format!("{t}-dev"))?;
 
-    let login = vaultrs::auth::kubernetes::login(&root, &auth, "dev", &dev_token).await?;
-    ensure!(login.policies.contains(&dev_policy), "{:?}", login.policies);
+    let login =
+        vaultrs::auth::kubernetes::login(&root, auth, &format!("{t}-dev"), &dev_token).await?;
+    // The platform's one policy; everything else comes from the login.
     ensure!(
-        !login.policies.iter().any(|p| p.ends_with("-prod")),
+        login.policies == ["default", "publicdata-workload"]
+            || login.policies == ["publicdata-workload", "default"],
         "{:?}",
         login.policies
     );
     let dev = bed.vault_with_token(&login.client_token)?;
     let data = BTreeMap::from([("k", "v")]);
-    vaultrs::kv2::set(&dev, &mount, "dev/scratch", &data).await?;
-    let back: BTreeMap<String, String> = vaultrs::kv2::read(&dev, &mount, "dev/scratch").await?;
+    vaultrs::kv2::set(&dev, &dev_area, "scratch", &data).await?;
+    let back: BTreeMap<String, String> = vaultrs::kv2::read(&dev, &dev_area, "scratch").await?;
     ensure!(back.get("k").map(String::as_str) == Some("v"));
 
-    // The prod half of the area, written by root, is out of reach.
-    vaultrs::kv2::set(&root, &mount, "prod/raw", &data).await?;
-    match vaultrs::kv2::read::<BTreeMap<String, String>>(&dev, &mount, "prod/raw").await {
-        Err(vaultrs::error::ClientError::APIError { code: 403, .. }) => {}
-        other => bail!("a dev token must not read prod: {other:?}"),
+    // Prod's area, written by root, and another tenant's are out of reach.
+    vaultrs::kv2::set(&root, &prod_area, "raw", &data).await?;
+    vaultrs::kv2::set(&root, &format!("areas/{other}-dev"), "theirs", &data).await?;
+    for (mount, path) in [
+        (prod_area.as_str(), "raw"),
+        (&format!("areas/{other}-dev"), "theirs"),
+    ] {
+        match vaultrs::kv2::read::<BTreeMap<String, String>>(&dev, mount, path).await {
+            Err(vaultrs::error::ClientError::APIError { code: 403, .. }) => {}
+            other => bail!("a dev token must not read {mount}/{path}: {other:?}"),
+        }
     }
     // The dev token cannot log in as prod; another tenant's token cannot log in here.
-    for (mount, role, jwt, why) in [
-        (auth.clone(), "prod", dev_token.clone(), "dev token as prod"),
+    for (role, jwt, why) in [
+        (format!("{t}-prod"), dev_token.clone(), "dev token as prod"),
         (
-            auth.clone(),
-            "dev",
+            format!("{t}-dev"),
             token(&format!("{other}-dev"))?,
             "another tenant's token",
         ),
         (
-            format!("k8s-{other}"),
-            "dev",
+            format!("{other}-dev"),
             dev_token.clone(),
-            "this token at another tenant's mount",
+            "this token as another tenant's role",
         ),
     ] {
-        match vaultrs::auth::kubernetes::login(&root, &mount, role, &jwt).await {
+        match vaultrs::auth::kubernetes::login(&root, auth, &role, &jwt).await {
             Err(vaultrs::error::ClientError::APIError { code: 403, .. }) => {}
             other => bail!("{why} must be refused: {other:?}"),
         }
@@ -334,7 +345,7 @@ async fn workload_tokens_reach_only_their_own_environment_in_openbao() -> Result
                 .args(["-n", &format!("{t}-dev"), "create", "token", "workload"]),
         )?;
     ensure!(
-        vaultrs::auth::kubernetes::login(&root, &auth, "dev", wrong_audience.trim())
+        vaultrs::auth::kubernetes::login(&root, auth, &format!("{t}-dev"), wrong_audience.trim())
             .await
             .is_err()
     );
@@ -900,20 +911,34 @@ async fn a_resync_writes_nothing_and_what_is_changed_by_hand_is_put_back() -> Re
     )
     .await?;
 
-    // A tenant policy widened in OpenBao by hand: back within one resync.
-    let name = format!("tenant-{t}-dev");
-    let before = run_ok(bed.bao().args(["policy", "read", &name]))?;
-    let widened =
-        format!("{before}\npath \"tenants/*\" {{ capabilities = [\"read\", \"list\"] }}\n");
-    let file = std::env::temp_dir().join(format!("{name}.hcl"));
-    std::fs::write(&file, widened)?;
-    run_ok(bed.bao().args(["policy", "write", &name]).arg(&file))?;
+    // An identity's grants widened in OpenBao by hand (every catalog path,
+    // as root can): back within one resync.
+    let name = format!("identity/entity/name/publicdata-{t}-dev");
+    let before = run_ok(
+        bed.bao()
+            .args(["read", "-format=json", "-field=metadata", &name]),
+    )?;
+    let before: serde_json::Value = serde_json::from_str(&before)?;
+    let mut wider = before.clone();
+    wider["catalog-00"] = json!("*");
+    let body = json!({ "metadata": wider }).to_string();
+    let file = std::env::temp_dir().join(format!("{t}-identity.json"));
+    std::fs::write(&file, body)?;
+    run_ok(
+        bed.bao()
+            .args(["write", &name])
+            .arg(format!("@{}", file.display())),
+    )?;
     eventually(
-        "the tenant policy put back in OpenBao",
+        "the identity's grants put back in OpenBao",
         Duration::from_secs(90),
         || async {
-            let now = run_ok(bed.bao().args(["policy", "read", &name]))?;
-            Ok((now.trim() == before.trim()).then_some(()))
+            let now = run_ok(
+                bed.bao()
+                    .args(["read", "-format=json", "-field=metadata", &name]),
+            )?;
+            let now: serde_json::Value = serde_json::from_str(&now)?;
+            Ok((now == before).then_some(()))
         },
     )
     .await?;

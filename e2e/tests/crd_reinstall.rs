@@ -99,9 +99,12 @@ async fn removing_and_reinstalling_the_crds_keeps_every_tenant_domain() -> Resul
         .get("work")
         .await?;
     ensure!(cm.data.and_then(|d| d.get("k").cloned()).as_deref() == Some("v"));
-    let roles = run_ok(bed.bao().args(["list", &format!("auth/k8s-{t}/role")]))?;
+    let roles = run_ok(
+        bed.bao()
+            .args(["list", &format!("auth/{}/role", e2e::WORKLOAD_AUTH_MOUNT)]),
+    )?;
     ensure!(
-        roles.contains("dev"),
+        roles.contains(&format!("{t}-dev")),
         "the OpenBao role must survive: {roles}"
     );
 

@@ -236,8 +236,11 @@ async fn products_leave_only_through_an_approved_digest_pinned_export() -> Resul
     .await?;
     let path = delivery_path(&wait_export(&api, "clean", "Delivered").await?)?;
 
-    // The recipient reads it; the digest matches; the tenant's credentials cannot.
+    // The recipient reads it, with the policy the bureau wrote when it
+    // admitted the recipient (the operator writes none); the digest
+    // matches; the tenant's credentials cannot.
     let root = bed.vault_root()?;
+    run_ok(bed.openbao_setup().args(["recipient", RECIPIENT]))?;
     let recipient_token = run_ok(bed.bao().args([
         "token",
         "create",

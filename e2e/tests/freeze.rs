@@ -90,8 +90,9 @@ async fn suspension_cuts_all_access_at_once_and_resume_restores_it_exactly() -> 
     ]))?;
     let jwt = jwt.trim().to_string();
     let root = bed.vault_root()?;
-    let mount = format!("k8s-{t}");
-    let login = vaultrs::auth::kubernetes::login(&root, &mount, "dev", &jwt).await?;
+    let mount = e2e::WORKLOAD_AUTH_MOUNT;
+    let role = format!("{t}-dev");
+    let login = vaultrs::auth::kubernetes::login(&root, mount, &role, &jwt).await?;
     let held = bed.vault_with_token(&login.client_token)?;
     vaultrs::token::lookup_self(&held)
         .await
@@ -103,7 +104,7 @@ async fn suspension_cuts_all_access_at_once_and_resume_restores_it_exactly() -> 
     bed.set_state(&t, "Suspended").await?;
     eventually("all access cut", WAIT, || async {
         let token_dead = vaultrs::token::lookup_self(&held).await.is_err();
-        let login_refused = vaultrs::auth::kubernetes::login(&root, &mount, "dev", &jwt)
+        let login_refused = vaultrs::auth::kubernetes::login(&root, mount, &role, &jwt)
             .await
             .is_err();
         let member_out = !can_i(&bed, &alice, &["create", "deployments", "-n", &dev])?
@@ -219,10 +220,20 @@ async fn suspension_cuts_all_access_at_once_and_resume_restores_it_exactly() -> 
         Ok((restored && member_back && ready).then_some(()))
     })
     .await?;
-    let login = vaultrs::auth::kubernetes::login(&root, &mount, "dev", &jwt).await?;
+    let login = vaultrs::auth::kubernetes::login(&root, mount, &role, &jwt).await?;
     ensure!(
-        login.policies.contains(&format!("tenant-{t}-dev")),
+        login.policies.iter().any(|p| p == "publicdata-workload"),
         "login works again after resume"
+    );
+    let fresh = bed.vault_with_token(&login.client_token)?;
+    vaultrs::token::lookup_self(&fresh)
+        .await
+        .context("the new login's token works")?;
+    // The token held before the freeze belonged to the identity the resume
+    // replaced: it stays refused (it has not expired: 30 minutes).
+    ensure!(
+        vaultrs::token::lookup_self(&held).await.is_err(),
+        "a token from before the freeze must not work again after the resume"
     );
     let oa = api.get(&t).await?;
     ensure!(condition(&oa, "Frozen") == Some(("False".into(), "Resumed".into())));

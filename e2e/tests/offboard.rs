@@ -28,8 +28,8 @@ async fn populated_tenant(bed: &TestBed) -> Result<String> {
     let dev = format!("{t}-dev");
     let root = bed.vault_root()?;
     let data = BTreeMap::from([("rows", "42")]);
-    vaultrs::kv2::set(&root, &format!("tenants/{t}"), "dev/sample", &data).await?;
-    vaultrs::kv2::set(&root, &format!("tenants/{t}"), "prod/raw/2026", &data).await?;
+    vaultrs::kv2::set(&root, &format!("areas/{t}-dev"), "sample", &data).await?;
+    vaultrs::kv2::set(&root, &format!("areas/{t}-prod"), "raw/2026", &data).await?;
     run_ok(bed.kubectl().args([
         "-n",
         &dev,
@@ -103,23 +103,27 @@ async fn assert_offboarded(bed: &TestBed, t: &str) -> Result<()> {
             .await?;
         ensure!(ns.is_none(), "namespace {t}-{env} must be gone");
     }
-    // OpenBao: the area, its policies and its auth are gone; reads return nothing.
+    // OpenBao: the areas, the identities and the roles are gone; reads
+    // return nothing.
     let root = bed.vault_root()?;
     ensure!(
-        vaultrs::kv2::read::<BTreeMap<String, String>>(
-            &root,
-            &format!("tenants/{t}"),
-            "dev/sample"
-        )
-        .await
-        .is_err()
+        vaultrs::kv2::read::<BTreeMap<String, String>>(&root, &format!("areas/{t}-dev"), "sample")
+            .await
+            .is_err()
     );
     let secrets = run_ok(bed.bao().args(["secrets", "list"]))?;
-    ensure!(!secrets.contains(&format!("tenants/{t}/")), "{secrets}");
-    let auths = run_ok(bed.bao().args(["auth", "list"]))?;
-    ensure!(!auths.contains(&format!("k8s-{t}/")), "{auths}");
-    let policies = run_ok(bed.bao().args(["policy", "list"]))?;
-    ensure!(!policies.contains(&format!("tenant-{t}-")), "{policies}");
+    ensure!(!secrets.contains(&format!("areas/{t}-")), "{secrets}");
+    let roles = run_ok(
+        bed.bao()
+            .args(["list", &format!("auth/{}/role", e2e::WORKLOAD_AUTH_MOUNT)]),
+    )?;
+    ensure!(!roles.contains(&format!("{t}-")), "{roles}");
+    for env in ["dev", "prod"] {
+        ensure!(
+            bed.identity_disabled(t, env)?.is_none(),
+            "the identity of {t}-{env} must be gone"
+        );
+    }
     // The log volume is kept, retained, re-homed to the archive; the data volume released.
     let pvs: Api<PersistentVolume> = Api::all(client.clone());
     let logs = pvs
@@ -170,7 +174,7 @@ async fn assert_offboarded(bed: &TestBed, t: &str) -> Result<()> {
         "the inventory lists the tenant's deployment"
     );
     ensure!(
-        inventory.contains(&format!("tenants/{t}/dev/sample")),
+        inventory.contains(&format!("areas/{t}-dev/sample")),
         "the inventory lists the OpenBao paths"
     );
     ensure!(

@@ -338,7 +338,7 @@ async fn what_members_and_workloads_do_is_kept_in_the_tenants_locked_records() -
     // A workload logs in to OpenBao and reads its tenant's mount.
     let token = bed.workload_login(&t, "dev").await?;
     let client = bed.vault_with_token(&token)?;
-    let _ = vaultrs::kv2::read::<Value>(&client, &format!("tenants/{t}"), "dev/anything").await;
+    let _ = vaultrs::kv2::read::<Value>(&client, &format!("areas/{t}-dev"), "anything").await;
 
     let by_member = |e: &Value| e["impersonatedUser"]["username"] == member.as_str();
     let api_share = logged(
@@ -394,7 +394,10 @@ async fn what_members_and_workloads_do_is_kept_in_the_tenants_locked_records() -
         &uid,
         Source::OpenBao,
         "the workload's login",
-        |e| e["request"]["path"] == format!("auth/k8s-{t}/login").as_str(),
+        |e| {
+            e["request"]["path"] == format!("auth/{}/login", e2e::WORKLOAD_AUTH_MOUNT).as_str()
+                && e["auth"]["metadata"]["service_account_namespace"] == format!("{t}-dev").as_str()
+        },
     )
     .await?;
     ensure!(login[0]["type"] == "response", "{}", login[0]);
@@ -404,13 +407,16 @@ async fn what_members_and_workloads_do_is_kept_in_the_tenants_locked_records() -
         &uid,
         Source::OpenBao,
         "the workload's read",
-        |e| e["request"]["path"] == format!("tenants/{t}/data/dev/anything").as_str(),
+        |e| e["request"]["path"] == format!("areas/{t}-dev/data/anything").as_str(),
     )
     .await?;
     // The platform's own files have them too (the complete record).
     for (file, needle) in [
         ("KUBE_AUDIT_LOG", member.clone()),
-        ("OPENBAO_AUDIT_LOG", format!("auth/k8s-{t}/login")),
+        (
+            "OPENBAO_AUDIT_LOG",
+            format!("\"service_account_namespace\":\"{t}-dev\""),
+        ),
     ] {
         let text = std::fs::read_to_string(bed.var(file).context(file)?)?;
         ensure!(text.contains(&needle), "{needle} not in {file}");

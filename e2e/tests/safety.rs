@@ -307,7 +307,7 @@ async fn an_openbao_mount_someone_else_made_is_never_adopted_nor_wiped() -> Resu
     let admin = bed.client().await?;
     let api: Api<OperatorAuthorization> = Api::all(admin.clone());
     let t = unique("bao");
-    let mount = format!("tenants/{t}");
+    let mount = format!("areas/{t}-dev");
     run_ok(bed.bao().args([
         "secrets",
         "enable",

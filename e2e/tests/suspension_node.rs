@@ -31,10 +31,11 @@ fn login_from_pod(
     let openbao = bed
         .var("OPENBAO_CLUSTER_ADDR")
         .context("the env file has no OPENBAO_CLUSTER_ADDR")?;
+    let mount = e2e::WORKLOAD_AUTH_MOUNT;
     let script = format!(
         r#"jwt=$(cat /var/run/secrets/openbao/token) && \
 timeout 5 wget -q -O - --header 'Content-Type: application/json' \
-  --post-data "{{\"role\":\"{role}\",\"jwt\":\"$jwt\"}}" {openbao}/v1/auth/k8s-{tenant}/login 2>&1 \
+  --post-data "{{\"role\":\"{tenant}-{role}\",\"jwt\":\"$jwt\"}}" {openbao}/v1/auth/{mount}/login 2>&1 \
   | sed -n 's/.*"client_token":"\([^"]*\)".*/\1/p' > /tmp/bao-token; \
 test -s /tmp/bao-token && cat /tmp/bao-token"#
     );

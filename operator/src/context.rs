@@ -18,8 +18,9 @@ pub const FIELD_MANAGER: &str = "publicdata-operator";
 /// Settings of the reconcilers.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// The audience workload tokens must carry to log in to OpenBao.
-    pub vault_audience: String,
+    /// What the platform set up in OpenBao for workloads: their auth mount,
+    /// the audience of their tokens, the catalog mount.
+    pub workloads: crate::vault::Workloads,
     /// Where tenant workloads may connect beyond their namespace (OpenBao),
     /// and who the operator is.
     pub platform: tenant::Platform,

@@ -250,6 +250,19 @@ pub struct Args {
     /// Audience workload tokens must carry to log in to OpenBao.
     #[arg(long, env = "VAULT_AUDIENCE", default_value = "openbao")]
     pub vault_audience: String,
+    /// The Kubernetes auth mount tenant workloads log in at, which the
+    /// platform enables and names in its policies (the operator writes roles
+    /// there, never the mount).
+    #[arg(
+        long,
+        env = "VAULT_WORKLOAD_AUTH_MOUNT",
+        default_value = "publicdata-workloads"
+    )]
+    pub vault_workload_auth_mount: String,
+    /// The KV v2 mount of the catalog: scenario grants name paths in it only
+    /// (the platform's workload policy reads there and nowhere else).
+    #[arg(long, env = "VAULT_CATALOG_MOUNT", default_value = "catalog")]
+    pub vault_catalog_mount: String,
     /// CIDRs (comma-separated) where tenant workloads reach OpenBao: the
     /// addresses behind its Service, as a NetworkPolicy sees them. Empty: no
     /// workload can reach OpenBao.

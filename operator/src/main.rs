@@ -489,7 +489,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         client,
         vault: vault.clone(),
         settings: Settings {
-            vault_audience: args.vault_audience,
+            workloads: publicdata_operator::vault::Workloads {
+                auth_mount: args.vault_workload_auth_mount,
+                audience: args.vault_audience,
+                catalog_mount: args.vault_catalog_mount,
+            },
             expiry_grace: args.expiry_grace,
             concurrency: args.concurrency,
             resync: args.resync,

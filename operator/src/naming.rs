@@ -14,32 +14,53 @@ pub fn namespace_name(tenant: &str, env: Environment) -> String {
     format!("{tenant}-{}", env.as_str())
 }
 
-/// The tenant's KV v2 mount.
-pub fn mount_path(tenant: &str) -> String {
+/// The KV v2 mount of one environment: `areas/<namespace>`. Keyed on the
+/// namespace, so the platform's one templated policy can name it from the
+/// login's ServiceAccount namespace alone.
+pub fn area_mount(tenant: &str, env: Environment) -> String {
+    format!("areas/{}", namespace_name(tenant, env))
+}
+
+/// The Kubernetes-auth role of one environment in the platform's workload
+/// auth mount, and the OpenBao database role its users come from: the
+/// namespace's name.
+pub fn workload_role(tenant: &str, env: Environment) -> String {
+    namespace_name(tenant, env)
+}
+
+/// The OpenBao identity (entity) the workloads of one environment log in as.
+pub fn identity_name(tenant: &str, env: Environment) -> String {
+    format!("publicdata-{}", namespace_name(tenant, env))
+}
+
+/// The alias of that identity in the workload auth mount: OpenBao's
+/// Kubernetes auth names a login `<namespace>/<service account>` (with
+/// `alias_name_source=serviceaccount_name`).
+pub fn identity_alias(tenant: &str, env: Environment) -> String {
+    format!("{}/{WORKLOAD_SERVICE_ACCOUNT}", namespace_name(tenant, env))
+}
+
+/// The KV v2 mount of a tenant made before per-environment areas
+/// (`tenants/<tenant>`): wiped at offboarding if it is still there.
+pub fn legacy_mount_path(tenant: &str) -> String {
     format!("tenants/{tenant}")
 }
 
-/// The name of an environment's own policy in OpenBao.
-pub fn env_name(tenant: &str, env: Environment) -> String {
-    format!("tenant-{tenant}-{}", env.as_str())
-}
-
-/// The name of an environment's scenario-grants policy in OpenBao.
-pub fn grants_name(tenant: &str, env: Environment) -> String {
-    format!("{}-grants", env_name(tenant, env))
-}
-
-/// The tenant's Kubernetes auth mount in OpenBao (without the `auth/` prefix).
-pub fn auth_mount(tenant: &str) -> String {
+/// The tenant's own Kubernetes auth mount from before the platform's shared
+/// workload mount (without the `auth/` prefix): disabled if still there.
+pub fn legacy_auth_mount(tenant: &str) -> String {
     format!("k8s-{tenant}")
 }
 
-/// Every OpenBao policy the operator may have made for a tenant: per
-/// environment, its own and its scenario grants.
-pub fn tenant_policies(tenant: &str) -> Vec<String> {
+/// The policies the operator wrote for a tenant before the platform's
+/// templated policies: deleted if still there.
+pub fn legacy_policies(tenant: &str) -> Vec<String> {
     [Environment::Dev, Environment::Prod]
         .into_iter()
-        .flat_map(|e| [env_name(tenant, e), grants_name(tenant, e)])
+        .flat_map(|e| {
+            let own = format!("tenant-{tenant}-{}", e.as_str());
+            [format!("{own}-grants"), own]
+        })
         .collect()
 }
 

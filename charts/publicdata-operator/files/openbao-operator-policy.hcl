@@ -1,44 +1,123 @@
 # The operator's own OpenBao/Vault policy: least privilege, and nothing else.
-# It manages tenant areas and tenant auth, and never reads tenant data.
+# It manages tenant areas and workload identities and roles, and never reads
+# tenant data. It writes no policy text: every role it writes carries the
+# platform's templated policy publicdata-workload and nothing else.
+#
+# A template: files/openbao-setup.sh renders it (@WORKLOAD_MOUNT@, the
+# workload auth mount; @WORKLOAD_ACCESSOR@, its accessor; @KUBERNETES_HOST@
+# and @KUBERNETES_CA@, the API server OpenBao reviews workload tokens at;
+# @DATABASE_MOUNT@, the database secrets engine) and writes it as the policy
+# publicdata-operator.
 
-# One KV v2 mount per tenant, at tenants/<tenant>; disabled (every version
-# destroyed) at offboarding.
-path "sys/mounts/tenants/*" {
+# One KV v2 mount per tenant environment, at areas/<namespace>; disabled
+# (every version destroyed) at offboarding. Only KV, with no other settings.
+path "sys/mounts/areas/*" {
   capabilities = ["create", "read", "update", "delete"]
+  allowed_parameters = {
+    "type" = ["kv"]
+    "options" = []
+    "description" = []
+  }
 }
 # The offboarding inventory lists secret paths and reads their metadata
 # (versions, times) for digests; never the data.
-path "tenants/+/metadata/*" {
+path "areas/+/metadata/*" {
   capabilities = ["list", "read"]
 }
 
-# One Kubernetes auth mount per tenant, at auth/k8s-<tenant>: enabled at
-# provisioning, disabled (which revokes every token issued through it) at freeze.
-path "sys/auth" {
-  capabilities = ["read"]
+# The workload auth mount, which the platform enabled: read, its description
+# (naming the reviewer token it was configured with) and its configuration.
+# The configuration may only point at this API server with this CA: the
+# reviewer token rotates, nothing else moves.
+path "sys/auth/@WORKLOAD_MOUNT@" {
+  capabilities = ["read", "sudo"]
 }
-path "sys/auth/k8s-*" {
-  capabilities = ["create", "read", "update", "delete", "sudo"]
+path "sys/auth/@WORKLOAD_MOUNT@/tune" {
+  capabilities = ["update", "sudo"]
+  allowed_parameters = {
+    "description" = []
+  }
 }
-# Its config and its roles (dev, prod).
-path "auth/k8s-*" {
-  capabilities = ["create", "read", "update", "list"]
+path "auth/@WORKLOAD_MOUNT@/config" {
+  capabilities = ["create", "read", "update"]
+  allowed_parameters = {
+    "kubernetes_host" = ["@KUBERNETES_HOST@"]
+    "kubernetes_ca_cert" = ["@KUBERNETES_CA@"]
+    "token_reviewer_jwt" = []
+    "disable_local_ca_jwt" = []
+  }
+}
+# One role per tenant environment, named after its namespace, bound to its
+# workload ServiceAccount. Its only policy is the platform's
+# publicdata-workload (sent as that one string: a list, another name, or
+# "a,b" is refused), its login named after the ServiceAccount.
+path "auth/@WORKLOAD_MOUNT@/role/*" {
+  capabilities = ["create", "read", "update", "delete", "list"]
+  allowed_parameters = {
+    "bound_service_account_names" = ["workload"]
+    "bound_service_account_namespaces" = []
+    "audience" = []
+    "alias_name_source" = ["serviceaccount_name"]
+    "token_policies" = ["publicdata-workload"]
+    "token_ttl" = []
+    "token_max_ttl" = []
+  }
+}
+# One identity per tenant environment, publicdata-<namespace>: its metadata
+# (the owner mark, the catalog paths granted) and whether it is disabled (a
+# freeze). Never its policies.
+path "identity/entity/name/publicdata-*" {
+  capabilities = ["create", "read", "update", "delete"]
+  allowed_parameters = {
+    "metadata" = []
+    "disabled" = []
+  }
+}
+# Its alias in the workload auth mount, and only there.
+path "identity/entity-alias" {
+  capabilities = ["create", "update"]
+  allowed_parameters = {
+    "name" = []
+    "canonical_id" = []
+    "mount_accessor" = ["@WORKLOAD_ACCESSOR@"]
+  }
+}
+# A freeze and an offboarding revoke the database credentials of a tenant
+# environment (the users dropped, their sessions ended), after listing them.
+path "sys/leases/lookup/@DATABASE_MOUNT@/creds/*" {
+  capabilities = ["list", "sudo"]
+}
+path "sys/leases/revoke-prefix/@DATABASE_MOUNT@/creds/*" {
+  capabilities = ["update", "sudo"]
 }
 
-# Policies tenant-<tenant>-<env> (vaultrs uses the sys/policy endpoint).
+# What the operator made before the workload mount and the templated
+# policies, removed at offboarding if still there: a tenant's KV mount
+# tenants/<tenant>, its auth mount k8s-<tenant>, its policies tenant-*.
+# Removed only: never made or written.
+path "sys/mounts/tenants/*" {
+  capabilities = ["read", "delete"]
+}
+path "tenants/+/metadata/*" {
+  capabilities = ["list", "read"]
+}
+path "sys/auth/k8s-*" {
+  capabilities = ["read", "delete", "sudo"]
+}
 path "sys/policy/tenant-*" {
-  capabilities = ["create", "read", "update", "delete"]
+  capabilities = ["read", "delete"]
 }
 
 # The data plane: one role per tenant environment in the database secrets
 # engine (mount `database`, its connection configured by the platform),
 # written at provisioning and deleted at offboarding. Never its creds.
-path "database/roles/*" {
+path "@DATABASE_MOUNT@/roles/*" {
   capabilities = ["create", "read", "update", "delete"]
 }
 
 # Deliveries of approved exports: the KV v2 mount `deliveries`, written only by
-# the operator, and one read policy per recipient (recipient-<credit code>).
+# the operator. Recipients read theirs with a policy the bureau writes
+# (files/openbao-recipient-policy.hcl).
 path "sys/mounts/deliveries" {
   capabilities = ["create", "read", "update"]
 }
@@ -49,9 +128,6 @@ path "deliveries/data/*" {
 # is an approved export on record.
 path "deliveries/metadata/*" {
   capabilities = ["list", "read"]
-}
-path "sys/policy/recipient-*" {
-  capabilities = ["create", "read", "update"]
 }
 
 # The export scan looks for raw values of catalog fields marked Sensitive in

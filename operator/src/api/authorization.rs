@@ -573,15 +573,20 @@ pub struct MemberStatus {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct VaultStatus {
-    /// The tenant's KV v2 mount.
-    pub mount: String,
-    /// The tenant's Kubernetes auth mount: workloads log in at `auth/<authMount>/login`.
+    /// The KV v2 mounts, one per environment (`areas/<namespace>`).
+    #[serde(default)]
+    pub areas: Vec<String>,
+    /// The platform's workload auth mount: workloads log in at
+    /// `auth/<authMount>/login` with the role named after their namespace.
     #[serde(default)]
     pub auth_mount: String,
     /// Kubernetes-auth roles, one per environment.
     #[serde(default)]
     pub roles: Vec<String>,
-    /// Policies, one per environment.
+    /// The OpenBao identities the workloads log in as, one per environment.
+    #[serde(default)]
+    pub identities: Vec<String>,
+    /// The platform's policies the roles carry (the operator writes none).
     #[serde(default)]
     pub policies: Vec<String>,
 }

@@ -29,24 +29,15 @@ use crate::api::scenario::{DataScenario, Decision, ScenarioPhase};
 use crate::audit;
 use crate::context::{Context, FIELD_MANAGER};
 use crate::fingerprint;
-use crate::vault::{self, Policy};
+use crate::vault;
 
 /// The KV v2 mount deliveries go to.
 pub const DELIVERY_MOUNT: &str = "deliveries";
-/// The mark on the deliveries mount and the recipients' policies.
+/// The mark on the deliveries mount. A recipient reads
+/// `deliveries/<its credit code>/` with a policy the bureau writes when it
+/// admits the recipient (`charts/publicdata-operator/files/
+/// openbao-recipient-policy.hcl`): the operator writes no policy.
 pub const DELIVERIES_OWNER: &str = "publicdata-operator deliveries";
-
-/// The OpenBao policy a recipient reads its deliveries with.
-pub fn recipient_policy(credit_code: &str) -> Policy {
-    let code = credit_code.to_ascii_lowercase();
-    Policy {
-        name: format!("recipient-{code}"),
-        hcl: format!(
-            "# {DELIVERIES_OWNER}: deliveries to recipient {credit_code}.\npath \"{DELIVERY_MOUNT}/data/{credit_code}/*\" {{\n  capabilities = [\"read\"]\n}}\n"
-        ),
-        owner: DELIVERIES_OWNER.into(),
-    }
-}
 
 /// Errors of the export reconciler.
 #[derive(Debug, thiserror::Error)]
@@ -330,10 +321,6 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
             )
             .await?;
         }
-        ctx.vault
-            .ensure_policy(&recipient_policy(&er.spec.recipient.credit_code))
-            .await
-            .map_err(Error::Deliver)?;
         ctx.vault
             .write_kv2_once(DELIVERIES_OWNER, DELIVERY_MOUNT, &path, &data)
             .await

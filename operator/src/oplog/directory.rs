@@ -132,6 +132,13 @@ impl Directory {
             .and_then(|rest| rest.split('/').next())
             .and_then(|t| self.known(t));
         tenants.extend(by_path);
+        // An environment's area, its database credentials.
+        let by_namespace = path
+            .strip_prefix("areas/")
+            .or_else(|| path.split_once("/creds/").map(|(_, rest)| rest))
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|ns| self.of_namespace(ns));
+        tenants.extend(by_namespace);
         let policies = entry
             .pointer("/auth/policies")
             .and_then(Value::as_array)
@@ -187,10 +194,22 @@ impl Directory {
             (what == "config" || what.starts_with("role/")).then_some(t)
         });
         let mount = path.strip_prefix("sys/mounts/tenants/");
-        policy
+        let by_tenant = policy
             .or(auth)
             .or(mount)
             .map(|t| t.split('/').next().unwrap_or(t))
-            .and_then(|t| self.known(t))
+            .and_then(|t| self.known(t));
+        // What the operator makes per environment: the area, the identity
+        // and its alias, the role in the workload mount.
+        let namespace = path
+            .strip_prefix("sys/mounts/areas/")
+            .or_else(|| path.strip_prefix("identity/entity/name/publicdata-"))
+            .or_else(|| {
+                let (_, rest) = path.strip_prefix("auth/")?.split_once("/role/")?;
+                Some(rest)
+            })
+            .map(|ns| ns.split('/').next().unwrap_or(ns))
+            .and_then(|ns| self.of_namespace(ns));
+        by_tenant.or(namespace)
     }
 }

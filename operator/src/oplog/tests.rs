@@ -152,6 +152,17 @@ fn an_openbao_call_belongs_to_the_tenant_of_its_mount_policy_or_service_account(
         ))
         .is_empty()
     );
+    // An environment's area and its database credentials, by path alone.
+    for path in [
+        "areas/harbor-analytics-dev/data/x",
+        "database/creds/harbor-analytics-prod",
+    ] {
+        assert_eq!(
+            d.openbao(&bao(path, &["default"], None)),
+            set(&["harbor-analytics"]),
+            "{path}"
+        );
+    }
 }
 
 #[test]
@@ -392,6 +403,9 @@ fn a_change_to_a_tenants_openbao_configuration_by_anyone_but_the_operator_is_nam
         "sys/auth/k8s-harbor-analytics",
         "sys/auth/k8s-harbor-analytics/tune",
         "sys/mounts/tenants/harbor-analytics",
+        "sys/mounts/areas/harbor-analytics-prod",
+        "identity/entity/name/publicdata-harbor-analytics-dev",
+        "auth/publicdata-workloads/role/harbor-analytics-prod",
     ] {
         assert_eq!(
             d.openbao_change(&bao_write(path, "update", None)),

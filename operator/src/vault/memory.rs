@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{
-    Change, DatabaseRole, Error, Existing, KubernetesRole, Policy, SecretsBackend,
+    Change, DatabaseRole, Error, Existing, Identity, KubernetesRole, OWNER_KEY, SecretsBackend,
     mount_description, owned,
 };
 
@@ -18,14 +18,32 @@ pub struct State {
     pub mounts: BTreeMap<String, String>,
     /// Policies by name, with their text.
     pub policies: BTreeMap<String, String>,
-    /// Kubernetes auth mounts.
+    /// Tenants' own Kubernetes auth mounts from before the shared one.
     pub auth: BTreeSet<String>,
+    /// Identities by name.
+    pub identities: BTreeMap<String, MemoryIdentity>,
+    /// Workload roles by (mount, name).
+    pub roles: BTreeSet<(String, String)>,
+    /// Lease prefixes revoked, in order.
+    pub revoked: Vec<String>,
+    /// Identities made so far (for fresh ids).
+    pub made: u64,
     /// Secrets by (mount, path).
     pub secrets: BTreeMap<(String, String), BTreeMap<String, String>>,
     /// Database roles by (mount, name), with their creation statements.
     pub database_roles: BTreeMap<(String, String), String>,
     /// KV v2 versions by (mount, path), of secrets written with check-and-set.
     pub versions: BTreeMap<(String, String), u64>,
+}
+
+/// An identity as the backend holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryIdentity {
+    pub id: String,
+    pub disabled: bool,
+    pub metadata: BTreeMap<String, String>,
+    /// Its alias (mount, name), if any.
+    pub alias: Option<(String, String)>,
 }
 
 /// An in-memory secrets backend.
@@ -61,32 +79,99 @@ impl SecretsBackend for Memory {
         })
     }
 
-    async fn ensure_policy(&self, policy: &Policy) -> Result<Change, Error> {
-        self.with(|s| match s.policies.get(&policy.name) {
-            Some(text) if *text == policy.hcl => Ok(Change::Unchanged),
-            Some(text) => {
-                owned(|| format!("policy {}", policy.name), text, &policy.owner).map(|()| {
-                    s.policies.insert(policy.name.clone(), policy.hcl.clone());
-                    Change::Written
-                })
+    /// The platform's workload mount is taken to be there.
+    async fn ensure_kubernetes_auth(&self, _mount: &str) -> Result<Change, Error> {
+        Ok(Change::Unchanged)
+    }
+
+    async fn ensure_kubernetes_role(&self, role: &KubernetesRole) -> Result<Change, Error> {
+        Ok(
+            if self.with(|s| s.roles.insert((role.mount.clone(), role.name.clone()))) {
+                Change::Written
+            } else {
+                Change::Unchanged
+            },
+        )
+    }
+
+    async fn delete_kubernetes_role(&self, mount: &str, name: &str) -> Result<Change, Error> {
+        Ok(
+            if self.with(|s| s.roles.remove(&(mount.to_string(), name.to_string()))) {
+                Change::Written
+            } else {
+                Change::Unchanged
+            },
+        )
+    }
+
+    async fn ensure_identity(&self, identity: &Identity) -> Result<Change, Error> {
+        let owner = identity
+            .metadata
+            .get(OWNER_KEY)
+            .cloned()
+            .unwrap_or_default();
+        let alias = Some((identity.auth_mount.clone(), identity.alias.clone()));
+        self.with(|s| {
+            if let Some(found) = s.identities.get(&identity.name) {
+                let mark = found.metadata.get(OWNER_KEY).cloned().unwrap_or_default();
+                owned(|| format!("identity {}", identity.name), &mark, &owner)?;
+                if !found.disabled && found.metadata == identity.metadata && found.alias == alias {
+                    return Ok(Change::Unchanged);
+                }
+                if !found.disabled {
+                    let id = found.id.clone();
+                    s.identities.insert(
+                        identity.name.clone(),
+                        MemoryIdentity {
+                            id,
+                            disabled: false,
+                            metadata: identity.metadata.clone(),
+                            alias,
+                        },
+                    );
+                    return Ok(Change::Written);
+                }
             }
-            None => {
-                s.policies.insert(policy.name.clone(), policy.hcl.clone());
+            s.made += 1;
+            let id = format!("entity-{}", s.made);
+            s.identities.insert(
+                identity.name.clone(),
+                MemoryIdentity {
+                    id,
+                    disabled: false,
+                    metadata: identity.metadata.clone(),
+                    alias,
+                },
+            );
+            Ok(Change::Written)
+        })
+    }
+
+    async fn freeze_identity(&self, name: &str) -> Result<Change, Error> {
+        Ok(self.with(|s| match s.identities.get_mut(name) {
+            Some(i) if !i.disabled => {
+                i.disabled = true;
+                Change::Written
+            }
+            _ => Change::Unchanged,
+        }))
+    }
+
+    async fn delete_identity(&self, name: &str, owner: &str) -> Result<Change, Error> {
+        self.with(|s| match s.identities.get(name) {
+            None => Ok(Change::Unchanged),
+            Some(i) => {
+                let mark = i.metadata.get(OWNER_KEY).cloned().unwrap_or_default();
+                owned(|| format!("identity {name}"), &mark, owner)?;
+                s.identities.remove(name);
                 Ok(Change::Written)
             }
         })
     }
 
-    async fn ensure_kubernetes_auth(&self, mount: &str) -> Result<Change, Error> {
-        Ok(if self.with(|s| s.auth.insert(mount.into())) {
-            Change::Written
-        } else {
-            Change::Unchanged
-        })
-    }
-
-    async fn ensure_kubernetes_role(&self, _role: &KubernetesRole) -> Result<Change, Error> {
-        Ok(Change::Unchanged)
+    async fn revoke_leases(&self, prefix: &str) -> Result<(), Error> {
+        self.with(|s| s.revoked.push(prefix.to_string()));
+        Ok(())
     }
 
     async fn ensure_database_role(&self, role: &DatabaseRole) -> Result<Change, Error> {
@@ -241,6 +326,14 @@ impl SecretsBackend for Memory {
             Existing::SecretsMount(p) => s.mounts.get(p).cloned(),
             Existing::AuthMount(m) => s.auth.contains(m).then(String::new),
             Existing::Policy(n) => s.policies.get(n).cloned(),
+            Existing::Identity(n) => s
+                .identities
+                .get(n)
+                .map(|i| i.metadata.get(OWNER_KEY).cloned().unwrap_or_default()),
+            Existing::Role(m, n) => s
+                .roles
+                .contains(&(m.to_string(), n.to_string()))
+                .then(String::new),
             Existing::DatabaseRole(m, n) => s
                 .database_roles
                 .get(&(m.to_string(), n.to_string()))

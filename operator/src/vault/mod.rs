@@ -2,19 +2,33 @@
 //! pure functions, and a trait the controller talks to, with one vaultrs
 //! implementation.
 //!
-//! Per tenant: one KV v2 mount `tenants/<tenant>`, one Kubernetes auth mount
-//! `auth/k8s-<tenant>`, and per environment one ACL policy
-//! `tenant-<tenant>-<env>` (read/write under `<env>/` of the KV mount only) and
-//! one role `<env>` in the tenant's auth mount, bound to the `workload`
-//! ServiceAccount of that environment's namespace. Nothing exists for
-//! environments the authorization does not list.
+//! The operator writes no policy text. The platform installs, once, the
+//! templated policy `publicdata-workload` (`charts/publicdata-operator/files/
+//! openbao-workload-policy.hcl`) and the Kubernetes auth mount workloads log
+//! in at (`auth/publicdata-workloads`, configured by the platform). The
+//! policy names everything from the login itself: the ServiceAccount
+//! namespace OpenBao's TokenReview vouched for (the KV area
+//! `areas/<namespace>`, database users of role `<namespace>`), and the
+//! catalog paths the operator lists in the identity's metadata (only under
+//! the catalog mount).
 //!
-//! The auth mount is per tenant so that every token a tenant's workloads hold
-//! is revocable at once: disabling the mount (freeze, offboarding) revokes all
-//! its tokens and leases, and no login is possible until it is enabled again.
+//! Per tenant environment the operator makes: the KV v2 mount
+//! `areas/<namespace>`; the identity `publicdata-<namespace>` with the alias
+//! `<namespace>/workload` in the workload mount (its metadata: the owner
+//! mark and the catalog grants); the role `<namespace>` there, bound to the
+//! `workload` ServiceAccount, whose only policy is `publicdata-workload`
+//! (the operator's own policy refuses any other); with a data plane, the
+//! database role `<namespace>`. Nothing exists for environments the
+//! authorization does not list.
+//!
+//! A freeze disables the identities: OpenBao refuses every token of a
+//! disabled identity and every login to it at once. A resume deletes the
+//! disabled identity and makes a new one, so tokens from before the freeze
+//! stay refused for good.
 
 mod database;
 pub mod fingerprint;
+mod identity;
 pub mod login;
 #[cfg(test)]
 pub mod memory;
@@ -25,15 +39,50 @@ mod signer;
 pub use openbao::OpenBao;
 pub use resync::{Applied, Pass, apply_one, digest, parts};
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 
 use crate::api::authorization::Environment;
-use crate::naming::{WORKLOAD_SERVICE_ACCOUNT, namespace_name};
-pub use crate::naming::{auth_mount, env_name, grants_name, mount_path};
+use crate::naming::WORKLOAD_SERVICE_ACCOUNT;
+pub use crate::naming::{
+    area_mount, identity_alias, identity_name, legacy_auth_mount, legacy_mount_path, workload_role,
+};
 
 /// Token lifetimes of workload logins. Always set: the server default is 32 days.
 pub const TOKEN_TTL: &str = "1h";
 pub const TOKEN_MAX_TTL: &str = "4h";
+
+/// The platform's policy every workload role carries: the only one the
+/// operator's own policy lets it name.
+pub const WORKLOAD_POLICY: &str = "publicdata-workload";
+/// How many catalog paths an environment may be granted: the platform's
+/// policy has one templated path per slot (`catalog-00` ... `catalog-31`
+/// in the identity's metadata).
+pub const CATALOG_SLOTS: usize = 32;
+/// The metadata key of the owner mark on an identity.
+pub const OWNER_KEY: &str = "owner";
+
+/// What the platform set up in OpenBao for tenant workloads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workloads {
+    /// The Kubernetes auth mount workloads log in at (enabled by the platform).
+    pub auth_mount: String,
+    /// The audience their ServiceAccount tokens must carry.
+    pub audience: String,
+    /// The KV v2 mount of the catalog: grants name paths in it only.
+    pub catalog_mount: String,
+}
+
+impl Default for Workloads {
+    fn default() -> Self {
+        Self {
+            auth_mount: "publicdata-workloads".into(),
+            audience: "openbao".into(),
+            catalog_mount: "catalog".into(),
+        }
+    }
+}
 
 /// How OpenBao reaches the Kubernetes API to review workload tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,16 +98,29 @@ pub struct KubernetesAuthConfig {
 /// A Kubernetes-auth role as the operator wants it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KubernetesRole {
-    /// The tenant's auth mount.
+    /// The platform's workload auth mount.
     pub mount: String,
-    /// The environment: `dev` or `prod`.
+    /// The namespace's name.
     pub name: String,
     pub service_account: String,
     pub namespace: String,
     pub audience: String,
-    pub policies: Vec<String>,
     pub ttl: String,
     pub max_ttl: String,
+}
+
+/// The identity the workloads of one environment log in as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// `publicdata-<namespace>`.
+    pub name: String,
+    /// The auth mount its alias is in.
+    pub auth_mount: String,
+    /// `<namespace>/workload`.
+    pub alias: String,
+    /// The owner mark ([`OWNER_KEY`]) and the catalog grants (`catalog-NN`:
+    /// a path under the catalog mount's `data/`).
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// Where OpenBao makes database users: its database secrets engine's mount,
@@ -108,16 +170,6 @@ impl DatabaseRole {
     }
 }
 
-/// An ACL policy as the operator wants it. Its HCL starts with a comment
-/// naming `owner`: a policy of that name without it is someone else's, and is
-/// neither overwritten nor deleted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Policy {
-    pub name: String,
-    pub hcl: String,
-    pub owner: String,
-}
-
 /// How the operator marked its mounts and policies before owner marks
 /// (accepted as its own, so an upgrade adopts what it made).
 pub const LEGACY_MOUNT_DESCRIPTION: &str = "publicdata-operator: tenant KV area";
@@ -154,84 +206,72 @@ pub fn mount_description(owner: &str) -> String {
 /// Everything of a tenant in the secrets backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantVault {
-    /// The mark on its mount and policies (see `naming::owner_mark`).
+    /// The mark on its mounts, identities and database roles (see
+    /// `naming::owner_mark`).
     pub owner: String,
-    pub mount: String,
+    /// The KV v2 mounts, one per environment.
+    pub areas: Vec<String>,
+    /// The platform's workload auth mount.
     pub auth_mount: String,
-    pub policies: Vec<Policy>,
+    pub identities: Vec<Identity>,
     pub roles: Vec<KubernetesRole>,
     /// With a data plane: one per environment.
     pub database_roles: Vec<DatabaseRole>,
+    /// Grants the platform's policy cannot carry (outside the catalog mount,
+    /// a wildcard, more than [`CATALOG_SLOTS`]): withheld, and the apply
+    /// fails naming them.
+    pub refused: Vec<String>,
 }
 
-/// The policy of one environment: its own half of the tenant's KV area, and
-/// nothing else (the other environment's half, other tenants, the catalog);
-/// with a data plane, also database users of its own role.
-pub fn env_policy(
-    tenant: &str,
+/// The catalog grants of one environment as identity metadata: each
+/// `<catalog>/data/<path>` becomes `catalog-NN = <path>`. A path the
+/// platform's policy cannot carry is returned as refused, with why.
+pub fn catalog_metadata(
     env: Environment,
-    owner: &str,
-    data_plane: Option<&DataPlane>,
-) -> Policy {
-    let mount = mount_path(tenant);
-    let e = env.as_str();
-    let mut hcl = format!(
-        "# {owner}: environment {e}.\n\
-         path \"{mount}/data/{e}/*\" {{\n  capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\"]\n}}\n\
-         path \"{mount}/metadata/{e}/*\" {{\n  capabilities = [\"read\", \"list\", \"delete\"]\n}}\n"
-    );
-    if let Some(plane) = data_plane {
-        hcl.push_str(&format!(
-            "path \"{}/creds/{}\" {{\n  capabilities = [\"read\"]\n}}\n",
-            plane.mount,
-            crate::database::tenant_role(tenant, env)
-        ));
-    }
-    Policy {
-        name: env_name(tenant, env),
-        hcl,
-        owner: owner.into(),
-    }
-}
-
-/// The grants policy of an environment, from `(env, policy path)` pairs.
-pub fn grants_policy(
-    tenant: &str,
-    env: Environment,
-    owner: &str,
     grants: &[(String, String)],
-) -> Policy {
-    let mut hcl = format!(
-        "# {owner}: catalog data granted to environment {} by its active scenarios.\n",
-        env.as_str()
-    );
-    let mut any = false;
-    for (e, path) in grants.iter().filter(|(e, _)| e == env.as_str()) {
-        let _ = e;
-        hcl.push_str(&format!(
-            "path \"{path}\" {{\n  capabilities = [\"read\"]\n}}\n"
-        ));
-        any = true;
+    catalog_mount: &str,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let prefix = format!("{catalog_mount}/data/");
+    let mut out = BTreeMap::new();
+    let mut refused = Vec::new();
+    for (_, path) in grants.iter().filter(|(e, _)| e == env.as_str()) {
+        let Some(rest) = path.strip_prefix(&prefix) else {
+            refused.push(format!(
+                "{path} ({}): not in the catalog mount {catalog_mount}",
+                env.as_str()
+            ));
+            continue;
+        };
+        if rest.is_empty()
+            || rest.contains(['*', '+', '{', '}'])
+            || rest
+                .split('/')
+                .any(|s| s.is_empty() || s == "." || s == "..")
+        {
+            refused.push(format!("{path} ({}): not a plain path", env.as_str()));
+            continue;
+        }
+        if out.len() == CATALOG_SLOTS {
+            refused.push(format!(
+                "{path} ({}): more than {CATALOG_SLOTS} catalog paths for one environment",
+                env.as_str()
+            ));
+            continue;
+        }
+        out.insert(format!("catalog-{:02}", out.len()), rest.to_string());
     }
-    if !any {
-        // A policy cannot be empty: deny a path nobody uses.
-        hcl.push_str(&format!(
-            "path \"{}/data/{}/.no-grants\" {{\n  capabilities = [\"deny\"]\n}}\n",
-            mount_path(tenant),
-            env.as_str()
-        ));
-    }
-    Policy {
-        name: grants_name(tenant, env),
-        hcl,
-        owner: owner.into(),
-    }
+    (out, refused)
 }
 
 /// Builds what the tenant gets in the secrets backend, with no scenario
 /// grants and no data plane.
-pub fn build(tenant: &str, owner: &str, envs: &[Environment], audience: &str) -> TenantVault {
-    build_with_grants(tenant, owner, envs, audience, &[], None)
+pub fn build(
+    tenant: &str,
+    owner: &str,
+    envs: &[Environment],
+    workloads: &Workloads,
+) -> TenantVault {
+    build_with_grants(tenant, owner, envs, workloads, &[], None)
 }
 
 /// Builds what the tenant gets in the secrets backend, with the grants of its
@@ -240,35 +280,41 @@ pub fn build_with_grants(
     tenant: &str,
     owner: &str,
     envs: &[Environment],
-    audience: &str,
+    workloads: &Workloads,
     grants: &[(String, String)],
     data_plane: Option<&DataPlane>,
 ) -> TenantVault {
     let mut envs = envs.to_vec();
     envs.sort();
     envs.dedup();
+    let mut refused = Vec::new();
+    let identities = envs
+        .iter()
+        .map(|e| {
+            let (mut metadata, mut no) = catalog_metadata(*e, grants, &workloads.catalog_mount);
+            refused.append(&mut no);
+            metadata.insert(OWNER_KEY.into(), owner.into());
+            Identity {
+                name: identity_name(tenant, *e),
+                auth_mount: workloads.auth_mount.clone(),
+                alias: identity_alias(tenant, *e),
+                metadata,
+            }
+        })
+        .collect();
     TenantVault {
         owner: owner.into(),
-        mount: mount_path(tenant),
-        auth_mount: auth_mount(tenant),
-        policies: envs
-            .iter()
-            .flat_map(|e| {
-                [
-                    env_policy(tenant, *e, owner, data_plane),
-                    grants_policy(tenant, *e, owner, grants),
-                ]
-            })
-            .collect(),
+        areas: envs.iter().map(|e| area_mount(tenant, *e)).collect(),
+        auth_mount: workloads.auth_mount.clone(),
+        identities,
         roles: envs
             .iter()
             .map(|e| KubernetesRole {
-                mount: auth_mount(tenant),
-                name: e.as_str().to_string(),
+                mount: workloads.auth_mount.clone(),
+                name: workload_role(tenant, *e),
                 service_account: WORKLOAD_SERVICE_ACCOUNT.into(),
-                namespace: namespace_name(tenant, *e),
-                audience: audience.into(),
-                policies: vec![env_name(tenant, *e), grants_name(tenant, *e)],
+                namespace: crate::naming::namespace_name(tenant, *e),
+                audience: workloads.audience.clone(),
                 ttl: TOKEN_TTL.into(),
                 max_ttl: TOKEN_MAX_TTL.into(),
             })
@@ -287,6 +333,7 @@ pub fn build_with_grants(
                     .collect()
             })
             .unwrap_or_default(),
+        refused,
     }
 }
 
@@ -328,12 +375,22 @@ pub enum Error {
         #[source]
         source: vaultrs::error::ClientError,
     },
-    #[error("writing policy {name}: {source}")]
-    WritePolicy {
+    #[error(
+        "auth/{path} is not a Kubernetes auth mount: the platform enables and configures it once (docs/install.md, OpenBao)"
+    )]
+    MissingAuth { path: String },
+    #[error("identity {name}: {message}")]
+    Identity { name: String, message: String },
+    #[error("deleting Kubernetes-auth role {name}: {source}")]
+    DeleteRole {
         name: String,
         #[source]
         source: vaultrs::error::ClientError,
     },
+    #[error("revoking the leases under {prefix}: {message}")]
+    RevokeLeases { prefix: String, message: String },
+    #[error("catalog grants the platform's policy cannot carry, withheld: {}", .0.join("; "))]
+    Grants(Vec<String>),
     #[error("reading Kubernetes-auth role {name}: {source}")]
     ReadRole {
         name: String,
@@ -401,7 +458,11 @@ impl Error {
             Self::WrongMountType { .. } => "wrong_mount_type",
             Self::NotOurs { .. } => "not_ours",
             Self::ReadPolicy { .. } => "read_policy",
-            Self::WritePolicy { .. } => "write_policy",
+            Self::MissingAuth { .. } => "missing_auth",
+            Self::Identity { .. } => "identity",
+            Self::DeleteRole { .. } => "delete_role",
+            Self::RevokeLeases { .. } => "revoke_leases",
+            Self::Grants(_) => "grants",
             Self::ReadRole { .. } => "read_role",
             Self::WriteRole { .. } => "write_role",
             Self::EnableAuth { .. } => "enable_auth",
@@ -424,7 +485,9 @@ pub trait SecretsBackend: Send + Sync {
     /// Enables a KV v2 mount described as `owner`'s; an existing mount
     /// without that mark is refused ([`Error::NotOurs`]).
     async fn ensure_kv2_mount(&self, path: &str, owner: &str) -> Result<Change, Error>;
-    async fn ensure_policy(&self, policy: &Policy) -> Result<Change, Error>;
+    /// Checks the platform's workload auth mount (a Kubernetes mount the
+    /// platform enabled; [`Error::MissingAuth`] otherwise) and keeps its
+    /// configuration current (the API server, the rotating reviewer token).
     async fn ensure_kubernetes_auth(&self, mount: &str) -> Result<Change, Error>;
     /// One read of the auth mount (`config: false`: that it is there, a
     /// Kubernetes mount, configured with the current reviewer) or of its
@@ -434,7 +497,24 @@ pub trait SecretsBackend: Send + Sync {
         let _ = config;
         self.ensure_kubernetes_auth(mount).await
     }
+    /// Writes a workload role: bound to its namespace's `workload`
+    /// ServiceAccount, with [`WORKLOAD_POLICY`] as its only policy.
     async fn ensure_kubernetes_role(&self, role: &KubernetesRole) -> Result<Change, Error>;
+    /// Deletes a workload role (no login there any more). Idempotent.
+    async fn delete_kubernetes_role(&self, mount: &str, name: &str) -> Result<Change, Error>;
+    /// Makes the identity as wanted: the entity with its metadata, enabled,
+    /// and its alias in the workload mount. A disabled one (a freeze) is
+    /// deleted and made anew, so no token from before the freeze works
+    /// again. One of that name without the owner mark is refused.
+    async fn ensure_identity(&self, identity: &Identity) -> Result<Change, Error>;
+    /// Disables the identity: every token of it and every login to it is
+    /// refused at once. Absent: nothing to do.
+    async fn freeze_identity(&self, name: &str) -> Result<Change, Error>;
+    /// Deletes the identity with `owner`'s mark (its tokens refused for good).
+    async fn delete_identity(&self, name: &str, owner: &str) -> Result<Change, Error>;
+    /// Revokes every lease under `prefix` (a database role's credentials:
+    /// the users are dropped and their sessions ended).
+    async fn revoke_leases(&self, prefix: &str) -> Result<(), Error>;
     /// Writes a database role unless it is as wanted; a role of that name
     /// without `role.owner`'s mark is refused ([`Error::NotOurs`]).
     async fn ensure_database_role(&self, role: &DatabaseRole) -> Result<Change, Error>;
@@ -446,13 +526,14 @@ pub trait SecretsBackend: Send + Sync {
         name: &str,
         owner: &str,
     ) -> Result<Change, Error>;
-    /// Disables the tenant's auth mount: every token and lease issued through
-    /// it is revoked, and no login succeeds. Idempotent.
+    /// Disables a tenant's own auth mount from before the shared workload
+    /// mount: every token and lease issued through it is revoked. Idempotent.
     async fn disable_kubernetes_auth(&self, mount: &str) -> Result<Change, Error>;
     /// Disables a KV mount: every version of every secret in it is destroyed.
     /// Only a mount with `owner`'s mark ([`Error::NotOurs`] otherwise).
     async fn disable_kv2_mount(&self, path: &str, owner: &str) -> Result<Change, Error>;
-    /// Deletes a policy; only one with `owner`'s mark.
+    /// Deletes a policy the operator wrote before the platform's templated
+    /// policies; only one with `owner`'s mark.
     async fn delete_policy(&self, name: &str, owner: &str) -> Result<Change, Error>;
     /// Every secret path under a KV v2 mount, with a digest of its metadata
     /// (versions, times; never the data).
@@ -505,11 +586,18 @@ pub enum Existing<'a> {
     SecretsMount(&'a str),
     AuthMount(&'a str),
     Policy(&'a str),
+    /// An identity (entity) by name; its mark is its owner metadata.
+    Identity(&'a str),
+    /// A Kubernetes-auth role (mount, name); no mark.
+    Role(&'a str, &'a str),
     /// A database role (mount, name); its mark is its creation statements.
     DatabaseRole(&'a str, &'a str),
 }
 
-/// Applies a tenant's desired state; returns how many writes it took.
+/// Applies a tenant's desired state; returns how many writes it took. The
+/// identities come before the roles: no login can land on an identity the
+/// operator did not make. Grants the platform's policy cannot carry are
+/// withheld and reported as [`Error::Grants`] after the rest is applied.
 pub async fn apply(backend: &dyn SecretsBackend, desired: &TenantVault) -> Result<usize, Error> {
     let mut writes = 0;
     let mut count = |c: Change| {
@@ -517,20 +605,59 @@ pub async fn apply(backend: &dyn SecretsBackend, desired: &TenantVault) -> Resul
             writes += 1;
         }
     };
-    count(
-        backend
-            .ensure_kv2_mount(&desired.mount, &desired.owner)
-            .await?,
-    );
     count(backend.ensure_kubernetes_auth(&desired.auth_mount).await?);
-    for p in &desired.policies {
-        count(backend.ensure_policy(p).await?);
+    for area in &desired.areas {
+        count(backend.ensure_kv2_mount(area, &desired.owner).await?);
+    }
+    for i in &desired.identities {
+        count(backend.ensure_identity(i).await?);
     }
     for r in &desired.roles {
         count(backend.ensure_kubernetes_role(r).await?);
     }
     for r in &desired.database_roles {
         count(backend.ensure_database_role(r).await?);
+    }
+    if !desired.refused.is_empty() {
+        return Err(Error::Grants(desired.refused.clone()));
+    }
+    Ok(writes)
+}
+
+/// The freeze of a tenant's environments in OpenBao: each identity disabled
+/// first (the cut: its tokens and logins refused), then its role deleted and,
+/// with a data plane, its database leases revoked (the users dropped).
+/// Returns how many writes it took.
+pub async fn freeze(
+    backend: &dyn SecretsBackend,
+    tenant: &str,
+    workloads: &Workloads,
+    data_plane: Option<&DataPlane>,
+) -> Result<usize, Error> {
+    let envs = [Environment::Dev, Environment::Prod];
+    let names = envs.map(|e| identity_name(tenant, e));
+    let cuts = futures::future::join_all(names.iter().map(|n| backend.freeze_identity(n))).await;
+    let mut writes = 0;
+    for cut in cuts {
+        writes += usize::from(cut? == Change::Written);
+    }
+    let rest = futures::future::join_all(envs.iter().map(|e| async move {
+        let role = backend
+            .delete_kubernetes_role(&workloads.auth_mount, &workload_role(tenant, *e))
+            .await?;
+        if let Some(plane) = data_plane {
+            let prefix = format!(
+                "{}/creds/{}",
+                plane.mount,
+                crate::database::tenant_role(tenant, *e)
+            );
+            backend.revoke_leases(&prefix).await?;
+        }
+        Ok::<_, Error>(usize::from(role == Change::Written))
+    }))
+    .await;
+    for r in rest {
+        writes += r?;
     }
     Ok(writes)
 }
@@ -540,44 +667,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_environment_gets_its_own_half_of_the_tenant_area() {
+    fn each_environment_gets_its_own_area_identity_and_role_and_no_policy_text() {
         let v = build(
             "acme",
             "publicdata-operator tenant=acme unit=X",
             &[Environment::Prod, Environment::Dev],
-            "openbao",
+            &Workloads::default(),
         );
-        assert_eq!(v.mount, "tenants/acme");
+        assert_eq!(v.areas, ["areas/acme-dev", "areas/acme-prod"]);
+        assert_eq!(v.auth_mount, "publicdata-workloads");
+        let dev = &v.identities[0];
+        assert_eq!(dev.name, "publicdata-acme-dev");
+        assert_eq!(dev.alias, "acme-dev/workload");
         assert_eq!(
-            v.policies
-                .iter()
-                .map(|p| p.name.as_str())
-                .collect::<Vec<_>>(),
-            [
-                "tenant-acme-dev",
-                "tenant-acme-dev-grants",
-                "tenant-acme-prod",
-                "tenant-acme-prod-grants"
-            ]
-        );
-        let dev = &v.policies[0].hcl;
-        assert!(dev.contains("\"tenants/acme/data/dev/*\""));
-        assert!(
-            !dev.contains("prod"),
-            "dev's policy must not reach prod: {dev}"
+            dev.metadata,
+            BTreeMap::from([(OWNER_KEY.into(), v.owner.clone())])
         );
         let role = &v.roles[0];
         assert_eq!(
             (role.mount.as_str(), role.name.as_str()),
-            ("k8s-acme", "dev")
+            ("publicdata-workloads", "acme-dev")
         );
-        assert_eq!(v.auth_mount, "k8s-acme");
         assert_eq!(role.namespace, "acme-dev");
         assert_eq!(role.service_account, "workload");
-        assert_eq!(role.policies, ["tenant-acme-dev", "tenant-acme-dev-grants"]);
         assert_eq!(role.audience, "openbao");
-        assert!(dev.starts_with("# publicdata-operator tenant=acme unit=X: "));
-        assert!(marked_by(dev, &v.owner));
+        assert!(v.refused.is_empty());
     }
 
     #[test]
@@ -600,10 +714,11 @@ mod tests {
 
     #[test]
     fn nothing_for_environments_not_listed() {
-        let v = build("acme", "m", &[Environment::Prod], "openbao");
+        let v = build("acme", "m", &[Environment::Prod], &Workloads::default());
         assert_eq!(v.roles.len(), 1);
-        assert_eq!(v.policies.len(), 2);
-        assert_eq!(v.roles[0].name, "prod");
+        assert_eq!(v.identities.len(), 1);
+        assert_eq!(v.areas, ["areas/acme-prod"]);
+        assert_eq!(v.roles[0].name, "acme-prod");
     }
 }
 
@@ -611,18 +726,79 @@ mod tests {
 mod grant_tests {
     use super::*;
 
+    fn grants(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(e, p)| (e.to_string(), p.to_string()))
+            .collect()
+    }
+
     #[test]
-    fn grants_go_to_their_environment_only() {
-        let grants = vec![
-            ("dev".to_string(), "catalog/data/x/masked".to_string()),
-            ("prod".to_string(), "catalog/data/x/raw".to_string()),
-        ];
-        let dev = grants_policy("acme", Environment::Dev, "m", &grants);
-        assert!(dev.hcl.contains("catalog/data/x/masked") && !dev.hcl.contains("/raw"));
-        let none = grants_policy("acme", Environment::Prod, "m", &[]);
-        assert!(
-            none.hcl.contains("deny"),
-            "an empty grants policy denies a dummy path"
+    fn grants_go_to_their_environments_identity_only() {
+        let g = grants(&[
+            ("dev", "catalog/data/x/masked"),
+            ("prod", "catalog/data/x/raw"),
+        ]);
+        let v = build_with_grants(
+            "acme",
+            "m",
+            &[Environment::Dev, Environment::Prod],
+            &Workloads::default(),
+            &g,
+            None,
         );
+        assert_eq!(v.identities[0].metadata["catalog-00"], "x/masked");
+        assert_eq!(v.identities[1].metadata["catalog-00"], "x/raw");
+        assert_eq!(v.identities[0].metadata.len(), 2, "owner and one grant");
+    }
+
+    #[test]
+    fn a_grant_the_platform_policy_cannot_carry_is_withheld_and_named() {
+        let mut pairs: Vec<(String, String)> = grants(&[
+            ("prod", "tenants/other/data/x"),
+            ("prod", "catalog/data/x/*"),
+            ("prod", "catalog/data/x/../../y"),
+        ]);
+        for i in 0..=CATALOG_SLOTS {
+            pairs.push(("prod".into(), format!("catalog/data/d/{i}")));
+        }
+        let (meta, refused) = catalog_metadata(Environment::Prod, &pairs, "catalog");
+        assert_eq!(meta.len(), CATALOG_SLOTS);
+        assert_eq!(refused.len(), 4, "{refused:?}");
+        assert!(
+            refused[0].contains("not in the catalog mount"),
+            "{refused:?}"
+        );
+        assert!(refused[1].contains("not a plain path"), "{refused:?}");
+        assert!(refused[2].contains("not a plain path"), "{refused:?}");
+        assert!(refused[3].contains("more than 32"), "{refused:?}");
+    }
+
+    #[tokio::test]
+    async fn apply_makes_identities_before_roles_and_fails_on_withheld_grants() {
+        let backend = memory::Memory::default();
+        let mut v = build("acme", "m", &[Environment::Dev], &Workloads::default());
+        assert_eq!(apply(&backend, &v).await.unwrap(), 3);
+        assert_eq!(apply(&backend, &v).await.unwrap(), 0, "idempotent");
+        v.refused
+            .push("catalog/data/* (dev): not a plain path".into());
+        assert!(matches!(apply(&backend, &v).await, Err(Error::Grants(_))));
+    }
+
+    #[tokio::test]
+    async fn a_freeze_disables_the_identity_and_a_resume_makes_a_new_one() {
+        let backend = memory::Memory::default();
+        let w = Workloads::default();
+        let v = build("acme", "m", &[Environment::Dev], &w);
+        apply(&backend, &v).await.unwrap();
+        let before = backend.with_state(|s| s.identities["publicdata-acme-dev"].id.clone());
+        assert_eq!(freeze(&backend, "acme", &w, None).await.unwrap(), 2);
+        assert!(backend.with_state(|s| s.identities["publicdata-acme-dev"].disabled));
+        assert!(backend.with_state(|s| s.roles.is_empty()));
+        assert_eq!(freeze(&backend, "acme", &w, None).await.unwrap(), 0);
+        apply(&backend, &v).await.unwrap();
+        let after = backend.with_state(|s| s.identities["publicdata-acme-dev"].clone());
+        assert!(!after.disabled);
+        assert_ne!(after.id, before, "a new identity: old tokens stay refused");
     }
 }

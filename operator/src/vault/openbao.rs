@@ -5,15 +5,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use vaultrs::api::auth::kubernetes::requests::CreateKubernetesRoleRequest;
-use vaultrs::api::sys::requests::EnableEngineRequest;
 use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
 
 use sha2::{Digest, Sha256};
 
 use super::{
-    Change, DatabaseRole, Error, Existing, KubernetesAuthConfig, KubernetesRole, Policy,
+    Change, DatabaseRole, Error, Existing, Identity, KubernetesAuthConfig, KubernetesRole,
     SecretsBackend, owned,
 };
 
@@ -25,15 +23,19 @@ pub struct OpenBao {
     ca_cert: Option<PathBuf>,
     http: reqwest::Client,
     kubernetes: KubernetesAuthConfig,
-    /// The token OpenBao calls TokenReview with for the tenants' auth
-    /// mounts; replaced when it rotates.
+    /// The token OpenBao calls TokenReview with for the workload auth
+    /// mount; replaced when it rotates.
     reviewer_jwt: RwLock<String>,
+    /// Auth mount accessors by mount, read once (an accessor changes only
+    /// when the platform enables the mount anew, which a restart follows).
+    pub(super) accessors: RwLock<HashMap<String, String>>,
 }
 
 /// What the operator reads of an auth mount.
-struct AuthMount {
-    kind: String,
-    description: String,
+pub(super) struct AuthMount {
+    pub(super) kind: String,
+    pub(super) description: String,
+    pub(super) accessor: String,
 }
 
 /// A client with its token.
@@ -86,6 +88,7 @@ impl OpenBao {
             http,
             kubernetes,
             reviewer_jwt,
+            accessors: RwLock::default(),
         })
     }
 
@@ -146,7 +149,9 @@ impl OpenBao {
         let reviewer = self.reviewer_jwt();
         let body = serde_json::json!({
             "kubernetes_host": self.kubernetes.host,
-            "kubernetes_ca_cert": self.kubernetes.ca_cert,
+            // Trimmed: the operator's policy pins the CA to the exact text the
+            // platform rendered into it (files/openbao-setup.sh trims too).
+            "kubernetes_ca_cert": self.kubernetes.ca_cert.trim_end(),
             "token_reviewer_jwt": reviewer,
             "disable_local_ca_jwt": true,
         });
@@ -159,7 +164,7 @@ impl OpenBao {
 
     /// The auth mount at `sys/auth/<mount>`, if there is one: one small read,
     /// where listing every mount would grow with the number of tenants.
-    async fn auth_mount(&self, mount: &str) -> Result<Option<AuthMount>, Error> {
+    pub(super) async fn auth_mount(&self, mount: &str) -> Result<Option<AuthMount>, Error> {
         let fail = |message: String| Error::ReadAuth {
             path: mount.into(),
             message,
@@ -196,7 +201,33 @@ impl OpenBao {
         Ok(Some(AuthMount {
             kind: field("type"),
             description: field("description"),
+            accessor: field("accessor"),
         }))
+    }
+
+    /// One request with the current token: the status and the JSON body
+    /// (`null` when empty), or what went wrong on the way.
+    pub(super) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(reqwest::StatusCode, serde_json::Value), String> {
+        let mut request = self
+            .http
+            .request(method, format!("{}/v1/{path}", self.address))
+            .header("X-Vault-Token", &self.session().token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| e.to_string())?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| e.to_string())?;
+        if text.trim().is_empty() {
+            return Ok((status, serde_json::Value::Null));
+        }
+        let body = serde_json::from_str(&text).map_err(|e| format!("{status}: {e}: {text}"))?;
+        Ok((status, body))
     }
 
     async fn post(&self, mount: &str, path: &str, body: &serde_json::Value) -> Result<(), Error> {
@@ -296,15 +327,37 @@ impl SecretsBackend for OpenBao {
                 }
             }
             Err(e) if no_mount(&e) => {
-                let mut opts = EnableEngineRequest::builder();
-                opts.options(HashMap::from([("version".to_string(), "2".to_string())]))
-                    .description(super::mount_description(owner));
-                vaultrs::sys::mount::enable(&self.session().client, path, "kv", Some(&mut opts))
+                // Exactly these three fields: the operator's policy admits a
+                // KV mount under areas/ with nothing else set.
+                let body = serde_json::json!({
+                    "type": "kv",
+                    "options": {"version": "2"},
+                    "description": super::mount_description(owner),
+                });
+                let fail = |message: String| Error::EnableMount {
+                    path: path.into(),
+                    source: ClientError::APIError {
+                        code: 0,
+                        errors: vec![message],
+                    },
+                };
+                let (status, found) = self
+                    .call(
+                        reqwest::Method::POST,
+                        &format!("sys/mounts/{path}"),
+                        Some(&body),
+                    )
                     .await
-                    .map_err(|source| Error::EnableMount {
+                    .map_err(fail)?;
+                if !status.is_success() {
+                    return Err(Error::EnableMount {
                         path: path.into(),
-                        source,
-                    })?;
+                        source: ClientError::APIError {
+                            code: status.as_u16(),
+                            errors: vec![found.to_string()],
+                        },
+                    });
+                }
                 Ok(Change::Written)
             }
             Err(source) => Err(Error::ReadMount {
@@ -312,31 +365,6 @@ impl SecretsBackend for OpenBao {
                 source,
             }),
         }
-    }
-
-    async fn ensure_policy(&self, policy: &Policy) -> Result<Change, Error> {
-        match vaultrs::sys::policy::read(&self.session().client, &policy.name).await {
-            Ok(current) if current.rules == policy.hcl => return Ok(Change::Unchanged),
-            Ok(current) => owned(
-                || format!("policy {}", policy.name),
-                &current.rules,
-                &policy.owner,
-            )?,
-            Err(e) if not_found(&e) => {}
-            Err(source) => {
-                return Err(Error::ReadPolicy {
-                    name: policy.name.clone(),
-                    source,
-                });
-            }
-        }
-        vaultrs::sys::policy::set(&self.session().client, &policy.name, &policy.hcl)
-            .await
-            .map_err(|source| Error::WritePolicy {
-                name: policy.name.clone(),
-                source,
-            })?;
-        Ok(Change::Written)
     }
 
     async fn ensure_kubernetes_auth(&self, mount: &str) -> Result<Change, Error> {
@@ -360,16 +388,9 @@ impl SecretsBackend for OpenBao {
                 path: format!("auth/{mount}"),
                 found: m.kind,
             }),
-            None => {
-                vaultrs::sys::auth::enable(&self.session().client, mount, "kubernetes", None)
-                    .await
-                    .map_err(|source| Error::EnableAuth {
-                        path: mount.into(),
-                        source,
-                    })?;
-                self.configure_auth(mount).await?;
-                Ok(Change::Written)
-            }
+            // The platform enables it (the operator may not enable auth
+            // mounts), once, as it installs the policies naming its accessor.
+            None => Err(Error::MissingAuth { path: mount.into() }),
         }
     }
 
@@ -603,6 +624,8 @@ impl SecretsBackend for OpenBao {
             }
             Existing::AuthMount(mount) => Ok(self.auth_mount(mount).await?.map(|m| m.description)),
             Existing::DatabaseRole(mount, name) => self.database_role_mark(mount, name).await,
+            Existing::Identity(name) => self.identity_mark(name).await,
+            Existing::Role(mount, name) => self.workload_role_exists(mount, name).await,
             Existing::Policy(name) => {
                 match vaultrs::sys::policy::read(&self.session().client, name).await {
                     Ok(p) => Ok(Some(p.rules)),
@@ -630,48 +653,27 @@ impl SecretsBackend for OpenBao {
     }
 
     async fn ensure_kubernetes_role(&self, role: &KubernetesRole) -> Result<Change, Error> {
-        match vaultrs::auth::kubernetes::role::read(&self.session().client, &role.mount, &role.name)
-            .await
-        {
-            // The read response has no `audience`; the operator is the only
-            // writer of these roles, and the audience comes from its config.
-            Ok(c)
-                if c.bound_service_account_names == [role.service_account.clone()]
-                    && c.bound_service_account_namespaces == [role.namespace.clone()]
-                    && c.token_policies == role.policies
-                    && c.token_ttl == ttl_seconds(&role.ttl)
-                    && c.token_max_ttl == ttl_seconds(&role.max_ttl) =>
-            {
-                return Ok(Change::Unchanged);
-            }
-            Ok(_) => {}
-            Err(e) if not_found(&e) => {}
-            Err(source) => {
-                return Err(Error::ReadRole {
-                    name: role.name.clone(),
-                    source,
-                });
-            }
-        }
-        let mut opts = CreateKubernetesRoleRequest::builder();
-        opts.bound_service_account_names(vec![role.service_account.clone()])
-            .bound_service_account_namespaces(vec![role.namespace.clone()])
-            .audience(role.audience.clone())
-            .token_policies(role.policies.clone())
-            .token_ttl(role.ttl.clone())
-            .token_max_ttl(role.max_ttl.clone());
-        vaultrs::auth::kubernetes::role::create(
-            &self.session().client,
-            &role.mount,
-            &role.name,
-            Some(&mut opts),
-        )
-        .await
-        .map_err(|source| Error::WriteRole {
-            name: role.name.clone(),
-            source,
-        })?;
-        Ok(Change::Written)
+        self.put_workload_role(role).await
+    }
+
+    async fn delete_kubernetes_role(&self, mount: &str, name: &str) -> Result<Change, Error> {
+        self.remove_workload_role(mount, name).await
+    }
+
+    async fn ensure_identity(&self, identity: &Identity) -> Result<Change, Error> {
+        self.put_identity(identity).await
+    }
+
+    async fn freeze_identity(&self, name: &str) -> Result<Change, Error> {
+        self.disable_identity(name).await
+    }
+
+    async fn delete_identity(&self, name: &str, owner: &str) -> Result<Change, Error> {
+        self.remove_identity(name, owner).await
+    }
+
+    async fn revoke_leases(&self, prefix: &str) -> Result<(), Error> {
+        self.revoke_prefix(prefix).await
     }
 }
 

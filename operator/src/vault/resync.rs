@@ -6,11 +6,14 @@ use std::collections::HashMap;
 
 use super::{Change, Error, SecretsBackend, TenantVault};
 
-/// How many objects of a tenant [`apply_one`] takes turns over: the KV
-/// mount, the auth mount, its configuration, each policy, each role, each
-/// database role.
+/// How many objects of a tenant [`apply_one`] takes turns over: the
+/// workload auth mount and its configuration, each KV area, each identity,
+/// each role, each database role.
 pub fn parts(desired: &TenantVault) -> usize {
-    3 + desired.policies.len() + desired.roles.len() + desired.database_roles.len()
+    2 + desired.areas.len()
+        + desired.identities.len()
+        + desired.roles.len()
+        + desired.database_roles.len()
 }
 
 /// Checks one object of the tenant (number `turn`, modulo [`parts`]) and
@@ -23,37 +26,28 @@ pub async fn apply_one(
     turn: usize,
 ) -> Result<Change, Error> {
     let n = parts(desired);
-    let i = turn % n.max(1);
-    let policies = desired.policies.len();
-    match i {
-        0 => {
-            backend
-                .ensure_kv2_mount(&desired.mount, &desired.owner)
-                .await
-        }
-        1 => {
-            backend
-                .check_kubernetes_auth(&desired.auth_mount, false)
-                .await
-        }
-        2 => {
-            backend
-                .check_kubernetes_auth(&desired.auth_mount, true)
-                .await
-        }
-        i if i - 3 < policies => backend.ensure_policy(&desired.policies[i - 3]).await,
-        i if i - 3 - policies < desired.roles.len() => {
-            backend
-                .ensure_kubernetes_role(&desired.roles[i - 3 - policies])
-                .await
-        }
-        i => {
-            backend
-                .ensure_database_role(
-                    &desired.database_roles[i - 3 - policies - desired.roles.len()],
-                )
-                .await
-        }
+    let mut i = turn % n.max(1);
+    if i < 2 {
+        return backend
+            .check_kubernetes_auth(&desired.auth_mount, i == 1)
+            .await;
+    }
+    i -= 2;
+    if let Some(area) = desired.areas.get(i) {
+        return backend.ensure_kv2_mount(area, &desired.owner).await;
+    }
+    i -= desired.areas.len();
+    if let Some(identity) = desired.identities.get(i) {
+        return backend.ensure_identity(identity).await;
+    }
+    i -= desired.identities.len();
+    if let Some(role) = desired.roles.get(i) {
+        return backend.ensure_kubernetes_role(role).await;
+    }
+    i -= desired.roles.len();
+    match desired.database_roles.get(i) {
+        Some(role) => backend.ensure_database_role(role).await,
+        None => Ok(Change::Unchanged),
     }
 }
 
@@ -147,7 +141,7 @@ mod tests {
             "acme",
             "publicdata-operator tenant=acme unit=X",
             &[Environment::Dev, Environment::Prod],
-            "openbao",
+            &crate::vault::Workloads::default(),
         )
     }
 
@@ -160,9 +154,10 @@ mod tests {
         assert_eq!(memo.pass("acme", &desired, None), Pass::Full);
         apply(&bao, &desired).await.expect("apply");
         memo.applied("acme", &desired, t0);
-        // Passes take turns over every object: mounts, policies, roles.
+        // Passes take turns over every object: the auth mount and its
+        // configuration, the areas, the identities, the roles.
         let n = parts(&desired);
-        assert_eq!(n, 3 + 4 + 2);
+        assert_eq!(n, 2 + 2 + 2 + 2);
         let mut turns = Vec::new();
         for _ in 0..n {
             let Pass::One(turn) = memo.pass("acme", &desired, None) else {
@@ -177,19 +172,21 @@ mod tests {
         }
         turns.sort();
         assert_eq!(turns, (0..n).collect::<Vec<_>>());
-        // A policy widened by hand: its turn puts it right (a write), and the
-        // next pass is a full one.
-        let widened = desired.policies[1].name.clone();
-        let wider = format!("{}\npath \"*\" {{}}\n", desired.policies[1].hcl);
-        bao.with_state(|s| s.policies.insert(widened.clone(), wider));
-        let turn = 4; // 0 the KV mount, 1 the auth mount, 2 its config, 3 and 4 the first two policies
+        // An identity's grants widened by hand: its turn puts them right
+        // (a write), and the next pass is a full one.
+        let name = desired.identities[1].name.clone();
+        bao.with_state(|s| {
+            let i = s.identities.get_mut(&name).expect("made");
+            i.metadata.insert("catalog-00".into(), "*".into());
+        });
+        let turn = 5; // 0, 1 the auth mount; 2, 3 the areas; 4, 5 the identities
         assert_eq!(
             apply_one(&bao, &desired, turn).await.expect("repair"),
             Change::Written
         );
         assert_eq!(
-            bao.with_state(|s| s.policies.get(&widened).cloned()),
-            Some(desired.policies[1].hcl.clone())
+            bao.with_state(|s| s.identities[&name].metadata.clone()),
+            desired.identities[1].metadata
         );
         memo.forget("acme");
         assert_eq!(memo.pass("acme", &desired, None), Pass::Full);
@@ -209,7 +206,9 @@ mod tests {
         assert_eq!(memo.pass("acme", &desired, Some(earlier)), Pass::One(0));
         // A new grant changes the desired state.
         let mut wider = desired.clone();
-        wider.policies[1].hcl.push_str("# more");
+        wider.identities[1]
+            .metadata
+            .insert("catalog-00".into(), "x/raw".into());
         assert_eq!(memo.pass("acme", &wider, None), Pass::Full);
     }
 }

@@ -334,10 +334,19 @@ pub async fn freeze_domain(
             .collect::<Vec<_>>();
         Ok::<_, Error>((namespaces, stopped))
     };
-    let auth_mount = vault::auth_mount(&tenant);
-    // A resume must enable the auth mount again: a full apply then.
+    let identities = format!(
+        "{}, {}",
+        vault::identity_name(&tenant, crate::api::authorization::Environment::Dev),
+        vault::identity_name(&tenant, crate::api::authorization::Environment::Prod)
+    );
+    // A resume must make the identities anew: a full apply then.
     ctx.vault_applied.forget(&tenant);
-    let openbao = ctx.vault.disable_kubernetes_auth(&auth_mount);
+    let openbao = vault::freeze(
+        ctx.vault.as_ref(),
+        &tenant,
+        &ctx.settings.workloads,
+        ctx.settings.data_plane.as_ref(),
+    );
     let database = async {
         let Some(db) = &ctx.database else {
             return Ok(String::new());
@@ -355,8 +364,8 @@ pub async fn freeze_domain(
         ))
     };
     let (kubernetes, vault_result, database_result) = tokio::join!(kubernetes, openbao, database);
-    if let Ok(vault::Change::Written) = vault_result {
-        ctx.metrics.wrote("openbao", 1);
+    if let Ok(writes) = vault_result {
+        ctx.metrics.wrote("openbao", writes as u64);
     }
     let (namespaces, stopped) = kubernetes?;
     let vault_error = vault_result.err();
@@ -371,7 +380,7 @@ pub async fn freeze_domain(
             || !stopped.pods_hastened.is_empty(),
         stopped: describe_stopped(&stopped),
         vault_error: vault_error.as_ref().map(|e| e.to_string()),
-        auth_mount,
+        identities,
         database,
         database_error: database_error.as_ref().map(|e| e.to_string()),
     };
@@ -486,7 +495,7 @@ pub async fn provision(
             &tenant,
             &owner,
             &oa.spec.environments,
-            &ctx.settings.vault_audience,
+            &ctx.settings.workloads,
             &grants,
             ctx.settings.data_plane.as_ref(),
         );
@@ -551,14 +560,15 @@ pub async fn provision(
         Ok(writes) => {
             ctx.metrics.wrote("openbao", writes as u64);
             Ok(VaultStatus {
-                mount: desired.mount.clone(),
+                areas: desired.areas.clone(),
                 auth_mount: desired.auth_mount.clone(),
                 roles: desired
                     .roles
                     .iter()
                     .map(|r| format!("auth/{}/role/{}", r.mount, r.name))
                     .collect(),
-                policies: desired.policies.iter().map(|p| p.name.clone()).collect(),
+                identities: desired.identities.iter().map(|i| i.name.clone()).collect(),
+                policies: vec![vault::WORKLOAD_POLICY.to_string()],
             })
         }
         Err(e) => {

@@ -21,7 +21,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::*;
-use crate::api::authorization::{KeptItem, OperatorAuthorization};
+use crate::api::authorization::{Environment, KeptItem, OperatorAuthorization};
 use crate::api::labels;
 use crate::records;
 use crate::vault::{self, SecretsBackend};
@@ -112,25 +112,48 @@ pub async fn inventory(
             digest: digest_of(ns),
         });
     }
-    let mount = vault::mount_path(tenant);
-    for (path, digest) in backend.inventory_kv2(&mount).await.map_err(Error::Vault)? {
+    // The environments' areas, and the tenant's own mount from before them
+    // if it is still there.
+    let mut mounts: Vec<String> = [Environment::Dev, Environment::Prod]
+        .into_iter()
+        .map(|e| vault::area_mount(tenant, e))
+        .collect();
+    mounts.push(vault::legacy_mount_path(tenant));
+    for mount in mounts {
+        let found = backend
+            .find(vault::Existing::SecretsMount(&mount))
+            .await
+            .map_err(Error::Vault)?;
+        if found.is_none() {
+            continue;
+        }
+        for (path, digest) in backend.inventory_kv2(&mount).await.map_err(Error::Vault)? {
+            items.push(Item {
+                kind: "OpenBaoSecret".into(),
+                name: path,
+                digest,
+            });
+        }
         items.push(Item {
-            kind: "OpenBaoSecret".into(),
-            name: path,
-            digest,
+            kind: "OpenBaoMount".into(),
+            name: mount.clone(),
+            digest: digest_of(&mount),
         });
     }
-    items.push(Item {
-        kind: "OpenBaoMount".into(),
-        name: mount.clone(),
-        digest: digest_of(&mount),
-    });
-    for policy in crate::naming::tenant_policies(tenant) {
-        items.push(Item {
-            kind: "OpenBaoPolicy".into(),
-            name: policy.clone(),
-            digest: digest_of(&policy),
-        });
+    for env in [Environment::Dev, Environment::Prod] {
+        let name = vault::identity_name(tenant, env);
+        if backend
+            .find(vault::Existing::Identity(&name))
+            .await
+            .map_err(Error::Vault)?
+            .is_some()
+        {
+            items.push(Item {
+                kind: "OpenBaoIdentity".into(),
+                digest: digest_of(&name),
+                name,
+            });
+        }
     }
     items.sort();
     Ok(items)

@@ -241,6 +241,7 @@ pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, Rec
     let untouched = wipe_openbao(
         ctx.vault.as_ref(),
         ctx.settings.data_plane.as_ref(),
+        &ctx.settings.workloads,
         &tenant,
         &owner,
     )
@@ -290,6 +291,7 @@ pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, Rec
         ctx.vault.as_ref(),
         ctx.database.as_deref(),
         ctx.settings.data_plane.as_ref(),
+        &ctx.settings.workloads,
         &trail,
         &tenant,
         &owner,

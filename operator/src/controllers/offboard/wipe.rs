@@ -14,49 +14,69 @@ use crate::api::authorization::{DisposalCertificate, Environment, KeptItem};
 use crate::api::labels;
 use crate::vault::{self, Existing, SecretsBackend};
 
-/// Step 2: OpenBao data destroyed, policies and auth deleted: only a mount
-/// or policy with this authorization's mark (`owner`); one someone else made
-/// under the same name is left alone and named in the returned lines.
+/// Step 2: OpenBao data destroyed, identities, roles and leases gone: only
+/// what carries this authorization's mark (`owner`); a mount, identity or
+/// policy someone else made under the same name is left alone and named in
+/// the returned lines. What the operator made before the platform's shared
+/// workload mount (the tenant's own auth mount, KV mount and policies) goes
+/// the same way if it is still there.
 pub async fn wipe_openbao(
     backend: &dyn SecretsBackend,
     data_plane: Option<&vault::DataPlane>,
+    workloads: &vault::Workloads,
     tenant: &str,
     owner: &str,
 ) -> Result<Vec<String>, Error> {
     let mut untouched = Vec::new();
+    let mut mine = |result: Result<vault::Change, vault::Error>| match result {
+        Ok(_) => Ok(()),
+        Err(vault::Error::NotOurs { what, .. }) => {
+            untouched.push(what);
+            Ok(())
+        }
+        Err(e) => Err(Error::Vault(e)),
+    };
     backend
-        .disable_kubernetes_auth(&vault::auth_mount(tenant))
+        .disable_kubernetes_auth(&vault::legacy_auth_mount(tenant))
         .await
         .map_err(Error::Vault)?;
-    match backend
-        .disable_kv2_mount(&vault::mount_path(tenant), owner)
-        .await
-    {
-        Ok(_) => {}
-        Err(vault::Error::NotOurs { what, .. }) => untouched.push(what),
-        Err(e) => return Err(Error::Vault(e)),
-    }
-    for policy in crate::naming::tenant_policies(tenant) {
-        match backend.delete_policy(&policy, owner).await {
-            Ok(_) => {}
-            Err(vault::Error::NotOurs { what, .. }) => untouched.push(what),
-            Err(e) => return Err(Error::Vault(e)),
-        }
-    }
-    // The database roles: no new users. Those made are gone with their
-    // leases, revoked with the auth mount's tokens above.
-    if let Some(plane) = data_plane {
-        for env in [Environment::Dev, Environment::Prod] {
-            let name = crate::database::tenant_role(tenant, env);
-            match backend
-                .delete_database_role(&plane.mount, &name, owner)
+    for env in [Environment::Dev, Environment::Prod] {
+        // The identity first: its tokens are refused for good.
+        mine(
+            backend
+                .delete_identity(&vault::identity_name(tenant, env), owner)
+                .await,
+        )?;
+        backend
+            .delete_kubernetes_role(&workloads.auth_mount, &vault::workload_role(tenant, env))
+            .await
+            .map_err(Error::Vault)?;
+        if let Some(plane) = data_plane {
+            let role = crate::database::tenant_role(tenant, env);
+            backend
+                .revoke_leases(&format!("{}/creds/{role}", plane.mount))
                 .await
-            {
-                Ok(_) => {}
-                Err(vault::Error::NotOurs { what, .. }) => untouched.push(what),
-                Err(e) => return Err(Error::Vault(e)),
-            }
+                .map_err(Error::Vault)?;
+            // No new users; those made are gone with their leases above.
+            mine(
+                backend
+                    .delete_database_role(&plane.mount, &role, owner)
+                    .await,
+            )?;
         }
+        mine(
+            backend
+                .disable_kv2_mount(&vault::area_mount(tenant, env), owner)
+                .await,
+        )?;
+    }
+    mine(
+        backend
+            .disable_kv2_mount(&vault::legacy_mount_path(tenant), owner)
+            .await,
+    )?;
+    for policy in crate::naming::legacy_policies(tenant) {
+        mine(backend.delete_policy(&policy, owner).await)?;
     }
     Ok(untouched)
 }
@@ -134,6 +154,7 @@ pub async fn review(
     backend: &dyn SecretsBackend,
     database: Option<&crate::database::Database>,
     data_plane: Option<&vault::DataPlane>,
+    workloads: &vault::Workloads,
     audit: &[crate::audit::Record],
     tenant: &str,
     owner: &str,
@@ -182,24 +203,49 @@ pub async fn review(
     } else {
         format!("LEFT: PersistentVolumes {volumes:?} still hold the tenant's data")
     });
-    for (what, label) in [
-        (
-            Existing::SecretsMount(&vault::mount_path(tenant)),
-            format!("OpenBao KV mount {}", vault::mount_path(tenant)),
-        ),
-        (
-            Existing::AuthMount(&vault::auth_mount(tenant)),
-            format!(
-                "OpenBao auth mount auth/{} (roles, tokens, leases)",
-                vault::auth_mount(tenant)
-            ),
-        ),
-    ] {
-        out.push(openbao_line(backend, what, &label, owner).await?);
+    let mut checks: Vec<(Existing<'_>, String)> = Vec::new();
+    let areas: Vec<String> = [Environment::Dev, Environment::Prod]
+        .into_iter()
+        .map(|e| vault::area_mount(tenant, e))
+        .chain([vault::legacy_mount_path(tenant)])
+        .collect();
+    let identities: Vec<String> = [Environment::Dev, Environment::Prod]
+        .into_iter()
+        .map(|e| vault::identity_name(tenant, e))
+        .collect();
+    let roles: Vec<String> = [Environment::Dev, Environment::Prod]
+        .into_iter()
+        .map(|e| vault::workload_role(tenant, e))
+        .collect();
+    let legacy_auth = vault::legacy_auth_mount(tenant);
+    let legacy_policies = crate::naming::legacy_policies(tenant);
+    for area in &areas {
+        checks.push((
+            Existing::SecretsMount(area),
+            format!("OpenBao KV mount {area}"),
+        ));
     }
-    for name in crate::naming::tenant_policies(tenant) {
-        let label = format!("OpenBao policy {name}");
-        out.push(openbao_line(backend, Existing::Policy(&name), &label, owner).await?);
+    for name in &identities {
+        checks.push((
+            Existing::Identity(name),
+            format!("OpenBao identity {name} (its tokens)"),
+        ));
+    }
+    for name in &roles {
+        checks.push((
+            Existing::Role(&workloads.auth_mount, name),
+            format!("OpenBao role auth/{}/role/{name}", workloads.auth_mount),
+        ));
+    }
+    checks.push((
+        Existing::AuthMount(&legacy_auth),
+        format!("OpenBao auth mount auth/{legacy_auth} (roles, tokens, leases)"),
+    ));
+    for name in &legacy_policies {
+        checks.push((Existing::Policy(name), format!("OpenBao policy {name}")));
+    }
+    for (what, label) in checks {
+        out.push(openbao_line(backend, what, &label, owner).await?);
     }
     if let Some(plane) = data_plane {
         for env in [Environment::Dev, Environment::Prod] {
@@ -238,8 +284,11 @@ async fn openbao_line(
     let found = backend.find(what).await.map_err(Error::Vault)?;
     Ok(match found {
         None => format!("ok: no {label}"),
-        // Auth mounts carry no owner mark: k8s-<tenant> is the operator's.
-        Some(_) if matches!(what, Existing::AuthMount(_)) => format!("LEFT: {label}"),
+        // Auth mounts and roles carry no owner mark: k8s-<tenant> and the
+        // workload role <namespace> are the operator's.
+        Some(_) if matches!(what, Existing::AuthMount(_) | Existing::Role(..)) => {
+            format!("LEFT: {label}")
+        }
         Some(mark) if vault::marked_by(&mark, owner) => format!("LEFT: {label}"),
         Some(_) => format!("ok: {label} exists but is not this authorization's: untouched"),
     })
@@ -338,7 +387,7 @@ mod tests {
             TENANT,
             &owner(),
             &[crate::api::authorization::Environment::Dev],
-            "openbao",
+            &vault::Workloads::default(),
         );
         vault::apply(&backend, &desired).await.unwrap();
         backend
@@ -347,24 +396,47 @@ mod tests {
     #[tokio::test]
     async fn the_wipe_removes_what_carries_the_mark_and_nothing_else() {
         let backend = provisioned().await;
-        // Someone else's policy under one of the tenant's names.
+        // Someone else's policy under one of the tenant's old names, and the
+        // operator's own from before the platform's templated policies.
         backend.with_state(|s| {
             s.policies.insert(
-                crate::naming::grants_name(TENANT, crate::api::authorization::Environment::Prod),
+                "tenant-acme-prod-grants".into(),
                 "# the finance team's policy".into(),
             );
+            s.policies.insert(
+                "tenant-acme-dev".into(),
+                format!("# {}: environment dev.", owner()),
+            );
+            s.auth.insert("k8s-acme".into());
         });
-        let untouched = wipe_openbao(&backend, None, TENANT, &owner())
-            .await
-            .unwrap();
+        let plane = vault::DataPlane {
+            mount: "database".into(),
+            connection: "platform".into(),
+        };
+        let untouched = wipe_openbao(
+            &backend,
+            Some(&plane),
+            &vault::Workloads::default(),
+            TENANT,
+            &owner(),
+        )
+        .await
+        .unwrap();
         assert_eq!(untouched, ["policy tenant-acme-prod-grants"]);
         let policy = |name: &str| backend.with_state(|s| s.policies.contains_key(name));
-        assert!(!policy("tenant-acme-dev") && !policy("tenant-acme-dev-grants"));
+        assert!(!policy("tenant-acme-dev"));
         assert!(
             policy("tenant-acme-prod-grants"),
             "someone else's policy stays"
         );
-        assert!(backend.with_state(|s| s.mounts.is_empty() && s.auth.is_empty()));
+        backend.with_state(|s| {
+            assert!(s.mounts.is_empty() && s.auth.is_empty());
+            assert!(s.identities.is_empty() && s.roles.is_empty());
+            assert_eq!(
+                s.revoked,
+                ["database/creds/acme-dev", "database/creds/acme-prod"]
+            );
+        });
     }
 
     #[tokio::test]
@@ -372,31 +444,37 @@ mod tests {
         let other = owner_mark(TENANT, "91110000802100433B");
         let backend = Memory::default();
         backend
-            .ensure_kv2_mount(&vault::mount_path(TENANT), &other)
+            .ensure_kv2_mount("areas/acme-dev", &other)
             .await
             .unwrap();
         let desired = vault::build(
             TENANT,
             &owner(),
             &[crate::api::authorization::Environment::Dev],
-            "openbao",
+            &vault::Workloads::default(),
         );
         let refused = vault::apply(&backend, &desired).await.unwrap_err();
         assert!(matches!(refused, vault::Error::NotOurs { .. }), "{refused}");
-        let untouched = wipe_openbao(&backend, None, TENANT, &owner())
-            .await
-            .unwrap();
-        assert_eq!(untouched, ["mount tenants/acme"]);
+        let untouched = wipe_openbao(
+            &backend,
+            None,
+            &vault::Workloads::default(),
+            TENANT,
+            &owner(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(untouched, ["mount areas/acme-dev"]);
         let line = openbao_line(
             &backend,
-            Existing::SecretsMount("tenants/acme"),
-            "KV mount tenants/acme",
+            Existing::SecretsMount("areas/acme-dev"),
+            "KV mount areas/acme-dev",
             &owner(),
         )
         .await
         .unwrap();
         assert!(
-            line.starts_with("ok: KV mount tenants/acme exists but is not this authorization's"),
+            line.starts_with("ok: KV mount areas/acme-dev exists but is not this authorization's"),
             "{line}"
         );
     }
@@ -404,36 +482,25 @@ mod tests {
     #[tokio::test]
     async fn the_review_names_what_is_left_and_what_is_gone() {
         let backend = provisioned().await;
-        let left = openbao_line(
+        let identity = Existing::Identity("publicdata-acme-dev");
+        let role = Existing::Role("publicdata-workloads", "acme-dev");
+        for what in [identity, role] {
+            let left = openbao_line(&backend, what, "it", &owner()).await.unwrap();
+            assert_eq!(left, "LEFT: it");
+        }
+        wipe_openbao(
             &backend,
-            Existing::Policy("tenant-acme-dev"),
-            "policy",
+            None,
+            &vault::Workloads::default(),
+            TENANT,
             &owner(),
         )
         .await
         .unwrap();
-        assert_eq!(left, "LEFT: policy");
-        let auth = openbao_line(
-            &backend,
-            Existing::AuthMount("k8s-acme"),
-            "auth mount",
-            &owner(),
-        )
-        .await
-        .unwrap();
-        assert_eq!(auth, "LEFT: auth mount");
-        wipe_openbao(&backend, None, TENANT, &owner())
-            .await
-            .unwrap();
-        let gone = openbao_line(
-            &backend,
-            Existing::Policy("tenant-acme-dev"),
-            "policy",
-            &owner(),
-        )
-        .await
-        .unwrap();
-        assert_eq!(gone, "ok: no policy");
+        for what in [identity, role] {
+            let gone = openbao_line(&backend, what, "it", &owner()).await.unwrap();
+            assert_eq!(gone, "ok: no it");
+        }
     }
 
     #[tokio::test]

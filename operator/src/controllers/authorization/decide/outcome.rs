@@ -20,7 +20,8 @@ pub struct FreezeOutcome {
     pub stopped_any: bool,
     /// OpenBao's error, if its part failed.
     pub vault_error: Option<String>,
-    pub auth_mount: String,
+    /// The OpenBao identities the freeze disabled.
+    pub identities: String,
     /// What the freeze did in PostgreSQL, for the record (empty: no data
     /// plane).
     pub database: String,
@@ -136,9 +137,9 @@ pub fn frozen(
         out.records.push(Record::new(
             "TenantFrozen",
             format!(
-                "{reason}; namespaces {}; OpenBao auth mount {} disabled (its tokens revoked); {}{}",
+                "{reason}; namespaces {}; OpenBao identities {} disabled (their tokens and logins refused), roles deleted, database leases revoked; {}{}",
                 done.namespaces.join(", "),
-                done.auth_mount,
+                done.identities,
                 done.stopped,
                 done.database
             ),
@@ -260,8 +261,8 @@ pub fn provisioned(
             true,
             reasons::VAULT_CONFIGURED,
             format!(
-                "KV mount {}, login at auth/{}/login with roles {}",
-                v.mount,
+                "KV mounts {}, login at auth/{}/login with roles {}",
+                v.areas.join(", "),
                 v.auth_mount,
                 v.roles.join(", ")
             ),
@@ -340,13 +341,13 @@ pub fn provisioned(
         };
         if !(action == "DomainProvisioned" && done.provisioned_recorded) {
             let (mount, roles) = match &done.vault {
-                Ok(v) => (v.mount.clone(), v.roles.join(", ")),
+                Ok(v) => (v.areas.join(", "), v.roles.join(", ")),
                 Err(_) => (String::new(), String::new()),
             };
             out.records.push(Record::new(
                 action,
                 format!(
-                    "generation {}: namespaces {}; OpenBao mount {mount}, roles {roles}",
+                    "generation {}: namespaces {}; OpenBao mounts {mount}, roles {roles}",
                     oa.metadata.generation.unwrap_or_default(),
                     done.namespaces.join(", "),
                 ),

@@ -245,7 +245,7 @@ fn freeze_outcome(vault_error: Option<&str>) -> FreezeOutcome {
         vault_error: vault_error.map(String::from),
         database: String::new(),
         database_error: None,
-        auth_mount: "k8s-t".into(),
+        identities: "publicdata-t-dev, publicdata-t-prod".into(),
     }
 }
 
@@ -328,10 +328,11 @@ fn provision_outcome() -> ProvisionOutcome {
         namespaces: vec!["t-dev".into()],
         kubernetes_error: None,
         vault: Ok(VaultStatus {
-            mount: "tenants/t".into(),
-            auth_mount: "k8s-t".into(),
-            roles: vec!["auth/k8s-t/role/dev".into()],
-            policies: vec![],
+            areas: vec!["areas/t-dev".into()],
+            auth_mount: "publicdata-workloads".into(),
+            roles: vec!["auth/publicdata-workloads/role/t-dev".into()],
+            identities: vec!["publicdata-t-dev".into()],
+            policies: vec!["publicdata-workload".into()],
         }),
         members: vec![],
         database: None,

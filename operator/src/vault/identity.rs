@@ -1,0 +1,401 @@
+//! Workload identities and roles in OpenBao: the entity each tenant
+//! environment logs in as, its alias in the platform's workload auth mount,
+//! the role there, and the freeze (the entity disabled, its database leases
+//! revoked). Raw requests: the operator's policy admits a role's list
+//! parameters only as the one string it names (`token_policies` exactly
+//! `publicdata-workload`), which vaultrs's request types send as arrays.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::openbao::{OpenBao, ttl_seconds};
+use super::{Change, Error, Identity, KubernetesRole, OWNER_KEY, WORKLOAD_POLICY, owned};
+
+/// An entity as read back.
+struct Entity {
+    id: String,
+    disabled: bool,
+    metadata: std::collections::BTreeMap<String, String>,
+    /// (mount accessor, name) of each alias.
+    aliases: Vec<(String, String)>,
+}
+
+fn entity_from(body: &Value) -> Entity {
+    let data = &body["data"];
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    Entity {
+        id: text(&data["id"]),
+        disabled: data["disabled"].as_bool().unwrap_or(false),
+        metadata: data["metadata"]
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), text(v))).collect())
+            .unwrap_or_default(),
+        aliases: data["aliases"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|a| (text(&a["mount_accessor"]), text(&a["name"])))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// The fields of a workload role as the operator writes them.
+fn role_body(role: &KubernetesRole) -> Value {
+    json!({
+        "bound_service_account_names": role.service_account,
+        "bound_service_account_namespaces": role.namespace,
+        "audience": role.audience,
+        "alias_name_source": "serviceaccount_name",
+        "token_policies": WORKLOAD_POLICY,
+        "token_ttl": role.ttl,
+        "token_max_ttl": role.max_ttl,
+    })
+}
+
+/// Whether a role read back is the one wanted.
+fn role_matches(found: &Value, role: &KubernetesRole) -> bool {
+    let data = &found["data"];
+    let list = |k: &str| -> Vec<String> {
+        data[k]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    list("bound_service_account_names") == [role.service_account.clone()]
+        && list("bound_service_account_namespaces") == [role.namespace.clone()]
+        && list("token_policies") == [WORKLOAD_POLICY.to_string()]
+        && data["audience"].as_str() == Some(role.audience.as_str())
+        && data["alias_name_source"].as_str() == Some("serviceaccount_name")
+        && data["token_ttl"].as_u64() == Some(ttl_seconds(&role.ttl))
+        && data["token_max_ttl"].as_u64() == Some(ttl_seconds(&role.max_ttl))
+}
+
+impl OpenBao {
+    fn identity_error(name: &str, message: impl Into<String>) -> Error {
+        Error::Identity {
+            name: name.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The entity named `name`, if there is one.
+    async fn entity(&self, name: &str) -> Result<Option<Entity>, Error> {
+        let (status, body) = self
+            .call(Method::GET, &format!("identity/entity/name/{name}"), None)
+            .await
+            .map_err(|e| Self::identity_error(name, e))?;
+        match status {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => Ok(Some(entity_from(&body))),
+            s => Err(Self::identity_error(name, format!("reading: {s}: {body}"))),
+        }
+    }
+
+    async fn write(
+        &self,
+        what: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, Error> {
+        let (status, found) = self
+            .call(method, path, body)
+            .await
+            .map_err(|e| Self::identity_error(what, e))?;
+        if status.is_success() {
+            Ok(found)
+        } else {
+            Err(Self::identity_error(
+                what,
+                format!("{path}: {status}: {found}"),
+            ))
+        }
+    }
+
+    /// The accessor of an auth mount (read once).
+    async fn accessor(&self, mount: &str) -> Result<String, Error> {
+        let cached = match self.accessors.read() {
+            Ok(a) => a.get(mount).cloned(),
+            Err(p) => p.into_inner().get(mount).cloned(),
+        };
+        if let Some(a) = cached {
+            return Ok(a);
+        }
+        let found = self
+            .auth_mount(mount)
+            .await?
+            .filter(|m| m.kind == "kubernetes" && !m.accessor.is_empty())
+            .ok_or_else(|| Error::MissingAuth { path: mount.into() })?;
+        match self.accessors.write() {
+            Ok(mut a) => a.insert(mount.into(), found.accessor.clone()),
+            Err(p) => p.into_inner().insert(mount.into(), found.accessor.clone()),
+        };
+        Ok(found.accessor)
+    }
+
+    pub(super) async fn put_identity(&self, want: &Identity) -> Result<Change, Error> {
+        let owner = want.metadata.get(OWNER_KEY).cloned().unwrap_or_default();
+        let name = &want.name;
+        let path = format!("identity/entity/name/{name}");
+        let accessor = self.accessor(&want.auth_mount).await?;
+        let mut found = self.entity(name).await?;
+        if let Some(e) = &found {
+            let mark = e.metadata.get(OWNER_KEY).cloned().unwrap_or_default();
+            owned(|| format!("identity {name}"), &mark, &owner)?;
+            if e.disabled {
+                // Frozen: its tokens are refused while it is disabled, and
+                // would work again if it were enabled. A new one instead.
+                self.write(name, Method::DELETE, &path, None).await?;
+                found = None;
+            }
+        }
+        let (id, mut change) = match found {
+            Some(e) if e.metadata == want.metadata => (e.id, Change::Unchanged),
+            Some(e) => {
+                let body = json!({"metadata": want.metadata});
+                self.write(name, Method::POST, &path, Some(&body)).await?;
+                let mut e = e;
+                e.metadata = want.metadata.clone();
+                (e.id, Change::Written)
+            }
+            None => {
+                let body = json!({"metadata": want.metadata});
+                let made = self.write(name, Method::POST, &path, Some(&body)).await?;
+                let id = made["data"]["id"].as_str().unwrap_or_default().to_string();
+                if id.is_empty() {
+                    return Err(Self::identity_error(name, "made, but OpenBao named no id"));
+                }
+                (id, Change::Written)
+            }
+        };
+        let aliases = match self.entity(name).await? {
+            Some(e) if e.id == id => e.aliases,
+            _ => Vec::new(),
+        };
+        if !aliases
+            .iter()
+            .any(|(a, n)| *a == accessor && *n == want.alias)
+        {
+            if let Some((_, other)) = aliases.iter().find(|(a, _)| *a == accessor) {
+                return Err(Self::identity_error(
+                    name,
+                    format!(
+                        "its alias in auth/{} is {other:?}, not {:?}",
+                        want.auth_mount, want.alias
+                    ),
+                ));
+            }
+            let body = json!({"name": want.alias, "canonical_id": id, "mount_accessor": accessor});
+            self.write(name, Method::POST, "identity/entity-alias", Some(&body))
+                .await
+                .map_err(|e| match e {
+                    Error::Identity { name, message } if message.contains("already exists") => {
+                        Error::Identity {
+                            name,
+                            message: format!(
+                                "the login {:?} already belongs to another identity (someone logged in before the operator made this one); {message}",
+                                want.alias
+                            ),
+                        }
+                    }
+                    other => other,
+                })?;
+            change = Change::Written;
+        }
+        Ok(change)
+    }
+
+    pub(super) async fn disable_identity(&self, name: &str) -> Result<Change, Error> {
+        match self.entity(name).await? {
+            Some(e) if !e.disabled => {
+                let body = json!({"disabled": true});
+                self.write(
+                    name,
+                    Method::POST,
+                    &format!("identity/entity/name/{name}"),
+                    Some(&body),
+                )
+                .await?;
+                Ok(Change::Written)
+            }
+            _ => Ok(Change::Unchanged),
+        }
+    }
+
+    pub(super) async fn remove_identity(&self, name: &str, owner: &str) -> Result<Change, Error> {
+        let Some(e) = self.entity(name).await? else {
+            return Ok(Change::Unchanged);
+        };
+        let mark = e.metadata.get(OWNER_KEY).cloned().unwrap_or_default();
+        owned(|| format!("identity {name}"), &mark, owner)?;
+        self.write(
+            name,
+            Method::DELETE,
+            &format!("identity/entity/name/{name}"),
+            None,
+        )
+        .await?;
+        Ok(Change::Written)
+    }
+
+    pub(super) async fn identity_mark(&self, name: &str) -> Result<Option<String>, Error> {
+        Ok(self
+            .entity(name)
+            .await?
+            .map(|e| e.metadata.get(OWNER_KEY).cloned().unwrap_or_default()))
+    }
+
+    async fn role(&self, mount: &str, name: &str) -> Result<Option<Value>, Error> {
+        let (status, body) = self
+            .call(Method::GET, &format!("auth/{mount}/role/{name}"), None)
+            .await
+            .map_err(|message| Error::Identity {
+                name: format!("auth/{mount}/role/{name}"),
+                message,
+            })?;
+        match status {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => Ok(Some(body)),
+            s => Err(Error::Identity {
+                name: format!("auth/{mount}/role/{name}"),
+                message: format!("reading: {s}: {body}"),
+            }),
+        }
+    }
+
+    pub(super) async fn put_workload_role(&self, role: &KubernetesRole) -> Result<Change, Error> {
+        if self
+            .role(&role.mount, &role.name)
+            .await?
+            .is_some_and(|found| role_matches(&found, role))
+        {
+            return Ok(Change::Unchanged);
+        }
+        let path = format!("auth/{}/role/{}", role.mount, role.name);
+        self.write(&path, Method::POST, &path, Some(&role_body(role)))
+            .await?;
+        Ok(Change::Written)
+    }
+
+    pub(super) async fn remove_workload_role(
+        &self,
+        mount: &str,
+        name: &str,
+    ) -> Result<Change, Error> {
+        if self.role(mount, name).await?.is_none() {
+            return Ok(Change::Unchanged);
+        }
+        let path = format!("auth/{mount}/role/{name}");
+        self.write(&path, Method::DELETE, &path, None).await?;
+        Ok(Change::Written)
+    }
+
+    pub(super) async fn workload_role_exists(
+        &self,
+        mount: &str,
+        name: &str,
+    ) -> Result<Option<String>, Error> {
+        Ok(self.role(mount, name).await?.map(|_| String::new()))
+    }
+
+    /// Revokes the leases under `prefix` when there are any (a list first:
+    /// a frozen tenant's resync writes nothing).
+    pub(super) async fn revoke_prefix(&self, prefix: &str) -> Result<(), Error> {
+        let fail = |message: String| Error::RevokeLeases {
+            prefix: prefix.into(),
+            message,
+        };
+        let list = Method::from_bytes(b"LIST").map_err(|e| fail(e.to_string()))?;
+        let (status, body) = self
+            .call(list, &format!("sys/leases/lookup/{prefix}/"), None)
+            .await
+            .map_err(fail)?;
+        let any = status.is_success()
+            && body["data"]["keys"]
+                .as_array()
+                .is_some_and(|k| !k.is_empty());
+        if status != StatusCode::NOT_FOUND && !status.is_success() {
+            return Err(fail(format!("listing: {status}: {body}")));
+        }
+        if !any {
+            return Ok(());
+        }
+        let (status, body) = self
+            .call(
+                Method::PUT,
+                &format!("sys/leases/revoke-prefix/{prefix}"),
+                None,
+            )
+            .await
+            .map_err(fail)?;
+        if !status.is_success() {
+            return Err(fail(format!("{status}: {body}")));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role() -> KubernetesRole {
+        KubernetesRole {
+            mount: "publicdata-workloads".into(),
+            name: "acme-dev".into(),
+            service_account: "workload".into(),
+            namespace: "acme-dev".into(),
+            audience: "openbao".into(),
+            ttl: "1h".into(),
+            max_ttl: "4h".into(),
+        }
+    }
+
+    #[test]
+    fn a_role_names_the_platform_policy_as_one_string() {
+        let body = role_body(&role());
+        // The operator's policy admits exactly this string; an array (or
+        // "a,b") is refused by OpenBao's allowed_parameters.
+        assert_eq!(body["token_policies"], "publicdata-workload");
+        assert_eq!(body["bound_service_account_names"], "workload");
+        assert_eq!(body["alias_name_source"], "serviceaccount_name");
+    }
+
+    #[test]
+    fn a_role_read_back_with_another_policy_is_rewritten() {
+        let mut found = json!({"data": {
+            "bound_service_account_names": ["workload"],
+            "bound_service_account_namespaces": ["acme-dev"],
+            "token_policies": ["publicdata-workload"],
+            "audience": "openbao",
+            "alias_name_source": "serviceaccount_name",
+            "token_ttl": 3600,
+            "token_max_ttl": 14400,
+        }});
+        assert!(role_matches(&found, &role()));
+        found["data"]["token_policies"] = json!(["publicdata-workload", "admin"]);
+        assert!(!role_matches(&found, &role()));
+    }
+
+    #[test]
+    fn an_entity_is_read_with_its_aliases() {
+        let e = entity_from(&json!({"data": {
+            "id": "e1", "disabled": true,
+            "metadata": {"owner": "m", "catalog-00": "x/raw"},
+            "aliases": [{"mount_accessor": "auth_kubernetes_1", "name": "acme-dev/workload"}],
+        }}));
+        assert_eq!(e.id, "e1");
+        assert!(e.disabled);
+        assert_eq!(e.metadata["catalog-00"], "x/raw");
+        assert_eq!(
+            e.aliases,
+            [("auth_kubernetes_1".into(), "acme-dev/workload".into())]
+        );
+    }
+}
