@@ -77,11 +77,10 @@ echo
 echo "== members (R-16): who got access, and why"
 kubectl get oa harbor-analytics -o jsonpath='{range .status.members[*]}{.user}{"\t"}{.access}{"\t"}{.reason}{"\n"}{end}'
 echo
-echo "== OpenBao: the tenant's KV area, policies and Kubernetes-auth roles"
-bao secrets list | grep -E '^(Path|tenants/)'
-bao auth list | grep -E '^(Path|k8s-)'
-bao list auth/k8s-harbor-analytics/role
-bao policy read tenant-harbor-analytics-dev
+echo "== OpenBao: the tenant's KV areas, identities and roles (the policy is the platform's)"
+bao secrets list | grep -E '^(Path|areas/harbor-analytics-)'
+bao list auth/publicdata-workloads/role | grep -E '^(Keys|-|harbor-analytics-)'
+bao read -field=metadata identity/entity/name/publicdata-harbor-analytics-prod
 echo
 echo "== the bureau's view: kubectl publicdata status harbor-analytics (docs/bureau.md)"
 cargo build --locked --release -q -p kubectl-publicdata

@@ -155,14 +155,12 @@ impl OpenBao {
                 found = None;
             }
         }
-        let (id, mut change) = match found {
-            Some(e) if e.metadata == want.metadata => (e.id, Change::Unchanged),
+        let (id, aliases, mut change) = match found {
+            Some(e) if e.metadata == want.metadata => (e.id, e.aliases, Change::Unchanged),
             Some(e) => {
                 let body = json!({"metadata": want.metadata});
                 self.write(name, Method::POST, &path, Some(&body)).await?;
-                let mut e = e;
-                e.metadata = want.metadata.clone();
-                (e.id, Change::Written)
+                (e.id, e.aliases, Change::Written)
             }
             None => {
                 let body = json!({"metadata": want.metadata});
@@ -171,12 +169,8 @@ impl OpenBao {
                 if id.is_empty() {
                     return Err(Self::identity_error(name, "made, but OpenBao named no id"));
                 }
-                (id, Change::Written)
+                (id, Vec::new(), Change::Written)
             }
-        };
-        let aliases = match self.entity(name).await? {
-            Some(e) if e.id == id => e.aliases,
-            _ => Vec::new(),
         };
         if !aliases
             .iter()

@@ -624,6 +624,33 @@ pub async fn apply(backend: &dyn SecretsBackend, desired: &TenantVault) -> Resul
     Ok(writes)
 }
 
+/// What an earlier version made for a tenant and a workload could still log
+/// in through: its own auth mount (disabled: every token of it revoked) and
+/// the policies it wrote (deleted, when they carry `owner`'s mark). Its KV
+/// mount `tenants/<tenant>` stays until offboarding: no workload reaches it
+/// any more, and the platform may copy what it holds to the new areas.
+/// Returns how many writes it took.
+pub async fn retire_legacy(
+    backend: &dyn SecretsBackend,
+    tenant: &str,
+    owner: &str,
+) -> Result<usize, Error> {
+    let mut writes = usize::from(
+        backend
+            .disable_kubernetes_auth(&legacy_auth_mount(tenant))
+            .await?
+            == Change::Written,
+    );
+    for policy in crate::naming::legacy_policies(tenant) {
+        match backend.delete_policy(&policy, owner).await {
+            Ok(c) => writes += usize::from(c == Change::Written),
+            Err(Error::NotOurs { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(writes)
+}
+
 /// The freeze of a tenant's environments in OpenBao: each identity disabled
 /// first (the cut: its tokens and logins refused), then its role deleted and,
 /// with a data plane, its database leases revoked (the users dropped).
@@ -800,5 +827,31 @@ mod grant_tests {
         let after = backend.with_state(|s| s.identities["publicdata-acme-dev"].clone());
         assert!(!after.disabled);
         assert_ne!(after.id, before, "a new identity: old tokens stay refused");
+    }
+}
+
+#[cfg(test)]
+mod legacy_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn what_an_earlier_version_made_is_retired_and_someone_elses_policy_stays() {
+        let backend = memory::Memory::default();
+        let owner = "publicdata-operator tenant=acme unit=X";
+        backend.with_state(|s| {
+            s.auth.insert("k8s-acme".into());
+            s.policies.insert(
+                "tenant-acme-dev".into(),
+                format!("# {owner}: environment dev."),
+            );
+            s.policies
+                .insert("tenant-acme-prod".into(), "# the finance team".into());
+        });
+        assert_eq!(retire_legacy(&backend, "acme", owner).await.unwrap(), 2);
+        backend.with_state(|s| {
+            assert!(s.auth.is_empty());
+            assert_eq!(s.policies.keys().collect::<Vec<_>>(), ["tenant-acme-prod"]);
+        });
+        assert_eq!(retire_legacy(&backend, "acme", owner).await.unwrap(), 0);
     }
 }

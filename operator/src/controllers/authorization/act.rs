@@ -519,7 +519,21 @@ pub async fn provision(
                 }),
             vault::Pass::Full => {
                 let began = jiff::Timestamp::now();
-                let result = vault::apply(ctx.vault.as_ref(), &desired).await;
+                let mut result = vault::apply(ctx.vault.as_ref(), &desired).await;
+                // Provisioned by an earlier version (its status names the
+                // tenant's own auth mount): once the new login works, the
+                // old one and the policies it wrote go.
+                let legacy = vault::legacy_auth_mount(&tenant);
+                if let Ok(writes) = &result
+                    && o.status
+                        .vault
+                        .as_ref()
+                        .is_some_and(|v| v.auth_mount == legacy)
+                {
+                    result = vault::retire_legacy(ctx.vault.as_ref(), &tenant, &owner)
+                        .await
+                        .map(|retired| writes + retired);
+                }
                 if result.is_ok() {
                     ctx.vault_applied.applied(&tenant, &desired, began);
                 }
