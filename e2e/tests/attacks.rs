@@ -1335,9 +1335,14 @@ async fn the_operators_openbao_token_writes_no_policy_and_mints_nothing_beyond_a
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        // Refused by the policy (403), or, while the identity carries a
+        // value OpenBao will not put into a path (`..`), every request of
+        // the token refused outright (400 "Forbidden").
         ensure!(
             !out.status.success()
-                && (said.contains("permission denied") || said.contains("403"))
+                && (said.contains("permission denied")
+                    || said.contains("403")
+                    || said.contains("Forbidden"))
                 && !said.contains("raw row"),
             "A's workload read {path}: {said}"
         );
