@@ -28,6 +28,7 @@ use e2e::{
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use publicdata_operator::api::OperatorAuthorization;
+use publicdata_operator::vault::{DATABASE_CREATION, DATABASE_REVOCATION};
 use serde_json::json;
 
 const OPERATOR: &str = "system:serviceaccount:publicdata-system:publicdata-operator";
@@ -1149,8 +1150,8 @@ async fn the_operators_openbao_token_cannot_remove_the_checkpoint_and_a_rollback
 }
 
 /// With the operator's own OpenBao token: no policy text of any name, no
-/// role carrying any policy but the platform's, no identity policy, no
-/// token, no other auth mount. What it may write (a role bound to any
+/// role carrying any policy but the platform's, no database role with SQL
+/// of its own, no identity policy, no token, no other auth mount. What it may write (a role bound to any
 /// namespace, an identity's metadata) still reaches only what the login's
 /// own namespace owns: the platform's policy names everything from the
 /// namespace OpenBao's TokenReview vouched for.
@@ -1186,6 +1187,24 @@ async fn the_operators_openbao_token_writes_no_policy_and_mints_nothing_beyond_a
         &format!("{a}-dev"),
         &["token_policies=publicdata-workload"],
     ))?)?;
+    // A database role: the statements every role has (the control, as the
+    // operator writes it), never SQL of the token's own.
+    let database_role = |extra: &[(&str, String)]| -> Vec<String> {
+        let mut fields = std::collections::BTreeMap::from([
+            ("db_name", "publicdata".to_string()),
+            ("creation_statements", DATABASE_CREATION.to_string()),
+            ("revocation_statements", DATABASE_REVOCATION.to_string()),
+            ("default_ttl", "1h".into()),
+            ("max_ttl", "4h".into()),
+        ]);
+        for (k, v) in extra {
+            fields.insert(k, v.clone());
+        }
+        let mut args = vec!["write".to_string(), format!("database/roles/{a}-dev")];
+        args.extend(fields.iter().map(|(k, v)| format!("{k}={v}")));
+        args
+    };
+    run_ok(&mut run_as(&database_role(&[]))?)?;
     let policy = std::env::temp_dir().join(format!("{a}-everything.hcl"));
     std::fs::write(
         &policy,
@@ -1221,6 +1240,29 @@ async fn the_operators_openbao_token_writes_no_policy_and_mints_nothing_beyond_a
                 "token_num_uses=0",
             ],
         ),
+        // A database role whose users join another tenant's role or the
+        // server's own, now or when a lease is revoked (OpenBao runs a
+        // role's statements as they are then).
+        database_role(&[(
+            "creation_statements",
+            format!(
+                "CREATE ROLE \"{{{{name}}}}\" WITH LOGIN PASSWORD '{{{{password}}}}' IN ROLE \"{b}-prod\""
+            ),
+        )]),
+        database_role(&[(
+            "creation_statements",
+            format!("{DATABASE_CREATION}; GRANT pg_execute_server_program TO \"{{{{name}}}}\""),
+        )]),
+        database_role(&[(
+            "revocation_statements",
+            format!("GRANT \"{b}-prod\" TO \"{a}-dev\""),
+        )]),
+        database_role(&[(
+            "rollback_statements",
+            format!("GRANT \"{b}-prod\" TO \"{a}-dev\""),
+        )]),
+        database_role(&[("db_name", "postgres".into())]),
+        database_role(&[("max_ttl", "8760h".into())]),
         // The workload mount pointed at another API server (one that would
         // vouch for any namespace).
         vec![

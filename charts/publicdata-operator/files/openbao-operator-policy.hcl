@@ -6,7 +6,8 @@
 # A template: files/openbao-setup.sh renders it (@WORKLOAD_MOUNT@, the
 # workload auth mount; @WORKLOAD_ACCESSOR@, its accessor; @KUBERNETES_HOST@
 # and @KUBERNETES_CA@, the API server OpenBao reviews workload tokens at;
-# @DATABASE_MOUNT@, the database secrets engine) and writes it as the policy
+# @DATABASE_MOUNT@, the database secrets engine, and @DATABASE_CONNECTION@,
+# its connection) and writes it as the policy
 # publicdata-operator.
 
 # One KV v2 mount per tenant environment, at areas/<namespace>; disabled
@@ -109,10 +110,22 @@ path "sys/policy/tenant-*" {
 }
 
 # The data plane: one role per tenant environment in the database secrets
-# engine (mount `database`, its connection configured by the platform),
-# written at provisioning and deleted at offboarding. Never its creds.
+# engine (its connection @DATABASE_CONNECTION@ configured by the platform),
+# written at provisioning and deleted at offboarding. Never its creds. Every
+# role has the same statements, pinned here (the operator's DATABASE_CREATION
+# and DATABASE_REVOCATION): the user is made, then the platform's
+# publicdata_platform.enroll (files/postgres-setup.sql) makes it a member of
+# the tenant role its name begins with. No other SQL, no rollback or renew
+# statements, no other connection, no longer lease.
 path "@DATABASE_MOUNT@/roles/*" {
   capabilities = ["create", "read", "update", "delete"]
+  allowed_parameters = {
+    "db_name" = ["@DATABASE_CONNECTION@"]
+    "creation_statements" = ["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; SELECT publicdata_platform.enroll('{{name}}')"]
+    "revocation_statements" = ["SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{{name}}'; DROP ROLE IF EXISTS \"{{name}}\""]
+    "default_ttl" = ["1h"]
+    "max_ttl" = ["4h"]
+  }
 }
 
 # Deliveries of approved exports: the KV v2 mount `deliveries`, written only by

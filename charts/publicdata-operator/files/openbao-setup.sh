@@ -21,6 +21,9 @@
 #   WORKLOAD_MOUNT      the workload auth mount [publicdata-workloads]
 #   CATALOG_MOUNT       the catalog's KV v2 mount [catalog]
 #   DATABASE_MOUNT      the database secrets engine [database]
+#   DATABASE_CONNECTION its connection to PostgreSQL [publicdata], which the
+#                       platform configures with the username template
+#                       {{.RoleName}}.{{random 17}} (docs/data-plane.md)
 #   KUBERNETES_HOST     the API server as OpenBao reaches it (platform; required)
 #   KUBERNETES_CA_FILE  its CA bundle (platform; required): the operator may
 #                       configure the mount with exactly this host and CA
@@ -32,6 +35,7 @@ BAO="${BAO:-bao}"
 WORKLOAD_MOUNT="${WORKLOAD_MOUNT:-publicdata-workloads}"
 CATALOG_MOUNT="${CATALOG_MOUNT:-catalog}"
 DATABASE_MOUNT="${DATABASE_MOUNT:-database}"
+DATABASE_CONNECTION="${DATABASE_CONNECTION:-publicdata}"
 
 die() { echo "openbao-setup: $*" >&2; exit 1; }
 
@@ -68,6 +72,7 @@ platform() {
   text="${text//@WORKLOAD_ACCESSOR@/$accessor}"
   text="${text//@WORKLOAD_MOUNT@/$WORKLOAD_MOUNT}"
   text="${text//@DATABASE_MOUNT@/$DATABASE_MOUNT}"
+  text="${text//@DATABASE_CONNECTION@/$DATABASE_CONNECTION}"
   text="${text//@KUBERNETES_HOST@/$(hcl_string "$KUBERNETES_HOST")}"
   text="${text//@KUBERNETES_CA@/$ca}"
   printf '%s\n' "$text" | "$BAO" policy write publicdata-operator - >/dev/null

@@ -10,7 +10,9 @@
 #   publicdata_operator the operator: owns the masked views, makes and drops
 #                       tenant roles (CREATEROLE), grants columns
 #   openbao             OpenBao's database secrets engine: makes and drops the
-#                       short-lived users (CREATEROLE), nothing else
+#                       short-lived users (CREATEROLE), nothing else; it
+#                       enrolls them in their tenant role with the function
+#                       of charts/publicdata-operator/files/postgres-setup.sql
 # and the database `publicdata`, into which the example catalog's synthetic
 # tables are loaded (examples/data/catalog.sql).
 # shellcheck shell=bash
@@ -66,6 +68,10 @@ REVOKE ALL ON SCHEMA public FROM PUBLIC;
 GRANT CONNECT, CREATE ON DATABASE :"db" TO publicdata_operator WITH GRANT OPTION;
 GRANT CONNECT ON DATABASE :"db" TO openbao;
 SQL
+  # The platform's enroll function, which every tenant user is made with.
+  postgres_sql -d "$POSTGRES_DB" -v openbao_role=openbao \
+    -f "$repo/charts/publicdata-operator/files/postgres-setup.sql" >/dev/null \
+    || die "charts/publicdata-operator/files/postgres-setup.sql failed"
   postgres_sql -d "$POSTGRES_DB" -f "$repo/examples/data/catalog.sql" >/dev/null \
     || die "loading examples/data/catalog.sql into PostgreSQL failed"
 }
@@ -81,6 +87,7 @@ postgres_configure() {
     connection_url="postgresql://{{username}}:{{password}}@$TB_HOST_IP:$POSTGRES_PORT/$POSTGRES_DB?sslmode=disable" \
     username=openbao password="$(cat "$state/postgres/openbao.password")" \
     password_authentication=scram-sha-256 \
+    username_template='{{.RoleName}}.{{random 17}}' \
     allowed_roles="*" verify_connection=true >/dev/null \
     || die "configuring OpenBao's database secrets engine failed"
 }

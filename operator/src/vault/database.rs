@@ -1,72 +1,111 @@
 //! OpenBao's database secrets engine: the roles that make a tenant
-//! environment's short-lived PostgreSQL users.
+//! environment's short-lived PostgreSQL users. Raw requests: the operator's
+//! policy admits the statements only as the one string each it pins, which
+//! vaultrs's request types send as arrays.
 
-use vaultrs::api::database::requests::SetRoleRequest;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
 
-use super::openbao::{OpenBao, not_found};
-use super::{Change, DatabaseRole, Error, owned};
+use super::openbao::{OpenBao, ttl_seconds};
+use super::{
+    Change, DATABASE_CREATION, DATABASE_REVOCATION, DatabaseRole, Error, database_role_ours,
+};
 
-/// Seconds of a duration like `1h`, as OpenBao reports TTLs.
-fn seconds(text: &str) -> u64 {
-    super::openbao::ttl_seconds(text)
+/// The fields of a role as the operator writes them.
+fn role_body(role: &DatabaseRole) -> Value {
+    json!({
+        "db_name": role.connection,
+        "creation_statements": DATABASE_CREATION,
+        "revocation_statements": DATABASE_REVOCATION,
+        "default_ttl": role.ttl,
+        "max_ttl": role.max_ttl,
+    })
+}
+
+/// The statements of a role as read back, one line each.
+fn statements(found: &Value, key: &str) -> Vec<String> {
+    found["data"][key]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether a role read back is the one wanted.
+fn role_matches(found: &Value, role: &DatabaseRole) -> bool {
+    let data = &found["data"];
+    statements(found, "creation_statements") == [DATABASE_CREATION]
+        && statements(found, "revocation_statements") == [DATABASE_REVOCATION]
+        && statements(found, "rollback_statements").is_empty()
+        && statements(found, "renew_statements").is_empty()
+        && data["db_name"].as_str() == Some(role.connection.as_str())
+        && data["default_ttl"].as_u64() == Some(ttl_seconds(&role.ttl))
+        && data["max_ttl"].as_u64() == Some(ttl_seconds(&role.max_ttl))
 }
 
 impl OpenBao {
-    /// A role's creation statements, which carry its owner's mark; None when
-    /// there is no such role.
+    fn database_error(name: &str, message: impl Into<String>) -> Error {
+        Error::DatabaseRole {
+            name: name.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The role at `path`, if there is one.
+    async fn database_role(&self, path: &str) -> Result<Option<Value>, Error> {
+        let (status, body) = self
+            .call(Method::GET, path, None)
+            .await
+            .map_err(|e| Self::database_error(path, e))?;
+        match status {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => Ok(Some(body)),
+            s => Err(Self::database_error(path, format!("reading: {s}: {body}"))),
+        }
+    }
+
+    /// A role's creation statements (which an older operator's carried its
+    /// owner's mark in); None when there is no such role.
     pub(super) async fn database_role_mark(
         &self,
         mount: &str,
         name: &str,
     ) -> Result<Option<String>, Error> {
-        match vaultrs::database::role::read(&self.session().client, mount, name).await {
-            Ok(r) => Ok(Some(r.creation_statements.join("\n"))),
-            Err(e) if not_found(&e) => Ok(None),
-            Err(source) => Err(Error::ReadRole {
-                name: format!("{mount}/roles/{name}"),
-                source,
-            }),
-        }
+        let path = format!("{mount}/roles/{name}");
+        Ok(self
+            .database_role(&path)
+            .await?
+            .map(|r| statements(&r, "creation_statements").join("\n")))
     }
 
     pub(super) async fn put_database_role(&self, role: &DatabaseRole) -> Result<Change, Error> {
         let path = format!("{}/roles/{}", role.mount, role.name);
-        match vaultrs::database::role::read(&self.session().client, &role.mount, &role.name).await {
-            Ok(r) => {
-                owned(
-                    || path.clone(),
-                    &r.creation_statements.join("\n"),
-                    &role.owner,
-                )?;
-                if r.creation_statements == role.creation_statements()
-                    && r.revocation_statements == role.revocation_statements()
-                    && r.db_name == role.connection
-                    && r.default_ttl == seconds(&role.ttl)
-                    && r.max_ttl == seconds(&role.max_ttl)
-                {
-                    return Ok(Change::Unchanged);
-                }
+        if let Some(found) = self.database_role(&path).await? {
+            let mark = statements(&found, "creation_statements").join("\n");
+            if !database_role_ours(&mark, &role.owner) {
+                return Err(Error::NotOurs {
+                    what: path,
+                    owner: role.owner.clone(),
+                    found: mark.lines().next().unwrap_or_default().to_string(),
+                });
             }
-            Err(e) if not_found(&e) => {}
-            Err(source) => return Err(Error::ReadRole { name: path, source }),
+            if role_matches(&found, role) {
+                return Ok(Change::Unchanged);
+            }
         }
-        let mut opts = SetRoleRequest::builder();
-        opts.db_name(role.connection.clone())
-            .creation_statements(role.creation_statements())
-            .revocation_statements(role.revocation_statements())
-            .default_ttl(role.ttl.clone())
-            .max_ttl(role.max_ttl.clone());
-        vaultrs::database::role::set(
-            &self.session().client,
-            &role.mount,
-            &role.name,
-            Some(&mut opts),
-        )
-        .await
-        .map_err(|source| Error::WriteRole {
-            name: path.clone(),
-            source,
-        })?;
+        let (status, body) = self
+            .call(Method::POST, &path, Some(&role_body(role)))
+            .await
+            .map_err(|e| Self::database_error(&path, e))?;
+        if !status.is_success() {
+            return Err(Self::database_error(
+                &path,
+                format!("writing: {status}: {body}"),
+            ));
+        }
         Ok(Change::Written)
     }
 
@@ -80,10 +119,98 @@ impl OpenBao {
         let Some(mark) = self.database_role_mark(mount, name).await? else {
             return Ok(Change::Unchanged);
         };
-        owned(|| path.clone(), &mark, owner)?;
-        vaultrs::database::role::delete(&self.session().client, mount, name)
+        if !database_role_ours(&mark, owner) {
+            return Err(Error::NotOurs {
+                what: path,
+                owner: owner.into(),
+                found: mark.lines().next().unwrap_or_default().to_string(),
+            });
+        }
+        let (status, body) = self
+            .call(Method::DELETE, &path, None)
             .await
-            .map_err(|source| Error::WriteRole { name: path, source })?;
+            .map_err(|e| Self::database_error(&path, e))?;
+        if !status.is_success() && status != StatusCode::NOT_FOUND {
+            return Err(Self::database_error(
+                &path,
+                format!("deleting: {status}: {body}"),
+            ));
+        }
         Ok(Change::Written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role() -> DatabaseRole {
+        DatabaseRole {
+            mount: "database".into(),
+            name: "acme-prod".into(),
+            connection: "publicdata".into(),
+            ttl: "1h".into(),
+            max_ttl: "4h".into(),
+            owner: "publicdata-operator tenant=acme unit=X".into(),
+        }
+    }
+
+    #[test]
+    fn the_statements_are_one_string_each_with_no_comma_and_no_tenant_in_them() {
+        // OpenBao splits a string sent for a list at commas; the policy pins
+        // the one string, the same for every tenant.
+        for s in [DATABASE_CREATION, DATABASE_REVOCATION] {
+            assert!(!s.contains(','), "{s}");
+            assert!(!s.starts_with('*') && !s.ends_with('*'), "{s}");
+        }
+        let body = role_body(&role());
+        assert_eq!(body["creation_statements"], DATABASE_CREATION);
+        assert_eq!(body["revocation_statements"], DATABASE_REVOCATION);
+        assert!(!body.to_string().contains("acme"));
+    }
+
+    #[test]
+    fn the_operators_policy_pins_exactly_these_statements() {
+        let policy = include_str!(
+            "../../../charts/publicdata-operator/files/openbao-operator-policy.hcl"
+        );
+        for s in [DATABASE_CREATION, DATABASE_REVOCATION] {
+            let hcl = format!("[\"{}\"]", s.replace('"', "\\\""));
+            assert!(policy.contains(&hcl), "{hcl}");
+        }
+        let setup = include_str!("../../../charts/publicdata-operator/files/postgres-setup.sql");
+        assert!(setup.contains("FUNCTION publicdata_platform.enroll(username text)"));
+    }
+
+    #[test]
+    fn a_role_with_any_other_statement_is_written_again() {
+        let found = |creation: &str, rollback: &[&str]| {
+            json!({"data": {
+                "db_name": "publicdata",
+                "creation_statements": [creation],
+                "revocation_statements": [DATABASE_REVOCATION],
+                "rollback_statements": rollback,
+                "renew_statements": [],
+                "default_ttl": 3600,
+                "max_ttl": 14400,
+            }})
+        };
+        assert!(role_matches(&found(DATABASE_CREATION, &[]), &role()));
+        assert!(!role_matches(&found("CREATE ROLE x SUPERUSER", &[]), &role()));
+        assert!(!role_matches(
+            &found(DATABASE_CREATION, &["GRANT pg_read_server_files TO x"]),
+            &role()
+        ));
+    }
+
+    #[test]
+    fn a_role_is_ours_with_the_pinned_statements_or_an_older_one_with_our_mark() {
+        let owner = &role().owner;
+        assert!(database_role_ours(DATABASE_CREATION, owner));
+        assert!(database_role_ours(
+            &format!("-- {owner}\nCREATE ROLE \"{{{{name}}}}\" IN ROLE \"acme-prod\""),
+            owner
+        ));
+        assert!(!database_role_ours("CREATE ROLE \"{{name}}\"", owner));
     }
 }

@@ -176,10 +176,16 @@ impl SecretsBackend for Memory {
 
     async fn ensure_database_role(&self, role: &DatabaseRole) -> Result<Change, Error> {
         let key = (role.mount.clone(), role.name.clone());
-        let want = role.creation_statements().join("\n");
+        let want = super::DATABASE_CREATION.to_string();
         self.with(|s| match s.database_roles.get(&key) {
             Some(found) => {
-                owned(|| format!("{}/roles/{}", key.0, key.1), found, &role.owner)?;
+                if !super::database_role_ours(found, &role.owner) {
+                    return Err(Error::NotOurs {
+                        what: format!("{}/roles/{}", key.0, key.1),
+                        owner: role.owner.clone(),
+                        found: found.clone(),
+                    });
+                }
                 if *found == want {
                     return Ok(Change::Unchanged);
                 }
@@ -203,7 +209,13 @@ impl SecretsBackend for Memory {
         self.with(|s| match s.database_roles.get(&key).cloned() {
             None => Ok(Change::Unchanged),
             Some(found) => {
-                owned(|| format!("{mount}/roles/{name}"), &found, owner)?;
+                if !super::database_role_ours(&found, owner) {
+                    return Err(Error::NotOurs {
+                        what: format!("{mount}/roles/{name}"),
+                        owner: owner.into(),
+                        found,
+                    });
+                }
                 s.database_roles.remove(&key);
                 Ok(Change::Written)
             }

@@ -136,6 +136,10 @@ pub struct DataPlane {
 /// `<mount>/creds/<name>` makes a PostgreSQL user that is a member of the
 /// tenant environment's role (and nothing else) and lives as long as its
 /// lease. Revoking the lease ends the user's sessions and drops it.
+///
+/// Its statements are the same for every role ([`DATABASE_CREATION`],
+/// [`DATABASE_REVOCATION`]), so the operator's OpenBao policy admits no
+/// other: a stolen token runs no SQL of its own as OpenBao's database user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatabaseRole {
     pub mount: String,
@@ -144,30 +148,36 @@ pub struct DatabaseRole {
     pub connection: String,
     pub ttl: String,
     pub max_ttl: String,
-    /// Written into the creation statement as an SQL comment: a role of that
-    /// name without it is someone else's.
+    /// The authorization's mark: a role an older operator wrote carries it
+    /// in its statements (see [`database_role_ours`]).
     pub owner: String,
 }
 
-impl DatabaseRole {
-    /// The statements OpenBao runs to make a user.
-    pub fn creation_statements(&self) -> Vec<String> {
-        vec![format!(
-            "-- {}\nCREATE ROLE \"{{{{name}}}}\" WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}' IN ROLE {}",
-            self.owner,
-            crate::database::sql::ident(&self.name)
-        )]
-    }
+/// What OpenBao runs to make a user, for every tenant environment alike:
+/// the user, then the platform's `publicdata_platform.enroll`
+/// (`files/postgres-setup.sql`), which makes it a member of the tenant role
+/// its name begins with. The connection's username template is
+/// `{{.RoleName}}.{{random 17}}` and a role's credentials are read only by
+/// the workloads of the namespace it is named after. One string with no
+/// comma (OpenBao would split a string there), so the policy can pin it.
+pub const DATABASE_CREATION: &str = "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; SELECT publicdata_platform.enroll('{{name}}')";
 
-    /// The statements OpenBao runs when the lease ends or is revoked: the
-    /// user's sessions ended, then the user dropped.
-    pub fn revocation_statements(&self) -> Vec<String> {
-        vec![
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{{name}}'"
-                .into(),
-            "DROP ROLE IF EXISTS \"{{name}}\"".into(),
-        ]
-    }
+/// What OpenBao runs when a lease ends or is revoked: the user's sessions
+/// ended, then the user dropped. OpenBao runs a role's statements as they
+/// are at revocation, so these are pinned too.
+pub const DATABASE_REVOCATION: &str = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{{name}}'; DROP ROLE IF EXISTS \"{{name}}\"";
+
+/// The username template the platform sets on the database connection:
+/// the role's name, then a random part (at most 45 + 1 + 17 = 63
+/// characters, PostgreSQL's limit, for a tenant id of at most 40).
+pub const DATABASE_USERNAME_TEMPLATE: &str = "{{.RoleName}}.{{random 17}}";
+
+/// Whether a database role's creation statements, as found, are one this
+/// operator may rewrite or remove for `owner`: the pinned statements (the
+/// same for every tenant; the role's name is the tenant's namespace), or an
+/// older operator's, which carried the owner's mark.
+pub fn database_role_ours(found: &str, owner: &str) -> bool {
+    found == DATABASE_CREATION || found.contains(owner)
 }
 
 /// How the operator marked its mounts and policies before owner marks
@@ -381,6 +391,8 @@ pub enum Error {
     MissingAuth { path: String },
     #[error("identity {name}: {message}")]
     Identity { name: String, message: String },
+    #[error("database role {name}: {message}")]
+    DatabaseRole { name: String, message: String },
     #[error("deleting Kubernetes-auth role {name}: {source}")]
     DeleteRole {
         name: String,

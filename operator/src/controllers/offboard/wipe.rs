@@ -289,6 +289,13 @@ async fn openbao_line(
         Some(_) if matches!(what, Existing::AuthMount(_) | Existing::Role(..)) => {
             format!("LEFT: {label}")
         }
+        Some(mark) if matches!(what, Existing::DatabaseRole(..)) => {
+            if vault::database_role_ours(&mark, owner) {
+                format!("LEFT: {label}")
+            } else {
+                format!("ok: {label} exists but is not this authorization's: untouched")
+            }
+        }
         Some(mark) if vault::marked_by(&mark, owner) => format!("LEFT: {label}"),
         Some(_) => format!("ok: {label} exists but is not this authorization's: untouched"),
     })
