@@ -240,6 +240,34 @@ impl TestBed {
         .await
     }
 
+    /// Waits until a resumed authorization is Ready with its freeze undone
+    /// (`Frozen=False`): `Ready` alone may still be the status from before the
+    /// operator took the resume in.
+    pub async fn wait_resumed(
+        &self,
+        name: &str,
+    ) -> Result<publicdata_operator::api::OperatorAuthorization> {
+        let api: kube::Api<publicdata_operator::api::OperatorAuthorization> =
+            kube::Api::all(self.client().await?);
+        eventually(
+            &format!("authorization {name} to be resumed and Ready"),
+            Duration::from_secs(60),
+            || async {
+                let oa = api.get(name).await?;
+                let is = |type_: &str, status: &str| {
+                    oa.status.as_ref().is_some_and(|s| {
+                        s.conditions
+                            .iter()
+                            .any(|c| c.type_ == type_ && c.status == status)
+                    })
+                };
+                let done = is("Ready", "True") && is("Frozen", "False");
+                Ok(done.then_some(oa))
+            },
+        )
+        .await
+    }
+
     /// The bureau sets an authorization's state, with a reason and a fresh
     /// decision reference, as `kubectl patch --as ... --as-group publicdata:bureau` would.
     pub async fn set_state(&self, name: &str, state: &str) -> Result<()> {

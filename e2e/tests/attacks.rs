@@ -28,7 +28,7 @@ use e2e::{
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use publicdata_operator::api::OperatorAuthorization;
-use publicdata_operator::vault::{DATABASE_CREATION, DATABASE_REVOCATION};
+use publicdata_operator::vault::{DATABASE_CREATION, DATABASE_REVOCATION, catalog_key};
 use serde_json::json;
 
 const OPERATOR: &str = "system:serviceaccount:publicdata-system:publicdata-operator";
@@ -1205,6 +1205,46 @@ async fn the_operators_openbao_token_writes_no_policy_and_mints_nothing_beyond_a
         args
     };
     run_ok(&mut run_as(&database_role(&[]))?)?;
+    // B's workload has logged in (its login carries its namespace), and A's
+    // holds a token: the two a moved login would join.
+    bed.workload_login(&b, "prod").await?;
+    let a_token = bed.workload_login(&a, "dev").await?;
+    let accessor =
+        run_ok(
+            bed.bao()
+                .args(["read", "-field=accessor", &format!("sys/auth/{mount}")]),
+        )?;
+    let accessor = accessor.trim().to_string();
+    let entity = |name: String| -> Result<serde_json::Value> {
+        let out = run_ok(bed.bao().args([
+            "read",
+            "-format=json",
+            &format!("identity/entity/name/{name}"),
+        ]))?;
+        Ok(serde_json::from_str::<serde_json::Value>(&out)?["data"].clone())
+    };
+    let (entity_a, entity_b) = (
+        entity(format!("publicdata-{a}-dev"))?,
+        entity(format!("publicdata-{b}-prod"))?,
+    );
+    let id_of = |e: &serde_json::Value| e["id"].as_str().unwrap_or_default().to_string();
+    let (id_a, id_b) = (id_of(&entity_a), id_of(&entity_b));
+    let alias_b = entity_b["aliases"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    ensure!(
+        !id_a.is_empty() && !alias_b.is_empty(),
+        "{entity_a} {entity_b}"
+    );
+    // Control: the login alias written as the operator writes it (on its
+    // own: it exists, so nothing moves).
+    run_ok(&mut as_operator(&[
+        "write",
+        "identity/entity-alias",
+        &format!("name={a}-dev/workload"),
+        &format!("mount_accessor={accessor}"),
+    ])?)?;
     let policy = std::env::temp_dir().join(format!("{a}-everything.hcl"));
     std::fs::write(
         &policy,
@@ -1270,6 +1310,38 @@ async fn the_operators_openbao_token_writes_no_policy_and_mints_nothing_beyond_a
             format!("auth/{mount}/config"),
             "kubernetes_host=https://attacker.invalid:6443".into(),
         ],
+        // B's login moved onto A's identity (A's tokens would then carry
+        // B's namespace), by its name or its id, or the two merged.
+        vec![
+            "write".into(),
+            "identity/entity-alias".into(),
+            format!("name={b}-prod/workload"),
+            format!("mount_accessor={accessor}"),
+            format!("canonical_id={id_a}"),
+        ],
+        vec![
+            "write".into(),
+            format!("identity/entity-alias/id/{alias_b}"),
+            format!("canonical_id={id_a}"),
+        ],
+        vec![
+            "write".into(),
+            "identity/entity/merge".into(),
+            format!("from_entity_ids={id_b}"),
+            format!("to_entity_id={id_a}"),
+        ],
+        // An identity renamed out of the operator's names, or given
+        // policies by its id.
+        vec![
+            "write".into(),
+            format!("identity/entity/id/{id_a}"),
+            "name=ops-admin".into(),
+        ],
+        vec![
+            "write".into(),
+            format!("identity/entity/id/{id_a}"),
+            "policies=publicdata-operator".into(),
+        ],
         // Policies on an identity, or an identity not the operator's.
         vec![
             "write".into(),
@@ -1304,6 +1376,24 @@ async fn the_operators_openbao_token_writes_no_policy_and_mints_nothing_beyond_a
         let said = run_err(&mut run_as(args)?)?;
         ensure!(said.contains("permission denied"), "{args:?}: {said}");
     }
+    // So A's token is still A's: its own area (the control), nothing of B's.
+    vaultrs::kv2::set(
+        &bed.vault_with_token(&a_token)?,
+        &format!("areas/{a}-dev"),
+        "mine",
+        &std::collections::BTreeMap::from([("x", "y")]),
+    )
+    .await?;
+    for path in [
+        format!("areas/{b}-prod/data/rows"),
+        format!("database/creds/{b}-prod"),
+    ] {
+        let said = run_err(bed.bao().env("BAO_TOKEN", &a_token).args(["read", &path]))?;
+        ensure!(
+            said.contains("permission denied"),
+            "A's token read {path}: {said}"
+        );
+    }
 
     // What the token may write, an attacker would: a role bound to every
     // namespace (with the platform's policy), and a catalog grant that
@@ -1315,7 +1405,11 @@ async fn the_operators_openbao_token_writes_no_policy_and_mints_nothing_beyond_a
     wide[3] = "bound_service_account_namespaces=*".into();
     run_ok(&mut run_as(&wide)?)?;
     let identity = format!("identity/entity/name/publicdata-{a}-dev");
-    let climb = format!("x/../../../areas/{b}-prod/data/rows");
+    // Each segment of a catalog grant is a metadata value of its own
+    // (`catalog-NN-<depth>-<i>`): six that climb from the catalog mount to
+    // B's area.
+    let climb = format!("../../areas/{b}-prod/data/rows");
+    let segments: Vec<&str> = climb.split('/').collect();
     let jwt = run_ok(bed.kubectl().args([
         "-n",
         &format!("{a}-dev"),
@@ -1345,7 +1439,9 @@ async fn the_operators_openbao_token_writes_no_policy_and_mints_nothing_beyond_a
                 &identity,
             ])?)?;
             let mut metadata: serde_json::Value = serde_json::from_str(&now)?;
-            metadata["catalog-00"] = json!(climb);
+            for (i, segment) in segments.iter().enumerate() {
+                metadata[catalog_key(0, segments.len(), i + 1)] = json!(segment);
+            }
             let body = std::env::temp_dir().join(format!("{a}-climb.json"));
             std::fs::write(&body, json!({ "metadata": metadata }).to_string())?;
             run_ok(as_operator(&["write", &identity])?.arg(format!("@{}", body.display())))?;
@@ -1367,7 +1463,12 @@ async fn the_operators_openbao_token_writes_no_policy_and_mints_nothing_beyond_a
                 "-field=metadata",
                 &identity,
             ])?)?;
-            Ok(still.contains(&climb).then_some(reads))
+            let still: serde_json::Value = serde_json::from_str(&still)?;
+            let in_place = segments
+                .iter()
+                .enumerate()
+                .all(|(i, seg)| still[catalog_key(0, segments.len(), i + 1)] == json!(seg));
+            Ok(in_place.then_some(reads))
         },
     )
     .await?;

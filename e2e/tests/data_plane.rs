@@ -182,7 +182,7 @@ async fn the_listed_columns_masked_in_dev_raw_in_prod_and_nothing_else_and_a_sus
 
     // Resumed: new credentials work again.
     bed.set_state(&t, "Active").await?;
-    bed.wait_ready(&t).await?;
+    bed.wait_resumed(&t).await?;
     bed.apply(&workload_pod(&bed, &prod, "prod-job-2")?)?;
     let prod_pod = bed.wait_running(&prod, "prod-job-2").await?;
     eventually(

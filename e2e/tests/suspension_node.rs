@@ -150,7 +150,7 @@ async fn suspension_stops_every_container_and_refuses_held_tokens_and_resume_res
 
     // The bureau resumes: the controllers come back exactly; the bare pod not.
     bed.set_state(&t, "Active").await?;
-    bed.wait_ready(&t).await?;
+    bed.wait_resumed(&t).await?;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &dev);
     let sets: Api<StatefulSet> = Api::namespaced(client.clone(), &dev);
     let replicasets: Api<ReplicaSet> = Api::namespaced(client.clone(), &dev);

@@ -66,21 +66,40 @@ path "auth/@WORKLOAD_MOUNT@/role/*" {
 }
 # One identity per tenant environment, publicdata-<namespace>: its metadata
 # (the owner mark, the catalog paths granted) and whether it is disabled (a
-# freeze). Never its policies.
+# freeze); deleted at a resume and at offboarding. Never its policies, and
+# never made here: an identity is the entity OpenBao makes for a login.
 path "identity/entity/name/publicdata-*" {
-  capabilities = ["create", "read", "update", "delete"]
+  capabilities = ["read", "update", "delete"]
   allowed_parameters = {
     "metadata" = []
     "disabled" = []
   }
 }
-# Its alias in the workload auth mount, and only there.
+# The login of a tenant environment in the workload mount (its alias,
+# <namespace>/workload), written on its own: OpenBao makes an entity for a
+# new one. Never attached to an entity (canonical_id): the same write moves
+# an existing login to another entity, which would give that entity's
+# tokens the other login's namespace.
 path "identity/entity-alias" {
-  capabilities = ["create", "update"]
+  capabilities = ["update"]
   allowed_parameters = {
     "name" = []
-    "canonical_id" = []
     "mount_accessor" = ["@WORKLOAD_ACCESSOR@"]
+  }
+}
+# The entity a login's alias belongs to, found by the alias, and named
+# publicdata-<namespace>; nothing else is written by id.
+path "identity/lookup/entity" {
+  capabilities = ["update"]
+  allowed_parameters = {
+    "alias_name" = []
+    "alias_mount_accessor" = ["@WORKLOAD_ACCESSOR@"]
+  }
+}
+path "identity/entity/id/*" {
+  capabilities = ["update"]
+  allowed_parameters = {
+    "name" = ["publicdata-*"]
   }
 }
 # A freeze and an offboarding revoke the database credentials of a tenant

@@ -48,6 +48,24 @@ hcl_string() {
   printf '%s' "$s"
 }
 
+# The catalog's templated paths of the workload policy: for each slot and
+# depth, one path of that many segments, each a metadata value
+# catalog-NN-D-I (the operator's vault::catalog_key; CATALOG_SLOTS 32,
+# CATALOG_DEPTH 6).
+catalog_paths() {
+  local slot nn depth i path
+  for ((slot = 0; slot < 32; slot++)); do
+    printf -v nn '%02d' "$slot"
+    for ((depth = 1; depth <= 6; depth++)); do
+      path="$CATALOG_MOUNT/data"
+      for ((i = 1; i <= depth; i++)); do
+        path+="/{{identity.entity.metadata.catalog-$nn-$depth-$i}}"
+      done
+      printf 'path "%s" {\n  capabilities = ["read"]\n}\n' "$path"
+    done
+  done
+}
+
 platform() {
   [[ -n "${KUBERNETES_HOST:-}" ]] || die "set KUBERNETES_HOST (the API server as OpenBao reaches it)"
   [[ -r "${KUBERNETES_CA_FILE:-}" ]] || die "set KUBERNETES_CA_FILE (its CA bundle)"
@@ -67,6 +85,7 @@ platform() {
   text="${text//@WORKLOAD_ACCESSOR@/$accessor}"
   text="${text//@CATALOG_MOUNT@/$CATALOG_MOUNT}"
   text="${text//@DATABASE_MOUNT@/$DATABASE_MOUNT}"
+  text="${text//@CATALOG_PATHS@/$(catalog_paths)}"
   printf '%s\n' "$text" | "$BAO" policy write publicdata-workload - >/dev/null
   text="$(<"$here/openbao-operator-policy.hcl")"
   text="${text//@WORKLOAD_ACCESSOR@/$accessor}"

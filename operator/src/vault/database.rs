@@ -171,9 +171,8 @@ mod tests {
 
     #[test]
     fn the_operators_policy_pins_exactly_these_statements() {
-        let policy = include_str!(
-            "../../../charts/publicdata-operator/files/openbao-operator-policy.hcl"
-        );
+        let policy =
+            include_str!("../../../charts/publicdata-operator/files/openbao-operator-policy.hcl");
         for s in [DATABASE_CREATION, DATABASE_REVOCATION] {
             let hcl = format!("[\"{}\"]", s.replace('"', "\\\""));
             assert!(policy.contains(&hcl), "{hcl}");
@@ -196,7 +195,10 @@ mod tests {
             }})
         };
         assert!(role_matches(&found(DATABASE_CREATION, &[]), &role()));
-        assert!(!role_matches(&found("CREATE ROLE x SUPERUSER", &[]), &role()));
+        assert!(!role_matches(
+            &found("CREATE ROLE x SUPERUSER", &[]),
+            &role()
+        ));
         assert!(!role_matches(
             &found(DATABASE_CREATION, &["GRANT pg_read_server_files TO x"]),
             &role()

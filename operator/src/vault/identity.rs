@@ -1,5 +1,6 @@
 //! Workload identities and roles in OpenBao: the entity each tenant
-//! environment logs in as, its alias in the platform's workload auth mount,
+//! environment logs in as (made by OpenBao for its alias in the platform's
+//! workload auth mount, never an alias attached to an entity by the operator),
 //! the role there, and the freeze (the entity disabled, its database leases
 //! revoked). Raw requests: the operator's policy admits a role's list
 //! parameters only as the one string it names (`token_policies` exactly
@@ -139,44 +140,84 @@ impl OpenBao {
         Ok(found.accessor)
     }
 
+    /// The entity a login alias belongs to, found by the alias.
+    async fn entity_of_alias(&self, alias: &str, accessor: &str) -> Result<Option<Entity>, Error> {
+        let body = json!({"alias_name": alias, "alias_mount_accessor": accessor});
+        let found = self
+            .write(alias, Method::POST, "identity/lookup/entity", Some(&body))
+            .await?;
+        Ok((!found.is_null() && found["data"]["id"].is_string()).then(|| entity_from(&found)))
+    }
+
+    /// Makes the identity as wanted. The operator never attaches a login to
+    /// an entity: OpenBao's alias write that would (`canonical_id`) also
+    /// moves an existing login to another entity, so the operator's policy
+    /// refuses it. The login's alias is written on its own, which makes an
+    /// entity of its own; the operator names that entity and sets its
+    /// metadata. Whatever the operator's token writes, a login stays in the
+    /// entity OpenBao made for it, and what the platform's policy gives a
+    /// token comes from that login's own namespace.
     pub(super) async fn put_identity(&self, want: &Identity) -> Result<Change, Error> {
         let owner = want.metadata.get(OWNER_KEY).cloned().unwrap_or_default();
         let name = &want.name;
         let path = format!("identity/entity/name/{name}");
         let accessor = self.accessor(&want.auth_mount).await?;
-        let mut found = self.entity(name).await?;
-        if let Some(e) = &found {
+        let mut change = Change::Unchanged;
+        // At most: a frozen or broken entity deleted, the alias made, the
+        // entity named, then found as wanted.
+        for _ in 0..4 {
+            let Some(e) = self.entity(name).await? else {
+                let body = json!({"name": want.alias, "mount_accessor": accessor});
+                let made = self
+                    .write(name, Method::POST, "identity/entity-alias", Some(&body))
+                    .await?;
+                // A new alias names the entity made for it; one that exists
+                // (a pass cut off after making it) is looked up.
+                let id = match made["data"]["canonical_id"].as_str() {
+                    Some(id) if !id.is_empty() => id.to_string(),
+                    _ => {
+                        let found = self.entity_of_alias(&want.alias, &accessor).await?;
+                        let found = found.ok_or_else(|| {
+                            Self::identity_error(
+                                name,
+                                format!("the login {:?} was made but has no entity", want.alias),
+                            )
+                        })?;
+                        let mark = found.metadata.get(OWNER_KEY).cloned().unwrap_or_default();
+                        if !mark.is_empty() {
+                            owned(
+                                || format!("identity of the login {:?}", want.alias),
+                                &mark,
+                                &owner,
+                            )?;
+                        }
+                        found.id
+                    }
+                };
+                let body = json!({"name": name});
+                self.write(
+                    name,
+                    Method::POST,
+                    &format!("identity/entity/id/{id}"),
+                    Some(&body),
+                )
+                .await?;
+                change = Change::Written;
+                continue;
+            };
             let mark = e.metadata.get(OWNER_KEY).cloned().unwrap_or_default();
-            owned(|| format!("identity {name}"), &mark, &owner)?;
-            if e.disabled {
-                // Frozen: its tokens are refused while it is disabled, and
-                // would work again if it were enabled. A new one instead.
-                self.write(name, Method::DELETE, &path, None).await?;
-                found = None;
+            if !mark.is_empty() || e.aliases.is_empty() {
+                owned(|| format!("identity {name}"), &mark, &owner)?;
             }
-        }
-        let (id, aliases, mut change) = match found {
-            Some(e) if e.metadata == want.metadata => (e.id, e.aliases, Change::Unchanged),
-            Some(e) => {
-                let body = json!({"metadata": want.metadata});
-                self.write(name, Method::POST, &path, Some(&body)).await?;
-                (e.id, e.aliases, Change::Written)
-            }
-            None => {
-                let body = json!({"metadata": want.metadata});
-                let made = self.write(name, Method::POST, &path, Some(&body)).await?;
-                let id = made["data"]["id"].as_str().unwrap_or_default().to_string();
-                if id.is_empty() {
-                    return Err(Self::identity_error(name, "made, but OpenBao named no id"));
-                }
-                (id, Vec::new(), Change::Written)
-            }
-        };
-        if !aliases
-            .iter()
-            .any(|(a, n)| *a == accessor && *n == want.alias)
-        {
-            if let Some((_, other)) = aliases.iter().find(|(a, _)| *a == accessor) {
+            let ours = e
+                .aliases
+                .iter()
+                .any(|(a, n)| *a == accessor && *n == want.alias);
+            if let Some((_, other)) = e
+                .aliases
+                .iter()
+                .find(|(a, n)| *a == accessor && *n != want.alias)
+            {
                 return Err(Self::identity_error(
                     name,
                     format!(
@@ -185,24 +226,26 @@ impl OpenBao {
                     ),
                 ));
             }
-            let body = json!({"name": want.alias, "canonical_id": id, "mount_accessor": accessor});
-            self.write(name, Method::POST, "identity/entity-alias", Some(&body))
-                .await
-                .map_err(|e| match e {
-                    Error::Identity { name, message } if message.contains("already exists") => {
-                        Error::Identity {
-                            name,
-                            message: format!(
-                                "the login {:?} already belongs to another identity (someone logged in before the operator made this one); {message}",
-                                want.alias
-                            ),
-                        }
-                    }
-                    other => other,
-                })?;
-            change = Change::Written;
+            if e.disabled || !ours {
+                // Frozen: its tokens are refused while it is disabled, and
+                // would work again if it were enabled. Without its login (an
+                // earlier version's pass cut off): the login cannot be
+                // attached to it. A new one instead.
+                self.write(name, Method::DELETE, &path, None).await?;
+                change = Change::Written;
+                continue;
+            }
+            if e.metadata != want.metadata {
+                let body = json!({"metadata": want.metadata});
+                self.write(name, Method::POST, &path, Some(&body)).await?;
+                change = Change::Written;
+            }
+            return Ok(change);
         }
-        Ok(change)
+        Err(Self::identity_error(
+            name,
+            "did not settle: made again on each try",
+        ))
     }
 
     pub(super) async fn disable_identity(&self, name: &str) -> Result<Change, Error> {

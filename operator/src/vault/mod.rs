@@ -13,9 +13,11 @@
 //! the catalog mount).
 //!
 //! Per tenant environment the operator makes: the KV v2 mount
-//! `areas/<namespace>`; the identity `publicdata-<namespace>` with the alias
-//! `<namespace>/workload` in the workload mount (its metadata: the owner
-//! mark and the catalog grants); the role `<namespace>` there, bound to the
+//! `areas/<namespace>`; the login alias `<namespace>/workload` in the
+//! workload mount, written on its own so OpenBao makes its entity, which the
+//! operator names `publicdata-<namespace>` (its metadata: the owner mark and
+//! the catalog grants; the operator can never attach a login to another
+//! entity, so a token's namespace is always its own login's); the role `<namespace>` there, bound to the
 //! `workload` ServiceAccount, whose only policy is `publicdata-workload`
 //! (the operator's own policy refuses any other); with a data plane, the
 //! database role `<namespace>`. Nothing exists for environments the
@@ -57,9 +59,16 @@ pub const TOKEN_MAX_TTL: &str = "4h";
 /// operator's own policy lets it name.
 pub const WORKLOAD_POLICY: &str = "publicdata-workload";
 /// How many catalog paths an environment may be granted: the platform's
-/// policy has one templated path per slot (`catalog-00` ... `catalog-31`
+/// policy has templated paths for each slot (`catalog-00` ... `catalog-31`
 /// in the identity's metadata).
 pub const CATALOG_SLOTS: usize = 32;
+/// How many segments a granted catalog path may have. OpenBao refuses a
+/// `/` in what a template puts into a path (and then every request of the
+/// token), so each segment is a metadata value of its own
+/// (`catalog-NN-<depth>-<i>`), and the platform's policy has, per slot, one
+/// path of each depth: only the one whose every segment is set names a
+/// path, never a shorter one above it.
+pub const CATALOG_DEPTH: usize = 6;
 /// The metadata key of the owner mark on an identity.
 pub const OWNER_KEY: &str = "owner";
 
@@ -234,8 +243,9 @@ pub struct TenantVault {
 }
 
 /// The catalog grants of one environment as identity metadata: each
-/// `<catalog>/data/<path>` becomes `catalog-NN = <path>`. A path the
-/// platform's policy cannot carry is returned as refused, with why.
+/// `<catalog>/data/<a>/<b>/<c>` becomes, in slot NN, `catalog-NN-3-1 = a`,
+/// `catalog-NN-3-2 = b`, `catalog-NN-3-3 = c` (see [`CATALOG_DEPTH`]). A
+/// path the platform's policy cannot carry is returned as refused, with why.
 pub fn catalog_metadata(
     env: Environment,
     grants: &[(String, String)],
@@ -244,6 +254,7 @@ pub fn catalog_metadata(
     let prefix = format!("{catalog_mount}/data/");
     let mut out = BTreeMap::new();
     let mut refused = Vec::new();
+    let mut slot = 0;
     for (_, path) in grants.iter().filter(|(e, _)| e == env.as_str()) {
         let Some(rest) = path.strip_prefix(&prefix) else {
             refused.push(format!(
@@ -261,16 +272,36 @@ pub fn catalog_metadata(
             refused.push(format!("{path} ({}): not a plain path", env.as_str()));
             continue;
         }
-        if out.len() == CATALOG_SLOTS {
+        let segments: Vec<&str> = rest.split('/').collect();
+        if segments.len() > CATALOG_DEPTH {
+            refused.push(format!(
+                "{path} ({}): deeper than {CATALOG_DEPTH} segments under the catalog mount",
+                env.as_str()
+            ));
+            continue;
+        }
+        if slot == CATALOG_SLOTS {
             refused.push(format!(
                 "{path} ({}): more than {CATALOG_SLOTS} catalog paths for one environment",
                 env.as_str()
             ));
             continue;
         }
-        out.insert(format!("catalog-{:02}", out.len()), rest.to_string());
+        for (i, segment) in segments.iter().enumerate() {
+            out.insert(
+                catalog_key(slot, segments.len(), i + 1),
+                (*segment).to_string(),
+            );
+        }
+        slot += 1;
     }
     (out, refused)
+}
+
+/// The metadata key of segment `i` (from 1) of the path of `depth`
+/// segments in catalog slot `slot`; `files/openbao-setup.sh` names the same.
+pub fn catalog_key(slot: usize, depth: usize, i: usize) -> String {
+    format!("catalog-{slot:02}-{depth}-{i}")
 }
 
 /// Builds what the tenant gets in the secrets backend, with no scenario
@@ -472,6 +503,7 @@ impl Error {
             Self::ReadPolicy { .. } => "read_policy",
             Self::MissingAuth { .. } => "missing_auth",
             Self::Identity { .. } => "identity",
+            Self::DatabaseRole { .. } => "database_role",
             Self::DeleteRole { .. } => "delete_role",
             Self::RevokeLeases { .. } => "revoke_leases",
             Self::Grants(_) => "grants",
@@ -786,9 +818,26 @@ mod grant_tests {
             &g,
             None,
         );
-        assert_eq!(v.identities[0].metadata["catalog-00"], "x/masked");
-        assert_eq!(v.identities[1].metadata["catalog-00"], "x/raw");
-        assert_eq!(v.identities[0].metadata.len(), 2, "owner and one grant");
+        assert_eq!(v.identities[0].metadata["catalog-00-2-1"], "x");
+        assert_eq!(v.identities[0].metadata["catalog-00-2-2"], "masked");
+        assert_eq!(v.identities[1].metadata["catalog-00-2-2"], "raw");
+        assert_eq!(
+            v.identities[0].metadata.len(),
+            3,
+            "owner and one grant of two segments"
+        );
+    }
+
+    #[test]
+    fn the_platforms_policy_names_the_catalog_keys_the_operator_writes() {
+        let setup = include_str!("../../../charts/publicdata-operator/files/openbao-setup.sh");
+        assert!(setup.contains(&format!("slot < {CATALOG_SLOTS}")));
+        assert!(setup.contains(&format!("depth <= {CATALOG_DEPTH}")));
+        assert!(setup.contains("metadata.catalog-$nn-$depth-$i}}"));
+        assert_eq!(catalog_key(3, 4, 2), "catalog-03-4-2");
+        let policy =
+            include_str!("../../../charts/publicdata-operator/files/openbao-workload-policy.hcl");
+        assert!(policy.contains("@CATALOG_PATHS@"));
     }
 
     #[test]
@@ -797,12 +846,25 @@ mod grant_tests {
             ("prod", "tenants/other/data/x"),
             ("prod", "catalog/data/x/*"),
             ("prod", "catalog/data/x/../../y"),
+            ("prod", "catalog/data/a/b/c/d/e/f/g"),
         ]);
         for i in 0..=CATALOG_SLOTS {
             pairs.push(("prod".into(), format!("catalog/data/d/{i}")));
         }
         let (meta, refused) = catalog_metadata(Environment::Prod, &pairs, "catalog");
-        assert_eq!(meta.len(), CATALOG_SLOTS);
+        assert_eq!(meta.len(), 2 * CATALOG_SLOTS, "two segments a slot");
+        assert_eq!(meta[&catalog_key(31, 2, 2)], "31");
+        assert!(meta.values().all(|v| !v.contains('/')), "{meta:?}");
+        assert!(
+            refused
+                .iter()
+                .any(|r| r.contains("a/b/c/d/e/f/g") && r.contains("deeper than 6")),
+            "{refused:?}"
+        );
+        let refused: Vec<String> = refused
+            .into_iter()
+            .filter(|r| !r.contains("deeper than 6"))
+            .collect();
         assert_eq!(refused.len(), 4, "{refused:?}");
         assert!(
             refused[0].contains("not in the catalog mount"),

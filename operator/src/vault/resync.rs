@@ -177,7 +177,7 @@ mod tests {
         let name = desired.identities[1].name.clone();
         bao.with_state(|s| {
             let i = s.identities.get_mut(&name).expect("made");
-            i.metadata.insert("catalog-00".into(), "*".into());
+            i.metadata.insert("catalog-00-1-1".into(), "*".into());
         });
         let turn = 5; // 0, 1 the auth mount; 2, 3 the areas; 4, 5 the identities
         assert_eq!(
@@ -208,7 +208,7 @@ mod tests {
         let mut wider = desired.clone();
         wider.identities[1]
             .metadata
-            .insert("catalog-00".into(), "x/raw".into());
+            .insert("catalog-00-2-1".into(), "x".into());
         assert_eq!(memo.pass("acme", &wider, None), Pass::Full);
     }
 }
