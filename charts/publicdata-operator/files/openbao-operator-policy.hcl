@@ -66,8 +66,10 @@ path "auth/@WORKLOAD_MOUNT@/role/*" {
 }
 # One identity per tenant environment, publicdata-<namespace>: its metadata
 # (the owner mark, the catalog paths granted) and whether it is disabled (a
-# freeze); deleted at a resume and at offboarding. Never its policies, and
-# never made here: an identity is the entity OpenBao makes for a login.
+# freeze); deleted at a resume and at offboarding. Never its policies. The
+# operator never makes one here (an identity is the entity OpenBao makes for
+# a login's alias); a write to a name that does not exist would make an
+# entity with no login, which the operator deletes as it finds it.
 path "identity/entity/name/publicdata-*" {
   capabilities = ["read", "update", "delete"]
   allowed_parameters = {

@@ -182,6 +182,23 @@ mod tests {
     }
 
     #[test]
+    fn a_user_name_fits_postgresqls_limit_for_the_longest_tenant() {
+        // CEL caps a tenant id at 40 characters; PostgreSQL cuts a name
+        // beyond 63 (and the revocation's `usename = '{{name}}'` would then
+        // match nothing).
+        let random: usize = crate::vault::DATABASE_USERNAME_TEMPLATE
+            .split("random ")
+            .nth(1)
+            .and_then(|r| r.trim_end_matches('}').parse().ok())
+            .expect("a random part");
+        let longest = crate::naming::namespace_name(
+            &"t".repeat(40),
+            crate::api::authorization::Environment::Prod,
+        );
+        assert!(longest.len() + 1 + random <= 63, "{longest}");
+    }
+
+    #[test]
     fn a_role_with_any_other_statement_is_written_again() {
         let found = |creation: &str, rollback: &[&str]| {
             json!({"data": {

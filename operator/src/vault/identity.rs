@@ -163,37 +163,35 @@ impl OpenBao {
         let path = format!("identity/entity/name/{name}");
         let accessor = self.accessor(&want.auth_mount).await?;
         let mut change = Change::Unchanged;
-        // At most: a frozen or broken entity deleted, the alias made, the
-        // entity named, then found as wanted.
-        for _ in 0..4 {
+        // At most: a frozen or broken entity deleted, the alias's entity
+        // named, that one deleted too (frozen), a new one made and named,
+        // then found as wanted.
+        for _ in 0..6 {
             let Some(e) = self.entity(name).await? else {
                 let body = json!({"name": want.alias, "mount_accessor": accessor});
-                let made = self
-                    .write(name, Method::POST, "identity/entity-alias", Some(&body))
+                self.write(name, Method::POST, "identity/entity-alias", Some(&body))
                     .await?;
-                // A new alias names the entity made for it; one that exists
-                // (a pass cut off after making it) is looked up.
-                let id = match made["data"]["canonical_id"].as_str() {
-                    Some(id) if !id.is_empty() => id.to_string(),
-                    _ => {
-                        let found = self.entity_of_alias(&want.alias, &accessor).await?;
-                        let found = found.ok_or_else(|| {
-                            Self::identity_error(
-                                name,
-                                format!("the login {:?} was made but has no entity", want.alias),
-                            )
-                        })?;
-                        let mark = found.metadata.get(OWNER_KEY).cloned().unwrap_or_default();
-                        if !mark.is_empty() {
-                            owned(
-                                || format!("identity of the login {:?}", want.alias),
-                                &mark,
-                                &owner,
-                            )?;
-                        }
-                        found.id
-                    }
-                };
+                // The entity of the alias: the one just made for it, or the
+                // one it already had (a pass cut off before naming it), found
+                // by the alias either way and checked before it is named.
+                let found = self
+                    .entity_of_alias(&want.alias, &accessor)
+                    .await?
+                    .ok_or_else(|| {
+                        Self::identity_error(
+                            name,
+                            format!("the login {:?} was written but has no entity", want.alias),
+                        )
+                    })?;
+                let mark = found.metadata.get(OWNER_KEY).cloned().unwrap_or_default();
+                if !mark.is_empty() {
+                    owned(
+                        || format!("identity of the login {:?}", want.alias),
+                        &mark,
+                        &owner,
+                    )?;
+                }
+                let id = found.id;
                 let body = json!({"name": name});
                 self.write(
                     name,
@@ -206,13 +204,17 @@ impl OpenBao {
                 continue;
             };
             let mark = e.metadata.get(OWNER_KEY).cloned().unwrap_or_default();
-            if !mark.is_empty() || e.aliases.is_empty() {
-                owned(|| format!("identity {name}"), &mark, &owner)?;
-            }
             let ours = e
                 .aliases
                 .iter()
                 .any(|(a, n)| *a == accessor && *n == want.alias);
+            // Marked: ours only with our mark. Unmarked: ours once it holds
+            // our login (just named), or when it holds no login at all
+            // (nothing to lose: it is made again); with another login it is
+            // someone else's.
+            if !mark.is_empty() || (!ours && !e.aliases.is_empty()) {
+                owned(|| format!("identity {name}"), &mark, &owner)?;
+            }
             if let Some((_, other)) = e
                 .aliases
                 .iter()
