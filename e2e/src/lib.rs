@@ -222,22 +222,8 @@ impl TestBed {
         &self,
         name: &str,
     ) -> Result<publicdata_operator::api::OperatorAuthorization> {
-        let api: kube::Api<publicdata_operator::api::OperatorAuthorization> =
-            kube::Api::all(self.client().await?);
-        eventually(
-            &format!("authorization {name} to be Ready"),
-            Duration::from_secs(60),
-            || async {
-                let oa = api.get(name).await?;
-                let ready = oa.status.as_ref().is_some_and(|s| {
-                    s.conditions
-                        .iter()
-                        .any(|c| c.type_ == "Ready" && c.status == "True")
-                });
-                Ok(ready.then_some(oa))
-            },
-        )
-        .await
+        self.wait_conditions(name, "Ready", &[("Ready", "True")])
+            .await
     }
 
     /// Waits until a resumed authorization is Ready with its freeze undone
@@ -247,21 +233,35 @@ impl TestBed {
         &self,
         name: &str,
     ) -> Result<publicdata_operator::api::OperatorAuthorization> {
+        self.wait_conditions(
+            name,
+            "resumed and Ready",
+            &[("Ready", "True"), ("Frozen", "False")],
+        )
+        .await
+    }
+
+    /// Waits until an authorization's status has each (condition, status).
+    async fn wait_conditions(
+        &self,
+        name: &str,
+        what: &str,
+        wanted: &[(&str, &str)],
+    ) -> Result<publicdata_operator::api::OperatorAuthorization> {
         let api: kube::Api<publicdata_operator::api::OperatorAuthorization> =
             kube::Api::all(self.client().await?);
         eventually(
-            &format!("authorization {name} to be resumed and Ready"),
+            &format!("authorization {name} to be {what}"),
             Duration::from_secs(60),
             || async {
                 let oa = api.get(name).await?;
-                let is = |type_: &str, status: &str| {
+                let done = wanted.iter().all(|(type_, status)| {
                     oa.status.as_ref().is_some_and(|s| {
                         s.conditions
                             .iter()
-                            .any(|c| c.type_ == type_ && c.status == status)
+                            .any(|c| c.type_ == *type_ && c.status == *status)
                     })
-                };
-                let done = is("Ready", "True") && is("Frozen", "False");
+                });
                 Ok(done.then_some(oa))
             },
         )

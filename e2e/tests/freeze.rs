@@ -301,3 +301,43 @@ async fn an_end_the_bureau_did_not_set_freezes_and_waits_for_the_bureau() -> Res
     run_ok(bed.kubectl().args(["delete", "oa", &t, "--wait=false"]))?;
     Ok(())
 }
+
+/// A pass of the operator cut off between writing a login's alias (which
+/// makes its entity) and naming that entity leaves an identity the freeze
+/// does not find by name. The freeze finds it by the login instead: a token
+/// held from it is refused at once.
+#[tokio::test]
+async fn a_freeze_finds_an_identity_the_operator_had_not_named_yet() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let t = unique("unnamed");
+    bed.apply(&authorization(&t, &[])?)?;
+    bed.wait_ready(&t).await?;
+    let token = bed.workload_login(&t, "dev").await?;
+    let held = bed.vault_with_token(&token)?;
+    vaultrs::token::lookup_self(&held)
+        .await
+        .context("the control: the held token works")?;
+    // The identity as a cut-off pass leaves it: its entity not named (done
+    // here with the platform's admin token).
+    let name = format!("identity/entity/name/publicdata-{t}-dev");
+    let id = run_ok(bed.bao().args(["read", "-field=id", &name]))?;
+    run_ok(bed.bao().args([
+        "write",
+        &format!("identity/entity/id/{}", id.trim()),
+        &format!("name=cut-off-{t}"),
+    ]))?;
+    bed.set_state(&t, "Suspended").await?;
+    eventually("the held token refused", WAIT, || async {
+        Ok(vaultrs::token::lookup_self(&held)
+            .await
+            .is_err()
+            .then_some(()))
+    })
+    .await?;
+    ensure!(
+        bed.identity_disabled(&t, "dev")? == Some(true),
+        "the identity is named again and disabled"
+    );
+    Ok(())
+}

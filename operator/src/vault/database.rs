@@ -24,14 +24,7 @@ fn role_body(role: &DatabaseRole) -> Value {
 
 /// The statements of a role as read back, one line each.
 fn statements(found: &Value, key: &str) -> Vec<String> {
-    found["data"][key]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
+    super::openbao::strings(&found["data"][key])
 }
 
 /// Whether a role read back is the one wanted.
@@ -56,15 +49,9 @@ impl OpenBao {
 
     /// The role at `path`, if there is one.
     async fn database_role(&self, path: &str) -> Result<Option<Value>, Error> {
-        let (status, body) = self
-            .call(Method::GET, path, None)
+        self.get_opt(path)
             .await
-            .map_err(|e| Self::database_error(path, e))?;
-        match status {
-            StatusCode::NOT_FOUND => Ok(None),
-            s if s.is_success() => Ok(Some(body)),
-            s => Err(Self::database_error(path, format!("reading: {s}: {body}"))),
-        }
+            .map_err(|e| Self::database_error(path, e))
     }
 
     /// A role's creation statements (which an older operator's carried its

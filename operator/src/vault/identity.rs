@@ -58,16 +58,7 @@ fn role_body(role: &KubernetesRole) -> Value {
 /// Whether a role read back is the one wanted.
 fn role_matches(found: &Value, role: &KubernetesRole) -> bool {
     let data = &found["data"];
-    let list = |k: &str| -> Vec<String> {
-        data[k]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let list = |k: &str| super::openbao::strings(&data[k]);
     list("bound_service_account_names") == [role.service_account.clone()]
         && list("bound_service_account_namespaces") == [role.namespace.clone()]
         && list("token_policies") == [WORKLOAD_POLICY.to_string()]
@@ -87,15 +78,11 @@ impl OpenBao {
 
     /// The entity named `name`, if there is one.
     async fn entity(&self, name: &str) -> Result<Option<Entity>, Error> {
-        let (status, body) = self
-            .call(Method::GET, &format!("identity/entity/name/{name}"), None)
+        let found = self
+            .get_opt(&format!("identity/entity/name/{name}"))
             .await
             .map_err(|e| Self::identity_error(name, e))?;
-        match status {
-            StatusCode::NOT_FOUND => Ok(None),
-            s if s.is_success() => Ok(Some(entity_from(&body))),
-            s => Err(Self::identity_error(name, format!("reading: {s}: {body}"))),
-        }
+        Ok(found.map(|body| entity_from(&body)))
     }
 
     async fn write(
@@ -250,8 +237,31 @@ impl OpenBao {
         ))
     }
 
-    pub(super) async fn disable_identity(&self, name: &str) -> Result<Change, Error> {
-        match self.entity(name).await? {
+    pub(super) async fn disable_identity(
+        &self,
+        name: &str,
+        auth_mount: &str,
+        alias: &str,
+    ) -> Result<Change, Error> {
+        let mut found = self.entity(name).await?;
+        if found.is_none() {
+            // A pass cut off between writing the login's alias and naming
+            // its entity: the entity is found by the login, named (the only
+            // write by id the operator's policy admits), and then disabled.
+            let accessor = self.accessor(auth_mount).await?;
+            if let Some(e) = self.entity_of_alias(alias, &accessor).await? {
+                let body = json!({"name": name});
+                self.write(
+                    name,
+                    Method::POST,
+                    &format!("identity/entity/id/{}", e.id),
+                    Some(&body),
+                )
+                .await?;
+                found = self.entity(name).await?;
+            }
+        }
+        match found {
             Some(e) if !e.disabled => {
                 let body = json!({"disabled": true});
                 self.write(
@@ -291,21 +301,13 @@ impl OpenBao {
     }
 
     async fn role(&self, mount: &str, name: &str) -> Result<Option<Value>, Error> {
-        let (status, body) = self
-            .call(Method::GET, &format!("auth/{mount}/role/{name}"), None)
+        let path = format!("auth/{mount}/role/{name}");
+        self.get_opt(&path)
             .await
             .map_err(|message| Error::Identity {
-                name: format!("auth/{mount}/role/{name}"),
+                name: path.clone(),
                 message,
-            })?;
-        match status {
-            StatusCode::NOT_FOUND => Ok(None),
-            s if s.is_success() => Ok(Some(body)),
-            s => Err(Error::Identity {
-                name: format!("auth/{mount}/role/{name}"),
-                message: format!("reading: {s}: {body}"),
-            }),
-        }
+            })
     }
 
     pub(super) async fn put_workload_role(&self, role: &KubernetesRole) -> Result<Change, Error> {

@@ -147,7 +147,12 @@ impl SecretsBackend for Memory {
         })
     }
 
-    async fn freeze_identity(&self, name: &str) -> Result<Change, Error> {
+    async fn freeze_identity(
+        &self,
+        name: &str,
+        _auth_mount: &str,
+        _alias: &str,
+    ) -> Result<Change, Error> {
         Ok(self.with(|s| match s.identities.get_mut(name) {
             Some(i) if !i.disabled => {
                 i.disabled = true;

@@ -552,8 +552,15 @@ pub trait SecretsBackend: Send + Sync {
     /// again. One of that name without the owner mark is refused.
     async fn ensure_identity(&self, identity: &Identity) -> Result<Change, Error>;
     /// Disables the identity: every token of it and every login to it is
-    /// refused at once. Absent: nothing to do.
-    async fn freeze_identity(&self, name: &str) -> Result<Change, Error>;
+    /// refused at once. Not found by `name` (a pass cut off between writing
+    /// the login's alias and naming its entity): the entity of `alias` in
+    /// `auth_mount`. Absent: nothing to do.
+    async fn freeze_identity(
+        &self,
+        name: &str,
+        auth_mount: &str,
+        alias: &str,
+    ) -> Result<Change, Error>;
     /// Deletes the identity with `owner`'s mark (its tokens refused for good).
     async fn delete_identity(&self, name: &str, owner: &str) -> Result<Change, Error>;
     /// Revokes every lease under `prefix` (a database role's credentials:
@@ -706,8 +713,13 @@ pub async fn freeze(
     data_plane: Option<&DataPlane>,
 ) -> Result<usize, Error> {
     let envs = [Environment::Dev, Environment::Prod];
-    let names = envs.map(|e| identity_name(tenant, e));
-    let cuts = futures::future::join_all(names.iter().map(|n| backend.freeze_identity(n))).await;
+    let logins = envs.map(|e| (identity_name(tenant, e), identity_alias(tenant, e)));
+    let cuts = futures::future::join_all(
+        logins
+            .iter()
+            .map(|(name, alias)| backend.freeze_identity(name, &workloads.auth_mount, alias)),
+    )
+    .await;
     let mut writes = 0;
     for cut in cuts {
         writes += usize::from(cut? == Change::Written);

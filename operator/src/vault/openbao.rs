@@ -230,6 +230,17 @@ impl OpenBao {
         Ok((status, body))
     }
 
+    /// A GET of `path`: its body, None on 404 (and only then), or what went
+    /// wrong.
+    pub(super) async fn get_opt(&self, path: &str) -> Result<Option<serde_json::Value>, String> {
+        let (status, body) = self.call(reqwest::Method::GET, path, None).await?;
+        match status {
+            reqwest::StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => Ok(Some(body)),
+            s => Err(format!("reading: {s}: {body}")),
+        }
+    }
+
     async fn post(&self, mount: &str, path: &str, body: &serde_json::Value) -> Result<(), Error> {
         let response = self
             .http
@@ -289,6 +300,18 @@ pub(super) fn no_mount(e: &ClientError) -> bool {
             .any(|m| m.to_ascii_lowercase().contains("no secret engine mount at")),
         other => not_found(other),
     }
+}
+
+/// The strings of a JSON array as OpenBao returns a list field (none for
+/// anything else).
+pub(super) fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 pub(super) fn ttl_seconds(s: &str) -> u64 {
@@ -664,8 +687,13 @@ impl SecretsBackend for OpenBao {
         self.put_identity(identity).await
     }
 
-    async fn freeze_identity(&self, name: &str) -> Result<Change, Error> {
-        self.disable_identity(name).await
+    async fn freeze_identity(
+        &self,
+        name: &str,
+        auth_mount: &str,
+        alias: &str,
+    ) -> Result<Change, Error> {
+        self.disable_identity(name, auth_mount, alias).await
     }
 
     async fn delete_identity(&self, name: &str, owner: &str) -> Result<Change, Error> {
