@@ -114,6 +114,19 @@ async fn the_listed_columns_masked_in_dev_raw_in_prod_and_nothing_else_and_a_sus
         Err(e) if e.contains("permission denied") => {}
         other => bail!("prod read an unlisted column: {other:?}"),
     }
+    // The platform's enroll function, which made these very credentials a
+    // member of prod's role (the control: the raw column read above), is
+    // OpenBao's alone: a workload cannot enroll itself, or a user of its
+    // making, in a role (dev's here, or any other tenant's).
+    for sql in [
+        format!("SELECT publicdata_platform.enroll('{t}-dev.x')"),
+        format!(r#"GRANT "{t}-dev" TO CURRENT_USER"#),
+    ] {
+        match query(&bed, &prod_pod, &prod_creds, &sql)? {
+            Err(e) if e.contains("permission denied") => {}
+            other => bail!("prod ran {sql:?}: {other:?}"),
+        }
+    }
     // Dev's credentials are dev's: a dev pod cannot get prod's.
     ensure!(
         credentials(&bed, &dev_pod, &t, "prod").is_err(),
