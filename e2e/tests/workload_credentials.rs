@@ -92,6 +92,40 @@ async fn a_prod_pod_reads_raw_data_and_a_dev_pod_only_masked_each_through_its_ow
         "dev read: {value}"
     );
 
+    // The login carries no scratch space: no cubbyhole to leave data in, no
+    // response wrapping to hand it to another token (the `default` policy's
+    // grants). The control: a token that has them (the test bed's admin)
+    // writes and wraps with the same requests.
+    let scratch = r#"
+for req in "cubbyhole/rows {\"row\":\"11010519491231002X\"}" "sys/wrapping/wrap {\"row\":\"11010519491231002X\"}"; do
+  set -- $req
+  out=$(timeout 5 wget -q -O - --header "X-Vault-Token: $token" --post-data "$2" $openbao/v1/$1 2>&1)
+  echo "$1: $? $out"
+done"#;
+    let out = bed.exec(
+        &prod_pod,
+        &format!("{}{scratch}", openbao_login_script(&bed, &t, "prod")?),
+    )?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    for path in ["cubbyhole/rows", "sys/wrapping/wrap"] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{path}:")))
+            .ok_or_else(|| anyhow::anyhow!("no answer for {path}: {text}"))?;
+        ensure!(
+            line.contains("403"),
+            "a workload token must not write {path}: {line}"
+        );
+    }
+    for path in ["cubbyhole/rows", "sys/wrapping/wrap"] {
+        let control = bed.bao().args(["write", path, "row=x"]).output()?;
+        ensure!(
+            control.status.success(),
+            "the control: a token with the default policy writes {path}: {}",
+            String::from_utf8_lossy(&control.stderr)
+        );
+    }
+
     // Each is refused what is not its own.
     match read_from_pod(&bed, &dev_pod, &t, "dev", raw)? {
         Err(e) if e.contains("403") => {}

@@ -51,7 +51,9 @@ path "auth/@WORKLOAD_MOUNT@/config" {
 # One role per tenant environment, named after its namespace, bound to its
 # workload ServiceAccount. Its only policy is the platform's
 # publicdata-workload (sent as that one string: a list, another name, or
-# "a,b" is refused), its login named after the ServiceAccount.
+# "a,b" is refused), never the default policy (its cubbyhole and response
+# wrapping are places to leave data for another token), its login named
+# after the ServiceAccount.
 path "auth/@WORKLOAD_MOUNT@/role/*" {
   capabilities = ["create", "read", "update", "delete", "list"]
   allowed_parameters = {
@@ -60,6 +62,7 @@ path "auth/@WORKLOAD_MOUNT@/role/*" {
     "audience" = []
     "alias_name_source" = ["serviceaccount_name"]
     "token_policies" = ["publicdata-workload"]
+    "token_no_default_policy" = ["true"]
     "token_ttl" = []
     "token_max_ttl" = []
   }

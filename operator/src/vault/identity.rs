@@ -50,6 +50,10 @@ fn role_body(role: &KubernetesRole) -> Value {
         "audience": role.audience,
         "alias_name_source": "serviceaccount_name",
         "token_policies": WORKLOAD_POLICY,
+        // No `default` policy: it grants a cubbyhole and response wrapping
+        // (`sys/wrapping/wrap`), places to put data that another token can
+        // read back. Sent as the string the operator's policy admits.
+        "token_no_default_policy": "true",
         "token_ttl": role.ttl,
         "token_max_ttl": role.max_ttl,
     })
@@ -62,6 +66,7 @@ fn role_matches(found: &Value, role: &KubernetesRole) -> bool {
     list("bound_service_account_names") == [role.service_account.clone()]
         && list("bound_service_account_namespaces") == [role.namespace.clone()]
         && list("token_policies") == [WORKLOAD_POLICY.to_string()]
+        && data["token_no_default_policy"].as_bool() == Some(true)
         && data["audience"].as_str() == Some(role.audience.as_str())
         && data["alias_name_source"].as_str() == Some("serviceaccount_name")
         && data["token_ttl"].as_u64() == Some(ttl_seconds(&role.ttl))
@@ -404,6 +409,7 @@ mod tests {
         // The operator's policy admits exactly this string; an array (or
         // "a,b") is refused by OpenBao's allowed_parameters.
         assert_eq!(body["token_policies"], "publicdata-workload");
+        assert_eq!(body["token_no_default_policy"], "true");
         assert_eq!(body["bound_service_account_names"], "workload");
         assert_eq!(body["alias_name_source"], "serviceaccount_name");
     }
@@ -414,12 +420,16 @@ mod tests {
             "bound_service_account_names": ["workload"],
             "bound_service_account_namespaces": ["acme-dev"],
             "token_policies": ["publicdata-workload"],
+            "token_no_default_policy": true,
             "audience": "openbao",
             "alias_name_source": "serviceaccount_name",
             "token_ttl": 3600,
             "token_max_ttl": 14400,
         }});
         assert!(role_matches(&found, &role()));
+        let mut with_default = found.clone();
+        with_default["data"]["token_no_default_policy"] = json!(false);
+        assert!(!role_matches(&with_default, &role()));
         found["data"]["token_policies"] = json!(["publicdata-workload", "admin"]);
         assert!(!role_matches(&found, &role()));
     }

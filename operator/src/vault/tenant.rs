@@ -9,9 +9,14 @@ use crate::api::authorization::Environment;
 use crate::naming::{
     WORKLOAD_SERVICE_ACCOUNT, area_mount, identity_alias, identity_name, workload_role,
 };
-/// Token lifetimes of workload logins. Always set: the server default is 32 days.
-pub const TOKEN_TTL: &str = "1h";
-pub const TOKEN_MAX_TTL: &str = "4h";
+/// Token lifetimes of workload logins, and of the database credentials they
+/// read (a lease ends with its token). Always set: the server default is 32
+/// days. As short as a working job allows: a login lasts 15 minutes and is
+/// renewed to at most an hour, then the workload logs in again with its
+/// projected ServiceAccount token (which the kubelet refreshes); a token or
+/// credential that leaks is useless within the hour.
+pub const TOKEN_TTL: &str = "15m";
+pub const TOKEN_MAX_TTL: &str = "1h";
 
 /// The platform's policy every workload role carries: the only one the
 /// operator's own policy lets it name.
