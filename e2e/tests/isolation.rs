@@ -160,3 +160,50 @@ async fn pod_security_restricted_refuses_a_privileged_pod_and_runs_a_compliant_o
     );
     Ok(())
 }
+
+/// Services take Service IPs from the pool the whole cluster shares; the
+/// tenant's quota counts them. A bureau-side user creates them, so
+/// the refusal is the quota's, not RBAC's.
+#[tokio::test]
+async fn the_object_count_quota_refuses_the_service_past_it() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let t = unique("quota");
+    bed.apply(&authorization(&t, &[])?)?;
+    bed.wait_ready(&t).await?;
+    let ns = format!("{t}-dev");
+    let allowed = publicdata_operator::controllers::tenant::OBJECT_COUNTS
+        .iter()
+        .find(|(r, _)| *r == "services")
+        .map(|(_, n)| *n)
+        .ok_or_else(|| anyhow::anyhow!("no services quota"))?;
+    let service = |name: &str, kind: &str| {
+        run(bed.kubectl().args([
+            "-n",
+            &ns,
+            "create",
+            "service",
+            kind,
+            name,
+            "--tcp",
+            "8080:8080",
+        ]))
+    };
+    for i in 0..allowed {
+        let out = service(&format!("s{i}"), "clusterip")?;
+        ensure!(
+            out.status.success(),
+            "Service {} of {allowed} must be admitted: {}",
+            i + 1,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = service("one-too-many", "clusterip")?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        !out.status.success() && stderr.contains("exceeded quota") && stderr.contains("services"),
+        "Service {} must be refused by the quota: {stderr}",
+        allowed + 1
+    );
+    Ok(())
+}

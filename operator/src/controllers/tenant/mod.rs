@@ -345,6 +345,31 @@ pub fn default_quota(env: Environment) -> (Quantity, Quantity, i32, Quantity) {
     }
 }
 
+/// The ephemeral storage of an environment's containers together.
+const EPHEMERAL_STORAGE: &str = "20Gi";
+
+/// How many objects of each kind an environment may hold (R-10: one tenant
+/// cannot take what the cluster shares). No NodePort or LoadBalancer
+/// Service at all: the network policies keep a tenant inside, and such a
+/// Service would open a port on every node.
+pub const OBJECT_COUNTS: &[(&str, u32)] = &[
+    ("services", 10),
+    ("services.nodeports", 0),
+    ("services.loadbalancers", 0),
+    ("configmaps", 50),
+    ("secrets", 20),
+    ("replicationcontrollers", 0),
+    ("count/deployments.apps", 20),
+    ("count/statefulsets.apps", 10),
+    ("count/jobs.batch", 50),
+    ("count/cronjobs.batch", 10),
+    ("count/datascenarios.publicdata.io", 20),
+    ("count/exportrequests.publicdata.io", 200),
+    ("count/exitrequests.publicdata.io", 5),
+    ("count/renewalrequests.publicdata.io", 20),
+    ("count/annualreports.publicdata.io", 20),
+];
+
 fn resource_quota(ns: &str, tenant: &str, env: Environment, q: &EnvironmentQuota) -> ResourceQuota {
     let (cpu, memory, pods, storage) = default_quota(env);
     let cpu = q.cpu.clone().unwrap_or(cpu);
@@ -363,7 +388,27 @@ fn resource_quota(ns: &str, tenant: &str, env: Environment, q: &EnvironmentQuota
             q.storage.clone().unwrap_or(storage),
         ),
         ("persistentvolumeclaims".to_string(), Quantity("10".into())),
+        // Ephemeral storage: container writable layers, logs and emptyDirs
+        // take the node's disk, shared with every tenant.
+        (
+            "requests.ephemeral-storage".to_string(),
+            Quantity(EPHEMERAL_STORAGE.into()),
+        ),
+        (
+            "limits.ephemeral-storage".to_string(),
+            Quantity(EPHEMERAL_STORAGE.into()),
+        ),
     ]);
+    // Objects by count: each takes from a pool the whole cluster shares
+    // (Service IPs, node ports, etcd), which one tenant must not exhaust.
+    let hard = hard
+        .into_iter()
+        .chain(
+            OBJECT_COUNTS
+                .iter()
+                .map(|(resource, count)| (resource.to_string(), Quantity(count.to_string()))),
+        )
+        .collect();
     ResourceQuota {
         metadata: meta("tenant-quota", ns, tenant, env),
         spec: Some(ResourceQuotaSpec {
@@ -401,10 +446,11 @@ fn log_volume(ns: &str, tenant: &str, env: Environment, v: &LogVolume) -> Persis
 /// Defaults for containers that set no requests or limits, so the quota can
 /// account for them.
 fn limit_range(ns: &str, tenant: &str, env: Environment) -> LimitRange {
-    let q = |cpu: &str, mem: &str| {
+    let q = |cpu: &str, mem: &str, disk: &str| {
         BTreeMap::from([
             ("cpu".to_string(), Quantity(cpu.into())),
             ("memory".to_string(), Quantity(mem.into())),
+            ("ephemeral-storage".to_string(), Quantity(disk.into())),
         ])
     };
     LimitRange {
@@ -412,8 +458,8 @@ fn limit_range(ns: &str, tenant: &str, env: Environment) -> LimitRange {
         spec: Some(LimitRangeSpec {
             limits: vec![LimitRangeItem {
                 type_: "Container".into(),
-                default: Some(q("500m", "512Mi")),
-                default_request: Some(q("100m", "128Mi")),
+                default: Some(q("500m", "512Mi", "1Gi")),
+                default_request: Some(q("100m", "128Mi", "256Mi")),
                 ..Default::default()
             }],
         }),

@@ -450,6 +450,36 @@ fn quotas_take_the_spec_or_safe_defaults() {
 }
 
 #[test]
+fn quotas_count_objects_and_ephemeral_storage_and_open_no_node_port() {
+    for e in build(&example(), date(2026, 11, 26), &egress()) {
+        let hard = e.resource_quota.spec.clone().unwrap().hard.unwrap();
+        for (resource, count) in super::OBJECT_COUNTS {
+            assert_eq!(hard[*resource], Quantity(count.to_string()), "{resource}");
+        }
+        assert_eq!(hard["services.nodeports"], Quantity("0".into()));
+        assert_eq!(hard["services.loadbalancers"], Quantity("0".into()));
+        assert!(hard.contains_key("requests.ephemeral-storage"));
+        // A quota on ephemeral storage refuses a pod that states none, so the
+        // namespace's defaults state it.
+        let limits = &e.limit_range.spec.clone().unwrap().limits[0];
+        assert!(
+            limits
+                .default
+                .as_ref()
+                .unwrap()
+                .contains_key("ephemeral-storage")
+        );
+        assert!(
+            limits
+                .default_request
+                .as_ref()
+                .unwrap()
+                .contains_key("ephemeral-storage")
+        );
+    }
+}
+
+#[test]
 fn a_frozen_domain_denies_all_traffic_admits_no_pod_and_binds_only_auditors() {
     let envs = build_in(&example(), date(2026, 11, 26), Mode::Frozen, &egress());
     for e in &envs {
