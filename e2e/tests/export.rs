@@ -465,6 +465,23 @@ async fn put_binary(bed: &TestBed, t: &str, name: &str, key: &str, bytes: &[u8])
     Ok(())
 }
 
+/// Rows a prod job put in the names of a zip's entries.
+const ROW_NAMES: [&str; 2] = ["11010519491231002X", "13812345678"];
+
+/// A zip whose entries are named after rows (and hold them too).
+fn zip_named_after_rows() -> Result<Vec<u8>> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for row in ROW_NAMES {
+        w.start_file(
+            format!("{row}.csv"),
+            zip::write::SimpleFileOptions::default(),
+        )?;
+        w.write_all(row.as_bytes())?;
+    }
+    Ok(w.finish()?.into_inner())
+}
+
 fn gzip_utf16(text: &str) -> Result<Vec<u8>> {
     use std::io::Write;
     // What spreadsheet tools write: UTF-16 with a BOM; then gzip'd.
@@ -484,7 +501,7 @@ fn gzip_utf16(text: &str) -> Result<Vec<u8>> {
 #[tokio::test]
 async fn the_review_reads_compressed_re_encoded_products_and_blocks_what_it_cannot_read()
 -> Result<()> {
-    let (bed, t, _, api, as_alice) = exporting_tenant().await?;
+    let (bed, t, alice, api, as_alice) = exporting_tenant().await?;
     let file = |name: &str, key: &str, bytes: &[u8]| -> Result<ExportRequest> {
         let mut er = export(
             &t,
@@ -496,7 +513,7 @@ async fn the_review_reads_compressed_re_encoded_products_and_blocks_what_it_cann
         er.spec.artifact.key = key.into();
         Ok(er)
     };
-    let cases: [(&str, &str, Vec<u8>); 3] = [
+    let cases: [(&str, &str, Vec<u8>); 4] = [
         (
             "leaky",
             "flows.csv.gz",
@@ -512,6 +529,9 @@ async fn the_review_reads_compressed_re_encoded_products_and_blocks_what_it_cann
             "flows.csv.gz",
             gzip_utf16("区,通勤人数\n北,40213\n")?,
         ),
+        // A prod job names a zip's entries after rows: the review must say
+        // where a finding is without repeating a name.
+        ("named", "flows.zip", zip_named_after_rows()?),
     ];
     for (name, key, bytes) in &cases {
         put_binary(&bed, &t, name, key, bytes).await?;
@@ -532,7 +552,7 @@ async fn the_review_reads_compressed_re_encoded_products_and_blocks_what_it_cann
     // A compressed product cannot carry a fingerprint: a finding of its own.
     let untraceable = (
         "Untraceable".to_string(),
-        "flows.csv.gz: only CSV and TSV tables (a key ending in .csv or .tsv, UTF-8) carry a fingerprint"
+        "only CSV and TSV tables (a key ending in .csv or .tsv, UTF-8) carry a fingerprint"
             .to_string(),
     );
     let leaky = wait_export(&api, "leaky", "AwaitingReview").await?;
@@ -541,7 +561,7 @@ async fn the_review_reads_compressed_re_encoded_products_and_blocks_what_it_cann
             == [
                 (
                     "ResidentId".to_string(),
-                    "flows.csv.gz > flows.csv: line 2, column 3".to_string()
+                    "gzip: line 2, column 3".to_string()
                 ),
                 untraceable.clone()
             ],
@@ -553,7 +573,7 @@ async fn the_review_reads_compressed_re_encoded_products_and_blocks_what_it_cann
     ensure!(
         f.len() == 2
             && f[0].0 == "Unreadable"
-            && f[0].1.starts_with("flows.pdf: a PDF")
+            && f[0].1.starts_with("a PDF")
             && f[1].0 == "Untraceable",
         "{f:?}"
     );
@@ -564,12 +584,46 @@ async fn the_review_reads_compressed_re_encoded_products_and_blocks_what_it_cann
         findings(&cleaned)
     );
 
-    // The bureau approves all three without an override: findings block
+    let named = wait_export(&api, "named", "AwaitingReview").await?;
+    ensure!(
+        findings(&named).starts_with(&[
+            (
+                "ResidentId".to_string(),
+                "entry 1: line 1, column 1".to_string()
+            ),
+            (
+                "MobilePhone".to_string(),
+                "entry 2: line 1, column 1".to_string()
+            ),
+        ]),
+        "{:?}",
+        findings(&named)
+    );
+    // Nothing a member reads holds a row: not the request, not its events.
+    let seen = serde_json::to_string(&as_alice.get("named").await?)?
+        + &run_ok(bed.kubectl().args([
+            "--as",
+            &alice,
+            "-n",
+            &format!("{t}-dev"),
+            "get",
+            "events",
+            "-o",
+            "json",
+        ]))?;
+    for row in ROW_NAMES {
+        ensure!(
+            !seen.contains(row),
+            "a member reads the row {row} named in the artifact"
+        );
+    }
+
+    // The bureau approves them without an override: findings block
     // delivery.
     for (name, _, _) in &cases {
         bureau_decides(&bed, &t, name, json!({})).await?;
     }
-    for name in ["leaky", "scanned", "cleaned"] {
+    for name in ["leaky", "scanned", "cleaned", "named"] {
         let er = e2e::wait_observed(&api, name).await?;
         ensure!(
             er.status.and_then(|s| s.delivered_to).is_none(),

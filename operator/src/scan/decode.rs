@@ -48,12 +48,26 @@ pub enum Content {
     Unreadable(String),
 }
 
-/// One readable (or unreadable) part of an artifact: its path inside the
-/// artifact (`report.zip > data.csv.gz > data.csv`) and its content.
+/// One readable (or unreadable) part of an artifact: where it is, and its
+/// content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Part {
-    pub path: String,
+    /// Its position inside the artifact, in numbers and format names only
+    /// (`entry 2 > gzip`, `entry 1 > sheet 3`; empty for the artifact
+    /// itself), never a name read from it: a prod job can name entries and
+    /// sheets after rows, and a position is written where members read it
+    ///
+    pub at: String,
     pub content: Content,
+}
+
+/// The position of a part inside the part at `at`.
+fn inside(at: &str, step: impl std::fmt::Display) -> String {
+    if at.is_empty() {
+        step.to_string()
+    } else {
+        format!("{at} > {step}")
+    }
 }
 
 struct Budget {
@@ -61,20 +75,22 @@ struct Budget {
     parts_left: usize,
 }
 
-/// Decodes an artifact named `name` into its parts.
-pub fn parts(name: &str, bytes: &[u8], limits: &Limits) -> Vec<Part> {
+/// Decodes an artifact into its parts.
+pub fn parts(bytes: &[u8], limits: &Limits) -> Vec<Part> {
     let mut out = Vec::new();
     let mut budget = Budget {
         bytes_left: limits.max_total_bytes,
         parts_left: limits.max_parts,
     };
-    walk(name, bytes, 0, limits, &mut budget, &mut out);
+    walk("", bytes, 0, limits, &mut budget, &mut out);
     out
 }
 
-fn unreadable(out: &mut Vec<Part>, path: &str, why: impl Into<String>) {
+/// An unreadable part, and why in the scanner's own words: a decoder's error
+/// can quote the bytes it choked on, so it is not kept.
+fn unreadable(out: &mut Vec<Part>, at: &str, why: impl Into<String>) {
     out.push(Part {
-        path: path.into(),
+        at: at.into(),
         content: Content::Unreadable(why.into()),
     });
 }
@@ -104,16 +120,6 @@ fn sniff(b: &[u8]) -> Format {
     } else {
         Format::Other
     }
-}
-
-/// The name of what a compressed file holds: `data.csv.gz` -> `data.csv`.
-fn inner_name(path: &str, suffixes: &[&str]) -> String {
-    let base = path.rsplit(" > ").next().unwrap_or(path);
-    let stripped = suffixes
-        .iter()
-        .find_map(|s| base.strip_suffix(s))
-        .unwrap_or(base);
-    format!("{path} > {stripped}")
 }
 
 /// Why a stream was not unpacked.
@@ -181,22 +187,22 @@ fn walk(
     }
     match format {
         Format::Gzip => {
-            let inner = inner_name(path, &[".gz", ".gzip"]);
+            let inner = inside(path, "gzip");
             let stream = flate2::read::MultiGzDecoder::new(bytes);
             match read_bounded(stream, bytes.len() as u64, limits, budget) {
                 Ok(Ok(data)) => walk(&inner, &data, depth + 1, limits, budget, out),
                 Ok(Err(why)) => too_big(out, path, limits, why),
-                Err(e) => unreadable(out, path, format!("a damaged gzip stream: {e}")),
+                Err(_) => unreadable(out, path, "a damaged gzip stream"),
             }
         }
         Format::Zstd => {
-            let inner = inner_name(path, &[".zst", ".zstd"]);
+            let inner = inside(path, "zstd");
             let decoded = zstd::stream::read::Decoder::new(bytes)
                 .and_then(|d| read_bounded(d, bytes.len() as u64, limits, budget));
             match decoded {
                 Ok(Ok(data)) => walk(&inner, &data, depth + 1, limits, budget, out),
                 Ok(Err(why)) => too_big(out, path, limits, why),
-                Err(e) => unreadable(out, path, format!("a damaged zstd stream: {e}")),
+                Err(_) => unreadable(out, path, "a damaged zstd stream"),
             }
         }
         Format::Zip => zip(path, bytes, depth, limits, budget, out),
@@ -208,7 +214,7 @@ fn walk(
         Format::Parquet => parquet(path, bytes, out, budget),
         Format::Other => match text(bytes) {
             Some(t) => out.push(Part {
-                path: path.into(),
+                at: path.into(),
                 content: Content::Text(t),
             }),
             None => unreadable(out, path, "binary data in no known format or text encoding"),
@@ -240,37 +246,37 @@ fn zip(
 ) {
     let mut archive = match zip::ZipArchive::new(Cursor::new(bytes)) {
         Ok(a) => a,
-        Err(e) => return unreadable(out, path, format!("a damaged zip archive: {e}")),
+        Err(_) => return unreadable(out, path, "a damaged zip archive"),
     };
     if archive.index_for_name("xl/workbook.xml").is_some() {
         // The spreadsheet reader unpacks the workbook's parts itself, with
         // no bound: each part is first unpacked here, counted and dropped.
         if let Some((entry, why)) = unbounded_entry(&mut archive, limits, budget) {
-            return too_big(out, &format!("{path} > {entry}"), limits, why);
+            return too_big(out, &inside(path, entry), limits, why);
         }
         return xlsx(path, bytes, out, budget);
     }
     for i in 0..archive.len() {
         let entry = match archive.by_index(i) {
             Ok(e) => e,
-            Err(zip::result::ZipError::UnsupportedArchive(why)) => {
+            Err(zip::result::ZipError::UnsupportedArchive(_)) => {
                 unreadable(
                     out,
-                    &format!("{path} > #{i}"),
-                    format!("unsupported zip entry: {why}"),
+                    &inside(path, format!("entry {}", i + 1)),
+                    "a zip entry in a format this scanner does not read",
                 );
                 continue;
             }
-            Err(e) => {
+            Err(_) => {
                 unreadable(
                     out,
-                    &format!("{path} > #{i}"),
-                    format!("unreadable zip entry: {e}"),
+                    &inside(path, format!("entry {}", i + 1)),
+                    "an unreadable zip entry",
                 );
                 continue;
             }
         };
-        let name = format!("{path} > {}", entry.name());
+        let name = inside(path, format!("entry {}", i + 1));
         if entry.is_dir() {
             continue;
         }
@@ -285,7 +291,7 @@ fn zip(
                 too_big(out, &name, limits, why);
                 return;
             }
-            Err(e) => unreadable(out, &name, format!("unreadable zip entry: {e}")),
+            Err(_) => unreadable(out, &name, "an unreadable zip entry"),
         }
     }
 }
@@ -296,7 +302,7 @@ fn parquet(path: &str, bytes: &[u8], out: &mut Vec<Part>, budget: &mut Budget) {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let reader = match SerializedFileReader::new(bytes::Bytes::copy_from_slice(bytes)) {
         Ok(r) => r,
-        Err(e) => return unreadable(out, path, format!("a damaged Parquet file: {e}")),
+        Err(_) => return unreadable(out, path, "a damaged Parquet file"),
     };
     // The pages are unpacked to the sizes the file declares: a file that
     // declares more than the budget is not read at all (and one that lies
@@ -320,14 +326,14 @@ fn parquet(path: &str, bytes: &[u8], out: &mut Vec<Part>, budget: &mut Budget) {
     }
     let rows = match reader.get_row_iter(None) {
         Ok(rows) => rows,
-        Err(e) => return unreadable(out, path, format!("unreadable Parquet rows: {e}")),
+        Err(_) => return unreadable(out, path, "unreadable Parquet rows"),
     };
     let mut text = String::new();
     let mut header = false;
     for row in rows {
         let row = match row {
             Ok(r) => r,
-            Err(e) => return unreadable(out, path, format!("an unreadable Parquet row: {e}")),
+            Err(_) => return unreadable(out, path, "an unreadable Parquet row"),
         };
         if !header {
             let names: Vec<&str> = row.get_column_iter().map(|(n, _)| n.as_str()).collect();
@@ -344,13 +350,14 @@ fn parquet(path: &str, bytes: &[u8], out: &mut Vec<Part>, budget: &mut Budget) {
     }
     budget.bytes_left -= text.len() as u64;
     out.push(Part {
-        path: path.into(),
+        at: path.into(),
         content: Content::Text(text),
     });
 }
 
-/// The first entry of `archive` that unpacks past the budget or the ratio,
-/// found by unpacking each into a counter (nothing kept).
+/// The first entry of `archive` (`entry N`, 1-based, or `N entries` when
+/// there are too many) that unpacks past the budget or the ratio, found by unpacking each
+/// into a counter (nothing kept).
 fn unbounded_entry(
     archive: &mut zip::ZipArchive<Cursor<&[u8]>>,
     limits: &Limits,
@@ -365,11 +372,10 @@ fn unbounded_entry(
         let Ok(entry) = archive.by_index(i) else {
             continue;
         };
-        let name = entry.name().chars().take(200).collect::<String>();
         let (cap, past) = bound(entry.compressed_size(), left, limits);
         let unpacked = std::io::copy(&mut entry.take(cap + 1), &mut std::io::sink()).unwrap_or(0);
         if unpacked > cap {
-            return Some((name, past));
+            return Some((format!("entry {}", i + 1), past));
         }
         left -= unpacked;
     }
@@ -381,10 +387,10 @@ fn xlsx(path: &str, bytes: &[u8], out: &mut Vec<Part>, budget: &mut Budget) {
     use calamine::Reader;
     let mut book: calamine::Xlsx<_> = match calamine::open_workbook_from_rs(Cursor::new(bytes)) {
         Ok(b) => b,
-        Err(e) => return unreadable(out, path, format!("a damaged xlsx workbook: {e}")),
+        Err(_) => return unreadable(out, path, "a damaged xlsx workbook"),
     };
-    for sheet in book.sheet_names() {
-        let name = format!("{path} > {sheet}");
+    for (i, sheet) in book.sheet_names().into_iter().enumerate() {
+        let name = inside(path, format!("sheet {}", i + 1));
         match book.worksheet_range(&sheet) {
             Ok(range) => {
                 let mut text = String::new();
@@ -398,11 +404,11 @@ fn xlsx(path: &str, bytes: &[u8], out: &mut Vec<Part>, budget: &mut Budget) {
                 }
                 budget.bytes_left -= text.len() as u64;
                 out.push(Part {
-                    path: name,
+                    at: name,
                     content: Content::Text(text),
                 });
             }
-            Err(e) => unreadable(out, &name, format!("an unreadable sheet: {e}")),
+            Err(_) => unreadable(out, &name, "an unreadable sheet"),
         }
     }
 }

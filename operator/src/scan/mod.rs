@@ -30,9 +30,10 @@ pub struct Finding {
     /// (the product cannot carry its delivery's fingerprint).
     pub kind: String,
     /// Where: `line L, column C` (1-based, in characters of the decoded
-    /// text), prefixed with the part inside the artifact when it has parts
-    /// (`report.zip > data.csv: line 2, column 7`); for `Unreadable`, the
-    /// part and why.
+    /// text), prefixed with the part's position inside the artifact when it
+    /// has parts (`entry 2 > gzip: line 2, column 7`); for `Unreadable`, the
+    /// part and why, in the scanner's words. Never a name or byte read from
+    /// the artifact: a location is written where every member reads it.
     pub location: String,
 }
 
@@ -126,32 +127,28 @@ pub fn scan_values(text: &[u8], kind: &str, values: &[String]) -> Vec<Finding> {
 /// Scans an artifact as a reviewer would read it: decoded into its parts,
 /// each text part normalized and searched; every part that cannot be read is
 /// an `Unreadable` finding. The verdict of the export review.
-pub fn scan_artifact(
-    name: &str,
-    bytes: &[u8],
-    sensitive: &Sensitive,
-    limits: &Limits,
-) -> Vec<Finding> {
-    let parts = decode::parts(name, bytes, limits);
-    let whole = parts.len() == 1 && parts[0].path == name;
+pub fn scan_artifact(bytes: &[u8], sensitive: &Sensitive, limits: &Limits) -> Vec<Finding> {
+    let at = |part: &str, what: String| {
+        if part.is_empty() {
+            what
+        } else {
+            format!("{part}: {what}")
+        }
+    };
     let mut out = Vec::new();
-    for part in parts {
+    for part in decode::parts(bytes, limits) {
         match part.content {
             Content::Text(text) => {
                 for f in scan_text(&text, sensitive) {
                     out.push(Finding {
                         kind: f.kind,
-                        location: if whole {
-                            f.location
-                        } else {
-                            format!("{}: {}", part.path, f.location)
-                        },
+                        location: at(&part.at, f.location),
                     });
                 }
             }
             Content::Unreadable(why) => out.push(Finding {
                 kind: UNREADABLE.into(),
-                location: format!("{}: {why}", part.path),
+                location: at(&part.at, why),
             }),
         }
     }
@@ -176,13 +173,13 @@ pub struct Review {
 /// delivery ([`crate::fingerprint`]). Either kind of finding needs the
 /// bureau's recorded override.
 pub fn review(name: &str, bytes: &[u8], sensitive: &Sensitive, limits: &Limits) -> Review {
-    let mut findings = scan_artifact(name, bytes, sensitive, limits);
+    let mut findings = scan_artifact(bytes, sensitive, limits);
     let marks = match crate::fingerprint::traceable(name, bytes) {
         Ok(marks) => Some(marks),
         Err(why) => {
             findings.push(Finding {
                 kind: UNTRACEABLE.into(),
-                location: format!("{name}: {why}"),
+                location: why.to_string(),
             });
             None
         }
@@ -271,31 +268,56 @@ mod tests {
     fn the_verdict_of_an_artifact_names_the_part_and_fails_closed() {
         let csv = "区,电话\n北,+86 138 1234 5678\n";
         let gz = decode::tests::gzip(&decode::tests::utf16le(csv, true));
-        let f = scan_artifact("flows.csv.gz", &gz, &[], &Limits::default());
+        let f = scan_artifact(&gz, &[], &Limits::default());
         assert_eq!(
             f,
             [Finding {
                 kind: "MobilePhone".into(),
-                location: "flows.csv.gz > flows.csv: line 2, column 3".into()
+                location: "gzip: line 2, column 3".into()
             }]
         );
-        let f = scan_artifact(
-            "x.bin",
-            &[0, 159, 146, 150, 0, 1, 2],
-            &[],
-            &Limits::default(),
-        );
+        let f = scan_artifact(&[0, 159, 146, 150, 0, 1, 2], &[], &Limits::default());
         assert_eq!(f[0].kind, UNREADABLE);
-        assert!(f[0].location.starts_with("x.bin: binary data"), "{f:?}");
+        assert!(f[0].location.starts_with("binary data"), "{f:?}");
         // Catalog values after the same decoding and normalization.
         let values = [(
             "SensitiveField:r.name".to_string(),
             vec!["ZHANG-7731".to_string()],
         )];
         let gz = decode::tests::gzip("a,b\nx,ＺＨＡＮＧ－７７３１\n".as_bytes());
-        let f = scan_artifact("r.csv.gz", &gz, &values, &Limits::default());
+        let f = scan_artifact(&gz, &values, &Limits::default());
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].kind, "SensitiveField:r.name");
+    }
+
+    /// A prod job can name a zip's entries, and a workbook's sheets, after
+    /// rows; the review states where a finding is by position only.
+    #[test]
+    fn entry_and_sheet_names_never_reach_a_location() {
+        let row = "zhang-san-13812345678";
+        let sheet = decode::tests::xlsx_of(&[&["a", ID]]);
+        let zip = decode::tests::zip_of(&[
+            (&format!("{row}.csv"), format!("x,{ID}\n").as_bytes()),
+            (&format!("{row}/{row}.xlsx"), &sheet),
+            (&format!("{row}.bin"), &[0, 159, 146, 150, 0, 1]),
+            (&format!("{row}.gz"), &[0x1f, 0x8b, 0x08, 0x00, 0x01]),
+        ]);
+        let f = scan_artifact(&zip, &[], &Limits::default());
+        let locations: Vec<&str> = f.iter().map(|f| f.location.as_str()).collect();
+        assert_eq!(
+            locations,
+            [
+                "entry 1: line 1, column 3",
+                "entry 2 > sheet 1: line 1, column 3",
+                "entry 3: binary data in no known format or text encoding",
+                "entry 4: a damaged gzip stream",
+            ]
+        );
+        let json = serde_json::to_string(&f).unwrap();
+        assert!(
+            !json.contains("zhang") && !json.contains("1381234"),
+            "{json}"
+        );
     }
 
     #[test]

@@ -134,7 +134,7 @@ proptest! {
         }
         let text = format!("{before} {value} {after}");
         let (name, bytes) = contain(&text, encode(&text, encoding), container);
-        let findings = scan_artifact(&name, &bytes, &[], &Limits::default());
+        let findings = scan_artifact(&bytes, &[], &Limits::default());
         prop_assert!(
             findings.iter().any(|f| f.kind == kind),
             "{kind} {value:?} not found in {name} (encoding {encoding}): {findings:?}"

@@ -162,7 +162,7 @@ impl Worker {
         let verdict = |why: String| Review {
             findings: vec![Finding {
                 kind: UNREADABLE.into(),
-                location: format!("{name}: {why}"),
+                location: why,
             }],
             marks: None,
         };
@@ -245,12 +245,17 @@ impl Worker {
                     self.budget / (1024 * 1024)
                 ))
             }
-            (Ok(s), _) => refused(format!(
-                "the scan worker stopped ({s}){}",
-                last_line(&err)
-                    .map(|l| format!(": {l}"))
-                    .unwrap_or_default()
-            )),
+            (Ok(s), _) => {
+                // What the worker said can quote the product (a decoder's
+                // panic): the operator's log has it, which only the bureau
+                // reads; the finding says only that the worker stopped.
+                tracing::warn!(
+                    artifact = name,
+                    said = last_line(&err).unwrap_or_default(),
+                    "the scan worker stopped ({s})"
+                );
+                refused(format!("the scan worker stopped ({s})"))
+            }
             (Err(e), _) => failed(format!("the scan worker was lost: {e}")),
         }
     }
