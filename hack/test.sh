@@ -66,7 +66,7 @@ done
 cargo test --locked -p e2e --test testbed --test authorization --test freeze --test scenario \
   --test export --test isolation --test suspension_node --test workload_credentials \
   --test offboard_node --test safety --test plugin --test gitops --test evaluation --test exit --test renewal --test register --test records \
-  --test data_plane --test attacks -- --nocapture
+  --test data_plane --test side_doors --test attacks -- --nocapture
 # These disturb every tenant on the test bed (OpenBao paused; the audit log torn
 # and damaged, with the operator stopped meanwhile; a CRD removed,
 # which deletes every authorization; the operator aborted at each offboarding

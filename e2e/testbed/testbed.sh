@@ -195,6 +195,9 @@ export TESTBED_NODE_IP="$TB_NODE_IP"
 export TESTBED_HOST_IP="$TB_HOST_IP"
 export TESTBED_POD_CIDR="$TB_POD_CIDR"
 export TESTBED_OUTSIDE_URL="http://$TB_OUTSIDE_IP:8080/"
+# The outside world's resolver (the cluster DNS's upstream) and its log of
+# every name it was asked.
+export TESTBED_OUTSIDE_DNS_LOG="$state/logs/outside-dns.log"
 export TESTBED_LOOPBACK="$TB_LOOP"
 export TESTBED_CONTAINERD_SOCK="$TB_RUN/containerd.sock"
 export TESTBED_CGROUP="$TB_CGROUP"

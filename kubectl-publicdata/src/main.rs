@@ -12,6 +12,7 @@ mod explain;
 mod state;
 mod status;
 mod trace;
+mod workloads;
 
 use std::io::Write;
 
@@ -63,6 +64,16 @@ enum Command {
         name: String,
         /// Output: a readable tree (default), json or yaml.
         #[arg(short = 'o', long, default_value = "tree", value_parser = ["tree", "json", "yaml"])]
+        output: String,
+    },
+    /// A tenant's prod workloads as members see them: kind, name, ready and
+    /// desired replicas, phase, restarts and reason codes, from the
+    /// operator's summary (members read no pod, event or log in prod).
+    Workloads {
+        /// The authorization (tenant id).
+        name: String,
+        /// Output: a table (default) or json.
+        #[arg(short = 'o', long, default_value = "table", value_parser = ["table", "json"])]
         output: String,
     },
     /// The operator's audit log: verify its chain, read a tenant's records,
@@ -148,6 +159,7 @@ async fn run(cli: &Cli) -> Result<()> {
         } => decide::decide_renewal(&client, d).await,
         Command::Evaluate(e) => decide::evaluate_report(&client, e).await,
         Command::Status { name, output } => status::show(&client, name, output).await,
+        Command::Workloads { name, output } => workloads::show(&client, name, output).await,
         Command::Audit { command } => audit::run(&client, command).await,
         Command::Trace(t) => trace::run(&client, t).await,
         Command::Completion { .. } => Ok(()),

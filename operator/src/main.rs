@@ -564,11 +564,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     let outcome = tokio::select! {
-        _ = futures::future::join4(
+        _ = futures::future::join5(
             authorization::run(ctx.clone()),
             publicdata_operator::controllers::scenario::run(ctx.clone()),
             publicdata_operator::controllers::dataset::run(ctx.clone()),
-            publicdata_operator::controllers::export::run(ctx),
+            publicdata_operator::controllers::export::run(ctx.clone()),
+            publicdata_operator::controllers::summary::run(ctx),
         ) => Ok(()),
         served = &mut admin => served_ended(&format!("admin server on {admin_addr}"), served),
         served = &mut register => served_ended("register server", served),

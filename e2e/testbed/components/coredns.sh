@@ -1,9 +1,13 @@
 # CoreDNS, the cluster DNS, as a pod in kube-system behind the Service
-# kube-dns (10.0.0.10), as on any cluster. It answers for cluster.local and
-# forwards nothing: there is no world beyond the test bed to ask.
+# kube-dns (10.0.0.10), as on any cluster. Its Corefile is the one the
+# platform documents (deploy/coredns/Corefile), forwarding upstream as a real
+# cluster's does: to the "outside world" resolver (outside.sh), which records
+# every name it is asked. Tenant pods' names must never reach it.
 # shellcheck shell=bash
 
 coredns_start() {
+  local corefile
+  corefile="$(sed "s/@UPSTREAM@/$TB_OUTSIDE_IP/" "$repo/deploy/coredns/Corefile" | sed 's/^/    /')"
   "$KUBECTL" apply -f - >/dev/null <<YAML
 apiVersion: v1
 kind: ServiceAccount
@@ -31,18 +35,7 @@ kind: ConfigMap
 metadata: {name: coredns, namespace: kube-system}
 data:
   Corefile: |
-    .:53 {
-        errors
-        health :8080
-        ready :8181
-        kubernetes cluster.local in-addr.arpa ip6.arpa {
-            pods insecure
-            fallthrough in-addr.arpa ip6.arpa
-        }
-        cache 30
-        loop
-        reload
-    }
+$corefile
 ---
 apiVersion: apps/v1
 kind: Deployment

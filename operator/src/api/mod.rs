@@ -12,6 +12,7 @@ pub mod export;
 pub mod renewal;
 pub mod report;
 pub mod scenario;
+pub mod workloads;
 
 pub use authorization::{
     OperatorAuthorization, OperatorAuthorizationSpec, OperatorAuthorizationStatus,

@@ -7,6 +7,7 @@ pub mod export;
 pub mod offboard;
 pub mod scenario;
 pub mod scenario_rules;
+pub mod summary;
 pub mod tenant;
 pub mod workloads;
 

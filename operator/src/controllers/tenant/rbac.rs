@@ -13,6 +13,7 @@ use super::{
 };
 use crate::api::authorization::{Environment, Member, MemberRole};
 use crate::api::labels;
+use crate::api::workloads::SUMMARY_CONFIG_MAP;
 
 pub(super) fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
     let strings = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
@@ -75,11 +76,14 @@ fn role(name: &str, rules: Vec<PolicyRule>) -> ClusterRole {
     }
 }
 
-/// See workloads and their status, and their logs in dev only; no exec,
-/// attach, port-forward or Secrets.
+/// See workloads and their status, and pods, events and logs in dev only;
+/// no exec, attach, port-forward or Secrets.
 fn observer_rules(env: Environment) -> Vec<PolicyRule> {
-    // Logs in dev show masked samples; in prod they can show raw data, which
-    // never reaches a person: prod logs are for the bureau's auditors.
+    // Pods, events and logs in dev show masked samples. In prod a log line,
+    // a termination message (pod status) or a probe's output (an event) can
+    // carry raw data, which never reaches a person: members read
+    // the operator's summary of their prod workloads instead, and the rest
+    // is for the bureau's auditors.
     let observed: &[&str] = match env {
         Environment::Dev => &[
             "pods",
@@ -91,15 +95,13 @@ fn observer_rules(env: Environment) -> Vec<PolicyRule> {
             "limitranges",
         ],
         Environment::Prod => &[
-            "pods",
             "services",
-            "events",
             "persistentvolumeclaims",
             "resourcequotas",
             "limitranges",
         ],
     };
-    vec![
+    let mut rules = vec![
         rule(&[""], observed, READ),
         rule(
             &["apps"],
@@ -107,9 +109,16 @@ fn observer_rules(env: Environment) -> Vec<PolicyRule> {
             READ,
         ),
         rule(&["batch"], &["jobs", "cronjobs"], READ),
-        rule(&["events.k8s.io"], &["events"], READ),
         rule(&["publicdata.io"], TENANT_REQUESTS, READ),
-    ]
+    ];
+    match env {
+        Environment::Dev => rules.push(rule(&["events.k8s.io"], &["events"], READ)),
+        Environment::Prod => rules.push(PolicyRule {
+            resource_names: Some(vec![SUMMARY_CONFIG_MAP.to_string()]),
+            ..rule(&[""], &["configmaps"], &["get"])
+        }),
+    }
+    rules
 }
 
 /// The tenant's own requests to the bureau.
