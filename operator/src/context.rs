@@ -40,6 +40,8 @@ pub struct Settings {
 /// What every reconcile shares.
 pub struct Context {
     pub client: Client,
+    /// The last verdict on the cluster DNS's Corefile.
+    pub dns: Arc<crate::dns::DnsCheck>,
     pub vault: Arc<dyn SecretsBackend>,
     pub settings: Settings,
     pub reporter: Reporter,

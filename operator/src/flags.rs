@@ -202,6 +202,12 @@ pub struct Args {
     /// drift is found then; Kubernetes objects are watched), e.g. `5m`.
     #[arg(long, env = "RESYNC", default_value = "5m", value_parser = parse_duration)]
     pub resync: std::time::Duration,
+    /// The ConfigMap holding the cluster DNS's Corefile (`NAMESPACE/NAME`,
+    /// key `Corefile`), read at each resync to say on every authorization
+    /// whether tenant pods' names stay in the cluster (condition
+    /// `DnsContained`; deploy/coredns/Corefile). Empty: not checked.
+    #[arg(long, env = "DNS_COREFILE", default_value = "kube-system/coredns")]
+    pub dns_corefile: String,
     /// How long a member's security training counts, in days (R-16: trained
     /// before the job and again periodically). From the day after, the member
     /// has no access until the bureau records a newer training.

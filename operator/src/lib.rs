@@ -9,6 +9,7 @@ pub mod context;
 pub mod controllers;
 pub mod crdgen;
 pub mod database;
+pub mod dns;
 pub mod early_exit;
 pub mod evaluation;
 pub mod failpoint;

@@ -485,8 +485,24 @@ async fn run(args: Args) -> anyhow::Result<()> {
             Some(Arc::new(db))
         }
     };
+    let dns = Arc::new(publicdata_operator::dns::DnsCheck::default());
+    let dns_check = match args.dns_corefile.split_once('/') {
+        Some((namespace, name)) => Some(tokio::spawn(publicdata_operator::dns::keep_checking(
+            client.clone(),
+            namespace.to_string(),
+            name.to_string(),
+            dns.clone(),
+            args.resync,
+        ))),
+        None if args.dns_corefile.is_empty() => None,
+        None => anyhow::bail!(
+            "--dns-corefile {:?}: expected NAMESPACE/NAME of the ConfigMap holding the Corefile, or empty",
+            args.dns_corefile
+        ),
+    };
     let ctx = Arc::new(Context {
         client,
+        dns,
         vault: vault.clone(),
         settings: Settings {
             workloads: publicdata_operator::vault::Workloads {
@@ -585,6 +601,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     fresh.abort();
     anchoring.abort();
+    if let Some(check) = dns_check {
+        check.abort();
+    }
     if let Some(held) = leadership {
         held.release().await;
     }

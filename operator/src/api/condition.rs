@@ -19,6 +19,9 @@ pub mod types {
     pub const DATABASE_CONFIGURED: &str = "DatabaseConfigured";
     /// The validity ends within six months.
     pub const RENEWAL_DUE: &str = "RenewalDue";
+    /// The cluster DNS keeps tenant pods' names in the cluster: it forwards
+    /// upstream only for pods outside the tenant namespaces.
+    pub const DNS_CONTAINED: &str = "DnsContained";
     /// Every listed member is eligible for access.
     pub const MEMBERS_ELIGIBLE: &str = "MembersEligible";
     /// The domain is closed: no member binding, no traffic, no pod, no OpenBao
@@ -52,6 +55,9 @@ pub mod reasons {
     pub const VAULT_FAILED: &str = "VaultFailed";
     pub const DATABASE_CONFIGURED: &str = "DatabaseConfigured";
     pub const DATABASE_FAILED: &str = "DatabaseFailed";
+    pub const DNS_CONTAINED: &str = "Contained";
+    pub const DNS_NOT_CONTAINED: &str = "ForwardsTenantNames";
+    pub const DNS_NOT_CHECKED: &str = "NotChecked";
     pub const NOT_STARTED: &str = "ValidityNotStarted";
     pub const WITHIN_VALIDITY: &str = "WithinValidity";
     pub const RENEWAL_WINDOW: &str = "RenewalWindowOpen";

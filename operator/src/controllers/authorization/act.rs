@@ -608,6 +608,7 @@ pub async fn provision(
     let provisioned_recorded =
         ready && !was_ready && report::recorded(ctx, oa, "DomainProvisioned").await?;
     let outcome = ProvisionOutcome {
+        dns: ctx.dns.verdict(),
         namespaces,
         kubernetes_error,
         vault,

@@ -188,6 +188,9 @@ pub fn frozen(
 /// What provisioning did, as the report needs it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProvisionOutcome {
+    /// Whether the cluster's DNS keeps tenant pods' names in the cluster,
+    /// and why; `None` when it was not (yet) checked.
+    pub dns: Option<Result<String, String>>,
     pub namespaces: Vec<String>,
     /// The Kubernetes side's error, if it failed.
     pub kubernetes_error: Option<String>,
@@ -292,6 +295,26 @@ pub fn provisioned(
             e.clone(),
         ),
     });
+    let dns_condition = match &done.dns {
+        Some(Ok(why)) => Desired::new(
+            types::DNS_CONTAINED,
+            true,
+            reasons::DNS_CONTAINED,
+            why.clone(),
+        ),
+        Some(Err(why)) => Desired::new(
+            types::DNS_CONTAINED,
+            false,
+            reasons::DNS_NOT_CONTAINED,
+            format!("tenant pods can send data out in DNS names: {why}"),
+        ),
+        None => Desired::new(
+            types::DNS_CONTAINED,
+            false,
+            reasons::DNS_NOT_CHECKED,
+            "the operator has not read the cluster DNS's Corefile (--dns-corefile)",
+        ),
+    };
     let database_ok = done.database.as_ref().is_none_or(|d| d.is_ok());
     let ready_now = done.kubernetes_error.is_none() && done.vault.is_ok() && database_ok;
     let ready = if ready_now {
@@ -432,7 +455,25 @@ pub fn provisioned(
             ),
         ));
     }
-    out.conditions = vec![ready, provisioned, vault_condition, members_condition];
+    let dns_was_refused = status.conditions.iter().any(|c| {
+        c.type_ == types::DNS_CONTAINED
+            && c.status == "False"
+            && c.reason == reasons::DNS_NOT_CONTAINED
+    });
+    if dns_condition.reason == reasons::DNS_NOT_CONTAINED && !dns_was_refused {
+        out.notes.push(Note::warning(
+            reasons::DNS_NOT_CONTAINED,
+            "CheckDns",
+            dns_condition.message.clone(),
+        ));
+    }
+    out.conditions = vec![
+        ready,
+        provisioned,
+        vault_condition,
+        members_condition,
+        dns_condition,
+    ];
     out.conditions.extend(database_condition);
     // Once frozen, Frozen and Degraded say it is not any more.
     if ready_now && status.conditions.iter().any(|c| c.type_ == types::FROZEN) {

@@ -325,6 +325,7 @@ fn the_first_expiry_freeze_records_the_expiry() {
 
 fn provision_outcome() -> ProvisionOutcome {
     ProvisionOutcome {
+        dns: Some(Ok("contained".into())),
         namespaces: vec!["t-dev".into()],
         kubernetes_error: None,
         vault: Ok(VaultStatus {
@@ -570,4 +571,48 @@ fn the_expiring_condition_warns_in_the_last_30_days() {
         reason("2030-12-31T23:59:59Z"),
         Some(condition::reasons::END_NEAR)
     );
+}
+
+#[test]
+fn dns_not_contained_is_said_on_the_authorization_once_and_does_not_stop_the_domain() {
+    let oa = authorization();
+    let status = OperatorAuthorizationStatus::default();
+    let leaky = ProvisionOutcome {
+        dns: Some(Err("server block `.:53` sends names upstream".into())),
+        ..provision_outcome()
+    };
+    let (phase, out) = provisioned(&oa, &status, "", &leaky);
+    assert_eq!(phase, Phase::Active);
+    let dns = condition_of(&out.conditions, types::DNS_CONTAINED);
+    assert!(
+        !dns.ok && dns.reason == reasons::DNS_NOT_CONTAINED,
+        "{dns:?}"
+    );
+    assert!(dns.message.contains("sends names upstream"));
+    assert!(
+        out.notes
+            .iter()
+            .any(|n| n.reason == reasons::DNS_NOT_CONTAINED)
+    );
+    // Said once: the next pass finds it already False and warns no more.
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
+    let status = OperatorAuthorizationStatus {
+        conditions: crate::api::condition::merge(&[], &out.conditions, None, &now),
+        ..Default::default()
+    };
+    let (_, again) = provisioned(&oa, &status, "", &leaky);
+    assert!(
+        !again
+            .notes
+            .iter()
+            .any(|n| n.reason == reasons::DNS_NOT_CONTAINED)
+    );
+    // Not checked is not contained either.
+    let unchecked = ProvisionOutcome {
+        dns: None,
+        ..provision_outcome()
+    };
+    let (_, out) = provisioned(&oa, &OperatorAuthorizationStatus::default(), "", &unchecked);
+    let dns = condition_of(&out.conditions, types::DNS_CONTAINED);
+    assert!(!dns.ok && dns.reason == reasons::DNS_NOT_CHECKED);
 }
