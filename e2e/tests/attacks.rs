@@ -1172,8 +1172,9 @@ async fn the_operators_openbao_token_writes_no_policy_and_mints_nothing_beyond_a
             format!("bound_service_account_namespaces={a}-dev"),
             "audience=openbao".into(),
             "alias_name_source=serviceaccount_name".into(),
-            "token_ttl=1h".into(),
-            "token_max_ttl=4h".into(),
+            "token_ttl=15m".into(),
+            "token_max_ttl=1h".into(),
+            "token_no_default_policy=true".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
         args

@@ -172,10 +172,19 @@ async fn members_get_exactly_their_access_and_nothing_elsewhere() -> Result<()> 
         "--as",
         &alice,
     ]))?;
-    // In prod: sees workloads and logs; no Secrets, exec, attach, port-forward, create.
-    ensure!(can_i(&bed, &alice, &["list", "pods", "-n", &prod])?);
-    ensure!(can_i(&bed, &alice, &["get", "pods/log", "-n", &prod])?);
+    // In prod: sees workload controllers and the operator's summary of
+    // them; no pod, event, log, Secret, exec, attach, port-forward, create.
+    ensure!(can_i(&bed, &alice, &["list", "deployments", "-n", &prod])?);
+    ensure!(can_i(
+        &bed,
+        &alice,
+        &["get", "configmaps/publicdata-workloads", "-n", &prod]
+    )?);
     for (verb, resource) in [
+        ("list", "pods"),
+        ("get", "pods/log"),
+        ("list", "events"),
+        ("list", "configmaps"),
         ("get", "secrets"),
         ("list", "secrets"),
         ("create", "pods/exec"),
@@ -295,9 +304,9 @@ async fn workload_tokens_reach_only_their_own_environment_in_openbao() -> Result
     let login =
         vaultrs::auth::kubernetes::login(&root, auth, &format!("{t}-dev"), &dev_token).await?;
     // The platform's one policy; everything else comes from the login.
+    // Not even `default` (its cubbyhole and response wrapping).
     ensure!(
-        login.policies == ["default", "publicdata-workload"]
-            || login.policies == ["publicdata-workload", "default"],
+        login.policies == ["publicdata-workload"],
         "{:?}",
         login.policies
     );

@@ -108,7 +108,7 @@ async fn suspension_cuts_all_access_at_once_and_resume_restores_it_exactly() -> 
             .await
             .is_err();
         let member_out = !can_i(&bed, &alice, &["create", "deployments", "-n", &dev])?
-            && !can_i(&bed, &alice, &["list", "pods", "-n", &prod])?;
+            && !can_i(&bed, &alice, &["list", "deployments", "-n", &prod])?;
         let scaled = deployments.get("web").await?.spec.replicas == Some(0)
             && statefulsets.get("db").await?.spec.replicas == Some(0);
         let suspended = cronjobs.get("nightly").await?.spec.suspend == Some(true);
@@ -230,7 +230,7 @@ async fn suspension_cuts_all_access_at_once_and_resume_restores_it_exactly() -> 
         .await
         .context("the new login's token works")?;
     // The token held before the freeze belonged to the identity the resume
-    // replaced: it stays refused (it has not expired: 30 minutes).
+    // replaced: it stays refused (it has not expired: 15 minutes).
     ensure!(
         vaultrs::token::lookup_self(&held).await.is_err(),
         "a token from before the freeze must not work again after the resume"

@@ -12,6 +12,24 @@
 # only under the catalog mount. A slot the identity has no value for names
 # no path.
 
+# The token's own life, which the `default` policy would otherwise give (the
+# roles leave `default` out: its cubbyhole and response wrapping are places
+# to leave data for another token): see, renew up to the role's maximum,
+# give up.
+path "auth/token/lookup-self" {
+  capabilities = ["read"]
+}
+path "auth/token/renew-self" {
+  capabilities = ["update"]
+}
+path "auth/token/revoke-self" {
+  capabilities = ["update"]
+}
+# Its leases (a database user's), renewed within the token's life.
+path "sys/leases/renew" {
+  capabilities = ["update"]
+}
+
 # The environment's own KV area.
 path "areas/{{identity.entity.aliases.@WORKLOAD_ACCESSOR@.metadata.service_account_namespace}}/data/*" {
   capabilities = ["create", "read", "update", "delete", "list"]

@@ -68,6 +68,13 @@ pub struct OperatorAuthorizationSpec {
     /// Compute and storage quotas per environment. Unset values take safe defaults.
     #[serde(default)]
     pub quotas: Quotas,
+    /// How developers reach into dev's pods. `Audited` (default): `kubectl
+    /// exec`, `cp`, `attach` and `port-forward` in dev, each session (who,
+    /// which pod) kept in the tenant's operation log. `None`: none of them.
+    /// They are how masked samples and models leave without an export (R-12,
+    /// R-24); prod never has them.
+    #[serde(default)]
+    pub interactive_access: InteractiveAccess,
     /// The authorization's emergency plan (R-31: one plan per authorization):
     /// its reference, whom to call, and the drills held. Without it the
     /// condition `EmergencyPlanReady` is False. In an incident the bureau's
@@ -323,6 +330,18 @@ impl Environment {
             Self::Prod => "prod",
         }
     }
+}
+
+/// Whether developers may open sessions into dev's pods.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InteractiveAccess {
+    /// exec, cp, attach and port-forward in dev, each session in the
+    /// tenant's operation log.
+    #[default]
+    Audited,
+    /// No exec, cp, attach or port-forward anywhere.
+    #[serde(rename = "None")]
+    Disabled,
 }
 
 /// The state the bureau keeps an authorization in.

@@ -20,7 +20,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 
 use crate::api::authorization::{
-    Environment, EnvironmentQuota, Member, MemberStatus, OperatorAuthorization,
+    Environment, EnvironmentQuota, InteractiveAccess, Member, MemberStatus, OperatorAuthorization,
 };
 use crate::api::labels;
 
@@ -35,6 +35,10 @@ use rbac::{inventory_binding, role_bindings};
 
 /// ClusterRole for members who develop (bound in dev only).
 pub const DEVELOPER_ROLE: &str = "publicdata-tenant-developer";
+/// ClusterRole for developers' sessions into dev's pods (exec, cp, attach,
+/// port-forward): bound in dev only, and only under `interactiveAccess:
+/// Audited`.
+pub const INTERACTIVE_ROLE: &str = "publicdata-tenant-interactive";
 /// ClusterRoles for members who only see workload status (and logs, in dev):
 /// this, with `-dev` or `-prod` (`observer_role`).
 pub const OBSERVER_ROLE: &str = "publicdata-tenant-observer";
@@ -283,11 +287,15 @@ pub fn build_in(
                     .map(|v| log_volume(&ns, &tenant, env, v)),
                 role_bindings: {
                     let mut bindings = match mode {
-                        Mode::Active => role_bindings(&ns, &tenant, env, &eligible),
-                        Mode::Frozen => role_bindings(&ns, &tenant, env, &[])
-                            .into_iter()
-                            .filter(|b| b.metadata.name.as_deref() == Some("bureau-audit"))
-                            .collect(),
+                        Mode::Active => {
+                            role_bindings(&ns, &tenant, env, &eligible, oa.spec.interactive_access)
+                        }
+                        Mode::Frozen => {
+                            role_bindings(&ns, &tenant, env, &[], InteractiveAccess::Disabled)
+                                .into_iter()
+                                .filter(|b| b.metadata.name.as_deref() == Some("bureau-audit"))
+                                .collect()
+                        }
                     };
                     // Kept when frozen: offboarding inventories a frozen domain.
                     if let Some((sa_ns, sa)) = &platform.operator_service_account {
@@ -356,7 +364,7 @@ pub const OBJECT_COUNTS: &[(&str, u32)] = &[
     ("services", 10),
     ("services.nodeports", 0),
     ("services.loadbalancers", 0),
-    ("configmaps", 50),
+    ("configmaps", 60),
     ("secrets", 20),
     ("replicationcontrollers", 0),
     ("count/deployments.apps", 20),
@@ -459,7 +467,7 @@ fn limit_range(ns: &str, tenant: &str, env: Environment) -> LimitRange {
             limits: vec![LimitRangeItem {
                 type_: "Container".into(),
                 default: Some(q("500m", "512Mi", "1Gi")),
-                default_request: Some(q("100m", "128Mi", "256Mi")),
+                default_request: Some(q("100m", "128Mi", "64Mi")),
                 ..Default::default()
             }],
         }),

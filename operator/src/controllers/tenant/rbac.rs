@@ -8,10 +8,10 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, RoleBinding, RoleRef, 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::{
-    AUDITOR_ROLE, BUREAU_GROUP, DEVELOPER_ROLE, INVENTORY_BINDING, INVENTORY_CLUSTER_ROLE,
-    OBSERVER_ROLE, meta,
+    AUDITOR_ROLE, BUREAU_GROUP, DEVELOPER_ROLE, INTERACTIVE_ROLE, INVENTORY_BINDING,
+    INVENTORY_CLUSTER_ROLE, OBSERVER_ROLE, meta,
 };
-use crate::api::authorization::{Environment, Member, MemberRole};
+use crate::api::authorization::{Environment, InteractiveAccess, Member, MemberRole};
 use crate::api::labels;
 use crate::api::workloads::SUMMARY_CONFIG_MAP;
 
@@ -52,6 +52,15 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
             role(AUDITOR_ROLE, vec![rule(&["*"], &["*"], READ)]),
             // Edit workloads in dev, where data is masked and sampled.
             role(DEVELOPER_ROLE, developer_rules()),
+            // Sessions into dev's pods, each kept in the operation log.
+            role(
+                INTERACTIVE_ROLE,
+                vec![rule(
+                    &[""],
+                    &["pods/exec", "pods/portforward", "pods/attach"],
+                    &["get", "create"],
+                )],
+            ),
         ])
         .collect()
 }
@@ -143,11 +152,6 @@ fn developer_rules() -> Vec<PolicyRule> {
             READ,
         ),
         rule(
-            &[""],
-            &["pods/exec", "pods/portforward", "pods/attach"],
-            &["get", "create"],
-        ),
-        rule(
             &["apps"],
             &[
                 "deployments",
@@ -218,13 +222,15 @@ pub(super) fn user(name: &str) -> Subject {
     }
 }
 
-/// Bindings: eligible developers edit dev; every other eligible member
+/// Bindings: eligible developers edit dev (and open sessions into its pods,
+/// when the authorization allows them); every other eligible member
 /// observes; the bureau audits. A member who is not eligible is in no binding.
 pub(super) fn role_bindings(
     ns: &str,
     tenant: &str,
     env: Environment,
     eligible: &[&Member],
+    interactive: InteractiveAccess,
 ) -> Vec<RoleBinding> {
     let users = |pred: &dyn Fn(&Member) -> bool| {
         let mut names: Vec<String> = eligible
@@ -257,6 +263,16 @@ pub(super) fn role_bindings(
         binding("bureau-audit", AUDITOR_ROLE, ns, tenant, env, auditors),
     ];
     if env == Environment::Dev {
+        if interactive == InteractiveAccess::Audited {
+            out.push(binding(
+                "members-interactive",
+                INTERACTIVE_ROLE,
+                ns,
+                tenant,
+                env,
+                developers.clone(),
+            ));
+        }
         out.push(binding(
             "members-develop",
             DEVELOPER_ROLE,

@@ -310,7 +310,8 @@ fn no_member_role_grants_secrets_and_prod_grants_no_exec_and_no_logs() {
             "publicdata-tenant-observer-dev",
             "publicdata-tenant-observer-prod",
             AUDITOR_ROLE,
-            DEVELOPER_ROLE
+            DEVELOPER_ROLE,
+            INTERACTIVE_ROLE
         ]
     );
     let rules = |name: &str| {
@@ -338,8 +339,16 @@ fn no_member_role_grants_secrets_and_prod_grants_no_exec_and_no_logs() {
         assert!(!res.iter().any(|x| x.contains("exec")
             || x.contains("portforward")
             || x.contains("attach")
-            || x == "pods/log"));
+            || x.starts_with("pods")
+            || x == "events"));
         assert!(r.verbs.iter().all(|v| READ.contains(&v.as_str())));
+        // ConfigMaps: the workload summary alone.
+        if res.iter().any(|x| x == "configmaps") {
+            assert_eq!(
+                r.resource_names.as_deref(),
+                Some(&[crate::api::workloads::SUMMARY_CONFIG_MAP.to_string()][..])
+            );
+        }
     }
     // Prod binds only its observer role and the auditors'; the developer
     // role is bound in dev alone.
@@ -357,6 +366,7 @@ fn no_member_role_grants_secrets_and_prod_grants_no_exec_and_no_logs() {
                 [
                     "publicdata-tenant-observer-dev",
                     AUDITOR_ROLE,
+                    INTERACTIVE_ROLE,
                     DEVELOPER_ROLE
                 ]
             ),
@@ -507,4 +517,31 @@ fn only_listed_environments_are_built() {
     let envs = build(&oa, date(2026, 11, 26), &egress());
     assert_eq!(envs.len(), 1);
     assert_eq!(envs[0].env, Environment::Prod);
+}
+
+#[test]
+fn sessions_into_pods_are_bound_to_developers_in_dev_only_and_only_when_audited() {
+    let bound = |oa: &OperatorAuthorization| -> Vec<(String, Vec<String>)> {
+        build(oa, date(2026, 11, 26), &egress())
+            .iter()
+            .flat_map(|e| e.role_bindings.iter())
+            .filter(|b| b.role_ref.name == super::INTERACTIVE_ROLE)
+            .map(|b| (b.metadata.namespace.clone().unwrap(), subjects(b)))
+            .collect()
+    };
+    let audited = example();
+    assert_eq!(audited.spec.interactive_access, InteractiveAccess::Audited);
+    let ns = format!("{}-dev", audited.metadata.name.clone().unwrap());
+    assert_eq!(bound(&audited), [(ns, vec!["User:wang.fang".to_string()])]);
+    let mut none = example();
+    none.spec.interactive_access = InteractiveAccess::Disabled;
+    assert!(bound(&none).is_empty());
+    // The developer role itself grants no session.
+    let roles = super::cluster_roles();
+    let developer = roles
+        .iter()
+        .find(|r| r.metadata.name.as_deref() == Some(super::DEVELOPER_ROLE))
+        .unwrap();
+    let text = serde_json::to_string(developer).unwrap();
+    assert!(!text.contains("exec") && !text.contains("portforward") && !text.contains("attach"));
 }
