@@ -491,3 +491,73 @@ async fn what_members_and_workloads_do_is_kept_in_the_tenants_locked_records() -
     );
     Ok(())
 }
+
+/// `kubectl exec`, `cp`, `attach` and `port-forward` into dev are how masked
+/// samples and models leave without an export (R-12, R-24): under
+/// `interactiveAccess: Audited` (the default) each session is kept in the
+/// tenant's operation log, who and which pod; under `None` there is none.
+#[tokio::test]
+async fn a_session_into_a_dev_pod_is_kept_and_none_refuses_every_one() -> Result<()> {
+    let bed = TestBed::from_env()?;
+    bed.require_operator()?;
+    let store = store(&bed)?;
+    let t = unique("session");
+    let dev_member = unique("session-dev");
+    bed.apply(&authorization(&t, &[(&dev_member, true)])?)?;
+    let uid = bed.wait_ready(&t).await?.metadata.uid.context("uid")?;
+    let dev = format!("{t}-dev");
+    let pod = bed.probe(&dev, "box").await?;
+
+    // Audited: the session happens, and the log has it.
+    let said = run_ok(bed.kubectl().args([
+        "--as", &dev_member, "-n", &dev, "exec", &pod.name, "--", "echo", "in-session",
+    ]))?;
+    ensure!(said.contains("in-session"), "{said}");
+    let sessions = logged(
+        &store,
+        &t,
+        &uid,
+        Source::Kubernetes,
+        "the exec session",
+        |e| {
+            e["impersonatedUser"]["username"] == dev_member.as_str()
+                && e["objectRef"]["subresource"] == "exec"
+        },
+    )
+    .await?;
+    ensure!(
+        sessions[0]["objectRef"]["name"] == pod.name.as_str()
+            && sessions[0]["objectRef"]["namespace"] == dev.as_str(),
+        "the record names the pod: {}",
+        sessions[0]
+    );
+
+    // None: no exec, attach or port-forward, by the same member.
+    run_ok(bed.kubectl().args([
+        "patch", "operatorauthorization", &t, "--type", "merge", "-p",
+        r#"{"spec":{"interactiveAccess":"None"}}"#,
+    ]))?;
+    eventually("the sessions to be refused", std::time::Duration::from_secs(60), || async {
+        let out = run(bed.kubectl().args([
+            "--as", &dev_member, "-n", &dev, "exec", &pod.name, "--", "true",
+        ]))?;
+        Ok((!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("forbidden"))
+            .then_some(()))
+    })
+    .await?;
+    for sub in ["pods/portforward", "pods/attach", "pods/exec"] {
+        let out = run(bed.kubectl().args([
+            "auth", "can-i", "create", sub, "-n", &dev, "--as", &dev_member,
+        ]))?;
+        ensure!(
+            String::from_utf8_lossy(&out.stdout).trim() == "no",
+            "{sub} must be refused under interactiveAccess None"
+        );
+    }
+    // The member still develops there: the refusal is of sessions only.
+    let out = run(bed.kubectl().args([
+        "auth", "can-i", "create", "deployments", "-n", &dev, "--as", &dev_member,
+    ]))?;
+    ensure!(String::from_utf8_lossy(&out.stdout).trim() == "yes", "the control");
+    Ok(())
+}
