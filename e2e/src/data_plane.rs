@@ -30,19 +30,46 @@ echo "$user $pass""#,
     Ok((user.to_string(), pass.to_string()))
 }
 
+/// The database a user of those credentials works in: dev's users in the
+/// samples database, prod's in the raw one.
+pub fn database_of<'a>(bed: &'a TestBed, creds: &Credentials) -> Result<&'a str> {
+    let dev = creds
+        .0
+        .split('.')
+        .next()
+        .is_some_and(|r| r.ends_with("-dev"));
+    let key = if dev {
+        "POSTGRES_SAMPLE_DB"
+    } else {
+        "POSTGRES_DB"
+    };
+    bed.var(key).with_context(|| format!("no {key}"))
+}
+
 /// One query from the pod with those credentials, through the database's
-/// Service: the rows, or what PostgreSQL (or the network) said.
+/// Service, in the database of their environment: the rows, or what
+/// PostgreSQL (or the network) said.
 pub fn query(
     bed: &TestBed,
     pod: &Probe,
     creds: &Credentials,
     sql: &str,
 ) -> Result<Result<String, String>> {
+    query_in(bed, pod, creds, database_of(bed, creds)?, sql)
+}
+
+/// The same, in the database `db`.
+pub fn query_in(
+    bed: &TestBed,
+    pod: &Probe,
+    creds: &Credentials,
+    db: &str,
+    sql: &str,
+) -> Result<Result<String, String>> {
     let host = bed
         .var("POSTGRES_CLUSTER_HOST")
         .context("no POSTGRES_CLUSTER_HOST")?;
     let port = bed.var("POSTGRES_PORT").context("no POSTGRES_PORT")?;
-    let db = bed.var("POSTGRES_DB").context("no POSTGRES_DB")?;
     let out = bed.exec(
         pod,
         &format!(
@@ -64,7 +91,7 @@ pub fn query(
 fn psql_from_host(bed: &TestBed, creds: &Credentials, sql: &str) -> Result<std::process::Command> {
     let host = bed.var("POSTGRES_HOST").context("no POSTGRES_HOST")?;
     let port = bed.var("POSTGRES_PORT").context("no POSTGRES_PORT")?;
-    let db = bed.var("POSTGRES_DB").context("no POSTGRES_DB")?;
+    let db = database_of(bed, creds)?;
     let mut cmd = std::process::Command::new("psql");
     cmd.args([
         "-X",
@@ -76,6 +103,61 @@ fn psql_from_host(bed: &TestBed, creds: &Credentials, sql: &str) -> Result<std::
     .env("PGPASSWORD", &creds.1)
     .env("PGCONNECT_TIMEOUT", "5");
     Ok(cmd)
+}
+
+/// A session from the host with those credentials that listens on
+/// `channel`; [`listened`] ends it and says what it heard.
+pub fn listen(bed: &TestBed, creds: &Credentials, channel: &str) -> Result<std::process::Child> {
+    use std::io::Write;
+    let host = bed.var("POSTGRES_HOST").context("no POSTGRES_HOST")?;
+    let port = bed.var("POSTGRES_PORT").context("no POSTGRES_PORT")?;
+    let db = database_of(bed, creds)?;
+    let mut child = std::process::Command::new("psql")
+        .args([
+            "-X",
+            "-tA",
+            "-v",
+            "ON_ERROR_STOP=1",
+            &format!("postgresql://{}@{host}:{port}/{db}", creds.0),
+        ])
+        .env("PGPASSWORD", &creds.1)
+        .env("PGCONNECT_TIMEOUT", "5")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let stdin = child.stdin.as_mut().context("psql's stdin")?;
+    writeln!(stdin, "LISTEN {channel};")?;
+    writeln!(stdin, "SELECT 'listening';")?;
+    Ok(child)
+}
+
+/// Ends a [`listen`]ing session after one more statement (psql prints the
+/// notifications a session received after each): what it printed.
+pub fn listened(mut child: std::process::Child) -> Result<String> {
+    use std::io::Write;
+    if let Some(mut stdin) = child.stdin.take() {
+        writeln!(stdin, "SELECT 'done';")?;
+    }
+    let out = child.wait_with_output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+}
+
+/// `psql -c SQL` from the host with those credentials: the rows, or what
+/// PostgreSQL said.
+pub fn query_from_host(
+    bed: &TestBed,
+    creds: &Credentials,
+    sql: &str,
+) -> Result<Result<String, String>> {
+    let out = psql_from_host(bed, creds, sql)?.output()?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string()
+        + String::from_utf8_lossy(&out.stderr).trim();
+    Ok(if out.status.success() {
+        Ok(text)
+    } else {
+        Err(text)
+    })
 }
 
 /// A session held open from the host with those credentials
@@ -103,4 +185,14 @@ pub fn sessions_of(bed: &TestBed, user: &str) -> Result<usize> {
             user.replace('\'', "''")
         ))?
         .parse()?)
+}
+
+/// Whether `user`'s [`listen`]ing session has run its LISTEN (it is idle
+/// after the statement that follows it), as the superuser sees it.
+pub fn is_listening(bed: &TestBed, user: &str) -> Result<bool> {
+    Ok(bed.postgres_admin(&format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE usename = '{}' AND state = 'idle' \
+         AND query LIKE 'SELECT ''listening''%'",
+        user.replace('\'', "''")
+    ))? == "1")
 }

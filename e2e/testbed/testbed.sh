@@ -178,6 +178,8 @@ export S3_CREDENTIALS_FILE="$state/s3/credentials"
 export POSTGRES_HOST="$TB_HOST_IP"
 export POSTGRES_PORT="$POSTGRES_PORT"
 export POSTGRES_DB="$POSTGRES_DB"
+# Dev's samples: a database of its own (dev's users connect only there).
+export POSTGRES_SAMPLE_DB="$POSTGRES_SAMPLE_DB"
 export POSTGRES_CLUSTER_HOST="postgres.postgres-system.svc"
 export POSTGRES_EGRESS_CIDR="$TB_HOST_IP/32"
 export POSTGRES_PASSWORD_DIR="$state/postgres"
@@ -355,7 +357,8 @@ operator_install() {
     --set "database.workloadEgress.cidrs={$POSTGRES_EGRESS_CIDR}" \
     --set database.workloadEgress.port="$POSTGRES_PORT" \
     --set database.host="$POSTGRES_CLUSTER_HOST" --set database.port="$POSTGRES_PORT" \
-    --set database.name="$POSTGRES_DB" --set database.passwordSecret=publicdata-database \
+    --set database.name="$POSTGRES_DB" --set database.sampleName="$POSTGRES_SAMPLE_DB" \
+    --set database.passwordSecret=publicdata-database \
     --set expiryGracePeriod="${OPERATOR_EXPIRY_GRACE:-30d}" \
     --set resync="${OPERATOR_RESYNC:-5m}" \
     --set trainingValidDays="${OPERATOR_TRAINING_VALID_DAYS:-365}" \

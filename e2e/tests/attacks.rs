@@ -1195,8 +1195,8 @@ async fn the_operators_openbao_token_writes_no_policy_and_mints_nothing_beyond_a
             ("db_name", "publicdata".to_string()),
             ("creation_statements", DATABASE_CREATION.to_string()),
             ("revocation_statements", DATABASE_REVOCATION.to_string()),
-            ("default_ttl", "1h".into()),
-            ("max_ttl", "4h".into()),
+            ("default_ttl", "15m".into()),
+            ("max_ttl", "1h".into()),
         ]);
         for (k, v) in extra {
             fields.insert(k, v.clone());

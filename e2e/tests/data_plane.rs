@@ -6,8 +6,11 @@
 
 use std::time::Duration;
 
-use anyhow::{Result, bail, ensure};
-use e2e::data_plane::{credentials, hold_session, logs_in, query, sessions_of};
+use anyhow::{Context, Result, bail, ensure};
+use e2e::data_plane::{
+    credentials, hold_session, is_listening, listen, listened, logs_in, query, query_from_host,
+    query_in, sessions_of,
+};
 use e2e::pods::workload_pod;
 use e2e::scenarios::{approve_all, example_scenario, export_request, wait_export, wait_phase};
 use e2e::{TestBed, authorization, eventually, unique};
@@ -86,17 +89,25 @@ async fn the_listed_columns_masked_in_dev_raw_in_prod_and_nothing_else_and_a_sus
         );
         Ok(())
     })?;
-    // An unlisted column, the raw table, the other environment's view:
-    // PostgreSQL refuses each.
+    // An unlisted column of the sample: PostgreSQL refuses it. The raw
+    // table, the masked view and the hash keys are not even in dev's
+    // database.
     for sql in [
         r#"SELECT industry FROM publicdata_sample."enterprise-registry""#,
         r#"SELECT * FROM publicdata_sample."enterprise-registry""#,
+    ] {
+        match query(&bed, &dev_pod, &dev_creds, sql)? {
+            Err(e) if e.contains("permission denied") => {}
+            other => bail!("dev ran {sql:?}: {other:?}"),
+        }
+    }
+    for sql in [
         raw,
         r#"SELECT credit_code FROM publicdata_masked."enterprise-registry""#,
         "SELECT key FROM publicdata_keys.hash_key",
     ] {
         match query(&bed, &dev_pod, &dev_creds, sql)? {
-            Err(e) if e.contains("permission denied") => {}
+            Err(e) if e.contains("does not exist") => {}
             other => bail!("dev ran {sql:?}: {other:?}"),
         }
     }
@@ -129,6 +140,63 @@ async fn the_listed_columns_masked_in_dev_raw_in_prod_and_nothing_else_and_a_sus
             other => bail!("prod ran {sql:?}: {other:?}"),
         }
     }
+    // Dev and prod share nothing in the database (R-1, R-12): each user
+    // connects only to its own environment's database (the control: each
+    // reads its own above), and what PostgreSQL lets anyone make by default
+    // (a large object granted to PUBLIC, a table in `public`) prod cannot
+    // make; the superuser can (the paths exist).
+    let raw_db = bed.var("POSTGRES_DB").context("no POSTGRES_DB")?;
+    let sample_db = bed
+        .var("POSTGRES_SAMPLE_DB")
+        .context("no POSTGRES_SAMPLE_DB")?;
+    match query_in(&bed, &dev_pod, &dev_creds, raw_db, "SELECT 1")? {
+        Err(e) if e.contains("permission denied for database") => {}
+        other => bail!("dev connected to the raw database: {other:?}"),
+    }
+    match query_in(&bed, &prod_pod, &prod_creds, sample_db, "SELECT 1")? {
+        Err(e) if e.contains("permission denied for database") => {}
+        other => bail!("prod connected to the samples database: {other:?}"),
+    }
+    for (sql, control) in [
+        (
+            format!("SELECT lo_from_bytea(0, convert_to('{id}', 'UTF8'))"),
+            "SELECT lo_unlink(lo_from_bytea(0, convert_to('x', 'UTF8')))",
+        ),
+        (
+            "CREATE TABLE public.leak AS SELECT 1 AS x".to_string(),
+            "CREATE TABLE public.leak_control (x int); DROP TABLE public.leak_control",
+        ),
+        (
+            "CREATE TEMP TABLE leak AS SELECT 1 AS x".to_string(),
+            "CREATE TEMP TABLE leak_control (x int)",
+        ),
+    ] {
+        match query(&bed, &prod_pod, &prod_creds, &sql)? {
+            Err(e) if e.contains("permission denied") => {}
+            other => bail!("prod ran {sql:?}: {other:?}"),
+        }
+        bed.postgres_admin(control)
+            .with_context(|| format!("the control: the superuser runs {control:?}"))?;
+    }
+    // A notification from prod reaches a listener in prod's database (the
+    // control) and none in dev's: they are another database's.
+    let heard_in_prod = listen(&bed, &prod_creds, "leak")?;
+    let heard_in_dev = listen(&bed, &dev_creds, "leak")?;
+    eventually("both listeners to listen", WAIT, || async {
+        Ok((is_listening(&bed, &prod_creds.0)? && is_listening(&bed, &dev_creds.0)?).then_some(()))
+    })
+    .await?;
+    query_from_host(&bed, &prod_creds, &format!("NOTIFY leak, '{id}'"))?
+        .map_err(|e| anyhow::anyhow!("prod's NOTIFY: {e}"))?;
+    let (in_prod, in_dev) = (listened(heard_in_prod)?, listened(heard_in_dev)?);
+    ensure!(
+        in_prod.contains("Asynchronous notification \"leak\""),
+        "the control: prod's own listener hears it: {in_prod}"
+    );
+    ensure!(
+        !in_dev.contains("notification") && !in_dev.contains(&id),
+        "dev heard prod's notification: {in_dev}"
+    );
     // Dev's credentials are dev's: a dev pod cannot get prod's.
     ensure!(
         credentials(&bed, &dev_pod, &t, "prod").is_err(),

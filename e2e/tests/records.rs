@@ -510,7 +510,15 @@ async fn a_session_into_a_dev_pod_is_kept_and_none_refuses_every_one() -> Result
 
     // Audited: the session happens, and the log has it.
     let said = run_ok(bed.kubectl().args([
-        "--as", &dev_member, "-n", &dev, "exec", &pod.name, "--", "echo", "in-session",
+        "--as",
+        &dev_member,
+        "-n",
+        &dev,
+        "exec",
+        &pod.name,
+        "--",
+        "echo",
+        "in-session",
     ]))?;
     ensure!(said.contains("in-session"), "{said}");
     let sessions = logged(
@@ -534,20 +542,44 @@ async fn a_session_into_a_dev_pod_is_kept_and_none_refuses_every_one() -> Result
 
     // None: no exec, attach or port-forward, by the same member.
     run_ok(bed.kubectl().args([
-        "patch", "operatorauthorization", &t, "--type", "merge", "-p",
+        "patch",
+        "operatorauthorization",
+        &t,
+        "--type",
+        "merge",
+        "-p",
         r#"{"spec":{"interactiveAccess":"None"}}"#,
     ]))?;
-    eventually("the sessions to be refused", std::time::Duration::from_secs(60), || async {
-        let out = run(bed.kubectl().args([
-            "--as", &dev_member, "-n", &dev, "exec", &pod.name, "--", "true",
-        ]))?;
-        Ok((!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("forbidden"))
+    eventually(
+        "the sessions to be refused",
+        std::time::Duration::from_secs(60),
+        || async {
+            let out = run(bed.kubectl().args([
+                "--as",
+                &dev_member,
+                "-n",
+                &dev,
+                "exec",
+                &pod.name,
+                "--",
+                "true",
+            ]))?;
+            Ok((!out.status.success()
+                && String::from_utf8_lossy(&out.stderr).contains("forbidden"))
             .then_some(()))
-    })
+        },
+    )
     .await?;
     for sub in ["pods/portforward", "pods/attach", "pods/exec"] {
         let out = run(bed.kubectl().args([
-            "auth", "can-i", "create", sub, "-n", &dev, "--as", &dev_member,
+            "auth",
+            "can-i",
+            "create",
+            sub,
+            "-n",
+            &dev,
+            "--as",
+            &dev_member,
         ]))?;
         ensure!(
             String::from_utf8_lossy(&out.stdout).trim() == "no",
@@ -556,8 +588,18 @@ async fn a_session_into_a_dev_pod_is_kept_and_none_refuses_every_one() -> Result
     }
     // The member still develops there: the refusal is of sessions only.
     let out = run(bed.kubectl().args([
-        "auth", "can-i", "create", "deployments", "-n", &dev, "--as", &dev_member,
+        "auth",
+        "can-i",
+        "create",
+        "deployments",
+        "-n",
+        &dev,
+        "--as",
+        &dev_member,
     ]))?;
-    ensure!(String::from_utf8_lossy(&out.stdout).trim() == "yes", "the control");
+    ensure!(
+        String::from_utf8_lossy(&out.stdout).trim() == "yes",
+        "the control"
+    );
     Ok(())
 }

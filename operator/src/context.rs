@@ -68,6 +68,7 @@ pub struct Context {
     pub locks: crate::controllers::authorization::lane::Locks,
     /// The queue's Kubernetes writes in flight (see `lane::WRITES_IN_FLIGHT`).
     pub writes: tokio::sync::Semaphore,
-    /// The platform's PostgreSQL (None: no data plane).
-    pub database: Option<Arc<crate::database::Database>>,
+    /// The platform's PostgreSQL, its raw and its samples database (None:
+    /// no data plane).
+    pub database: Option<Arc<crate::database::Plane>>,
 }

@@ -306,6 +306,16 @@ pub struct Args {
     /// The database that holds the catalog's tables.
     #[arg(long, env = "DATABASE_NAME", default_value = "publicdata")]
     pub database_name: String,
+    /// The database of dev's samples, on the same server: the operator
+    /// copies each dataset's masked sample there, and dev's roles are
+    /// granted there and may connect nowhere else (prod's may not connect
+    /// to it). Made by the platform like the first (docs/data-plane.md).
+    #[arg(
+        long,
+        env = "DATABASE_SAMPLE_NAME",
+        default_value = "publicdata_sample"
+    )]
+    pub database_sample_name: String,
     /// The operator's role there: it makes roles (CREATEROLE), may end their
     /// sessions (pg_signal_backend), and selects the catalog's tables with
     /// grant option.
@@ -324,6 +334,13 @@ pub struct Args {
         default_value = "publicdata"
     )]
     pub openbao_database_connection: String,
+    /// ...and its connection to the samples database.
+    #[arg(
+        long,
+        env = "OPENBAO_DATABASE_SAMPLE_CONNECTION",
+        default_value = "publicdata-sample"
+    )]
+    pub openbao_database_sample_connection: String,
     /// The audit log (JSON lines, hash-chained, append-only). Put it on a volume.
     #[arg(long, env = "AUDIT_LOG", default_value = DEFAULT_AUDIT_LOG)]
     pub audit_log: std::path::PathBuf,

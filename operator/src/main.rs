@@ -473,16 +473,30 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 Some(file) => read(file)?.trim().to_string(),
                 None => bail!("DATABASE_HOST is set: set DATABASE_PASSWORD_FILE too"),
             };
-            let db = publicdata_operator::database::Database::new(
-                &publicdata_operator::database::Settings {
-                    host: host.into(),
-                    port: args.database_port,
-                    database: args.database_name.clone(),
-                    user: args.database_user.clone(),
-                    password,
-                },
-            )?;
-            Some(Arc::new(db))
+            if args.database_sample_name.is_empty()
+                || args.database_sample_name == args.database_name
+            {
+                bail!(
+                    "DATABASE_SAMPLE_NAME {:?}: dev's samples need a database of their own, not {:?}",
+                    args.database_sample_name,
+                    args.database_name
+                );
+            }
+            let settings = |database: &str| publicdata_operator::database::Settings {
+                host: host.into(),
+                port: args.database_port,
+                database: database.into(),
+                user: args.database_user.clone(),
+                password: password.clone(),
+            };
+            let raw = publicdata_operator::database::Database::new(&settings(&args.database_name))?;
+            let samples = publicdata_operator::database::Database::new(&settings(
+                &args.database_sample_name,
+            ))?;
+            Some(Arc::new(publicdata_operator::database::Plane {
+                raw,
+                samples,
+            }))
         }
     };
     let dns = Arc::new(publicdata_operator::dns::DnsCheck::default());
@@ -518,6 +532,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .map(|_| publicdata_operator::vault::DataPlane {
                     mount: args.openbao_database_mount.clone(),
                     connection: args.openbao_database_connection.clone(),
+                    sample_connection: args.openbao_database_sample_connection.clone(),
                 }),
             platform: Platform {
                 openbao_cidrs: args

@@ -134,7 +134,9 @@ path "sys/policy/tenant-*" {
 }
 
 # The data plane: one role per tenant environment in the database secrets
-# engine (its connection @DATABASE_CONNECTION@ configured by the platform),
+# engine (prod's through the connection @DATABASE_CONNECTION@ to the raw
+# database, dev's through @SAMPLE_CONNECTION@ to the samples database, both
+# configured by the platform),
 # written at provisioning and deleted at offboarding. Never its creds. Every
 # role has the same statements, pinned here (the operator's DATABASE_CREATION
 # and DATABASE_REVOCATION): the user is made, then the platform's
@@ -144,11 +146,11 @@ path "sys/policy/tenant-*" {
 path "@DATABASE_MOUNT@/roles/*" {
   capabilities = ["create", "read", "update", "delete"]
   allowed_parameters = {
-    "db_name" = ["@DATABASE_CONNECTION@"]
+    "db_name" = ["@DATABASE_CONNECTION@", "@SAMPLE_CONNECTION@"]
     "creation_statements" = ["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; SELECT publicdata_platform.enroll('{{name}}')"]
-    "revocation_statements" = ["SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{{name}}'; DROP ROLE IF EXISTS \"{{name}}\""]
-    "default_ttl" = ["1h"]
-    "max_ttl" = ["4h"]
+    "revocation_statements" = ["SELECT publicdata_platform.retire('{{name}}')"]
+    "default_ttl" = ["15m"]
+    "max_ttl" = ["1h"]
   }
 }
 

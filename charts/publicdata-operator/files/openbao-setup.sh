@@ -21,9 +21,12 @@
 #   WORKLOAD_MOUNT      the workload auth mount [publicdata-workloads]
 #   CATALOG_MOUNT       the catalog's KV v2 mount [catalog]
 #   DATABASE_MOUNT      the database secrets engine [database]
-#   DATABASE_CONNECTION its connection to PostgreSQL [publicdata], which the
-#                       platform configures with the username template
-#                       {{.RoleName}}.{{random 17}} (docs/data-plane.md)
+#   DATABASE_CONNECTION its connection to PostgreSQL's raw database
+#                       [publicdata], which the platform configures with the
+#                       username template {{.RoleName}}.{{random 17}}
+#                       (docs/data-plane.md)
+#   SAMPLE_CONNECTION   its connection to the samples database, configured
+#                       the same way [$DATABASE_CONNECTION-sample]
 #   KUBERNETES_HOST     the API server as OpenBao reaches it (platform; required)
 #   KUBERNETES_CA_FILE  its CA bundle (platform; required): the operator may
 #                       configure the mount with exactly this host and CA
@@ -36,6 +39,7 @@ WORKLOAD_MOUNT="${WORKLOAD_MOUNT:-publicdata-workloads}"
 CATALOG_MOUNT="${CATALOG_MOUNT:-catalog}"
 DATABASE_MOUNT="${DATABASE_MOUNT:-database}"
 DATABASE_CONNECTION="${DATABASE_CONNECTION:-publicdata}"
+SAMPLE_CONNECTION="${SAMPLE_CONNECTION:-$DATABASE_CONNECTION-sample}"
 
 die() { echo "openbao-setup: $*" >&2; exit 1; }
 
@@ -92,6 +96,7 @@ platform() {
   text="${text//@WORKLOAD_MOUNT@/$WORKLOAD_MOUNT}"
   text="${text//@DATABASE_MOUNT@/$DATABASE_MOUNT}"
   text="${text//@DATABASE_CONNECTION@/$DATABASE_CONNECTION}"
+  text="${text//@SAMPLE_CONNECTION@/$SAMPLE_CONNECTION}"
   text="${text//@KUBERNETES_HOST@/$(hcl_string "$KUBERNETES_HOST")}"
   text="${text//@KUBERNETES_CA@/$ca}"
   printf '%s\n' "$text" | "$BAO" policy write publicdata-operator - >/dev/null

@@ -45,3 +45,47 @@ $enroll$;
 
 REVOKE ALL ON FUNCTION publicdata_platform.enroll(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION publicdata_platform.enroll(text) TO :"openbao_role";
+
+-- What PostgreSQL grants PUBLIC by default, taken back in this database: a
+-- tenant user may connect only where its role is granted CONNECT, makes no
+-- temporary table, creates nothing in `public`, and makes no large object
+-- (a large object granted to PUBLIC is read by any other user of the
+-- database, whatever its grants). What a user owns anyway is dropped with
+-- it (publicdata_platform.retire).
+DO $revoke$
+BEGIN
+  EXECUTE format('REVOKE ALL ON DATABASE %I FROM PUBLIC', current_database());
+END
+$revoke$;
+REVOKE ALL ON SCHEMA public FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION pg_catalog.lo_creat(integer), pg_catalog.lo_create(oid),
+  pg_catalog.lo_from_bytea(oid, bytea), pg_catalog.lo_import(text),
+  pg_catalog.lo_import(text, oid) FROM PUBLIC;
+
+-- What OpenBao runs when a user's lease ends: its sessions ended, whatever
+-- it owns in this database dropped (large objects included), then the user.
+-- Only a user named after a tenant role the operator made; one already gone
+-- is fine (a revocation tried again).
+CREATE OR REPLACE FUNCTION publicdata_platform.retire(username text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $retire$
+BEGIN
+  IF substring(username FROM '^([a-z][-a-z0-9]*-(dev|prod))\.[A-Za-z0-9]+$') IS NULL THEN
+    RAISE EXCEPTION 'publicdata_platform.retire: % is not a tenant user', username;
+  END IF;
+  PERFORM pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = username;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = username) THEN
+    RETURN;
+  END IF;
+  -- DROP OWNED needs the privileges of the user: its maker may take them.
+  IF NOT pg_has_role(current_user, username, 'USAGE') THEN
+    EXECUTE format('GRANT %I TO %I', username, current_user);
+  END IF;
+  EXECUTE format('DROP OWNED BY %I', username);
+  EXECUTE format('DROP ROLE %I', username);
+END
+$retire$;
+
+REVOKE ALL ON FUNCTION publicdata_platform.retire(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION publicdata_platform.retire(text) TO :"openbao_role";

@@ -14,11 +14,14 @@
 #                       enrolls them in their tenant role with the function
 #                       of charts/publicdata-operator/files/postgres-setup.sql
 # and the database `publicdata`, into which the example catalog's synthetic
-# tables are loaded (examples/data/catalog.sql).
+# tables are loaded (examples/data/catalog.sql); and `publicdata_sample`,
+# dev's samples, which the operator fills (dev's users connect only there,
+# prod's never do).
 # shellcheck shell=bash
 
 POSTGRES_PORT=5432
 POSTGRES_DB=publicdata
+POSTGRES_SAMPLE_DB=publicdata_sample
 
 postgres_as() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
 
@@ -52,26 +55,29 @@ postgres_start() {
   # A password file for the superuser over TCP (POSTGRES_ADMIN_URL).
   printf '%s:%s:*:postgres:%s\n' "$TB_HOST_IP" "$POSTGRES_PORT" "$(cat "$dir/postgres.password")" >"$dir/pgpass"
   chmod 600 "$dir/pgpass"
-  postgres_sql -d postgres -v db="$POSTGRES_DB" \
+  postgres_sql -d postgres -v db="$POSTGRES_DB" -v sample_db="$POSTGRES_SAMPLE_DB" \
     -v op="$(cat "$dir/publicdata_operator.password")" -v bao="$(cat "$dir/openbao.password")" <<'SQL'
 CREATE ROLE publicdata_operator LOGIN CREATEROLE PASSWORD :'op';
 CREATE ROLE openbao LOGIN CREATEROLE PASSWORD :'bao';
 -- Both end sessions of the users they make or manage (not a superuser's).
 GRANT pg_signal_backend TO publicdata_operator, openbao;
 CREATE DATABASE :"db" OWNER postgres;
+CREATE DATABASE :"sample_db" OWNER postgres;
 SQL
   # Nobody but the roles the operator grants reads anything: PUBLIC may not
-  # even connect or create in the public schema.
-  postgres_sql -d "$POSTGRES_DB" -v db="$POSTGRES_DB" <<'SQL'
-REVOKE ALL ON DATABASE :"db" FROM PUBLIC;
-REVOKE ALL ON SCHEMA public FROM PUBLIC;
+  # even connect or create in the public schema (postgres-setup.sql takes
+  # back the rest of what PUBLIC gets by default).
+  local db
+  for db in "$POSTGRES_DB" "$POSTGRES_SAMPLE_DB"; do
+    postgres_sql -d "$db" -v db="$db" <<'SQL'
 GRANT CONNECT, CREATE ON DATABASE :"db" TO publicdata_operator WITH GRANT OPTION;
 GRANT CONNECT ON DATABASE :"db" TO openbao;
 SQL
-  # The platform's enroll function, which every tenant user is made with.
-  postgres_sql -d "$POSTGRES_DB" -v openbao_role=openbao \
-    -f "$repo/charts/publicdata-operator/files/postgres-setup.sql" >/dev/null \
-    || die "charts/publicdata-operator/files/postgres-setup.sql failed"
+    # The platform's functions, which every tenant user is made and dropped with.
+    postgres_sql -d "$db" -v openbao_role=openbao \
+      -f "$repo/charts/publicdata-operator/files/postgres-setup.sql" >/dev/null \
+      || die "charts/publicdata-operator/files/postgres-setup.sql failed in $db"
+  done
   postgres_sql -d "$POSTGRES_DB" -f "$repo/examples/data/catalog.sql" >/dev/null \
     || die "loading examples/data/catalog.sql into PostgreSQL failed"
 }
@@ -82,12 +88,16 @@ SQL
 postgres_configure() {
   host_service postgres-system postgres "$POSTGRES_PORT"
   "$BAO" secrets enable database >/dev/null
-  "$BAO" write database/config/publicdata \
-    plugin_name=postgresql-database-plugin \
-    connection_url="postgresql://{{username}}:{{password}}@$TB_HOST_IP:$POSTGRES_PORT/$POSTGRES_DB?sslmode=disable" \
-    username=openbao password="$(cat "$state/postgres/openbao.password")" \
-    password_authentication=scram-sha-256 \
-    username_template='{{.RoleName}}.{{random 17}}' \
-    allowed_roles="*" verify_connection=true >/dev/null \
-    || die "configuring OpenBao's database secrets engine failed"
+  local connection db
+  for connection in publicdata:"$POSTGRES_DB" publicdata-sample:"$POSTGRES_SAMPLE_DB"; do
+    db="${connection#*:}" connection="${connection%%:*}"
+    "$BAO" write "database/config/$connection" \
+      plugin_name=postgresql-database-plugin \
+      connection_url="postgresql://{{username}}:{{password}}@$TB_HOST_IP:$POSTGRES_PORT/$db?sslmode=disable" \
+      username=openbao password="$(cat "$state/postgres/openbao.password")" \
+      password_authentication=scram-sha-256 \
+      username_template='{{.RoleName}}.{{random 17}}' \
+      allowed_roles="*" verify_connection=true >/dev/null \
+      || die "configuring OpenBao's database secrets engine ($connection) failed"
+  done
 }

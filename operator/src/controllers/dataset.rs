@@ -106,8 +106,8 @@ async fn plan(ds: &PublicDataset, db: Option<&database::Database>) -> Result<Pla
 #[instrument(skip_all, fields(dataset = %ds.name_any()))]
 pub async fn reconcile(ds: Arc<PublicDataset>, ctx: Arc<Context>) -> Result<Action, Error> {
     let name = ds.name_any();
-    let db = ctx.database.as_deref();
-    let desired = match plan(&ds, db).await? {
+    let plane = ctx.database.as_deref();
+    let desired = match plan(&ds, plane.map(|p| &p.raw)).await? {
         Plan::NotInATable => return Ok(Action::await_change()),
         Plan::NoDataPlane => Desired::new(
             DATA_READY,
@@ -117,9 +117,10 @@ pub async fn reconcile(ds: Arc<PublicDataset>, ctx: Arc<Context>) -> Result<Acti
         ),
         Plan::Refused { reason, message } => Desired::new(DATA_READY, false, reason, message),
         Plan::Views { statements, digest } => {
-            let Some(db) = db else {
+            let Some(plane) = plane else {
                 return Ok(Action::await_change());
             };
+            let db = &plane.raw;
             db.prepare().await.map_err(Error::Database)?;
             if db
                 .views_digest(&name)
@@ -146,6 +147,27 @@ pub async fn reconcile(ds: Arc<PublicDataset>, ctx: Arc<Context>) -> Result<Acti
                 )
                 .await;
             }
+            // Dev's sample lives in a database of its own: copied there
+            // from the view whenever the view's rows or shape changed.
+            if plane
+                .sync_sample(&name, &digest)
+                .await
+                .map_err(Error::Database)?
+            {
+                super::publish(
+                    &ctx.client,
+                    &ctx.reporter,
+                    ds.as_ref(),
+                    EventType::Normal,
+                    "SampleCopied",
+                    "Reconcile",
+                    &format!(
+                        "dev's sample {}.{name} copied to the samples database",
+                        database::SAMPLE_SCHEMA
+                    ),
+                )
+                .await;
+            }
             let table = ds
                 .spec
                 .table
@@ -157,7 +179,7 @@ pub async fn reconcile(ds: Arc<PublicDataset>, ctx: Arc<Context>) -> Result<Acti
                 true,
                 "ViewsMade",
                 format!(
-                    "{schema}.{table}: masked view {}.\"{name}\", dev's sample {}.\"{name}\" ({percent}% of the rows)",
+                    "{schema}.{table}: masked view {}.\"{name}\", dev's sample {}.\"{name}\" ({percent}% of the rows) in the samples database",
                     database::MASKED_SCHEMA,
                     database::SAMPLE_SCHEMA
                 ),

@@ -472,9 +472,10 @@ async fn sensitive_values(
                     "it lives in a PostgreSQL table and the operator has no data plane configured"
                         .into(),
                 )),
-                Some(db) => {
+                Some(plane) => {
                     for field in sensitive() {
-                        let values = db
+                        let values = plane
+                            .raw
                             .distinct_values(
                                 &table.schema,
                                 &table.name,

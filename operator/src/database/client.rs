@@ -426,6 +426,137 @@ impl Database {
         self.run(&statements).await
     }
 
+    /// Takes from `role` everything it holds in this database (column and
+    /// table grants, schema USAGE, CONNECT), without dropping it: a role of
+    /// the other environment, which must reach nothing here. A role this
+    /// instance does not know holds nothing.
+    pub async fn forget(&self, role: &str) -> Result<(), Error> {
+        let c = self.pool.get().await?;
+        let exists = c
+            .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])
+            .await?
+            .is_some();
+        if !exists {
+            return Ok(());
+        }
+        let connects = may_connect(&c, role).await?;
+        drop(c);
+        let held = self.held(role).await?;
+        let mut statements = sql::grant_changes(role, &BTreeMap::new(), &held);
+        if connects {
+            statements.push(format!(
+                "REVOKE ALL ON DATABASE {} FROM {}",
+                ident(&self.database),
+                ident(role)
+            ));
+        }
+        self.run(&statements).await
+    }
+
+    /// Dev's sample schema in the samples database, which no one else may
+    /// use.
+    pub async fn prepare_samples(&self) -> Result<(), Error> {
+        let mut prepared = self.prepared.lock().await;
+        if *prepared {
+            return Ok(());
+        }
+        let c = self.pool.get().await?;
+        c.batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {sample}; REVOKE ALL ON SCHEMA {sample} FROM PUBLIC;",
+            sample = ident(SAMPLE_SCHEMA),
+        ))
+        .await?;
+        *prepared = true;
+        Ok(())
+    }
+
+    /// The rows of dataset's sample view (in the raw database), as one JSON
+    /// array, with the view's columns and their types.
+    pub async fn sample_rows(&self, dataset: &str) -> Result<Sample, Error> {
+        let c = self.pool.get().await?;
+        let view = qualified(SAMPLE_SCHEMA, dataset);
+        let columns = c
+            .query(
+                "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute \
+                 WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                &[&view],
+            )
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let rows: String = c
+            .query_one(
+                &format!("SELECT coalesce(json_agg(t), '[]')::text FROM {view} AS t"),
+                &[],
+            )
+            .await?
+            .get(0);
+        Ok(Sample { columns, rows })
+    }
+
+    /// The mark on dataset's sample table here (what it was last filled
+    /// from), if the table exists.
+    pub async fn sample_mark(&self, dataset: &str) -> Result<Option<String>, Error> {
+        let c = self.pool.get().await?;
+        let row = c
+            .query_opt(
+                "SELECT obj_description(to_regclass($1), 'pg_class')",
+                &[&qualified(SAMPLE_SCHEMA, dataset)],
+            )
+            .await?;
+        Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
+    }
+
+    /// Fills dataset's sample table here with `sample`, in one transaction:
+    /// the table made again with the sample's columns, its rows, `mark` as
+    /// its comment, and the column grants it had, for the columns it still
+    /// has.
+    pub async fn fill_sample(
+        &self,
+        dataset: &str,
+        sample: &Sample,
+        mark: &str,
+    ) -> Result<(), Error> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        let relation = (SAMPLE_SCHEMA.to_string(), dataset.to_string());
+        let table = qualified(SAMPLE_SCHEMA, dataset);
+        let before = column_grants(&tx, &relation).await?;
+        let columns = sample
+            .columns
+            .iter()
+            .map(|(name, kind)| format!("{} {kind}", ident(name)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        tx.batch_execute(&format!(
+            "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} ({columns});"
+        ))
+        .await?;
+        tx.execute(
+            &format!("INSERT INTO {table} SELECT * FROM json_populate_recordset(NULL::{table}, $1::text::json)"),
+            &[&sample.rows],
+        )
+        .await?;
+        tx.batch_execute(&format!("COMMENT ON TABLE {table} IS {}", literal(mark)))
+            .await?;
+        let now: BTreeSet<String> = sample.columns.iter().map(|(n, _)| n.clone()).collect();
+        for (role, columns) in before {
+            let kept: BTreeSet<String> = columns.intersection(&now).cloned().collect();
+            if kept.is_empty() {
+                continue;
+            }
+            let wanted = BTreeMap::from([(relation.clone(), kept)]);
+            for s in sql::grant_changes(&role, &wanted, &Held::default()) {
+                if s.starts_with("GRANT SELECT") {
+                    tx.batch_execute(&s).await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The roles of `tenant` that exist, and how many sessions their members
     /// hold: for the exit review, which wants none of either.
     pub async fn left_of(&self, tenant: &str) -> Result<(Vec<String>, i64), Error> {
@@ -453,6 +584,14 @@ impl Database {
         }
         Ok((roles, sessions))
     }
+}
+
+/// A dataset's sample as read from its view: (column, type) in order, and
+/// the rows as a JSON array.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    pub columns: Vec<(String, String)>,
+    pub rows: String,
 }
 
 /// Whether `role` may connect to this database.

@@ -9,7 +9,7 @@
 mod client;
 pub mod sql;
 
-pub use client::{Database, Error, Settings};
+pub use client::{Database, Error, Sample, Settings};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,6 +28,73 @@ pub const KEYS_SCHEMA: &str = "publicdata_keys";
 /// The comment on every role the operator makes, followed by its tenant: a
 /// role without it is never touched, whatever its name.
 pub const ROLE_MARK: &str = "publicdata-operator tenant ";
+
+/// The data plane's two databases: the catalog's raw tables,
+/// where prod's roles are granted columns; and dev's samples, a database of
+/// its own where the operator keeps each dataset's masked sample as a table.
+/// A dev user cannot connect to the raw database, a prod user cannot
+/// connect to the samples', so nothing one makes (a large object, a table,
+/// a notification) is seen by the other.
+pub struct Plane {
+    pub raw: Database,
+    pub samples: Database,
+}
+
+impl Plane {
+    /// Where an environment's role is granted and its users connect.
+    pub fn of(&self, env: Environment) -> &Database {
+        match env {
+            Environment::Dev => &self.samples,
+            Environment::Prod => &self.raw,
+        }
+    }
+
+    /// The database an environment's users must not reach.
+    pub fn not_of(&self, env: Environment) -> &Database {
+        match env {
+            Environment::Dev => &self.raw,
+            Environment::Prod => &self.samples,
+        }
+    }
+
+    /// Copies a dataset's masked sample from its view in the raw database
+    /// to its table in the samples database, when what the table holds is
+    /// not the view's rows made with the views of `digest`. True when it
+    /// copied.
+    pub async fn sync_sample(&self, dataset: &str, digest: &str) -> Result<bool, Error> {
+        use sha2::Digest;
+        self.samples.prepare_samples().await?;
+        let sample = self.raw.sample_rows(dataset).await?;
+        let content = hex::encode(sha2::Sha256::digest(
+            format!("{:?}\n{}", sample.columns, sample.rows).as_bytes(),
+        ));
+        let mark = format!("views {digest}; rows {content}");
+        if self.samples.sample_mark(dataset).await?.as_deref() == Some(mark.as_str()) {
+            return Ok(false);
+        }
+        self.samples.fill_sample(dataset, &sample, &mark).await?;
+        Ok(true)
+    }
+
+    /// The roles of `tenant` left in either database, and their members'
+    /// sessions. On one instance both see the same roles and sessions (they
+    /// are the instance's); on two, each its own.
+    pub async fn left_of(&self, tenant: &str) -> Result<(Vec<String>, i64), Error> {
+        let (raw, raw_sessions) = self.raw.left_of(tenant).await?;
+        let (samples, samples_sessions) = self.samples.left_of(tenant).await?;
+        let within = |a: &[String], b: &[String]| a.iter().all(|r| b.contains(r));
+        Ok(if within(&samples, &raw) {
+            (raw, raw_sessions)
+        } else if within(&raw, &samples) {
+            (samples, samples_sessions)
+        } else {
+            let mut all: Vec<String> = raw.into_iter().chain(samples).collect();
+            all.sort();
+            all.dedup();
+            (all, raw_sessions + samples_sessions)
+        })
+    }
+}
 
 /// The PostgreSQL role of one environment of a tenant: the namespace's name.
 /// It cannot log in; the short-lived users OpenBao makes are its members.
@@ -52,7 +119,7 @@ pub fn wanted(env: Environment, grants: &[ColumnGrant]) -> BTreeMap<Relation, BT
 /// exactly what its active scenarios grant. Returns what each may select,
 /// in words, for the status.
 pub async fn provision(
-    db: &Database,
+    plane: &Plane,
     tenant: &str,
     envs: &[Environment],
     grants: &[ColumnGrant],
@@ -60,7 +127,11 @@ pub async fn provision(
     let mut granted = Vec::new();
     for env in envs {
         let role = tenant_role(tenant, *env);
+        let db = plane.of(*env);
         db.ensure_role(&role, tenant).await?;
+        // Nothing in the other environment's database, whatever an earlier
+        // version granted there.
+        plane.not_of(*env).forget(&role).await?;
         let want = wanted(*env, grants);
         let held = db.held(&role).await?;
         let changes = sql::grant_changes(&role, &want, &held);

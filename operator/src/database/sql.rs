@@ -143,8 +143,12 @@ pub fn views(
     Ok(vec![
         format!("DROP VIEW IF EXISTS {sample_view}"),
         format!("DROP VIEW IF EXISTS {masked_view}"),
-        format!("CREATE VIEW {masked_view} AS SELECT {exprs} FROM {from}"),
-        format!("CREATE VIEW {sample_view} AS SELECT {exprs} FROM {from} {sampled}"),
+        // security_barrier: no function in a query's own predicate runs on
+        // a row before the view's (the sample's share) has filtered it.
+        format!("CREATE VIEW {masked_view} WITH (security_barrier) AS SELECT {exprs} FROM {from}"),
+        format!(
+            "CREATE VIEW {sample_view} WITH (security_barrier) AS SELECT {exprs} FROM {from} {sampled}"
+        ),
     ])
 }
 

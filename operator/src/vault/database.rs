@@ -164,6 +164,14 @@ mod tests {
             let hcl = format!("[\"{}\"]", s.replace('"', "\\\""));
             assert!(policy.contains(&hcl), "{hcl}");
         }
+        // And the lifetimes the operator writes (a role with others is refused).
+        for (key, ttl) in [
+            ("default_ttl", crate::vault::TOKEN_TTL),
+            ("max_ttl", crate::vault::TOKEN_MAX_TTL),
+        ] {
+            let hcl = format!("\"{key}\" = [\"{ttl}\"]");
+            assert!(policy.contains(&hcl), "{hcl}");
+        }
         let setup = include_str!("../../../charts/publicdata-operator/files/postgres-setup.sql");
         assert!(setup.contains("FUNCTION publicdata_platform.enroll(username text)"));
     }

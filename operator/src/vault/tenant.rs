@@ -96,12 +96,23 @@ pub struct Identity {
 }
 
 /// Where OpenBao makes database users: its database secrets engine's mount,
-/// and the connection (to the platform's PostgreSQL) configured there by the
-/// platform.
+/// and the connections configured there by the platform: to the raw
+/// database (prod's users) and to the samples database (dev's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataPlane {
     pub mount: String,
     pub connection: String,
+    pub sample_connection: String,
+}
+
+impl DataPlane {
+    /// The connection an environment's users are made through.
+    pub fn connection_of(&self, env: Environment) -> &str {
+        match env {
+            Environment::Dev => &self.sample_connection,
+            Environment::Prod => &self.connection,
+        }
+    }
 }
 
 /// A role of OpenBao's database secrets engine: each read of
@@ -134,10 +145,12 @@ pub struct DatabaseRole {
 /// comma (OpenBao would split a string there), so the policy can pin it.
 pub const DATABASE_CREATION: &str = "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; SELECT publicdata_platform.enroll('{{name}}')";
 
-/// What OpenBao runs when a lease ends or is revoked: the user's sessions
-/// ended, then the user dropped. OpenBao runs a role's statements as they
-/// are at revocation, so these are pinned too.
-pub const DATABASE_REVOCATION: &str = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{{name}}'; DROP ROLE IF EXISTS \"{{name}}\"";
+/// What OpenBao runs when a lease ends or is revoked: the platform's
+/// `publicdata_platform.retire` (`files/postgres-setup.sql`) ends the user's
+/// sessions, drops whatever it owns (a large object it made and granted to
+/// PUBLIC would outlive it) and then the user. OpenBao runs a role's
+/// statements as they are at revocation, so these are pinned too.
+pub const DATABASE_REVOCATION: &str = "SELECT publicdata_platform.retire('{{name}}')";
 
 /// The username template the platform sets on the database connection:
 /// the role's name, then a random part (at most 45 + 1 + 17 = 63
@@ -329,7 +342,7 @@ pub fn build_with_grants(
                     .map(|e| DatabaseRole {
                         mount: plane.mount.clone(),
                         name: crate::database::tenant_role(tenant, *e),
-                        connection: plane.connection.clone(),
+                        connection: plane.connection_of(*e).to_string(),
                         ttl: TOKEN_TTL.into(),
                         max_ttl: TOKEN_MAX_TTL.into(),
                         owner: owner.into(),
@@ -398,5 +411,46 @@ mod tests {
         assert_eq!(v.identities.len(), 1);
         assert_eq!(v.areas, ["areas/acme-prod"]);
         assert_eq!(v.roles[0].name, "acme-prod");
+    }
+}
+
+#[cfg(test)]
+mod data_plane_tests {
+    use super::*;
+
+    /// Dev's users are made through the samples database's connection,
+    /// prod's through the raw one's: neither can log in to the other's.
+    #[test]
+    fn each_environment_gets_users_of_its_own_database() {
+        let plane = DataPlane {
+            mount: "database".into(),
+            connection: "publicdata".into(),
+            sample_connection: "publicdata-sample".into(),
+        };
+        let workloads = Workloads {
+            auth_mount: "publicdata-workloads".into(),
+            audience: "openbao".into(),
+            catalog_mount: "catalog".into(),
+        };
+        let built = build_with_grants(
+            "acme",
+            "owner",
+            &[Environment::Prod, Environment::Dev],
+            &workloads,
+            &[],
+            Some(&plane),
+        );
+        let by_role: Vec<(&str, &str)> = built
+            .database_roles
+            .iter()
+            .map(|r| (r.name.as_str(), r.connection.as_str()))
+            .collect();
+        assert_eq!(
+            by_role,
+            [
+                ("acme-dev", "publicdata-sample"),
+                ("acme-prod", "publicdata")
+            ]
+        );
     }
 }

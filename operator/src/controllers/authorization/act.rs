@@ -348,14 +348,14 @@ pub async fn freeze_domain(
         ctx.settings.data_plane.as_ref(),
     );
     let database = async {
-        let Some(db) = &ctx.database else {
+        let Some(plane) = &ctx.database else {
             return Ok(String::new());
         };
         let mut ended = 0;
         let mut roles = Vec::new();
         for env in &o.oa.spec.environments {
             let role = crate::database::tenant_role(&tenant, *env);
-            ended += db.cut(&role).await?;
+            ended += plane.of(*env).cut(&role).await?;
             roles.push(role);
         }
         Ok::<_, crate::database::Error>(format!(

@@ -248,9 +248,16 @@ pub async fn run(ctx: &Context, o: &Observed, then: Phase) -> Result<Action, Rec
     .await
     .map_err(ReconcileError::Offboard)?;
     failpoint::hit("offboard:openbao-wiped");
-    if let Some(db) = &ctx.database {
+    if let Some(plane) = &ctx.database {
         for env in [Environment::Dev, Environment::Prod] {
-            db.drop_role(&crate::database::tenant_role(&tenant, env), &tenant)
+            let role = crate::database::tenant_role(&tenant, env);
+            let dropped = async {
+                // Whatever an earlier version granted it in the other
+                // database first: a role holding grants cannot be dropped.
+                plane.not_of(env).forget(&role).await?;
+                plane.of(env).drop_role(&role, &tenant).await
+            };
+            dropped
                 .await
                 .map_err(|e| ReconcileError::Offboard(Error::Database(e)))?;
         }

@@ -152,7 +152,7 @@ pub async fn volumes_of(
 pub async fn review(
     client: &Client,
     backend: &dyn SecretsBackend,
-    database: Option<&crate::database::Database>,
+    database: Option<&crate::database::Plane>,
     data_plane: Option<&vault::DataPlane>,
     workloads: &vault::Workloads,
     audit: &[crate::audit::Record],
@@ -419,6 +419,7 @@ mod tests {
         let plane = vault::DataPlane {
             mount: "database".into(),
             connection: "platform".into(),
+            sample_connection: "platform-sample".into(),
         };
         let untouched = wipe_openbao(
             &backend,

@@ -66,7 +66,7 @@ fn each_field_is_shown_by_its_rule_and_the_sample_is_a_fixed_share() {
         sql[0].starts_with("DROP VIEW IF EXISTS \"publicdata_sample\".\"enterprise-registry\"")
     );
     let masked = &sql[2];
-    assert!(masked.starts_with("CREATE VIEW \"publicdata_masked\".\"enterprise-registry\" AS SELECT t.\"credit_code\" AS \"credit_code\", "));
+    assert!(masked.starts_with("CREATE VIEW \"publicdata_masked\".\"enterprise-registry\" WITH (security_barrier) AS SELECT t.\"credit_code\" AS \"credit_code\", "));
     assert!(
         masked.contains("power(10::numeric, floor(log(abs(t.\"registered_capital\"::numeric))))")
     );
@@ -81,7 +81,7 @@ fn each_field_is_shown_by_its_rule_and_the_sample_is_a_fixed_share() {
     // The sample: the same expressions, a fixed share of the rows.
     let sample = &sql[3];
     assert!(sample.starts_with(
-        "CREATE VIEW \"publicdata_sample\".\"enterprise-registry\" AS SELECT t.\"credit_code\""
+        "CREATE VIEW \"publicdata_sample\".\"enterprise-registry\" WITH (security_barrier) AS SELECT t.\"credit_code\""
     ));
     assert!(sample.ends_with("% 100 < 10"));
     assert_eq!(
