@@ -340,7 +340,7 @@ async fn products_leave_only_through_an_approved_digest_pinned_export() -> Resul
     let er = wait_export(&api, "moving", "Failed").await?;
     let checks = er.status.context("status")?.checks.join("; ");
     ensure!(
-        checks.contains("does not match the declared") && checks.contains("delivery refused"),
+        checks.contains("is not the product declared") && checks.contains("delivery refused"),
         "{checks}"
     );
 

@@ -108,7 +108,11 @@ async fn suspension_cuts_all_access_at_once_and_resume_restores_it_exactly() -> 
             .await
             .is_err();
         let member_out = !can_i(&bed, &alice, &["create", "deployments", "-n", &dev])?
-            && !can_i(&bed, &alice, &["list", "deployments", "-n", &prod])?;
+            && !can_i(
+                &bed,
+                &alice,
+                &["get", "configmaps/publicdata-workloads", "-n", &prod],
+            )?;
         let scaled = deployments.get("web").await?.spec.replicas == Some(0)
             && statefulsets.get("db").await?.spec.replicas == Some(0);
         let suspended = cronjobs.get("nightly").await?.spec.suspend == Some(true);

@@ -119,6 +119,24 @@ async fn members_see_prod_only_through_the_operators_summary() -> Result<()> {
         "{leak}"
     );
     ensure!(!shown.contains(ROW), "the summary holds the row: {shown}");
+    // Nobody but the operator writes it, not even a cluster admin (the
+    // control: the operator wrote what was read above).
+    let out = run(bed.kubectl().args([
+        "-n",
+        &prod,
+        "patch",
+        "configmap",
+        "publicdata-workloads",
+        "--type",
+        "merge",
+        "-p",
+        &format!(r#"{{"data":{{"extra":"{ROW}"}}}}"#),
+    ]))?;
+    ensure!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("operator's summary"),
+        "someone other than the operator wrote the summary: {out:?}"
+    );
     let table = bed.plugin(&["--as", &alice, "workloads", &t])?;
     let table = String::from_utf8_lossy(&table.stdout);
     ensure!(
@@ -161,11 +179,15 @@ async fn prod_refuses_log_fallback_exec_probes_and_exec_hooks() -> Result<()> {
             "a prod pod with {name} must be refused, cluster admin or not: {stderr}"
         );
         // A Deployment's template is refused too, at apply.
+        let mut template = pod["spec"].clone();
+        if let Some(spec) = template.as_object_mut() {
+            spec.remove("restartPolicy");
+        }
         let deployment = json!({
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": name, "namespace": prod},
             "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}}, "spec": pod["spec"]}}
+                     "template": {"metadata": {"labels": {"app": name}}, "spec": template}}
         });
         std::fs::write(&file, serde_json::to_vec(&deployment)?)?;
         let out = run(bed.kubectl().args(["apply", "-f"]).arg(&file))?;

@@ -20,8 +20,19 @@ use kube::Api;
 /// pod CoreDNS places, in a namespace that is not a tenant's, passes.
 pub const GUARD: &str = "metadata('kubernetes/client-namespace') != '' && !(metadata('kubernetes/client-namespace') matches '-(dev|prod)$')";
 
-/// Plugins that send a query's name to another server.
-const UPSTREAM: &[&str] = &["forward", "grpc", "proxy"];
+/// Plugins that send a query's name to another server (the last three are
+/// well-known external ones): a resolver upstream, or a collector of query
+/// logs or traces.
+const UPSTREAM: &[&str] = &[
+    "forward",
+    "grpc",
+    "proxy",
+    "dnstap",
+    "trace",
+    "unbound",
+    "fanout",
+    "alternate",
+];
 
 /// One server block: its keys, and each directive's words (nested blocks
 /// flattened, their lines kept in order).
@@ -140,10 +151,45 @@ fn is_guard(expr: &str) -> bool {
 /// else why not.
 pub fn contained(corefile: &str) -> Result<String, String> {
     let blocks = blocks(corefile)?;
-    let mut guarded = 0;
+    // A snippet, `(name) { ... }`, is imported by name; any other import
+    // reads files this check never sees (k3s's `import
+    // /etc/coredns/custom/*.override`).
+    let snippets: Vec<&str> = blocks
+        .iter()
+        .filter_map(|b| b.keys.strip_prefix('(')?.strip_suffix(')'))
+        .collect();
     for b in &blocks {
-        let upstream: Vec<&str> = b
+        if let Some(line) = b.lines.iter().find(|l| {
+            l.first().is_some_and(|d| d == "import")
+                && !l
+                    .get(1)
+                    .is_some_and(|name| snippets.contains(&name.as_str()))
+        }) {
+            return Err(format!(
+                "server block `{}` imports {}, which this check cannot read: put it in the Corefile",
+                b.keys,
+                line[1..].join(" ")
+            ));
+        }
+    }
+    let mut guarded = 0;
+    for b in blocks.iter().filter(|b| !b.keys.starts_with('(')) {
+        // The block's lines with each snippet it imports in place.
+        let lines: Vec<&Vec<String>> = b
             .lines
+            .iter()
+            .flat_map(|l| {
+                let snippet = (l.first().is_some_and(|d| d == "import"))
+                    .then(|| l.get(1))
+                    .flatten()
+                    .and_then(|name| blocks.iter().find(|s| s.keys == format!("({name})")));
+                match snippet {
+                    Some(s) => s.lines.iter().collect::<Vec<_>>(),
+                    None => vec![l],
+                }
+            })
+            .collect();
+        let upstream: Vec<&str> = lines
             .iter()
             .filter_map(|l| l.first())
             .filter(|d| UPSTREAM.contains(&d.as_str()))
@@ -152,8 +198,7 @@ pub fn contained(corefile: &str) -> Result<String, String> {
         if upstream.is_empty() {
             continue;
         }
-        let exprs: Vec<String> = b
-            .lines
+        let exprs: Vec<String> = lines
             .iter()
             .filter(|l| l.first().is_some_and(|d| d == "expr"))
             .map(|l| l[1..].join(" "))
@@ -279,6 +324,29 @@ mod tests {
             "-(dev|prod)$') || incidr(client_ip(), '10.213.0.0/16')",
         );
         assert!(contained(&nodes).is_ok(), "{:?}", contained(&nodes));
+    }
+
+    #[test]
+    fn an_import_of_files_or_a_query_log_sent_away_is_not_contained() {
+        let imported = platform().replace(
+            "    log . \"tenant-dns",
+            "    import /etc/coredns/custom/*.override\n    log . \"tenant-dns",
+        );
+        assert!(contained(&imported).unwrap_err().contains("imports"));
+        let tapped = platform().replace(
+            "    log . \"tenant-dns",
+            "    dnstap tcp://10.0.0.99:6000 full\n    log . \"tenant-dns",
+        );
+        assert!(contained(&tapped).unwrap_err().contains("dnstap"));
+        // A snippet is read where it is imported: its forward counts.
+        let snippet = format!(
+            "(up) {{\n    forward . 1.1.1.1\n}}\n{}",
+            platform().replace(
+                "    log . \"tenant-dns",
+                "    import up\n    log . \"tenant-dns"
+            )
+        );
+        assert!(contained(&snippet).unwrap_err().contains("forward"));
     }
 
     #[test]

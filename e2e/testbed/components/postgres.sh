@@ -63,6 +63,10 @@ CREATE ROLE openbao LOGIN CREATEROLE PASSWORD :'bao';
 GRANT pg_signal_backend TO publicdata_operator, openbao;
 CREATE DATABASE :"db" OWNER postgres;
 CREATE DATABASE :"sample_db" OWNER postgres;
+-- The server's own databases are nobody's meeting place: PUBLIC may not
+-- connect (a tenant user could NOTIFY or make a large object there).
+REVOKE ALL ON DATABASE postgres FROM PUBLIC;
+REVOKE ALL ON DATABASE template1 FROM PUBLIC;
 SQL
   # Nobody but the roles the operator grants reads anything: PUBLIC may not
   # even connect or create in the public schema (postgres-setup.sql takes

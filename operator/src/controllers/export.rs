@@ -178,21 +178,30 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
         .and_then(|cm| artifact_bytes(cm, &er.spec.artifact.key));
     let mut computed = None;
     let mut findings = Vec::new();
+    // One answer for an artifact that is missing and one that is not the
+    // declared product: which prod ConfigMaps exist is not a member's to
+    // learn either.
+    let not_declared = || {
+        format!(
+            "artifact {prod}/{} key {} is not the product declared (it does not exist, or its digest is not {}){}",
+            er.spec.artifact.config_map,
+            er.spec.artifact.key,
+            er.spec.digest,
+            if er.spec.decision.is_some() {
+                "; delivery refused"
+            } else {
+                ""
+            }
+        )
+    };
     match &artifact {
-        None => failures.push(format!(
-            "artifact {prod}/{} key {} does not exist",
-            er.spec.artifact.config_map, er.spec.artifact.key
-        )),
+        None => failures.push(not_declared()),
         // Neither the digest nor the review of an object other than the one
         // declared is shown: a status every member reads would otherwise
         // tell the digest of any prod ConfigMap, against which a guess at
         // a low-entropy row is checked.
         Some(content) if hex::encode(Sha256::digest(content)) != er.spec.digest => {
-            failures.push(format!(
-                "the artifact's digest does not match the declared {}: it changed after it was declared, or it is not the product declared{}",
-                er.spec.digest,
-                if er.spec.decision.is_some() { "; delivery refused" } else { "" }
-            ));
+            failures.push(not_declared());
         }
         Some(content) => {
             let digest = er.spec.digest.clone();

@@ -522,6 +522,9 @@ impl Database {
         let tx = c.transaction().await?;
         let relation = (SAMPLE_SCHEMA.to_string(), dataset.to_string());
         let table = qualified(SAMPLE_SCHEMA, dataset);
+        // A dev session holding the table does not stall the copy for long:
+        // it fails and is tried at the next resync.
+        tx.batch_execute("SET LOCAL lock_timeout = '5s'").await?;
         let before = column_grants(&tx, &relation).await?;
         let columns = sample
             .columns
