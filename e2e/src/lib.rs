@@ -663,6 +663,40 @@ fn parse_env_file(text: &str) -> HashMap<String, String> {
         .collect()
 }
 
+/// Subresources `kubectl auth can-i` must be told are subresources: it
+/// reads `pods/exec` as the pod named `exec`.
+const SUBRESOURCES: &[&str] = &[
+    "exec",
+    "attach",
+    "portforward",
+    "log",
+    "status",
+    "ephemeralcontainers",
+    "scale",
+];
+
+/// `kubectl auth can-i ARGS --as USER`: whether `user` may. A
+/// `RESOURCE/SUBRESOURCE` argument (`pods/exec`) is asked as the
+/// subresource; any other `TYPE/NAME` as the object of that name.
+pub fn can_i(bed: &TestBed, user: &str, args: &[&str]) -> Result<bool> {
+    let mut asked: Vec<String> = Vec::new();
+    for a in args {
+        match a.split_once('/') {
+            Some((resource, sub)) if SUBRESOURCES.contains(&sub) => {
+                asked.push(resource.to_string());
+                asked.push(format!("--subresource={sub}"));
+            }
+            _ => asked.push(a.to_string()),
+        }
+    }
+    let out = run(bed
+        .kubectl()
+        .args(["auth", "can-i"])
+        .args(&asked)
+        .args(["--as", user]))?;
+    Ok(out.status.success())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

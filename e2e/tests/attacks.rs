@@ -146,6 +146,29 @@ async fn the_operators_identity_writes_nothing_outside_the_namespaces_it_made() 
         "publicdata-operator-confinement",
     )?;
     run_ok(&mut create(&bed.manifest_file(&deny_all(&dev))?))?;
+    // Its RBAC creates ConfigMaps in its namespaces (the workload summary);
+    // admission lets it make that one and no other: a prod artifact is the
+    // tenant's, never the operator's to make or change.
+    let prod = format!("{t}-prod");
+    let config_map = |name: &str| {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": &prod}, "data": {"report.csv": "x"}})
+    };
+    refused_by(
+        &mut create(&bed.manifest_file(&config_map("artifact"))?),
+        "publicdata-operator-confinement",
+    )?;
+    run_ok(
+        as_operator(&bed)
+            .args([
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "--dry-run=server",
+                "-f",
+            ])
+            .arg(bed.manifest_file(&config_map("publicdata-workloads"))?),
+    )?;
     for (ns, role) in [
         ("kube-system", "publicdata-bureau-auditor"),
         (dev.as_str(), "publicdata-bureau-auditor"),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use e2e::{TestBed, authorization, eventually, run, run_err, run_ok, unique};
+use e2e::{TestBed, authorization, can_i, eventually, run, run_err, run_ok, unique};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
@@ -29,15 +29,6 @@ async fn tenant(bed: &TestBed) -> Result<(String, String, String)> {
     )?)?;
     bed.wait_ready(&name).await?;
     Ok((name, trained, untrained))
-}
-
-fn can_i(bed: &TestBed, user: &str, args: &[&str]) -> Result<bool> {
-    let out = run(bed
-        .kubectl()
-        .args(["auth", "can-i"])
-        .args(args)
-        .args(["--as", user]))?;
-    Ok(out.status.success())
 }
 
 /// `examples/` applied as a user would: the authorization becomes Ready and
@@ -838,6 +829,21 @@ async fn a_resync_writes_nothing_and_what_is_changed_by_hand_is_put_back() -> Re
     let client = bed.client().await?;
     let (t, _, _) = tenant(&bed).await?;
     let (dev, prod) = (format!("{t}-dev"), format!("{t}-prod"));
+    // The prod workload summary is written once by its own controller, after
+    // the namespace is made: that first write is not a resync's.
+    eventually(
+        "prod's workload summary",
+        Duration::from_secs(60),
+        || async {
+            Ok(run(bed
+                .kubectl()
+                .args(["-n", &prod, "get", "configmap", "publicdata-workloads"]))?
+            .status
+            .success()
+            .then_some(()))
+        },
+    )
+    .await?;
     // Watch one resync: it lies between the operator's next two reads of the
     // authorization (a reconcile starts with one; reconciles of one
     // authorization never overlap).

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use e2e::{TestBed, authorization, eventually, run, run_ok, unique};
+use e2e::{TestBed, authorization, can_i, eventually, run, run_ok, unique};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::ResourceQuota;
@@ -23,16 +23,6 @@ fn condition(oa: &OperatorAuthorization, type_: &str) -> Option<(String, String)
         .iter()
         .find(|c| c.type_ == type_)
         .map(|c| (c.status.clone(), c.reason.clone()))
-}
-
-fn can_i(bed: &TestBed, user: &str, args: &[&str]) -> Result<bool> {
-    Ok(run(bed
-        .kubectl()
-        .args(["auth", "can-i"])
-        .args(args)
-        .args(["--as", user]))?
-    .status
-    .success())
 }
 
 #[tokio::test]

@@ -571,35 +571,31 @@ async fn a_session_into_a_dev_pod_is_kept_and_none_refuses_every_one() -> Result
     )
     .await?;
     for sub in ["pods/portforward", "pods/attach", "pods/exec"] {
-        let out = run(bed.kubectl().args([
-            "auth",
-            "can-i",
-            "create",
-            sub,
-            "-n",
-            &dev,
-            "--as",
-            &dev_member,
-        ]))?;
         ensure!(
-            String::from_utf8_lossy(&out.stdout).trim() == "no",
+            !e2e::can_i(&bed, &dev_member, &["create", sub, "-n", &dev])?,
             "{sub} must be refused under interactiveAccess None"
         );
     }
-    // The member still develops there: the refusal is of sessions only.
+    // A port-forward tried for real: refused at once (one that were allowed
+    // would run until the timeout).
     let out = run(bed.kubectl().args([
-        "auth",
-        "can-i",
-        "create",
-        "deployments",
-        "-n",
-        &dev,
         "--as",
         &dev_member,
+        "-n",
+        &dev,
+        "port-forward",
+        &format!("pod/{}", pod.name),
+        "--request-timeout=20s",
+        ":8080",
     ]))?;
     ensure!(
-        String::from_utf8_lossy(&out.stdout).trim() == "yes",
-        "the control"
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("forbidden"),
+        "a port-forward under interactiveAccess None: {out:?}"
+    );
+    // The member still develops there: the refusal is of sessions only.
+    ensure!(
+        e2e::can_i(&bed, &dev_member, &["create", "deployments", "-n", &dev])?,
+        "the control: the member still creates deployments in dev"
     );
     Ok(())
 }
