@@ -220,6 +220,25 @@ openbao_platform() {
     "$repo/charts/publicdata-operator/files/openbao-setup.sh" platform >/dev/null
 }
 
+# Tenant quotas count the project's kinds (count/exportrequests.publicdata.io
+# ...). The cluster's quota controller finds a new CRD within 30 s; a quota
+# made before then refuses every object of that kind ("status unknown for
+# quota") until its next full sync, 5 minutes on. So the install is done
+# when a fresh quota counts them, as a cluster that had the CRDs for a while
+# would.
+quota_counts_project_kinds() {
+  local ns=publicdata-quota-probe deadline=$((SECONDS + 90))
+  kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  until kubectl -n "$ns" get resourcequota probe -o jsonpath='{.status.used}' 2>/dev/null \
+      | grep -q 'count/exportrequests.publicdata.io'; do
+    ((SECONDS < deadline)) || die "the cluster's quota controller does not count exportrequests.publicdata.io after 90s"
+    kubectl -n "$ns" delete resourcequota probe --ignore-not-found >/dev/null
+    kubectl -n "$ns" create quota probe --hard=count/exportrequests.publicdata.io=1 >/dev/null
+    sleep 2
+  done
+  kubectl delete namespace "$ns" --wait=false >/dev/null
+}
+
 # The operator, run on the host against this test bed: CRDs and admission
 # policies applied, an OpenBao token with only the operator's policy, logs to
 # logs/operator.log, its pid in pids (so `down` stops it too).
@@ -236,6 +255,7 @@ operator_start() {
   echo host >"$state/operator.mode"
   kubectl apply --server-side --force-conflicts -f "$repo/crds/" >/dev/null
   kubectl wait --for condition=established --timeout=60s -f "$repo/crds/" >/dev/null
+  quota_counts_project_kinds
   # Established is not the end: server-side apply of a custom resource needs
   # the API server's schema for it, which follows a moment later.
   local deadline=$((SECONDS + 60))
@@ -391,6 +411,7 @@ operator_install() {
   echo chart >"$state/operator.mode"
   echo "$repo/target/release/publicdata-operator" >"$state/operator.bin"
   echo "http://$(kubectl -n publicdata-system get pod "$holder" -o jsonpath='{.status.podIP}'):8080" >"$state/operator.admin"
+  quota_counts_project_kinds
   log "operator installed by its chart: $holder leads"
 }
 

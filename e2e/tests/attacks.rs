@@ -1197,8 +1197,15 @@ async fn the_operators_openbao_token_writes_no_policy_and_mints_nothing_beyond_a
             "alias_name_source=serviceaccount_name".into(),
             "token_ttl=15m".into(),
             "token_max_ttl=1h".into(),
-            "token_no_default_policy=true".into(),
         ];
+        // Without `default` (its cubbyhole and wrapping), unless the attack
+        // is to have it back.
+        if !extra
+            .iter()
+            .any(|e| e.starts_with("token_no_default_policy="))
+        {
+            args.push("token_no_default_policy=true".into());
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         args
     };
@@ -1298,10 +1305,14 @@ async fn the_operators_openbao_token_writes_no_policy_and_mints_nothing_beyond_a
         role("evil", &["policies=publicdata-operator"]),
         role(
             "evil",
+            &["token_policies=publicdata-workload", "token_num_uses=0"],
+        ),
+        // A role whose tokens get the `default` policy back.
+        role(
+            "evil",
             &[
                 "token_policies=publicdata-workload",
-                "token_no_default_policy=true",
-                "token_num_uses=0",
+                "token_no_default_policy=false",
             ],
         ),
         // A database role whose users join another tenant's role or the
