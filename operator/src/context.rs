@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::Client;
-use kube::runtime::events::Reporter;
+use kube::runtime::events::Recorder;
 
 use crate::audit;
 use crate::controllers::tenant;
@@ -44,7 +44,9 @@ pub struct Context {
     pub dns: Arc<crate::dns::DnsCheck>,
     pub vault: Arc<dyn SecretsBackend>,
     pub settings: Settings,
-    pub reporter: Reporter,
+    /// The one event recorder: kube aggregates an event repeated by the same
+    /// recorder into a series, where a recorder per event would post each.
+    pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
     /// The audit log: every decision and action, hash-chained.

@@ -514,6 +514,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
             args.dns_corefile
         ),
     };
+    let recorder = kube::runtime::events::Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "publicdata-operator".into(),
+            instance: args.pod_name.clone(),
+        },
+    );
     let ctx = Arc::new(Context {
         client,
         dns,
@@ -558,10 +565,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 },
             },
         },
-        reporter: Reporter {
-            controller: "publicdata-operator".into(),
-            instance: args.pod_name.clone(),
-        },
+        recorder,
         metrics,
         health,
         scan: Arc::new(publicdata_operator::scan::worker::Worker::new(

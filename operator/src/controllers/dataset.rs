@@ -11,17 +11,16 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::watcher;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use tracing::{instrument, warn};
 
 use crate::api::condition::{self, Desired};
 use crate::api::dataset::{PublicDataset, PublicDatasetStatus};
-use crate::context::{Context, FIELD_MANAGER};
+use crate::context::Context;
 use crate::database::{self, sql};
 
 const DATA_READY: &str = "DataReady";
@@ -133,8 +132,7 @@ pub async fn reconcile(ds: Arc<PublicDataset>, ctx: Arc<Context>) -> Result<Acti
                     .await
                     .map_err(Error::Database)?;
                 super::publish(
-                    &ctx.client,
-                    &ctx.reporter,
+                    &ctx.recorder,
                     ds.as_ref(),
                     EventType::Normal,
                     "ViewsMade",
@@ -155,8 +153,7 @@ pub async fn reconcile(ds: Arc<PublicDataset>, ctx: Arc<Context>) -> Result<Acti
                 .map_err(Error::Database)?
             {
                 super::publish(
-                    &ctx.client,
-                    &ctx.reporter,
+                    &ctx.recorder,
                     ds.as_ref(),
                     EventType::Normal,
                     "SampleCopied",
@@ -194,8 +191,7 @@ pub async fn reconcile(ds: Arc<PublicDataset>, ctx: Arc<Context>) -> Result<Acti
         .map(|c| (c.status.clone(), c.message.clone()));
     if !desired.ok && was != Some(("False".into(), desired.message.clone())) {
         super::publish(
-            &ctx.client,
-            &ctx.reporter,
+            &ctx.recorder,
             ds.as_ref(),
             EventType::Warning,
             desired.reason,
@@ -214,13 +210,7 @@ pub async fn reconcile(ds: Arc<PublicDataset>, ctx: Arc<Context>) -> Result<Acti
         ),
     };
     if next != current {
-        let patch = json!({"apiVersion": "publicdata.io/v1alpha1", "kind": "PublicDataset", "status": next});
-        Api::<PublicDataset>::all(ctx.client.clone())
-            .patch_status(
-                &name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&patch),
-            )
+        super::apply_status(&Api::<PublicDataset>::all(ctx.client.clone()), &name, &next)
             .await
             .map_err(Error::WriteStatus)?;
         ctx.metrics.wrote("kubernetes", 1);

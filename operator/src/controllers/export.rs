@@ -12,7 +12,7 @@ use jiff::tz::TimeZone;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::watcher;
@@ -27,7 +27,7 @@ use crate::api::export::{ExportPhase, ExportRequest};
 use crate::api::labels;
 use crate::api::scenario::{DataScenario, Decision, ScenarioPhase};
 use crate::audit;
-use crate::context::{Context, FIELD_MANAGER};
+use crate::context::Context;
 use crate::fingerprint;
 use crate::vault;
 
@@ -426,14 +426,9 @@ pub async fn reconcile(er: Arc<ExportRequest>, ctx: Arc<Context>) -> Result<Acti
             publish(&ctx, &er, type_, &format!("{final_phase:?}"), &message).await;
         }
         let api: Api<ExportRequest> = Api::namespaced(ctx.client.clone(), &ns);
-        let patch = json!({"apiVersion": "publicdata.io/v1alpha1", "kind": "ExportRequest", "status": next});
-        api.patch_status(
-            &er.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await
-        .map_err(Error::WriteStatus)?;
+        super::apply_status(&api, &er.name_any(), &next)
+            .await
+            .map_err(Error::WriteStatus)?;
     }
     Ok(Action::requeue(Duration::from_secs(30)))
 }
@@ -589,7 +584,7 @@ async fn append(ctx: &Context, entry: audit::Entry) -> Result<(), Error> {
 }
 
 async fn publish(ctx: &Context, er: &ExportRequest, type_: EventType, reason: &str, note: &str) {
-    super::publish(&ctx.client, &ctx.reporter, er, type_, reason, "Check", note).await;
+    super::publish(&ctx.recorder, er, type_, reason, "Check", note).await;
 }
 
 fn error_policy(_er: Arc<ExportRequest>, error: &Error, _ctx: Arc<Context>) -> Action {

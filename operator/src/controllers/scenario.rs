@@ -362,15 +362,9 @@ async fn write_status(
 ) -> Result<(), Error> {
     let api: Api<DataScenario> =
         Api::namespaced(ctx.client.clone(), &ds.namespace().unwrap_or_default());
-    let patch =
-        json!({"apiVersion": "publicdata.io/v1alpha1", "kind": "DataScenario", "status": status});
-    api.patch_status(
-        &ds.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(Error::WriteStatus)?;
+    super::apply_status(&api, &ds.name_any(), status)
+        .await
+        .map_err(Error::WriteStatus)?;
     ctx.metrics.wrote("kubernetes", 1);
     Ok(())
 }
@@ -383,16 +377,7 @@ async fn append(ctx: &Context, entry: audit::Entry) -> Result<(), Error> {
 }
 
 async fn publish(ctx: &Context, ds: &DataScenario, type_: EventType, reason: &str, note: &str) {
-    super::publish(
-        &ctx.client,
-        &ctx.reporter,
-        ds,
-        type_,
-        reason,
-        "Reconcile",
-        note,
-    )
-    .await;
+    super::publish(&ctx.recorder, ds, type_, reason, "Reconcile", note).await;
 }
 
 fn error_policy(_ds: Arc<DataScenario>, error: &Error, _ctx: Arc<Context>) -> Action {

@@ -271,18 +271,9 @@ pub async fn write_status(
         return Ok(());
     }
     let api: Api<OperatorAuthorization> = Api::all(ctx.client.clone());
-    let patch = json!({
-        "apiVersion": "publicdata.io/v1alpha1",
-        "kind": "OperatorAuthorization",
-        "status": next,
-    });
-    api.patch_status(
-        &oa.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(Error::WriteStatus)?;
+    crate::controllers::apply_status(&api, &oa.name_any(), &next)
+        .await
+        .map_err(Error::WriteStatus)?;
     ctx.metrics.wrote("kubernetes", 1);
     Ok(())
 }
@@ -371,8 +362,7 @@ pub async fn publish(ctx: &Context, oa: &OperatorAuthorization, note: &Note) {
         EventType::Normal
     };
     super::super::publish(
-        &ctx.client,
-        &ctx.reporter,
+        &ctx.recorder,
         oa,
         type_,
         note.reason,
