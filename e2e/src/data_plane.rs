@@ -87,8 +87,9 @@ pub fn query_in(
     })
 }
 
-/// `psql -c SQL` from the host (outside the cluster) with those credentials.
-fn psql_from_host(bed: &TestBed, creds: &Credentials, sql: &str) -> Result<std::process::Command> {
+/// `psql` from the host (outside the cluster) with those credentials, in
+/// the database of their environment.
+fn psql_session(bed: &TestBed, creds: &Credentials) -> Result<std::process::Command> {
     let host = bed.var("POSTGRES_HOST").context("no POSTGRES_HOST")?;
     let port = bed.var("POSTGRES_PORT").context("no POSTGRES_PORT")?;
     let db = database_of(bed, creds)?;
@@ -97,11 +98,16 @@ fn psql_from_host(bed: &TestBed, creds: &Credentials, sql: &str) -> Result<std::
         "-X",
         "-tA",
         &format!("postgresql://{}@{host}:{port}/{db}", creds.0),
-        "-c",
-        sql,
     ])
     .env("PGPASSWORD", &creds.1)
     .env("PGCONNECT_TIMEOUT", "5");
+    Ok(cmd)
+}
+
+/// `psql -c SQL` from the host with those credentials.
+fn psql_from_host(bed: &TestBed, creds: &Credentials, sql: &str) -> Result<std::process::Command> {
+    let mut cmd = psql_session(bed, creds)?;
+    cmd.args(["-c", sql]);
     Ok(cmd)
 }
 
@@ -109,19 +115,8 @@ fn psql_from_host(bed: &TestBed, creds: &Credentials, sql: &str) -> Result<std::
 /// `channel`; [`listened`] ends it and says what it heard.
 pub fn listen(bed: &TestBed, creds: &Credentials, channel: &str) -> Result<std::process::Child> {
     use std::io::Write;
-    let host = bed.var("POSTGRES_HOST").context("no POSTGRES_HOST")?;
-    let port = bed.var("POSTGRES_PORT").context("no POSTGRES_PORT")?;
-    let db = database_of(bed, creds)?;
-    let mut child = std::process::Command::new("psql")
-        .args([
-            "-X",
-            "-tA",
-            "-v",
-            "ON_ERROR_STOP=1",
-            &format!("postgresql://{}@{host}:{port}/{db}", creds.0),
-        ])
-        .env("PGPASSWORD", &creds.1)
-        .env("PGCONNECT_TIMEOUT", "5")
+    let mut child = psql_session(bed, creds)?
+        .args(["-v", "ON_ERROR_STOP=1"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

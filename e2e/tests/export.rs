@@ -344,6 +344,30 @@ async fn products_leave_only_through_an_approved_digest_pinned_export() -> Resul
         "{checks}"
     );
 
+    // A member cannot learn which prod ConfigMaps exist, nor the digest of
+    // one it did not write: a request naming one that exists (the changed
+    // artifact above, the control) under a guessed digest and one naming a
+    // ConfigMap that does not exist get the same words, neither the digest.
+    let real = sha256("district,commuters\nNorth,999999\n");
+    let guess = sha256("a guess");
+    for (name, config_map) in [("probe-there", "moving"), ("probe-gone", "no-such-map")] {
+        as_alice
+            .create(
+                &PostParams::default(),
+                &export(&t, name, "commuter-flows", config_map, &guess)?,
+            )
+            .await?;
+    }
+    let said = |er: ExportRequest| er.status.map(|s| s.checks.join("; ")).unwrap_or_default();
+    let there = said(e2e::wait_observed(&api, "probe-there").await?);
+    let gone = said(e2e::wait_observed(&api, "probe-gone").await?);
+    ensure!(
+        there.contains("is not the product declared")
+            && there.replace("moving", "X") == gone.replace("no-such-map", "X"),
+        "an existing and a missing ConfigMap are told apart: {there:?} / {gone:?}"
+    );
+    ensure!(!there.contains(&real), "the real digest is shown: {there}");
+
     // A scenario that does not exist: the checks say so.
     as_alice
         .create(

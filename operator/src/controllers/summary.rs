@@ -199,40 +199,22 @@ pub fn summarize(listed: &Listed) -> Vec<WorkloadSummary> {
             own,
         );
     }
-    for rs in &listed.replica_sets {
-        if owner(&rs.metadata, "Deployment").is_some() {
-            continue;
-        }
-        let desired = rs.spec.replicas.unwrap_or(1);
-        let ready = rs
-            .status
-            .as_ref()
-            .and_then(|s| s.ready_replicas)
-            .unwrap_or(0);
-        push(
-            "ReplicaSet",
-            rs.name_any(),
-            desired,
-            ready,
-            scaled(desired, ready),
-            vec![],
-        );
-    }
-    for ss in &listed.stateful_sets {
-        let desired = ss.spec.replicas.unwrap_or(1);
-        let ready = ss
-            .status
-            .as_ref()
-            .and_then(|s| s.ready_replicas)
-            .unwrap_or(0);
-        push(
-            "StatefulSet",
-            ss.name_any(),
-            desired,
-            ready,
-            scaled(desired, ready),
-            vec![],
-        );
+    // ReplicaSets no Deployment owns, and StatefulSets: replicas and ready.
+    let scaled_sets = listed
+        .replica_sets
+        .iter()
+        .filter(|rs| owner(&rs.metadata, "Deployment").is_none())
+        .map(|rs| {
+            let ready = rs.status.as_ref().and_then(|s| s.ready_replicas);
+            ("ReplicaSet", rs.name_any(), rs.spec.replicas, ready)
+        })
+        .chain(listed.stateful_sets.iter().map(|ss| {
+            let ready = ss.status.as_ref().and_then(|s| s.ready_replicas);
+            ("StatefulSet", ss.name_any(), ss.spec.replicas, ready)
+        }));
+    for (kind, name, desired, ready) in scaled_sets {
+        let (desired, ready) = (desired.unwrap_or(1), ready.unwrap_or(0));
+        push(kind, name, desired, ready, scaled(desired, ready), vec![]);
     }
     for job in &listed.jobs {
         let spec = job.spec.as_ref();

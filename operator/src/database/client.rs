@@ -179,23 +179,28 @@ impl Database {
         Ok(Some(rows.iter().map(|r| r.get(0)).collect()))
     }
 
-    /// The digest the views of `dataset` were last made for (the comment on
-    /// its masked view), if they exist.
-    pub async fn views_digest(&self, dataset: &str) -> Result<Option<String>, Error> {
+    /// The comment on a relation, if it exists (and has one).
+    async fn comment_on(&self, schema: &str, name: &str) -> Result<Option<String>, Error> {
         let c = self.pool.get().await?;
         let row = c
             .query_opt(
                 "SELECT obj_description(to_regclass($1), 'pg_class')",
-                &[&qualified(MASKED_SCHEMA, dataset)],
+                &[&qualified(schema, name)],
             )
             .await?;
         Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
     }
 
+    /// The digest the views of `dataset` were last made for (the comment on
+    /// its masked view), if they exist.
+    pub async fn views_digest(&self, dataset: &str) -> Result<Option<String>, Error> {
+        self.comment_on(MASKED_SCHEMA, dataset).await
+    }
+
     /// Makes the views of a dataset again, in one transaction: its hash key
-    /// (made once, kept), the statements of `sql::views`, the digest as the
-    /// masked view's comment, and the column grants the sample view had,
-    /// for the columns it still has.
+    /// (made once, kept), the statements of `sql::views`, and the digest as
+    /// the masked view's comment. Nobody is granted these views: dev reads
+    /// its sample's copy in the samples database ([`Database::fill_sample`]).
     pub async fn make_views(
         &self,
         dataset: &str,
@@ -204,8 +209,6 @@ impl Database {
     ) -> Result<(), Error> {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
-        let sample = (SAMPLE_SCHEMA.to_string(), dataset.to_string());
-        let before = column_grants(&tx, &sample).await?;
         tx.execute(
             &format!(
                 "INSERT INTO {}.hash_key (dataset, key) VALUES ($1, encode(sha256(gen_random_uuid()::text::bytea), 'hex')) \
@@ -224,27 +227,6 @@ impl Database {
             literal(digest)
         ))
         .await?;
-        let now: BTreeSet<String> = tx
-            .query(
-                "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
-                &[&qualified(SAMPLE_SCHEMA, dataset)],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        for (role, columns) in before {
-            let kept: BTreeSet<String> = columns.intersection(&now).cloned().collect();
-            if kept.is_empty() {
-                continue;
-            }
-            let wanted = BTreeMap::from([(sample.clone(), kept)]);
-            for s in sql::grant_changes(&role, &wanted, &Held::default()) {
-                if s.starts_with("GRANT SELECT") {
-                    tx.batch_execute(&s).await?;
-                }
-            }
-        }
         tx.commit().await?;
         Ok(())
     }
@@ -498,14 +480,7 @@ impl Database {
     /// The mark on dataset's sample table here (what it was last filled
     /// from), if the table exists.
     pub async fn sample_mark(&self, dataset: &str) -> Result<Option<String>, Error> {
-        let c = self.pool.get().await?;
-        let row = c
-            .query_opt(
-                "SELECT obj_description(to_regclass($1), 'pg_class')",
-                &[&qualified(SAMPLE_SCHEMA, dataset)],
-            )
-            .await?;
-        Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
+        self.comment_on(SAMPLE_SCHEMA, dataset).await
     }
 
     /// Fills dataset's sample table here with `sample`, in one transaction:

@@ -84,7 +84,7 @@ fn a_reason_a_container_could_choose_is_other() {
 }
 
 #[test]
-fn jobs_cronjobs_statefulsets_and_bare_pods_each_have_a_line() {
+fn jobs_cronjobs_sets_and_bare_pods_each_have_a_line() {
     let listed = Listed {
         jobs: vec![
             from(json!({
@@ -103,6 +103,11 @@ fn jobs_cronjobs_statefulsets_and_bare_pods_each_have_a_line() {
             "metadata": {"name": "hourly"},
             "spec": {"schedule": "@hourly", "jobTemplate": {}},
             "status": {"active": [{"name": "hourly-1"}]}
+        }))],
+        replica_sets: vec![from(json!({
+            "metadata": {"name": "loose"},
+            "spec": {"replicas": 2, "selector": {}},
+            "status": {"replicas": 2, "readyReplicas": 2}
         }))],
         stateful_sets: vec![from(json!({
             "metadata": {"name": "cache"},
@@ -151,6 +156,7 @@ fn jobs_cronjobs_statefulsets_and_bare_pods_each_have_a_line() {
                 s("Pending"),
                 vec![s("Unschedulable")]
             ),
+            (s("ReplicaSet"), s("loose"), 2, 2, s("Ready"), vec![]),
             (s("StatefulSet"), s("cache"), 0, 0, s("Stopped"), vec![]),
         ]
     );
