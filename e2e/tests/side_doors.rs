@@ -313,5 +313,65 @@ async fn dns_carries_no_name_out_of_a_tenant_and_logs_every_one() -> Result<()> 
         bed.kubectl()
             .args(["delete", "namespace", &open, "--wait=false"]),
     )?;
+
+    // A cluster admin who is not the bureau adds a stub domain forwarded
+    // for every client (names under it would leave from tenant pods too):
+    // the operator says so on the authorization, and says it is contained
+    // again once the Corefile is put back. The control: contained before.
+    let dns_condition = |bed: &TestBed| -> Result<(String, String)> {
+        let out = run_ok(bed.kubectl().args([
+            "get",
+            "operatorauthorization",
+            &t,
+            "-o",
+            r#"jsonpath={.status.conditions[?(@.type=="DnsContained")].status} {.status.conditions[?(@.type=="DnsContained")].message}"#,
+        ]))?;
+        let (status, message) = out.split_once(' ').unwrap_or((out.as_str(), ""));
+        Ok((status.to_string(), message.to_string()))
+    };
+    ensure!(
+        dns_condition(&bed)?.0 == "True",
+        "the control: {:?}",
+        dns_condition(&bed)?
+    );
+    let corefile = run_ok(bed.kubectl().args([
+        "-n",
+        "kube-system",
+        "get",
+        "configmap",
+        "coredns",
+        "-o",
+        "jsonpath={.data.Corefile}",
+    ]))?;
+    let set_corefile = |text: &str| {
+        run_ok(bed.kubectl().args([
+            "-n",
+            "kube-system",
+            "patch",
+            "configmap",
+            "coredns",
+            "--type",
+            "merge",
+            "-p",
+            &json!({"data": {"Corefile": text}}).to_string(),
+        ]))
+    };
+    set_corefile(&format!(
+        "{corefile}\ncorp.example:53 {{\n    forward . 127.0.0.1\n}}\n"
+    ))?;
+    let said = eventually("DnsContained False", Duration::from_secs(120), || async {
+        let (status, message) = dns_condition(&bed)?;
+        Ok((status == "False").then_some(message))
+    })
+    .await;
+    set_corefile(&corefile)?;
+    let said = said?;
+    ensure!(said.contains("corp.example"), "{said}");
+    eventually(
+        "DnsContained True again",
+        Duration::from_secs(120),
+        || async { Ok((dns_condition(&bed)?.0 == "True").then_some(())) },
+    )
+    .await?;
     Ok(())
 }
